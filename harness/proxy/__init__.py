@@ -1,0 +1,1 @@
+"""Embedded Toxiproxy-compatible fault proxy. Imports nothing else of harness."""
