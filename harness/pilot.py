@@ -1,0 +1,336 @@
+"""Pilot files: what is under test, how it is reached, what it must promise.
+
+A pilot file is TOML a product manager can read. It is validated on load,
+and every problem is reported as one line naming the file and the key path,
+e.g. ``pilots/order-sync.toml: [scenarios.burst] delivery.rate: must be
+greater than 0, got -3``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class PilotError(ValueError):
+    """A pilot file that cannot be used; the message is one line for people."""
+
+
+class _Strict(BaseModel):
+    # A misspelt key must be an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkflowSpec(_Strict):
+    command: list[str] | None = None  # "python" as first word means this interpreter
+    cwd: str = "."  # relative to the pilot file
+    url: str | None = None  # a workflow that is already running
+    ready_path: str = "/healthz"
+    status_path: str = "/admin/status"
+    outcomes_path: str = "/admin/outcomes"
+    startup_timeout_s: float = Field(15.0, gt=0)
+    settle_timeout_s: float = Field(20.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _command_or_url(self) -> WorkflowSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of command (to start it) or url (already running)")
+        if self.command is not None and not self.command:
+            raise ValueError("command must not be empty")
+        return self
+
+
+class WebhookSpec(_Strict):
+    fixtures: str  # relative to the pilot file
+    path: str = "/webhooks/payments"
+    secret_env: str = "CHAOSLAB_WEBHOOK_SECRET"
+    timeout_s: float = Field(5.0, gt=0)  # the provider's response window
+    # Provider redelivery after a failed attempt, time-compressed (seconds after the failure).
+    retry_schedule_s: list[float] = Field(default_factory=lambda: [0.2, 0.5, 1.0, 2.0, 4.0])
+
+
+class PartnerSpec(_Strict):
+    faults: dict[str, Any] = Field(default_factory=dict)  # baseline faults of the simulator
+
+
+class LinkSpec(_Strict):
+    to: Literal["partner", "workflow"]
+    env: str | None = None  # variable through which the workflow learns the link's address
+
+    @model_validator(mode="after")
+    def _env_for_partner(self) -> LinkSpec:
+        if self.to == "partner" and not self.env:
+            raise ValueError("a link to the partner needs env, the variable the workflow reads")
+        return self
+
+
+class SloSpec(_Strict):
+    p95_latency_ms: float = Field(2000.0, gt=0)
+    success_rate: float = Field(0.99, gt=0, le=1)
+
+
+class Duplicate(_Strict):
+    probability: float = Field(ge=0, le=1)
+    delay_s: float = Field(0.05, ge=0)
+
+
+class Drop(_Strict):
+    probability: float = Field(ge=0, le=1)
+    # When the provider sends the lost delivery again; None means it never does.
+    redeliver_after_s: float | None = Field(1.0, ge=0)
+
+
+class Reorder(_Strict):
+    window: int = Field(ge=2)
+
+
+class Burst(_Strict):
+    size: int = Field(ge=1)
+    pause_s: float = Field(ge=0)
+
+
+class StaleSignature(_Strict):
+    probability: float = Field(ge=0, le=1)
+    age_s: float = Field(600.0, gt=0)
+
+
+class PositionFault(_Strict):
+    """A fault bound to one delivery position, as the hunt writes them."""
+
+    position: int = Field(ge=0)
+    fault: Literal["duplicate", "drop", "swap", "stale_signature"]
+    delay_s: float = Field(0.05, ge=0)  # for duplicate: when the copy follows; for drop: redelivery
+
+
+class DeliverySpec(_Strict):
+    rate: float | None = Field(None, gt=0)  # deliveries per second; None = as fast as allowed
+    # Replay with the captured spacing multiplied by this factor (0.01 = 100x faster).
+    time_scale: float | None = Field(None, gt=0)
+    concurrency: int = Field(4, ge=1, le=256)
+    duplicate: Duplicate | None = None
+    drop: Drop | None = None
+    reorder: Reorder | None = None
+    burst: Burst | None = None
+    stale_signature: StaleSignature | None = None
+    faults: list[PositionFault] = Field(default_factory=list)
+    # Which shipped events to send: all by default, or the first N.
+    limit: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_pace(self) -> DeliverySpec:
+        if self.rate is not None and self.time_scale is not None:
+            raise ValueError("use either rate or time_scale, not both")
+        return self
+
+
+class ToxicWindow(_Strict):
+    link: str
+    type: str
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(1.0, ge=0, le=1)
+    attributes: dict[str, int] = Field(default_factory=dict)
+    # Active from/until seconds into the run, or while deliveries with these
+    # positions (0-based, inclusive) are in flight. Positions make a schedule
+    # independent of wall-clock time, which the hunt relies on.
+    from_s: float | None = Field(None, ge=0)
+    until_s: float | None = Field(None, ge=0)
+    from_delivery: int | None = Field(None, ge=0)
+    until_delivery: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_clock(self) -> ToxicWindow:
+        by_time = self.from_s is not None or self.until_s is not None
+        by_position = self.from_delivery is not None or self.until_delivery is not None
+        if by_time and by_position:
+            raise ValueError("use either from_s/until_s or from_delivery/until_delivery, not both")
+        if self.from_s is not None and self.until_s is not None and self.until_s <= self.from_s:
+            raise ValueError(f"until_s ({self.until_s}) must be after from_s ({self.from_s})")
+        if (
+            self.from_delivery is not None
+            and self.until_delivery is not None
+            and self.until_delivery < self.from_delivery
+        ):
+            raise ValueError("until_delivery must not be before from_delivery")
+        return self
+
+
+class ScenarioSpec(_Strict):
+    description: str = ""
+    seed: int = 1
+    delivery: DeliverySpec = Field(default_factory=DeliverySpec)
+    toxics: list[ToxicWindow] = Field(default_factory=list)
+    partner: dict[str, Any] = Field(default_factory=dict)  # simulator faults for this scenario
+    # What the workflow is expected to survive; drills of a scenario marked
+    # expect = "violation" pass in CI when an invariant breaks (known-bad demos).
+    expect: Literal["pass", "violation"] = "pass"
+
+
+class EconomicsSpec(_Strict):
+    volume_per_month: float = Field(2000, ge=0)
+    minutes_saved_per_txn: float = Field(3.0, ge=0)
+    loaded_hourly_rate: float = Field(44.0, ge=0)
+    platform_cost_per_call: float = Field(0.0, ge=0)
+    billing_semantics: Literal["every_attempt", "successful_only", "per_execution"] = (
+        "every_attempt"
+    )
+    partner_call_price: float = Field(0.0, ge=0)
+    minutes_per_dead_letter: float = Field(10.0, ge=0)
+    cost_per_duplicate: float = Field(0.0, ge=0)
+    fixed_monthly_cost: float = Field(0.0, ge=0)
+    build_cost: float = Field(0.0, ge=0)
+    refactor_cost: float = Field(0.0, ge=0)
+    discount_rate: float = Field(0.10, ge=0)
+    horizon_months: int = Field(36, ge=1)
+
+
+class PilotSpec(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    workflow: WorkflowSpec
+    webhook: WebhookSpec
+    partner: PartnerSpec = Field(default_factory=PartnerSpec)
+    links: dict[str, LinkSpec] = Field(default_factory=dict)
+    slo: SloSpec = Field(default_factory=SloSpec)
+    economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _links_exist(self) -> PilotSpec:
+        for name, scenario in self.scenarios.items():
+            for toxic in scenario.toxics:
+                if toxic.link not in self.links:
+                    known = ", ".join(sorted(self.links)) or "none"
+                    raise ValueError(
+                        f"scenario {name!r} uses link {toxic.link!r}, which is not defined "
+                        f"(links: {known})"
+                    )
+        return self
+
+
+class Pilot(BaseModel):
+    """A validated pilot file plus where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    spec: PilotSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def resolve(self, relative: str) -> Path:
+        return (self.path.parent / relative).resolve()
+
+    def scenario(self, name: str) -> ScenarioSpec:
+        try:
+            return self.spec.scenarios[name]
+        except KeyError:
+            known = ", ".join(self.spec.scenarios)
+            raise PilotError(f"{self.path}: no scenario {name!r} (scenarios: {known})") from None
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    """Turn pydantic's location into the TOML way of naming a key."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[0] in {"scenarios", "links"}:
+        head = f"[{parts[0]}.{parts[1]}]"
+        rest = parts[2:]
+    elif parts and parts[0] in {"workflow", "webhook", "partner", "slo", "economics"}:
+        head = f"[{parts[0]}]"
+        rest = parts[1:]
+    else:
+        head, rest = "", parts
+    dotted = ""
+    for part in rest:
+        dotted += f"[{part}]" if part.isdigit() else (f".{part}" if dotted else part)
+    return " ".join(p for p in (head, dotted) if p)
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (misspelt?)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if "input" in error and kind not in {"value_error", "model_type"}:
+        shown = error["input"]
+        if isinstance(shown, str):
+            shown = f'"{shown}"'
+        message += f", got {shown}"
+    return message
+
+
+def format_validation_error(path: Path | str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = _key_path(tuple(first["loc"]))
+    extra = len(exc.errors()) - 1
+    more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
+    prefix = f"{path}: {where}: " if where else f"{path}: "
+    return f"{prefix}{_describe(first)}{more}"
+
+
+def parse_pilot(data: dict[str, Any], path: Path) -> Pilot:
+    # [pilot] holds the name and description; the rest sits at the top level.
+    body = dict(data)
+    header = body.pop("pilot", None)
+    if isinstance(header, dict):
+        body = {**header, **body}
+    try:
+        spec = PilotSpec.model_validate(body)
+    except ValidationError as exc:
+        raise PilotError(format_validation_error(path, exc)) from None
+    return Pilot(path=path.resolve(), spec=spec)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PilotError(f"{path}: cannot read pilot file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PilotError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PilotError(f"{path}: invalid TOML: {exc}") from None
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise PilotError(f"{path}: extends: must be the path of another pilot file")
+    base_path = (path.parent / parent).resolve()
+    if base_path in seen:
+        raise PilotError(f"{path}: extends: {parent} extends this file again (a cycle)")
+    base = _read_toml(base_path, (*seen, path.resolve()))
+    # The base's relative paths are relative to the base file; both live side by side here.
+    if base_path.parent != path.resolve().parent:
+        raise PilotError(f"{path}: extends: the base pilot must be in the same folder")
+    return _merge(base, data)
+
+
+def load_pilot(path: str | Path) -> Pilot:
+    """Read and validate a pilot file. ``extends = "other.toml"`` starts from another one."""
+    path = Path(path)
+    data = _read_toml(path)
+    pilot = parse_pilot(data, path)
+    fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
+    if not fixtures.is_file():
+        raise PilotError(f"{path}: [webhook] fixtures: no such file {fixtures}")
+    return pilot
