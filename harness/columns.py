@@ -26,7 +26,7 @@ ATTEMPTS = pa.schema(
         ("finished_at", pa.float64()),
         ("latency_ms", pa.float64()),
         ("status", pa.int64()),  # HTTP status, null when no response
-        ("error_class", pa.string()),  # "" | "timeout" | "connect" | "reset" | "http_4xx" | "http_5xx" | "other"
+        ("error_class", pa.string()),  # "", timeout, connect, reset, http_4xx, http_5xx, other
         ("fault_tags", pa.string()),  # comma-separated: "duplicate", "reordered", "redelivery", ...
     ]
 )

@@ -117,7 +117,7 @@ async def run_service(
 ) -> AsyncIterator[Service]:
     """Start a service, wait until it answers, and stop it on the way out."""
     full_env = {**os.environ, **env}
-    log = open(log_path, "ab") if log_path is not None else None
+    log = open(log_path, "ab") if log_path is not None else None  # noqa: ASYNC230
     try:
         try:
             process = await asyncio.create_subprocess_exec(

@@ -84,8 +84,8 @@ def plan_deliveries(
             order[start : start + window] = chunk
 
     explicit = {f.position: f for f in spec.faults}
-    for position, fault in sorted(explicit.items()):
-        if fault.fault == "swap" and position + 1 < count:
+    for position, swap in sorted(explicit.items()):
+        if swap.fault == "swap" and position + 1 < count:
             order[position], order[position + 1] = order[position + 1], order[position]
 
     drafts: list[_Draft] = []
