@@ -1,0 +1,81 @@
+"""Idempotency-Key handling the way real payment APIs do it.
+
+State is keyed on (method, path, key) and holds a fingerprint of the request
+body plus either "in flight" or the stored response. Only requests that applied
+a side effect store a response: validation failures, 404s, 409s, 429s and
+injected faults raised before the effect store nothing, so they are safe to
+retry with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Lookup(Enum):
+    NEW = "new"  # unknown key: caller executes, then completes or abandons it
+    IN_FLIGHT = "in_flight"  # 409
+    MISMATCH = "mismatch"  # 422
+    REPLAY = "replay"  # stored response
+
+
+@dataclass
+class StoredResponse:
+    status: int
+    body: bytes
+
+
+@dataclass
+class _Entry:
+    fingerprint: str
+    response: StoredResponse | None  # None while in flight
+
+
+def fingerprint(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def normalise_key(raw: str) -> str:
+    """Accept both the common bare form and the IETF draft's quoted sf-string form."""
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    return key
+
+
+class IdempotencyStore:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], _Entry] = {}
+
+    def begin(
+        self, scope: tuple[str, str], key: str, fp: str
+    ) -> tuple[Lookup, StoredResponse | None]:
+        full = (*scope, key)
+        entry = self._entries.get(full)
+        if entry is None:
+            self._entries[full] = _Entry(fingerprint=fp, response=None)
+            return Lookup.NEW, None
+        if entry.fingerprint != fp:
+            return Lookup.MISMATCH, None
+        if entry.response is None:
+            return Lookup.IN_FLIGHT, None
+        return Lookup.REPLAY, entry.response
+
+    def complete(self, scope: tuple[str, str], key: str, response: StoredResponse) -> None:
+        entry = self._entries.get((*scope, key))
+        if entry is not None:
+            entry.response = response
+
+    def abandon(self, scope: tuple[str, str], key: str) -> None:
+        """The request ended without a side effect: forget the key so a retry runs anew."""
+        entry = self._entries.get((*scope, key))
+        if entry is not None and entry.response is None:
+            del self._entries[(*scope, key)]
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -1,0 +1,107 @@
+"""Start a service (the simulator, or a workflow) as a child process and wait until it is ready.
+
+Services print one line `<name> ready on http://host:port` to stdout once bound.
+Output goes to files rather than pipes so a chatty child can never block on a
+full pipe; the files double as evidence when a start fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_READY = re.compile(r"ready on (http://\S+)")
+
+
+class ServiceStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class Service:
+    url: str
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.stderr_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace_s)
+
+
+@contextmanager
+def service(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    ready_timeout_s: float = 15.0,
+    stop_grace_s: float = 5.0,
+) -> Iterator[Service]:
+    """Run `argv`, yield once it printed its ready line, always stop it on exit."""
+    logs = Path(tempfile.mkdtemp(prefix="chaoslab-svc-"))
+    out_path, err_path = logs / "stdout.log", logs / "stderr.log"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        process = subprocess.Popen(
+            list(argv), stdout=out, stderr=err, cwd=cwd, env={**os.environ, **(env or {})}
+        )
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        url = None
+        while url is None:
+            match = _READY.search(out_path.read_text(encoding="utf-8", errors="replace"))
+            if match:
+                url = match.group(1)
+                break
+            if process.poll() is not None:
+                tail = err_path.read_text(encoding="utf-8", errors="replace").strip()
+                raise ServiceStartError(
+                    f"{argv[-1]}: exited with {process.returncode} before ready: "
+                    f"{tail.splitlines()[-1] if tail else '(no stderr)'}"
+                )
+            if time.monotonic() > deadline:
+                raise ServiceStartError(f"{' '.join(argv)}: not ready after {ready_timeout_s}s")
+            time.sleep(0.02)
+        yield Service(url=url, process=process, stdout_path=out_path, stderr_path=err_path)
+    finally:
+        _stop(process, stop_grace_s)
+
+
+@contextmanager
+def partner(
+    *,
+    ledger: Path | None = None,
+    faults_json: str | None = None,
+    cwd: Path | None = None,
+    python: str = sys.executable,
+) -> Iterator[Service]:
+    """The partner simulator on a free loopback port."""
+    argv = [python, "-m", "harness.partner", "--port", "0"]
+    if ledger is not None:
+        argv += ["--ledger", str(ledger)]
+    if faults_json is not None:
+        argv += ["--faults", faults_json]
+    with service(argv, cwd=cwd) as svc:
+        yield svc
