@@ -334,3 +334,22 @@ def load_pilot(path: str | Path) -> Pilot:
     if not fixtures.is_file():
         raise PilotError(f"{path}: [webhook] fixtures: no such file {fixtures}")
     return pilot
+
+
+def load_scenario_file(path: str | Path, pilot: Pilot) -> dict[str, ScenarioSpec]:
+    """Scenarios kept outside a pilot file (a hunt's counterexample), checked against it."""
+    path = Path(path)
+    data = _read_toml(path)
+    unknown = sorted(set(data) - {"scenarios"})
+    if unknown:
+        raise PilotError(f"{path}: {unknown[0]}: unknown key (a scenario file holds [scenarios.*])")
+    raw = data.get("scenarios")
+    if not isinstance(raw, dict) or not raw:
+        raise PilotError(f"{path}: no [scenarios.<name>] table")
+    merged = pilot.spec.model_dump(mode="python")
+    merged["scenarios"] = raw
+    try:
+        spec = PilotSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise PilotError(format_validation_error(path, exc)) from None
+    return dict(spec.scenarios)

@@ -1,0 +1,239 @@
+"""The harness as the webhook provider: deliver, sign, redeliver, record.
+
+The sender walks a delivery plan, signs every attempt as the provider would
+(fresh timestamp per attempt, the same event id every time), and redelivers on
+the provider's retry schedule whenever the workflow does not answer 2xx in
+time. Every attempt becomes one journal row the moment it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from harness.fixtures import CapturedRequest
+from harness.schedule import Plan, PlannedDelivery
+from harness.signing import replay_headers
+
+class DeliveryHooks(Protocol):
+    async def before_dispatch(self, position: int) -> None: ...
+
+
+class _NoHooks:
+    async def before_dispatch(self, position: int) -> None:
+        return None
+
+
+def trace_id_for(run_id: str, event_id: str) -> str:
+    """A W3C trace id that is stable for an event within a run."""
+    return hashlib.sha256(f"{run_id}/{event_id}".encode()).hexdigest()[:32]
+
+
+def classify(status: int | None, error: BaseException | None) -> str:
+    if error is not None:
+        if isinstance(error, httpx.TimeoutException):
+            return "timeout"
+        if isinstance(error, httpx.ConnectError):
+            return "connect"
+        if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            # A peer that vanishes mid-exchange: reset or closed without an answer.
+            return "reset"
+        return "other"
+    if status is None:
+        return "other"
+    if 200 <= status < 300:
+        return ""
+    return "http_4xx" if status < 500 else "http_5xx"
+
+
+@dataclass
+class SendStats:
+    attempts: int = 0
+    in_flight: int = 0
+    delivered: int = 0  # attempts answered 2xx
+    failed: int = 0  # attempts not answered 2xx (incl. lost in transit)
+    redeliveries: int = 0
+    gave_up: int = 0  # events the provider stopped retrying
+    by_error: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        path: str,
+        events: Sequence[CapturedRequest],
+        plan: Plan,
+        secret: str,
+        retry_schedule_s: Sequence[float],
+        concurrency: int,
+        run_id: str,
+        scenario: str,
+        record: Callable[[dict[str, Any]], None],
+        hooks: DeliveryHooks | None = None,
+        stale_age_s: float = 600.0,
+    ) -> None:
+        self._client = client
+        self._path = path
+        self._events = events
+        self._plan = plan
+        self._secret = secret
+        self._retry = list(retry_schedule_s)
+        self._sem = asyncio.Semaphore(concurrency)
+        self._run_id = run_id
+        self._scenario = scenario
+        self._record = record
+        self._hooks = hooks or _NoHooks()
+        self._stale_age_s = stale_age_s
+        self._attempt_no: dict[str, int] = defaultdict(int)
+        self._t0 = 0.0
+        self.stats = SendStats()
+
+    def _now(self) -> float:
+        return time.monotonic() - self._t0
+
+    async def run(self, t0: float | None = None) -> SendStats:
+        """Send the whole plan, redeliveries included; returns when nothing is left."""
+        self._t0 = time.monotonic() if t0 is None else t0
+        async with asyncio.TaskGroup() as group:
+            for delivery in self._plan.deliveries:
+                wait = delivery.at_s - self._now()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._hooks.before_dispatch(delivery.position)
+                await self._sem.acquire()
+                group.create_task(self._deliver(group, delivery, tuple(delivery.tags), 0))
+        return self.stats
+
+    async def _deliver(
+        self,
+        group: asyncio.TaskGroup,
+        delivery: PlannedDelivery,
+        tags: tuple[str, ...],
+        retries_done: int,
+    ) -> None:
+        try:
+            ok = await self._attempt(delivery, tags)
+        finally:
+            self._sem.release()
+        if ok or delivery.lost:
+            return
+        if retries_done >= len(self._retry):
+            self.stats.gave_up += 1
+            return
+        group.create_task(self._redeliver(group, delivery, retries_done))
+
+    async def _redeliver(
+        self, group: asyncio.TaskGroup, delivery: PlannedDelivery, retries_done: int
+    ) -> None:
+        await asyncio.sleep(self._retry[retries_done])
+        await self._sem.acquire()
+        self.stats.redeliveries += 1
+        # A provider retry is honest: a fresh signature, whatever the first one was.
+        retry = PlannedDelivery(
+            position=delivery.position,
+            event_index=delivery.event_index,
+            event_id=delivery.event_id,
+            at_s=delivery.at_s,
+            tags=(),
+        )
+        await self._deliver(group, retry, ("retry",), retries_done + 1)
+
+    def _headers(self, event: CapturedRequest, stale: bool, span: int) -> dict[str, str]:
+        signed_at = time.time() - (self._stale_age_s if stale else 0.0)
+        headers = replay_headers(event, self._secret, signed_at)
+        for name in [n for n in headers if n.lower() in {"traceparent", "tracestate"}]:
+            del headers[name]
+        trace = trace_id_for(self._run_id, event.event_id)
+        headers["traceparent"] = f"00-{trace}-{span:016x}-01"
+        return headers
+
+    async def _attempt(self, delivery: PlannedDelivery, tags: tuple[str, ...]) -> bool:
+        event = self._events[delivery.event_index]
+        self._attempt_no[event.event_id] += 1
+        number = self._attempt_no[event.event_id]
+        trace = trace_id_for(self._run_id, event.event_id)
+        row: dict[str, Any] = {
+            "run_id": self._run_id,
+            "scenario": self._scenario,
+            "delivery_id": f"{event.event_id}#{number}",
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "entity_id": event.entity_id,
+            "entity_version": event.entity_version,
+            "traceparent": f"00-{trace}-{number:016x}-01",
+            "attempt": number,
+            "scheduled_at": delivery.at_s,
+            "fault_tags": ",".join(tags),
+        }
+        self.stats.attempts += 1
+        if delivery.lost:
+            now = self._now()
+            row.update(sent_at=now, finished_at=now, latency_ms=0.0, status=None)
+            row["error_class"] = "dropped"
+            self.stats.failed += 1
+            self.stats.by_error["dropped"] += 1
+            self._record(row)
+            return False
+
+        headers = self._headers(event, delivery.stale_signature, number)
+        status: int | None = None
+        error: BaseException | None = None
+        self.stats.in_flight += 1
+        sent = self._now()
+        try:
+            response = await self._client.request(
+                event.method or "POST", self._path, content=event.body, headers=headers
+            )
+            status = response.status_code
+        except httpx.HTTPError as exc:
+            error = exc
+        finally:
+            self.stats.in_flight -= 1
+        finished = self._now()
+        error_class = classify(status, error)
+        row.update(
+            sent_at=sent,
+            finished_at=finished,
+            latency_ms=(finished - sent) * 1000.0,
+            status=status,
+            error_class=error_class,
+        )
+        self._record(row)
+        if error_class:
+            self.stats.failed += 1
+            self.stats.by_error[error_class] += 1
+            return False
+        self.stats.delivered += 1
+        return True
+
+
+def expected_rows(
+    run_id: str,
+    events: Sequence[CapturedRequest],
+    never_delivered: frozenset[str],
+    effect_for: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """One row per distinct event the run is about, with the effect it must cause."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.event_id in rows:
+            continue
+        rows[event.event_id] = {
+            "run_id": run_id,
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "entity_id": event.entity_id,
+            "entity_version": event.entity_version,
+            "expected_effect": effect_for.get(event.event_type, ""),
+            "dropped": event.event_id in never_delivered,
+        }
+    return list(rows.values())
