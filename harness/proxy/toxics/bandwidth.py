@@ -1,0 +1,53 @@
+"""bandwidth: at most `rate` KB/s (KB = 1000 bytes); rate 0 stalls the direction."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from harness.proxy.toxics.base import Chunk, Stub, Toxic
+
+# Large chunks go out in pieces of rate*100 bytes, one every 100 ms, like Go.
+_SLICE_S = 0.1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BandwidthToxic(Toxic):
+    type_name: ClassVar[str] = "bandwidth"
+    go_name: ClassVar[str] = "BandwidthToxic"
+    fields: ClassVar[dict[str, str]] = {"rate": "int64"}
+
+    rate: int = 0
+
+    @classmethod
+    def check(cls, attributes: dict[str, int]) -> str | None:
+        rate = attributes.get("rate", 0)
+        if rate < 0:
+            return f"bandwidth: rate must be >= 0 KB/s (0 stalls the stream), got {rate}"
+        return None
+
+    async def pipe(self, stub: Stub) -> None:
+        if self.rate <= 0:
+            # The Go server never releases data at rate 0; the connection stays open.
+            await stub.sleep(float("inf"))
+            return
+        piece = self.rate * 100
+        per_byte = 1.0 / (self.rate * 1000.0)
+        debt = 0.0  # seconds of sending time owed, carried between chunks
+        while (chunk := await stub.read()) is not None:
+            data = chunk.data
+            debt += len(data) * per_byte
+            while len(data) > piece:
+                if not await stub.sleep(_SLICE_S):
+                    stub.write(Chunk(data, chunk.stamp))  # Interrupted: forward, never drop.
+                    return
+                stub.write(Chunk(data[:piece], chunk.stamp))
+                data = data[piece:]
+                debt -= _SLICE_S
+            start = stub.loop.time()
+            if not await stub.sleep(debt):
+                stub.write(Chunk(data, chunk.stamp))
+                return
+            debt = max(0.0, debt - (stub.loop.time() - start))
+            stub.write(Chunk(data, chunk.stamp) if data is not chunk.data else chunk)
+        stub.close()

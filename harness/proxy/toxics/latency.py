@@ -1,0 +1,41 @@
+"""latency: each chunk leaves `latency` ± `jitter` ms after it was read."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import ClassVar
+
+from harness.proxy.toxics.base import Stub, Toxic
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LatencyToxic(Toxic):
+    type_name: ClassVar[str] = "latency"
+    go_name: ClassVar[str] = "LatencyToxic"
+    fields: ClassVar[dict[str, str]] = {"latency": "int64", "jitter": "int64"}
+
+    latency: int = 0
+    jitter: int = 0
+
+    def passthrough(self) -> bool:
+        return self.latency <= 0 and self.jitter <= 0
+
+    def delay(self) -> float:
+        """Seconds; jitter is a uniform integer in [-jitter, jitter-1] ms as in Go."""
+        ms = self.latency
+        if self.jitter > 0:
+            ms += random.randrange(-self.jitter, self.jitter)
+        return ms / 1000.0
+
+    async def pipe(self, stub: Stub) -> None:
+        loop = stub.loop
+        while (chunk := await stub.read()) is not None:
+            # The clock started when the chunk was read, so chunks sent back to
+            # back wait together rather than one after another.
+            wait = self.delay() - (loop.time() - chunk.stamp)
+            if not await stub.sleep(wait):
+                stub.write(chunk)  # Interrupted: forward, never drop.
+                return
+            stub.write(chunk)
+        stub.close()
