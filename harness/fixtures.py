@@ -405,7 +405,7 @@ def _scan(path: str | os.PathLike[str]) -> tuple[list[CapturedRequest], list[Fix
         except json.JSONDecodeError as exc:
             errors.append(
                 FixtureError(
-                    name, number, "json", f"not valid JSON: {exc.msg} at column {exc.colno}"
+                    name, number, "json", f"not valid JSON: {exc.msg} (column {exc.colno})"
                 )
             )
             continue

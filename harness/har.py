@@ -1,0 +1,351 @@
+"""Turn a HAR 1.2 export (browser devtools, mitmproxy, Charles…) into fixtures.
+
+Each request entry that carries a body becomes one ``CapturedRequest``. The
+signing scheme is guessed from the signature headers present, and the
+business keys are read from a Stripe-style JSON event body:
+
+    event_id        scheme's delivery id header, else body "id"
+    event_type      body "type" (GitHub: X-GitHub-Event[.action], Shopify: topic)
+    entity_id       data.object.metadata.order_id, else data.object.id
+    entity_version  data.object.version (integer or digit string), else 1
+
+Anything that cannot be read is a ``HarError`` naming the file and the JSON
+location (``capture.har: log.entries[3].request.url: missing``). Entries
+without a body are skipped, and every default that was used is reported as
+a note, so an import never silently invents data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+from harness.fixtures import CapturedRequest, FixtureError, Signing, parse_rfc3339
+from harness.signing import HOP_BY_HOP
+
+# Captures often hold session cookies or API tokens; fixtures are committed.
+CREDENTIAL_HEADERS = frozenset(("cookie", "authorization", "proxy-authorization"))
+
+# Header that identifies one delivery, per scheme: the provider's dedupe key.
+_DELIVERY_ID_HEADERS: dict[str, tuple[str, ...]] = {
+    "standard": ("webhook-id", "svix-id"),
+    "github": ("x-github-delivery",),
+    "shopify": ("x-shopify-webhook-id", "shopify-webhook-id"),
+}
+
+
+class HarError(ValueError):
+    """The HAR file cannot be imported; the message is one line."""
+
+
+@dataclass(frozen=True)
+class HarImport:
+    """What an import produced: the records, and one-line notes on what was skipped
+    or defaulted (``file: log.entries[i]: ...``)."""
+
+    records: list[CapturedRequest]
+    notes: list[str] = field(default_factory=list)
+
+
+def guess_signing(headers: Mapping[str, str]) -> Signing:
+    """The signing scheme suggested by the signature headers present."""
+    names = {name.lower() for name in headers}
+    if "stripe-signature" in names:
+        return "stripe"
+    if names & {"webhook-signature", "svix-signature"}:
+        return "standard"
+    if names & {"x-hub-signature-256", "x-hub-signature"}:
+        return "github"
+    if names & {"x-shopify-hmac-sha256", "shopify-hmac-sha256"}:
+        return "shopify"
+    return "none"
+
+
+@dataclass(frozen=True)
+class BusinessKeys:
+    event_id: str
+    event_type: str
+    entity_id: str
+    entity_version: int
+    notes: tuple[str, ...] = ()
+
+
+class _KeyError(ValueError):
+    """A business key is present but unusable: (location, problem)."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
+def _lookup(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """The body as a JSON object, if it is one (GitHub form posts included)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    content_type = (_lookup(headers, "content-type") or "").lower()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        # GitHub's form delivery: payload=<urlencoded JSON>.
+        payload = parse_qs(text).get("payload")
+        if not payload:
+            return None
+        text = payload[0]
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _as_version(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise _KeyError(where, f"not an integer: {json.dumps(value)}")
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return int(value.strip())
+    raise _KeyError(where, f"not a non-negative integer: {json.dumps(value, ensure_ascii=False)}")
+
+
+def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> BusinessKeys:
+    """Read the event's business keys from its headers and (Stripe-style) JSON body.
+
+    Missing keys get documented defaults and a note; a key that is present
+    but of the wrong type raises ValueError naming its JSON location.
+    """
+    notes: list[str] = []
+    event = _event_json(body, headers) or {}
+    if not event:
+        notes.append("body is not a JSON object; business keys from headers only")
+
+    event_id = ""
+    for name in _DELIVERY_ID_HEADERS.get(signing, ()):
+        event_id = (_lookup(headers, name) or "").strip()
+        if event_id:
+            break
+    if not event_id and "id" in event:
+        body_id = event["id"]
+        if isinstance(body_id, str | int) and not isinstance(body_id, bool) and str(body_id):
+            event_id = str(body_id)
+        else:
+            raise _KeyError("id", "must be a non-empty string")
+
+    event_type = ""
+    if isinstance(event.get("type"), str):
+        event_type = event["type"]
+    elif signing == "github" and _lookup(headers, "x-github-event"):
+        event_type = _lookup(headers, "x-github-event") or ""
+        if isinstance(event.get("action"), str):
+            event_type += "." + event["action"]
+    elif signing == "shopify":
+        event_type = _lookup(headers, "x-shopify-topic") or _lookup(headers, "shopify-topic") or ""
+    if not event_type:
+        notes.append("no event type found; event_type left empty")
+
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    entity_id = ""
+    version: int | None = None
+    if isinstance(obj, dict):
+        metadata = obj.get("metadata")
+        order_id = metadata.get("order_id") if isinstance(metadata, dict) else None
+        # The order, not the payment, is the entity a shipment belongs to.
+        if isinstance(order_id, str) and order_id:
+            entity_id = order_id
+        elif isinstance(obj.get("id"), str | int) and not isinstance(obj.get("id"), bool):
+            entity_id = str(obj["id"])
+        if obj.get("version") is not None:
+            version = _as_version(obj["version"], "data.object.version")
+        elif isinstance(metadata, dict) and metadata.get("version") is not None:
+            version = _as_version(metadata["version"], "data.object.metadata.version")
+    if not entity_id:
+        notes.append("no data.object.metadata.order_id or data.object.id; entity_id left empty")
+    if version is None:
+        # An unversioned entity counts as its first version, like a create;
+        # with no entity at all there is nothing to version.
+        version = 1 if entity_id else 0
+    return BusinessKeys(event_id, event_type, entity_id, version, tuple(notes))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise HarError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise HarError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise HarError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def _headers(
+    raw: Any, where: str, fail: Callable[[str, str], NoReturn]
+) -> tuple[dict[str, str], list[str]]:
+    if not isinstance(raw, list):
+        fail(f"{where}", "must be an array of {name, value} objects")
+    merged: dict[str, str] = {}
+    names: dict[str, str] = {}
+    dropped: list[str] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fail(f"{where}[{i}]", "must be an object with name and value")
+        name, value = item.get("name"), item.get("value")
+        if not isinstance(name, str) or not name:
+            fail(f"{where}[{i}].name", "must be a non-empty string")
+        if not isinstance(value, str):
+            fail(f"{where}[{i}].value", "must be a string")
+        folded = name.lower()
+        if name.startswith(":") or folded in HOP_BY_HOP:
+            continue
+        if folded in CREDENTIAL_HEADERS:
+            dropped.append(name)
+            continue
+        if folded in names:
+            # Repeated request headers fold into one, per RFC 9110 §5.3.
+            merged[names[folded]] += ", " + value
+        else:
+            names[folded] = name
+            merged[name] = value
+    return merged, dropped
+
+
+def _safe_prefix(path: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", path.stem).strip("-")
+    return stem or "har"
+
+
+def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) -> HarImport:
+    """Convert a HAR file's request entries with a body into CapturedRequests.
+
+    Fixture ids are ``<prefix>-<entry number>`` (1-based, so a record points back
+    to its entry); the prefix defaults to the HAR file's name.
+    """
+    har_path = Path(path)
+    name = str(path)
+    prefix = id_prefix or _safe_prefix(har_path)
+    doc = _read_json(har_path)
+
+    def fail(where: str, problem: str) -> NoReturn:
+        raise HarError(f"{name}: {where}: {problem}")
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict):
+        fail("log", "missing; not a HAR file (expected an object with a 'log' object)")
+    entries = doc["log"].get("entries")
+    if not isinstance(entries, list):
+        fail("log.entries", "must be an array")
+
+    records: list[CapturedRequest] = []
+    notes: list[str] = []
+    for index, entry in enumerate(entries):
+        where = f"log.entries[{index}]"
+        if not isinstance(entry, dict):
+            fail(where, "must be an object")
+        request = entry.get("request")
+        if not isinstance(request, dict):
+            fail(f"{where}.request", "missing or not an object")
+        method = request.get("method")
+        if not isinstance(method, str) or not method:
+            fail(f"{where}.request.method", "must be a non-empty string")
+        url = request.get("url")
+        if not isinstance(url, str) or not url:
+            fail(f"{where}.request.url", "must be a non-empty string")
+
+        post = request.get("postData")
+        if post is None:
+            notes.append(f"{name}: {where}: skipped: {method} request has no body")
+            continue
+        if not isinstance(post, dict):
+            fail(f"{where}.request.postData", "must be an object")
+        text = post.get("text")
+        if text is None or text == "":
+            reason = "form params without the raw text" if post.get("params") else "empty body"
+            notes.append(f"{name}: {where}: skipped: {reason}; the exact bytes are unknown")
+            continue
+        if not isinstance(text, str):
+            fail(f"{where}.request.postData.text", "must be a string")
+        encoding = post.get("encoding")
+        if encoding in (None, ""):
+            body = text.encode("utf-8")
+        elif isinstance(encoding, str) and encoding.lower() == "base64":
+            try:
+                body = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                fail(f"{where}.request.postData.text", "encoding is base64 but the text is not")
+        else:
+            fail(
+                f"{where}.request.postData.encoding",
+                f"unsupported encoding {json.dumps(encoding)} (only base64 or none)",
+            )
+
+        started = entry.get("startedDateTime")
+        if not isinstance(started, str):
+            fail(f"{where}.startedDateTime", "must be an ISO 8601 string")
+        try:
+            captured_at = parse_rfc3339(started)
+        except ValueError as exc:
+            fail(f"{where}.startedDateTime", str(exc))
+
+        headers, dropped = _headers(request.get("headers"), f"{where}.request.headers", fail)
+        if dropped:
+            notes.append(
+                f"{name}: {where}: dropped credential headers: {', '.join(sorted(dropped))}"
+            )
+        parts = urlsplit(url)
+        req_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if not req_path.startswith("/"):
+            fail(f"{where}.request.url", f"not an absolute URL or path: {json.dumps(url)}")
+
+        fixture_id = f"{prefix}-{index + 1:04d}"
+        signing = guess_signing(headers)
+        try:
+            keys = business_keys(body, headers, signing)
+        except _KeyError as exc:
+            fail(f"{where}.request.postData.text", f"{exc.where}: {exc.problem}")
+        notes.extend(f"{name}: {where}: {note}" for note in keys.notes)
+        event_id = keys.event_id
+        if not event_id:
+            event_id = fixture_id
+            notes.append(
+                f"{name}: {where}: no event id in headers or body; "
+                f"using the fixture id {fixture_id!r}, so this capture dedupes with nothing"
+            )
+        try:
+            records.append(
+                CapturedRequest(
+                    id=fixture_id,
+                    captured_at=captured_at,
+                    method=method,
+                    path=req_path,
+                    headers=headers,
+                    body=body,
+                    signing=signing,
+                    event_id=event_id,
+                    event_type=keys.event_type,
+                    entity_id=keys.entity_id,
+                    entity_version=keys.entity_version,
+                )
+            )
+        except FixtureError as exc:
+            fail(where, f"{exc.field}: {exc.problem}")
+    return HarImport(records=records, notes=notes)
