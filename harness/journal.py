@@ -21,7 +21,7 @@ import numbers
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -149,7 +149,7 @@ def empty_frame(table: str) -> pd.DataFrame:
     return _to_frame(_schema(table).empty_table())
 
 
-def frame(table: str, rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+def frame(table: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """A typed DataFrame from row dicts, checked like journal rows (handy in tests)."""
     schema = _schema(table)
     checked = [check_row(table, row) for row in rows]
