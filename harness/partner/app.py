@@ -171,9 +171,7 @@ class Simulator:
             if not allowed:
                 response = _error(429, "rate_limit", "too many requests", headers)
                 return await self._late(delay_s, response)
-        burst = next(
-            (b for b in self.faults.bursts if b.window.matches(elapsed, number)), None
-        )
+        burst = next((b for b in self.faults.bursts if b.window.matches(elapsed, number)), None)
         if burst is not None and not burst.after_effect:
             response = _error(burst.status, "injected_fault", "injected failure", headers)
             return await self._late(delay_s, response)

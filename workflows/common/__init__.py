@@ -1,0 +1,1 @@
+"""Code shared by the workflow services: signature checks, settings, event parsing, serving."""

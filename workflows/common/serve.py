@@ -1,0 +1,22 @@
+"""Serve a Starlette app on 127.0.0.1 and announce readiness with one stdout line."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+async def serve(app: Starlette, port: int, name: str, host: str = "127.0.0.1") -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    async with asyncio.TaskGroup() as tg:
+        serving = tg.create_task(server.serve())
+        # uvicorn exposes "socket bound" only as a flag.
+        while not server.started:
+            if serving.done():
+                return
+            await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        print(f"{name} ready on http://{host}:{bound}", flush=True)

@@ -1,0 +1,1 @@
+"""The hardened order-sync workflow: durable inbox, background worker, safe retries."""

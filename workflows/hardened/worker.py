@@ -1,0 +1,207 @@
+"""The background worker: drains the inbox into partner calls, one order at a time.
+
+Several workers run side by side, but never two on the same order, so each
+order's events are applied in a single, version-checked sequence. Per order
+the workflow remembers what the partner holds (shipment id, applied version):
+
+- an update not newer than the applied version, or with a newer update queued
+  behind it, is `superseded`, never sent;
+- an update that arrives before its order's create waits; the create releases
+  it once the shipment exists, so the partner ends on the latest version;
+- a payment event for an order that already has a shipment is a `duplicate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from workflows.common import events
+
+from .client import PartnerClient, PartnerError
+from .inbox import Inbox, InboxEvent
+
+IDLE_POLL_S = 0.2
+
+
+class Processor:
+    def __init__(
+        self,
+        inbox: Inbox,
+        client: PartnerClient,
+        *,
+        workers: int = 4,
+        orphan_update_timeout_s: float = 10.0,
+    ) -> None:
+        self.inbox = inbox
+        self.client = client
+        self.workers = workers
+        self.orphan_update_timeout_s = orphan_update_timeout_s
+        self._wake = asyncio.Event()
+        self._busy_orders: set[str] = set()
+        self._busy_events: set[str] = set()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(self.workers):
+                tg.create_task(self._work())
+
+    async def _work(self) -> None:
+        while True:
+            self._expire_orphans()
+            event = self._claim()
+            if event is None:
+                # Clear, then look once more: a notify between the two cannot be lost.
+                self._wake.clear()
+                event = self._claim()
+            if event is None:
+                try:
+                    async with asyncio.timeout(IDLE_POLL_S):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                await self._process(event)
+            finally:
+                self._busy_events.discard(event.event_id)
+                if event.order_id is not None:
+                    self._busy_orders.discard(event.order_id)
+                self.notify()
+
+    def _claim(self) -> InboxEvent | None:
+        for event in self.inbox.pending():
+            if event.event_id in self._busy_events:
+                continue
+            if event.order_id is not None and event.order_id in self._busy_orders:
+                continue
+            self._busy_events.add(event.event_id)
+            if event.order_id is not None:
+                self._busy_orders.add(event.order_id)
+            return event
+        return None
+
+    def _expire_orphans(self) -> None:
+        now = time.time()
+        for event in self.inbox.waiting():
+            since = event.waiting_since or now
+            if now - since >= self.orphan_update_timeout_s:
+                self.inbox.finish(
+                    event.event_id,
+                    "dead_lettered",
+                    f"no shipment for order {event.order_id} after "
+                    f"{self.orphan_update_timeout_s:g}s: its create never arrived",
+                )
+
+    async def _process(self, event: InboxEvent) -> None:
+        if event.problem is not None:
+            self.inbox.finish(event.event_id, "dead_lettered", f"malformed event: {event.problem}")
+            return
+        if event.type not in events.HANDLED_TYPES:
+            self.inbox.finish(event.event_id, "processed", f"ignored: type {event.type}")
+            return
+        try:
+            change = events.shipment_change(events.parse_envelope(event.payload))
+        except events.EventError as exc:
+            self.inbox.finish(event.event_id, "dead_lettered", f"malformed event: {exc}")
+            return
+        if event.type == events.PAYMENT_SUCCEEDED:
+            await self._create(event, change)
+        else:
+            await self._update(event, change)
+
+    async def _create(self, event: InboxEvent, change: events.ShipmentChange) -> None:
+        order = self.inbox.order(change.order_id)
+        if order is not None:
+            self.inbox.finish(
+                event.event_id,
+                "duplicate",
+                f"order {change.order_id} already has shipment {order.shipment_id}"
+                f" (created by {order.created_by})",
+            )
+            return
+        try:
+            result = await self.client.create_shipment(
+                order_id=change.order_id,
+                address=change.address,
+                version=change.version,
+                idempotency_key=f"{event.event_id}:create",
+                traceparent=event.traceparent,
+                attempts_used=event.attempts,
+                on_attempt=lambda n: self.inbox.set_attempts(event.event_id, n),
+            )
+        except PartnerError as exc:
+            self.inbox.finish(event.event_id, "dead_lettered", exc.reason)
+            for waiting in self.inbox.open_events_for(change.order_id):
+                if waiting.state == "waiting":
+                    self.inbox.finish(
+                        waiting.event_id,
+                        "dead_lettered",
+                        f"its create {event.event_id} was dead-lettered",
+                    )
+            return
+        shipment_id = str(result.body.get("id", ""))
+        self.inbox.record_created(change.order_id, shipment_id, change.version, event.event_id)
+        replayed = ", replayed" if result.replayed else ""
+        self.inbox.finish(
+            event.event_id,
+            "processed",
+            f"shipment {shipment_id} created at version {change.version}"
+            f" ({result.attempts} attempt(s){replayed})",
+        )
+        if self.inbox.release_waiting(change.order_id):
+            self.notify()
+
+    async def _update(self, event: InboxEvent, change: events.ShipmentChange) -> None:
+        order = self.inbox.order(change.order_id)
+        if order is None:
+            self.inbox.set_waiting(event.event_id)
+            return
+        if change.version <= order.applied_version:
+            self.inbox.finish(
+                event.event_id,
+                "superseded",
+                f"version {change.version} is not newer than applied version"
+                f" {order.applied_version}",
+            )
+            return
+        newer = [
+            e
+            for e in self.inbox.open_events_for(change.order_id)
+            if e.type == events.ORDER_UPDATED
+            and e.event_id != event.event_id
+            and e.version is not None
+            and e.version > change.version
+        ]
+        if newer:
+            latest = max(newer, key=lambda e: e.version or 0)
+            self.inbox.finish(
+                event.event_id,
+                "superseded",
+                f"newer version {latest.version} ({latest.event_id}) is queued",
+            )
+            return
+        try:
+            result = await self.client.update_shipment(
+                order_id=change.order_id,
+                address=change.address,
+                version=change.version,
+                idempotency_key=f"{event.event_id}:update",
+                traceparent=event.traceparent,
+                attempts_used=event.attempts,
+                on_attempt=lambda n: self.inbox.set_attempts(event.event_id, n),
+            )
+        except PartnerError as exc:
+            self.inbox.finish(event.event_id, "dead_lettered", exc.reason)
+            return
+        self.inbox.record_version(change.order_id, change.version)
+        replayed = ", replayed" if result.replayed else ""
+        self.inbox.finish(
+            event.event_id,
+            "processed",
+            f"shipment {order.shipment_id} set to version {change.version}"
+            f" ({result.attempts} attempt(s){replayed})",
+        )

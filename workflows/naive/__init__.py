@@ -1,0 +1,1 @@
+"""The naive order-sync workflow: everything inline, no dedupe, no backoff."""
