@@ -4,10 +4,12 @@ Each request entry that carries a body becomes one ``CapturedRequest``. The
 signing scheme is guessed from the signature headers present, and the
 business keys are read from a Stripe-style JSON event body:
 
-    event_id        scheme's delivery id header, else body "id"
+    event_id        the scheme's delivery id header, else body "id"
     event_type      body "type" (GitHub: X-GitHub-Event[.action], Shopify: topic)
     entity_id       data.object.metadata.order_id, else data.object.id
-    entity_version  data.object.version (integer or digit string), else 1
+                    (Shopify: the body's own "id")
+    entity_version  data.object.version or data.object.metadata.version
+                    (integer or digit string); else 1 if there is an entity, 0 if not
 
 Anything that cannot be read is a ``HarError`` naming the file and the JSON
 location (``capture.har: log.entries[3].request.url: missing``). Entries
@@ -114,6 +116,10 @@ def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | Non
     return obj if isinstance(obj, dict) else None
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
+
+
 def _as_version(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise _KeyError(where, f"not an integer: {json.dumps(value)}")
@@ -140,10 +146,10 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
         event_id = (_lookup(headers, name) or "").strip()
         if event_id:
             break
-    if not event_id and "id" in event:
-        body_id = event["id"]
-        if isinstance(body_id, str | int) and not isinstance(body_id, bool) and str(body_id):
-            event_id = str(body_id)
+    # A Shopify body is the resource itself: its "id" names the order, not the event.
+    if not event_id and "id" in event and signing != "shopify":
+        if _is_id(event["id"]):
+            event_id = str(event["id"])
         else:
             raise _KeyError("id", "must be a non-empty string")
 
@@ -169,12 +175,14 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
         # The order, not the payment, is the entity a shipment belongs to.
         if isinstance(order_id, str) and order_id:
             entity_id = order_id
-        elif isinstance(obj.get("id"), str | int) and not isinstance(obj.get("id"), bool):
+        elif _is_id(obj.get("id")):
             entity_id = str(obj["id"])
         if obj.get("version") is not None:
             version = _as_version(obj["version"], "data.object.version")
         elif isinstance(metadata, dict) and metadata.get("version") is not None:
             version = _as_version(metadata["version"], "data.object.metadata.version")
+    elif signing == "shopify" and _is_id(event.get("id")):
+        entity_id = str(event["id"])
     if not entity_id:
         notes.append("no data.object.metadata.order_id or data.object.id; entity_id left empty")
     if version is None:
