@@ -1,0 +1,336 @@
+"""The hardened workflow as a real process against a real partner simulator process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.partner.process import partner, service
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "whsec_hardened_test_secret"
+
+
+def stripe_headers(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    stamp = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={stamp},v1={mac}", "Content-Type": "application/json"}
+
+
+def trace_for(event_id: str) -> str:
+    return f"00-{hashlib.md5(event_id.encode()).hexdigest()}-00f067aa0ba902b7-01"
+
+
+def payment(event_id: str, order_id: str, version: int = 1) -> bytes:
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": f"pi_{order_id}",
+                "object": "payment_intent",
+                "metadata": {
+                    "order_id": order_id,
+                    "address": f"{version} Main St",
+                    "version": str(version),
+                },
+            }
+        },
+    }
+    return json.dumps(event).encode()
+
+
+def order_updated(event_id: str, order_id: str, version: int) -> bytes:
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": "order.updated",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": order_id,
+                "object": "order",
+                "address": f"{version} Main St",
+                "version": version,
+            }
+        },
+    }
+    return json.dumps(event).encode()
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"condition not met within {timeout_s}s"
+        time.sleep(0.05)
+
+
+class Drill:
+    def __init__(self, partner_url: str, workflow_url: str) -> None:
+        self.partner = httpx.Client(base_url=partner_url, timeout=10)
+        self.workflow = httpx.Client(base_url=workflow_url, timeout=10)
+
+    def close(self) -> None:
+        self.partner.close()
+        self.workflow.close()
+
+    def deliver(self, body: bytes, **kwargs: Any) -> httpx.Response:
+        event_id = json.loads(body)["id"]
+        headers = {**stripe_headers(body, **kwargs), "traceparent": trace_for(event_id)}
+        return self.workflow.post("/webhooks/payments", content=body, headers=headers)
+
+    def settle(self, timeout_s: float = 20.0) -> None:
+        """Wait until every accepted event is terminal, as the harness does."""
+        wait_until(lambda: self.status()["pending"] == 0, timeout_s)
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.workflow.get("/admin/status").json()
+        return status
+
+    def outcomes(self) -> dict[str, list[str]]:
+        by_event: dict[str, list[str]] = {}
+        for row in self.workflow.get("/admin/outcomes").json():
+            by_event.setdefault(row["event_id"], []).append(row["outcome"])
+        return by_event
+
+    def state(self) -> dict[str, Any]:
+        orders: dict[str, Any] = self.partner.get("/_sim/state").json()["orders"]
+        return orders
+
+    def ledger(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self.partner.get("/_sim/ledger").json()
+        return entries
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Drill]]:
+    """Start partner + hardened workflow; every process is stopped even on failure."""
+    with ExitStack() as stack:
+
+        def _start(faults: dict[str, Any] | None = None, **env: str) -> Drill:
+            sim = stack.enter_context(
+                partner(cwd=REPO, faults_json=json.dumps(faults) if faults else None)
+            )
+            workflow = stack.enter_context(
+                service(
+                    [sys.executable, "-m", "workflows.hardened"],
+                    cwd=REPO,
+                    env={
+                        "PORT": "0",
+                        "PARTNER_URL": sim.url,
+                        "WEBHOOK_SECRET": SECRET,
+                        "STATE_DIR": str(tmp_path / "state"),
+                        "PARTNER_TIMEOUT_S": "2",
+                        **env,
+                    },
+                )
+            )
+            drill = Drill(sim.url, workflow.url)
+            stack.callback(drill.close)
+            return drill
+
+        yield _start
+
+
+def test_redelivery_is_acknowledged_but_not_processed_again(start: Callable[..., Drill]) -> None:
+    drill = start()
+    body = payment("evt_1", "ord_1")
+    first, second = drill.deliver(body), drill.deliver(body)
+    assert first.status_code == second.status_code == 200
+    assert second.json()["duplicate"] is True
+    drill.settle()
+    assert drill.state()["ord_1"]["shipments"] == 1
+    assert sorted(drill.outcomes()["evt_1"]) == ["duplicate", "processed"]
+    [effect] = drill.ledger()
+    assert effect["idempotency_key"] == "evt_1:create"
+    assert effect["correlation_id"] == trace_for("evt_1")
+
+
+def test_concurrent_duplicate_deliveries_make_one_shipment(start: Callable[..., Drill]) -> None:
+    drill = start()
+    body = payment("evt_1", "ord_1")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda _: drill.deliver(body), range(4)))
+    assert [r.status_code for r in responses] == [200] * 4
+    drill.settle()
+    assert drill.state()["ord_1"]["shipments"] == 1
+    assert sorted(drill.outcomes()["evt_1"]) == ["duplicate"] * 3 + ["processed"]
+
+
+def test_a_second_payment_event_for_the_same_order_is_a_duplicate(
+    start: Callable[..., Drill],
+) -> None:
+    drill = start()
+    assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200
+    drill.settle()
+    assert drill.deliver(payment("evt_1b", "ord_1")).status_code == 200
+    drill.settle()
+    assert drill.state()["ord_1"]["shipments"] == 1
+    assert drill.outcomes()["evt_1b"] == ["duplicate"]
+
+
+def test_timed_out_call_is_retried_with_the_same_key_without_duplicating(
+    start: Callable[..., Drill],
+) -> None:
+    drill = start(faults={"slow": [{"delay_ms": 1500, "requests": [1]}]}, PARTNER_TIMEOUT_S="0.3")
+    assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200
+    drill.settle()
+    assert drill.state()["ord_1"]["shipments"] == 1
+    assert drill.outcomes()["evt_1"] == ["processed"]
+    # The partner saw more than one attempt, all under one key.
+    assert drill.partner.get("/_sim/state").json()["requests"] >= 2
+    assert {e["idempotency_key"] for e in drill.ledger()} == {"evt_1:create"}
+
+
+def test_rate_limited_partner_is_waited_out(start: Callable[..., Drill]) -> None:
+    drill = start(faults={"rate_limit": {"capacity": 2, "refill_per_s": 2}})
+    for i in range(4):
+        assert drill.deliver(payment(f"evt_{i}", f"ord_{i}")).status_code == 200
+    drill.settle()
+    assert {order: s["shipments"] for order, s in drill.state().items()} == {
+        f"ord_{i}": 1 for i in range(4)
+    }
+    assert drill.workflow.get("/admin/dead-letters").json() == []
+
+
+def test_sustained_5xx_dead_letters_with_a_reason(start: Callable[..., Drill]) -> None:
+    drill = start(
+        faults={"bursts": [{"status": 503}]},
+        MAX_ATTEMPTS="4",
+        BREAKER_THRESHOLD="3",
+        BREAKER_COOLDOWN_S="0.2",
+    )
+    assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200
+    drill.settle()
+    [letter] = drill.workflow.get("/admin/dead-letters").json()
+    assert letter["event_id"] == "evt_1"
+    assert "4 attempts" in letter["reason"] and "503" in letter["reason"]
+    assert drill.outcomes()["evt_1"] == ["dead_lettered"]
+    assert drill.partner.get("/_sim/state").json()["requests"] == 4
+    assert drill.status()["breaker_opened"] >= 1
+    assert drill.ledger() == []
+
+
+def test_partner_outage_shorter_than_the_budget_is_bridged(start: Callable[..., Drill]) -> None:
+    drill = start(faults={"bursts": [{"status": 503, "from_request": 1, "count": 3}]})
+    assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200
+    drill.settle()
+    assert drill.outcomes()["evt_1"] == ["processed"]
+    [effect] = drill.ledger()
+    assert effect["correlation_id"] == trace_for("evt_1")
+
+
+def test_updates_delivered_out_of_order_end_on_the_latest_version(
+    start: Callable[..., Drill],
+) -> None:
+    drill = start()
+    # Updates arrive newest first, and before the payment that creates the shipment.
+    assert drill.deliver(order_updated("evt_3", "ord_1", 3)).status_code == 200
+    assert drill.deliver(order_updated("evt_2", "ord_1", 2)).status_code == 200
+    assert drill.deliver(payment("evt_1", "ord_1", 1)).status_code == 200
+    drill.settle()
+    state = drill.state()["ord_1"]
+    assert state["shipments"] == 1 and state["version"] == 3 and state["address"] == "3 Main St"
+    outcomes = drill.outcomes()
+    assert outcomes == {
+        "evt_3": ["processed"],
+        "evt_2": ["superseded"],
+        "evt_1": ["processed"],
+    } or outcomes == {"evt_2": ["superseded"], "evt_1": ["processed"], "evt_3": ["processed"]}
+    assert [(e["kind"], e["entity_version"]) for e in drill.ledger()] == [
+        ("shipment.created", 1),
+        ("shipment.updated", 3),
+    ]
+    # Each effect carries the traceparent of the event that caused it.
+    assert [e["correlation_id"] for e in drill.ledger()] == [trace_for("evt_1"), trace_for("evt_3")]
+
+
+def test_stale_update_after_a_newer_one_is_superseded(start: Callable[..., Drill]) -> None:
+    drill = start()
+    assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200
+    drill.settle()
+    assert drill.deliver(order_updated("evt_3", "ord_1", 3)).status_code == 200
+    drill.settle()
+    assert drill.deliver(order_updated("evt_2", "ord_1", 2)).status_code == 200
+    drill.settle()
+    assert drill.state()["ord_1"]["version"] == 3
+    assert drill.outcomes()["evt_2"] == ["superseded"]
+    assert [e["entity_version"] for e in drill.ledger()] == [1, 3]
+
+
+def test_update_whose_create_never_arrives_is_dead_lettered(start: Callable[..., Drill]) -> None:
+    drill = start(ORPHAN_UPDATE_TIMEOUT_S="0.5")
+    assert drill.deliver(order_updated("evt_2", "ord_1", 2)).status_code == 200
+    assert drill.status()["pending"] == 1
+    drill.settle()
+    [letter] = drill.workflow.get("/admin/dead-letters").json()
+    assert letter["event_id"] == "evt_2" and "create never arrived" in letter["reason"]
+
+
+def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
+    env = {
+        "PORT": "0",
+        "WEBHOOK_SECRET": SECRET,
+        "STATE_DIR": str(tmp_path / "state"),
+        "MAX_ATTEMPTS": "1000",
+        "BREAKER_COOLDOWN_S": "0.1",
+    }
+    argv = [sys.executable, "-m", "workflows.hardened"]
+    body = payment("evt_1", "ord_1")
+    with (
+        partner(cwd=REPO, faults_json='{"bursts": [{"status": 503}]}') as sim,
+        httpx.Client(base_url=sim.url, timeout=10) as api,
+    ):
+        with service(argv, cwd=REPO, env={**env, "PARTNER_URL": sim.url}) as first:
+            answer = httpx.post(
+                f"{first.url}/webhooks/payments", content=body, headers=stripe_headers(body)
+            )
+            assert answer.status_code == 200
+            wait_until(lambda: api.get("/_sim/state").json()["requests"] >= 2)
+        # Stopped while the partner was down: the event is still owed.
+        assert api.post("/_sim/faults", json={}).status_code == 200
+        with service(argv, cwd=REPO, env={**env, "PARTNER_URL": sim.url}) as second:
+            wait_until(lambda: httpx.get(f"{second.url}/admin/status").json()["pending"] == 0)
+            outcomes = httpx.get(f"{second.url}/admin/outcomes").json()
+        assert [o["outcome"] for o in outcomes] == ["processed"]
+        assert api.get("/_sim/state").json()["orders"]["ord_1"]["shipments"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"secret": "whsec_wrong"}, {"at": int(time.time()) - 301}],
+    ids=["wrong-secret", "too-old"],
+)
+def test_bad_signature_is_400_and_not_stored(
+    start: Callable[..., Drill], kwargs: dict[str, Any]
+) -> None:
+    drill = start()
+    response = drill.deliver(payment("evt_1", "ord_1"), **kwargs)
+    assert response.status_code == 400
+    assert drill.status()["pending"] == 0
+    assert drill.workflow.get("/admin/outcomes").json() == []
+    # The same event, properly signed, is then new rather than a duplicate.
+    assert drill.deliver(payment("evt_1", "ord_1")).json()["duplicate"] is False
+
+
+def test_malformed_event_is_dead_lettered_not_retried(start: Callable[..., Drill]) -> None:
+    drill = start()
+    body = json.dumps({"id": "evt_bad", "type": "payment_intent.succeeded", "data": {}}).encode()
+    assert drill.deliver(body).status_code == 200
+    drill.settle()
+    [letter] = drill.workflow.get("/admin/dead-letters").json()
+    assert letter["event_id"] == "evt_bad" and "malformed" in letter["reason"]
+    assert drill.partner.get("/_sim/state").json()["requests"] == 0
