@@ -281,3 +281,38 @@ async def test_update_uses_patch_with_its_own_key(
     assert call.request.headers["idempotency-key"] == "evt_3:update"
     assert call.request.headers["traceparent"] == TRACE
     assert call.request.read() == b'{"address":"3 Main St","version":3}'
+
+
+@respx.mock(base_url=BASE)
+async def test_throttled_answers_have_their_own_allowance(
+    respx_mock: respx.MockRouter, http: httpx.AsyncClient, fake: FakeTime
+) -> None:
+    limited = httpx.Response(429, headers={"Retry-After": "1"})
+    respx_mock.post("/v1/shipments").mock(side_effect=[limited] * 5 + [CREATED])
+    client = PartnerClient(
+        http,
+        RetryPolicy(max_attempts=2, max_throttled=5),
+        CircuitBreaker(clock=fake.clock),
+        sleep=fake.sleep,
+    )
+    result = await create(client)
+    assert result.attempts == 6
+
+
+@respx.mock(base_url=BASE)
+async def test_throttling_beyond_the_allowance_spends_the_budget(
+    respx_mock: respx.MockRouter, http: httpx.AsyncClient, fake: FakeTime
+) -> None:
+    route = respx_mock.post("/v1/shipments").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "1"})
+    )
+    client = PartnerClient(
+        http,
+        RetryPolicy(max_attempts=2, max_throttled=3),
+        CircuitBreaker(clock=fake.clock),
+        sleep=fake.sleep,
+    )
+    with pytest.raises(PartnerGaveUp) as caught:
+        await create(client)
+    assert route.call_count == 5
+    assert "3 of them throttled" in caught.value.reason

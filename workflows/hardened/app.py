@@ -124,6 +124,7 @@ def create_app(settings: HardenedSettings, http: httpx.AsyncClient | None = None
                     http or own,
                     RetryPolicy(
                         max_attempts=settings.max_attempts,
+                        max_throttled=settings.max_throttled,
                         base_s=settings.backoff_base_s,
                         cap_s=settings.backoff_cap_s,
                     ),

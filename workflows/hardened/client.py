@@ -24,6 +24,9 @@ Clock = Callable[[], float]
 # Statuses worth another try with the same key. 409 here means "your key is
 # still in flight" and resolves by itself; 429 means "slow down".
 RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+# "Not now" answers: the partner is healthy and asks us to wait. They get their
+# own allowance so a rate-limited partner does not dead-letter good events.
+THROTTLED = frozenset({409, 429})
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class RetryPolicy:
     max_attempts: int = 8
     base_s: float = 0.05
     cap_s: float = 2.0
+    # Throttled answers (429, 409 in flight) that do not spend max_attempts.
+    max_throttled: int = 32
 
     def backoff(self, failures: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2^(failures-1))]."""
@@ -222,10 +227,12 @@ class PartnerClient:
         headers = {"Idempotency-Key": idempotency_key}
         if traceparent:
             headers["traceparent"] = traceparent
-        attempt = attempts_used
+        attempt = attempts_used  # every call, reported and persisted
+        spent = attempts_used  # calls that count against max_attempts
+        throttled = 0
         failures = 0
         last = "no attempt made"
-        while attempt < self.policy.max_attempts:
+        while spent < self.policy.max_attempts:
             probe = await self.breaker.acquire(self.sleep)
             attempt += 1
             if on_attempt is not None:
@@ -236,6 +243,7 @@ class PartnerClient:
             except httpx.TransportError as exc:
                 self.breaker.record_failure(probe)
                 last = f"{type(exc).__name__} calling {method} {path}"
+                spent += 1
             except BaseException:
                 if probe:
                     self.breaker.abandon_probe()
@@ -257,14 +265,19 @@ class PartnerClient:
                     raise PartnerRejected(
                         f"{last}: {_error_message(response)}", attempt, response.status_code
                     )
+                if response.status_code in THROTTLED and throttled < self.policy.max_throttled:
+                    throttled += 1
+                else:
+                    spent += 1
                 wait = retry_after_s(response)
             failures += 1
-            if attempt >= self.policy.max_attempts:
+            if spent >= self.policy.max_attempts:
                 break
             delay = self.policy.backoff(failures, self.rng)
             # Retry-After is a floor: never come back sooner than asked.
             await self.sleep(delay if wait is None else max(wait, delay))
-        raise PartnerGaveUp(f"gave up after {attempt} attempts: {last}", attempt)
+        note = f" ({throttled} of them throttled)" if throttled else ""
+        raise PartnerGaveUp(f"gave up after {attempt} attempts{note}: {last}", attempt)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

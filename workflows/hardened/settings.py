@@ -11,6 +11,7 @@ from workflows.common.config import Settings, env_float, env_int
 class HardenedSettings:
     base: Settings
     max_attempts: int
+    max_throttled: int
     backoff_base_s: float
     backoff_cap_s: float
     breaker_threshold: int
@@ -24,6 +25,7 @@ class HardenedSettings:
         return cls(
             base=Settings.from_env(),
             max_attempts=env_int("MAX_ATTEMPTS", 8, minimum=1),
+            max_throttled=env_int("MAX_THROTTLED", 32, minimum=0),
             backoff_base_s=env_float("BACKOFF_BASE_S", 0.05, minimum=0.0),
             backoff_cap_s=env_float("BACKOFF_CAP_S", 2.0, minimum=0.0),
             breaker_threshold=env_int("BREAKER_THRESHOLD", 5, minimum=1),
