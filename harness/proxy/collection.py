@@ -1,0 +1,339 @@
+"""The set of named proxies and the JSON view of their toxics.
+
+The data plane (`Proxy`) owns sockets and live toxics; this module owns what
+the API shows and the order of its checks: which error wins, what populate
+keeps or replaces, what reset re-enables. Each operation mirrors one method
+of Toxiproxy's ProxyCollection / ToxicCollection, so the step order there is
+the step order here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.proxy.gojson import to_float32
+from harness.proxy.proxy import Proxy
+from harness.proxy.toxics import TOXIC_TYPES
+
+
+class ApiError(Exception):
+    """An error the API reports as `{"error": message, "status": status}`."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+PROXY_NOT_FOUND = ("proxy not found", 404)
+PROXY_EXISTS = ("proxy already exists", 409)
+INVALID_STREAM = ("stream was invalid, can be either upstream or downstream", 400)
+INVALID_TYPE = ("invalid toxic type", 400)
+TOXIC_EXISTS = ("toxic already exists", 409)
+TOXIC_NOT_FOUND = ("toxic not found", 404)
+
+
+def api_error(kind: tuple[str, int]) -> ApiError:
+    return ApiError(*kind)
+
+
+def internal(message: str) -> ApiError:
+    """Errors without their own status are 500s carrying the raw text, as in Go."""
+    return ApiError(message, 500)
+
+
+def os_error_text(err: OSError) -> str:
+    # The data plane raises OSError("listen tcp ...: bind: ...") with Go's wording.
+    if len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return str(err)
+
+
+@dataclass(slots=True)
+class ToxicView:
+    """A toxic as the API shows it; `stream` is kept exactly as the client sent it."""
+
+    name: str
+    type_name: str
+    stream: str
+    direction: str  # "upstream" or "downstream"
+    toxicity: float  # already rounded to float32
+    attributes: dict[str, int]
+
+
+@dataclass(slots=True)
+class Entry:
+    proxy: Proxy
+    toxics: list[ToxicView] = field(default_factory=list)
+
+    def ordered_toxics(self) -> list[ToxicView]:
+        # Toxiproxy lists the upstream chain first, then downstream.
+        up = [t for t in self.toxics if t.direction == "upstream"]
+        down = [t for t in self.toxics if t.direction == "downstream"]
+        return up + down
+
+    def find(self, name: str) -> ToxicView | None:
+        for toxic in self.toxics:
+            if toxic.name == name:
+                return toxic
+        return None
+
+
+# ------------------------------------------------------------ address resolution
+
+
+def _addr_error(addr: str, why: str) -> ApiError:
+    return internal(f"address {addr}: {why}" if addr else why)
+
+
+def split_host_port(hostport: str) -> tuple[str, str]:
+    """net.SplitHostPort, with its error texts."""
+    i = hostport.rfind(":")
+    if i < 0:
+        raise _addr_error(hostport, "missing port in address")
+    j = k = 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise _addr_error(hostport, "missing ']' in address")
+        if end + 1 == len(hostport):
+            raise _addr_error(hostport, "missing port in address")
+        if end + 1 != i:
+            if hostport[end + 1] == ":":
+                raise _addr_error(hostport, "too many colons in address")
+            raise _addr_error(hostport, "missing port in address")
+        host = hostport[1:end]
+        j, k = 1, end + 1
+    else:
+        host = hostport[:i]
+        if ":" in host:
+            raise _addr_error(hostport, "too many colons in address")
+    if "[" in hostport[j:]:
+        raise _addr_error(hostport, "unexpected '[' in address")
+    if "]" in hostport[k:]:
+        raise _addr_error(hostport, "unexpected ']' in address")
+    return host, hostport[i + 1 :]
+
+
+def _port_number(service: str) -> int:
+    if service == "":
+        return 0
+    digits = service
+    negative = False
+    if digits[0] in "+-":
+        negative = digits[0] == "-"
+        digits = digits[1:]
+    if digits and digits.isascii() and digits.isdigit():
+        n = min(int(digits), 0xFFFFFFFF)
+        port = -n if negative else n
+        if port < 0 or port > 0xFFFF:
+            raise _addr_error(str(port), "invalid port")
+        return port
+    try:
+        return socket.getservbyname(service, "tcp")
+    except (OSError, UnicodeError):
+        raise internal(f"lookup tcp/{service}: unknown port") from None
+
+
+def _go_ip(text: str) -> str | None:
+    """The Go string form of an IP literal (zone kept), or None if not a literal."""
+    base, _, zone = text.partition("%")
+    try:
+        ip = ipaddress.ip_address(base)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if zone and ip.version == 6:
+        return f"{ip.compressed}%{zone}"
+    if zone:
+        return None
+    return ip.compressed
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def resolve_tcp_addr(address: str) -> str:
+    """net.ResolveTCPAddr("tcp", address).String(), or ApiError(500) with Go's text."""
+    if address == "":
+        return ":0"
+    host, service = split_host_port(address)
+    port = _port_number(service)
+    if host == "":
+        return f":{port}"
+    literal = _go_ip(host)
+    if literal is not None:
+        return _join(literal, port)
+    want6 = "[" in address
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout=10
+        )
+    except (OSError, UnicodeError, TimeoutError):
+        raise internal(f"lookup {host}: no such host") from None
+    for family, *_rest, sockaddr in infos:
+        if (family == socket.AF_INET6) == want6:
+            resolved = _go_ip(str(sockaddr[0]))
+            if resolved is not None:
+                return _join(resolved, port)
+    raise internal(f"lookup {host}: no suitable address found")
+
+
+# ------------------------------------------------------------ the collection
+
+
+class ProxyCollection:
+    """Name -> proxy, with Toxiproxy's semantics for add, replace, reset and toxics.
+
+    `on_retire` lets the metrics fold a proxy's byte counters before its
+    labels change or it goes away.
+    """
+
+    def __init__(self, on_retire: Callable[[Proxy], None] | None = None) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._on_retire = on_retire or (lambda proxy: None)
+
+    def entries(self) -> dict[str, Entry]:
+        return dict(self._entries)
+
+    def get(self, name: str) -> Entry:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise api_error(PROXY_NOT_FOUND)
+        return entry
+
+    async def add(self, name: str, listen: str, upstream: str, enabled: bool) -> Entry:
+        if name in self._entries:
+            raise api_error(PROXY_EXISTS)
+        proxy = Proxy(name, listen, upstream)
+        if enabled:
+            await _start(proxy)
+        entry = Entry(proxy)
+        self._entries[name] = entry
+        return entry
+
+    async def _differs(self, proxy: Proxy, listen: str, upstream: str) -> bool:
+        resolved = await resolve_tcp_addr(listen)
+        return proxy.listen != resolved or proxy.upstream != upstream
+
+    async def update(self, entry: Entry, listen: str, upstream: str, enabled: bool) -> None:
+        proxy = entry.proxy
+        if await self._differs(proxy, listen, upstream):
+            await self._stop(proxy)
+            self._on_retire(proxy)
+            proxy.listen = listen
+            proxy.upstream = upstream
+        if enabled != proxy.enabled:
+            if enabled:
+                await _start(proxy)
+            else:
+                await self._stop(proxy)
+
+    async def add_or_replace(self, name: str, listen: str, upstream: str, enabled: bool) -> Entry:
+        existing = self._entries.get(name)
+        if existing is not None:
+            if not await self._differs(existing.proxy, listen, upstream):
+                return existing
+            await self._stop(existing.proxy)
+        proxy = Proxy(name, listen, upstream)
+        if enabled:
+            await _start(proxy)
+        if existing is not None:
+            self._on_retire(existing.proxy)
+        entry = Entry(proxy)
+        self._entries[name] = entry
+        return entry
+
+    async def populate(
+        self, items: list[tuple[str, str, str, bool]]
+    ) -> tuple[list[Entry], ApiError | None]:
+        """Handle (name, listen, upstream, enabled) in order; stop at the first failure."""
+        done: list[Entry] = []
+        for name, listen, upstream, enabled in items:
+            try:
+                done.append(await self.add_or_replace(name, listen, upstream, enabled))
+            except ApiError as err:
+                return done, err
+        return done, None
+
+    async def remove(self, name: str) -> None:
+        entry = self.get(name)
+        await self._stop(entry.proxy)
+        self._on_retire(entry.proxy)
+        # Stopping awaited I/O: only drop the name if it still maps to this proxy.
+        if self._entries.get(name) is entry:
+            del self._entries[name]
+
+    async def reset(self) -> None:
+        for name in sorted(self._entries):
+            entry = self._entries.get(name)
+            if entry is None:
+                continue
+            if not entry.proxy.enabled:
+                await _start(entry.proxy)
+            await entry.proxy.remove_all_toxics()
+            entry.toxics.clear()
+
+    async def clear(self) -> None:
+        for name in list(self._entries):
+            entry = self._entries.pop(name)
+            await self._stop(entry.proxy)
+            self._on_retire(entry.proxy)
+
+    async def _stop(self, proxy: Proxy) -> None:
+        if proxy.enabled:
+            await proxy.stop()
+
+    # ---------------------------------------------------------------- toxics
+
+    async def add_toxic(
+        self,
+        entry: Entry,
+        name: str,
+        type_name: str,
+        stream: str,
+        toxicity: float,
+        attributes: dict[str, int],
+    ) -> ToxicView:
+        direction = stream.lower()
+        if direction not in ("upstream", "downstream"):
+            raise api_error(INVALID_STREAM)
+        toxicity = to_float32(toxicity)
+        await entry.proxy.add_toxic(name, type_name, direction, toxicity, attributes)
+        view = ToxicView(name, type_name, stream, direction, toxicity, dict(attributes))
+        entry.toxics.append(view)
+        return view
+
+    async def update_toxic(
+        self, entry: Entry, view: ToxicView, attributes: dict[str, int], toxicity: float
+    ) -> ToxicView:
+        toxicity = to_float32(toxicity)
+        await entry.proxy.update_toxic(view.name, attributes, toxicity)
+        view.attributes = dict(attributes)
+        view.toxicity = toxicity
+        return view
+
+    async def remove_toxic(self, entry: Entry, name: str) -> None:
+        view = entry.find(name)
+        if view is None:
+            raise api_error(TOXIC_NOT_FOUND)
+        entry.toxics.remove(view)
+        await entry.proxy.remove_toxic(name)
+
+
+async def _start(proxy: Proxy) -> None:
+    try:
+        await proxy.start()
+    except OSError as err:
+        raise internal(os_error_text(err)) from None
+
+
+def toxic_class_names() -> list[str]:
+    return sorted(TOXIC_TYPES)
