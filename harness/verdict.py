@@ -1,0 +1,551 @@
+"""The verdict: promote, refactor or retire a pilot, with its reasons.
+
+A pure function of measured reliability and computed economics, so every
+case of the rule is a row in a table test. The rule, with the defaults of
+``Thresholds``:
+
+1. fewer than ``min_txns`` transactions: NO VERDICT (keep piloting)
+2. reliable  = attainment lower bound ≥ slo_target ∧ dead letters ≤ dlq_promote
+               ∧ duplicates ≤ dup_promote ∧ chaos burn ≤ max_chaos_burn
+3. pays      = ROI(12 m) ≥ roi_min ∧ payback ≤ payback_promote_m ∧ NPV > 0
+4. hopeless  = payback > payback_retire_m ∨ NPV after the fix ≤ 0
+5. PROMOTE if reliable ∧ pays; RETIRE if hopeless; otherwise REFACTOR
+6. a second REFACTOR in a row becomes RETIRE unless NPV after the fix went up
+
+Attainment is judged by its one-sided Wilson lower bound, so a small drill
+cannot promote on luck. The retire lines for dead letters, duplicates and
+attainment (``dlq_retire``, ``dup_retire_rate``, ``slo_floor``) do not decide
+anything on their own: they scale how heavily a miss weighs among the reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Check",
+    "Decision",
+    "PriorReview",
+    "Thresholds",
+    "Verdict",
+    "VerdictInputs",
+    "decide",
+    "transactions_needed",
+    "wilson_lower",
+]
+
+
+class Decision(StrEnum):
+    PROMOTE = "PROMOTE"
+    REFACTOR = "REFACTOR"
+    RETIRE = "RETIRE"
+    # The reference calls it INSUFFICIENT_DATA; people read "NO VERDICT".
+    INSUFFICIENT_DATA = "NO VERDICT"
+
+
+class VerdictError(ValueError):
+    """Thresholds or inputs that cannot be used; one line for people."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_txns: int = 1000
+    slo_target: float = 0.99
+    slo_floor: float = 0.95
+    max_chaos_burn: float = 6.0  # SRE Workbook: 5 % of a 30-day budget in 6 h
+    dlq_promote: float = 0.001
+    dlq_retire: float = 0.01
+    dup_promote: float = 0.0
+    dup_retire_rate: float = 0.001
+    roi_min: float = 0.30
+    payback_promote_m: float = 12.0
+    payback_retire_m: float = 24.0
+    z: float = 1.645  # one-sided 95 %
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise VerdictError(f"thresholds.{f.name}: must be a number, got {value!r}")
+            if math.isnan(value):
+                raise VerdictError(f"thresholds.{f.name}: must be a number, got NaN")
+        for name in ("slo_target", "slo_floor", "dlq_promote", "dlq_retire", "dup_promote"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise VerdictError(f"thresholds.{name}: must be between 0 and 1")
+        if self.slo_floor > self.slo_target:
+            raise VerdictError("thresholds.slo_floor: must not be above slo_target")
+        if self.payback_retire_m < self.payback_promote_m:
+            raise VerdictError("thresholds.payback_retire_m: must not be below payback_promote_m")
+
+    @classmethod
+    def of(cls, overrides: Any = None, source: str = "[thresholds]") -> Thresholds:
+        """Defaults with the pilot's overrides applied; an unknown name is an error."""
+        if overrides is None:
+            return cls()
+        if isinstance(overrides, Thresholds):
+            return overrides
+        if not isinstance(overrides, Mapping):
+            raise VerdictError(f"{source}: expected a table, got {type(overrides).__name__}")
+        known = {f.name for f in fields(cls)}
+        for key in overrides:
+            if key not in known:
+                raise VerdictError(
+                    f"{source}: unknown threshold {key!r} (known: {', '.join(sorted(known))})"
+                )
+        try:
+            return cls(**{str(k): v for k, v in overrides.items()})
+        except VerdictError as exc:
+            raise VerdictError(f"{source}: {exc}".replace(": thresholds.", ": ")) from None
+
+
+@dataclass(frozen=True)
+class VerdictInputs:
+    """Measured reliability plus the economics that follow from it."""
+
+    transactions: int
+    good: int  # ended well, within the latency target, no duplicate effect
+    dead_letter_rate: float
+    duplicate_rate: float
+    roi_12m: float
+    payback_months: float
+    npv: float
+    npv_after_fix: float
+    horizon_months: int = 36
+
+
+@dataclass(frozen=True)
+class PriorReview:
+    """The previous review of the same pilot, for the two-REFACTORs rule."""
+
+    decision: Decision | str
+    npv_after_fix: float
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    group: str  # "reliability" | "economics" | "retire"
+    ok: bool
+    value: float
+    threshold: float
+    # How far past its line, in units of the gap between its promote and
+    # retire lines (1.0 = at the retire line); negative when it passes.
+    weight: float
+    sentence: str
+    flip: str  # what crossing the line would mean, as a "… if …" clause
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reasons: list[str]
+    what_would_change: list[str]
+    checks: list[Check] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.decision.value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.label,
+            "reasons": list(self.reasons),
+            "what_would_change": list(self.what_would_change),
+            "metrics": dict(self.metrics),
+            "checks": [
+                {
+                    "name": c.name,
+                    "group": c.group,
+                    "ok": c.ok,
+                    "value": c.value,
+                    "threshold": c.threshold,
+                    "sentence": c.sentence,
+                }
+                for c in self.checks
+            ],
+        }
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def wilson_lower(good: float, n: float, z: float = 1.645) -> float:
+    """One-sided Wilson score lower bound for a proportion good/n (0 when n = 0)."""
+    if n <= 0:
+        return 0.0
+    p = good / n
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z2 / n))
+
+
+def transactions_needed(rate: float, target: float, z: float = 1.645) -> int | None:
+    """Smallest n at which an observed ``rate`` has a Wilson lower bound ≥ ``target``.
+
+    None when no sample size can do it (the rate itself is at or below the target).
+    """
+    if rate <= target or rate > 1:
+        return None
+    hi = 1
+    while wilson_lower(rate * hi, hi, z) < target:
+        hi *= 2
+        if hi > 10**12:
+            return None
+    lo = hi // 2
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if wilson_lower(rate * mid, mid, z) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# ---------------------------------------------------------------- wording
+
+
+def pct(x: float) -> str:
+    """0.001 → "0.1 %", 0.98976 → "98.98 %", 0.34 → "34 %"."""
+    if math.isinf(x):
+        return "∞ %" if x > 0 else "−∞ %"
+    text = f"{x * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text} %"
+
+
+def money(x: float) -> str:
+    if math.isinf(x):
+        return "unbounded"
+    sign = "+" if x > 0 else "−" if x < 0 else ""
+    return f"{sign}${abs(x):,.0f}"
+
+
+def months(x: float) -> str:
+    return "never" if math.isinf(x) else f"{x:.1f} months"
+
+
+def _gap(value: float, line: float, other: float) -> float:
+    """Distance past ``line`` towards ``other``, in units of their gap."""
+    span = abs(other - line)
+    if span == 0:
+        span = max(abs(line), 1e-9)
+    return (value - line) / span if other >= line else (line - value) / span
+
+
+# ---------------------------------------------------------------- the rule
+
+
+def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -> list[Check]:
+    out: list[Check] = []
+
+    ok = lb >= t.slo_target
+    floor = f", under the {pct(t.slo_floor)} floor" if lb < t.slo_floor else ""
+    out.append(
+        Check(
+            "attainment",
+            "reliability",
+            ok,
+            lb,
+            t.slo_target,
+            _gap(lb, t.slo_target, t.slo_floor),
+            f"SLO attainment under chaos is at least {pct(lb)} (one-sided 95 % bound; "
+            f"{pct(p)} observed over {i.transactions:,} transactions), "
+            + (
+                f"meeting the {pct(t.slo_target)} target"
+                if ok
+                else f"short of the {pct(t.slo_target)} target{floor}"
+            ),
+            f"the attainment lower bound {'falls below' if ok else 'reaches'} "
+            f"{pct(t.slo_target)} (now {pct(lb)})",
+        )
+    )
+
+    dlq = i.dead_letter_rate
+    ok = dlq <= t.dlq_promote
+    past = f", past the {pct(t.dlq_retire)} retire line" if dlq > t.dlq_retire else ""
+    out.append(
+        Check(
+            "dead_letters",
+            "reliability",
+            ok,
+            dlq,
+            t.dlq_promote,
+            _gap(dlq, t.dlq_promote, t.dlq_retire),
+            f"Dead-letter rate is {pct(dlq)}, "
+            + (
+                f"within the {pct(t.dlq_promote)} limit"
+                if ok
+                else f"above the {pct(t.dlq_promote)} limit{past}"
+            ),
+            (
+                f"the dead-letter rate rises above {pct(t.dlq_promote)}"
+                if ok
+                else f"the dead-letter rate falls to {pct(t.dlq_promote)} or below"
+            )
+            + f" (now {pct(dlq)})",
+        )
+    )
+
+    dup = i.duplicate_rate
+    ok = dup <= t.dup_promote
+    if dup == 0:
+        sentence = "No duplicate side effects"
+    else:
+        sentence = f"Duplicate side effects hit {pct(dup)} of transactions"
+        if not ok:
+            sentence += (
+                "; promotion allows none"
+                if t.dup_promote == 0
+                else f", above the {pct(t.dup_promote)} limit"
+            )
+        if dup > t.dup_retire_rate:
+            sentence += f", past the {pct(t.dup_retire_rate)} retire line"
+    if ok:
+        flip = (
+            "any duplicate side effect appears"
+            if t.dup_promote == 0
+            else f"duplicate side effects exceed {pct(t.dup_promote)} (now {pct(dup)})"
+        )
+    else:
+        flip = (
+            f"duplicate side effects stop entirely (now {pct(dup)})"
+            if t.dup_promote == 0
+            else f"duplicate side effects fall to {pct(t.dup_promote)} or below (now {pct(dup)})"
+        )
+    out.append(
+        Check(
+            "duplicates",
+            "reliability",
+            ok,
+            dup,
+            t.dup_promote,
+            _gap(dup, t.dup_promote, t.dup_retire_rate),
+            sentence,
+            flip,
+        )
+    )
+
+    ok = burn <= t.max_chaos_burn
+    out.append(
+        Check(
+            "burn",
+            "reliability",
+            ok,
+            burn,
+            t.max_chaos_burn,
+            _gap(burn, t.max_chaos_burn, 2 * t.max_chaos_burn),
+            f"Under chaos the error budget burns at {burn:.1f}×"
+            + (
+                f" (limit {t.max_chaos_burn:g}×)"
+                if ok
+                else f", above the {t.max_chaos_burn:g}× limit"
+            ),
+            (
+                f"the chaos burn rate exceeds {t.max_chaos_burn:g}×"
+                if ok
+                else f"the chaos burn rate falls to {t.max_chaos_burn:g}× or less"
+            )
+            + f" (now {burn:.1f}×)",
+        )
+    )
+
+    ok = i.roi_12m >= t.roi_min
+    out.append(
+        Check(
+            "roi",
+            "economics",
+            ok,
+            i.roi_12m,
+            t.roi_min,
+            _gap(i.roi_12m, t.roi_min, t.roi_min - max(abs(t.roi_min), 0.1)),
+            f"12-month ROI is {pct(i.roi_12m)}"
+            + (f" (needs {pct(t.roi_min)})" if ok else f", under the {pct(t.roi_min)} minimum"),
+            f"12-month ROI {'drops below' if ok else 'reaches'} {pct(t.roi_min)} "
+            f"(now {pct(i.roi_12m)})",
+        )
+    )
+
+    pb = i.payback_months
+    ok = pb <= t.payback_promote_m
+    out.append(
+        Check(
+            "payback",
+            "economics",
+            ok,
+            pb,
+            t.payback_promote_m,
+            _gap(pb, t.payback_promote_m, t.payback_retire_m),
+            f"Pays back in {months(pb)}"
+            + (
+                f" (within {t.payback_promote_m:g})"
+                if ok
+                else f"; promotion needs {t.payback_promote_m:g} or less"
+            ),
+            (
+                f"payback exceeds {t.payback_promote_m:g} months"
+                if ok
+                else f"payback falls to {t.payback_promote_m:g} months or less"
+            )
+            + f" (now {months(pb)})",
+        )
+    )
+
+    ok = i.npv > 0
+    out.append(
+        Check(
+            "npv",
+            "economics",
+            ok,
+            i.npv,
+            0.0,
+            -1.0 if ok else 1.0,
+            f"NPV over {i.horizon_months} months is {money(i.npv)}",
+            f"NPV {'turns negative' if ok else 'turns positive'} (now {money(i.npv)})",
+        )
+    )
+
+    # Retire lines: weighted above everything else, so a RETIRE leads with them.
+    ok = pb <= t.payback_retire_m
+    gap = _gap(pb, t.payback_retire_m, 2 * t.payback_retire_m)
+    out.append(
+        Check(
+            "payback_retire",
+            "retire",
+            ok,
+            pb,
+            t.payback_retire_m,
+            gap if ok else 10.0 + min(gap, 1e6),
+            f"Payback takes {months(pb)}, "
+            + (
+                f"inside the {t.payback_retire_m:g}-month retire line"
+                if ok
+                else f"beyond the {t.payback_retire_m:g}-month retire line"
+            ),
+            (
+                f"payback rises above {t.payback_retire_m:g} months"
+                if ok
+                else f"payback falls to {t.payback_retire_m:g} months or less"
+            )
+            + f" (now {months(pb)})",
+        )
+    )
+
+    fix = i.npv_after_fix
+    ok = fix > 0
+    out.append(
+        Check(
+            "npv_after_fix",
+            "retire",
+            ok,
+            fix,
+            0.0,
+            -1.0 if ok else 11.0,
+            (
+                f"A fixed version would be worth {money(fix)} after paying for the refactor"
+                if ok
+                else f"Even with its failures fixed, NPV would be {money(fix)} after paying "
+                "for the refactor"
+            ),
+            f"NPV after the fix {'falls to $0 or below' if ok else 'turns positive'} "
+            f"(now {money(fix)})",
+        )
+    )
+    return out
+
+
+def decide(
+    inputs: VerdictInputs,
+    thresholds: Thresholds | Mapping[str, float] | None = None,
+    previous: PriorReview | None = None,
+) -> Verdict:
+    """Apply the rule; reasons come heaviest first, then what would flip the verdict."""
+    t = Thresholds.of(thresholds)
+    i = inputs
+    n = i.transactions
+    p = i.good / n if n else 0.0
+    lb = wilson_lower(i.good, n, t.z)
+    budget = 1 - t.slo_target
+    burn = (1 - p) / budget if budget > 0 else (0.0 if p >= 1 else math.inf)
+    metrics = {
+        "transactions": float(n),
+        "good": float(i.good),
+        "attainment": p,
+        "attainment_lb": lb,
+        "burn": burn,
+        "dead_letter_rate": float(i.dead_letter_rate),
+        "duplicate_rate": float(i.duplicate_rate),
+        "roi_12m": float(i.roi_12m),
+        "payback_months": float(i.payback_months),
+        "npv": float(i.npv),
+        "npv_after_fix": float(i.npv_after_fix),
+    }
+
+    if n < t.min_txns:
+        return Verdict(
+            Decision.INSUFFICIENT_DATA,
+            [f"Only {n:,} transactions were drilled; a verdict needs at least {t.min_txns:,}."],
+            [f"A verdict becomes possible after {t.min_txns - n:,} more transactions."],
+            [],
+            metrics,
+        )
+
+    checks = _checks(i, t, p, lb, burn)
+    gates = [c for c in checks if c.group != "retire"]
+    failing = sorted((c for c in gates if not c.ok), key=lambda c: -c.weight)
+    passing = sorted((c for c in gates if c.ok), key=lambda c: -c.weight)
+    retire = sorted(
+        (c for c in checks if c.group == "retire" and not c.ok), key=lambda c: -c.weight
+    )
+    retire_ok = [c for c in checks if c.group == "retire" and c.ok]
+
+    if retire:
+        decision = Decision.RETIRE
+        # The retire line already speaks for a long payback; say it once.
+        said = {"payback"} if any(c.name == "payback_retire" for c in retire) else set()
+        reasons = [c.sentence for c in retire] + [c.sentence for c in failing if c.name not in said]
+        changes = [f"REFACTOR if {c.flip}." for c in retire]
+        if len(retire) > 1:
+            changes.append("Both would have to change before anything but RETIRE.")
+    elif not failing:
+        decision = Decision.PROMOTE
+        reasons = [c.sentence for c in passing]
+        changes = [f"REFACTOR if {c.flip}." for c in passing[:3]]
+    else:
+        decision = Decision.REFACTOR
+        reasons = [c.sentence for c in failing] + [
+            c.sentence for c in retire_ok if c.name == "npv_after_fix"
+        ]
+        changes = [f"PROMOTE if {c.flip}." for c in failing]
+        if len(failing) > 1:
+            changes.append(f"PROMOTE needs all {len(failing)} of these together.")
+        if any(c.name == "attainment" for c in failing):
+            needed = transactions_needed(p, t.slo_target, t.z)
+            if needed is not None:
+                changes.append(
+                    f"At the observed {pct(p)}, about {needed:,} transactions would lift the "
+                    f"attainment lower bound to {pct(t.slo_target)} (now {n:,})."
+                )
+        changes += [f"RETIRE if {c.flip}." for c in sorted(retire_ok, key=lambda c: -c.weight)]
+        if previous is not None and Decision(previous.decision) is Decision.REFACTOR:
+            if i.npv_after_fix <= previous.npv_after_fix:
+                decision = Decision.RETIRE
+                reasons.insert(
+                    0,
+                    "Second REFACTOR in a row and NPV after the fix did not improve "
+                    f"({money(i.npv_after_fix)}, previously {money(previous.npv_after_fix)})",
+                )
+                changes = [
+                    f"REFACTOR if NPV after the fix rises above {money(previous.npv_after_fix)} "
+                    f"(now {money(i.npv_after_fix)})."
+                ]
+            else:
+                changes.append(
+                    "RETIRE at the next review if it is REFACTOR again and NPV after the fix "
+                    f"does not rise above {money(i.npv_after_fix)}."
+                )
+    return Verdict(decision, reasons, changes, checks, metrics)
