@@ -16,6 +16,7 @@ import logging
 import socket
 import struct
 from types import TracebackType
+from typing import cast
 
 from harness.proxy.link import Link, ToxicEntry
 from harness.proxy.toxics import TOXIC_TYPES
@@ -133,15 +134,22 @@ class _Side(asyncio.Protocol):
         self.writer: Link | None = None  # the link whose destination is this socket
         self.lost = False
         self.eof = False
+        # Bytes that arrived before the links existed (uvloop may start reading
+        # despite pause_reading in connection_made).
+        self.early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport but behave like it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
         if reader is not None:
             reader.feed(data)
+        else:
+            self.early.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -214,13 +222,17 @@ class Connection:
         client.reader, client.writer = up, down
         upstream.reader, upstream.writer = down, up
         # Whatever happened while dialling reaches the links now.
-        for side in (client, upstream):
+        for side, link in ((client, up), (upstream, down)):
+            paused = bool(side.early) or side is client
+            for data in side.early:
+                link.feed(data)
+            side.early.clear()
             if side.lost:
                 side.connection_lost(None)
             elif side.eof:
                 side.eof_received()
-        if not client.lost:
-            client.transport.resume_reading()
+            elif paused and side.transport is not None and not side.transport.is_closing():
+                side.transport.resume_reading()
 
     def _done(self, link: Link) -> None:
         self.proxy.received_bytes[link.direction] += link.received

@@ -48,6 +48,8 @@ class BandwidthToxic(Toxic):
             if not await stub.sleep(debt):
                 stub.write(Chunk(data, chunk.stamp))
                 return
-            debt = max(0.0, debt - (stub.loop.time() - start))
+            # Oversleeping leaves a negative debt that shortens the next wait,
+            # which keeps the long-run rate exact.
+            debt -= stub.loop.time() - start
             stub.write(Chunk(data, chunk.stamp) if data is not chunk.data else chunk)
         stub.close()

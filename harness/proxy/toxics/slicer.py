@@ -59,7 +59,8 @@ class SlicerToxic(Toxic):
             bounds = self.cuts(len(data))
             for i in range(1, len(bounds)):
                 stub.write(Chunk(data[bounds[i - 1] : bounds[i]], chunk.stamp))
-                if i + 1 < len(bounds) and not await stub.sleep(gap):
-                    stub.write(Chunk(data[bounds[i] :], chunk.stamp))  # Forward the rest.
+                if not await stub.sleep(gap):
+                    if bounds[i] < len(data):
+                        stub.write(Chunk(data[bounds[i] :], chunk.stamp))  # Forward the rest.
                     return
         stub.close()
