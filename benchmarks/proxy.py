@@ -191,7 +191,12 @@ async def _ask(jobs: Connection, kind: str, port: int, amount: int) -> object:
     # The proxies live in this loop, so wait for the client without blocking it.
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(jobs.fileno(), lambda: ready.done() or ready.set_result(None))
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(jobs.fileno(), wake)
     try:
         await ready
     finally:
