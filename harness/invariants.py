@@ -154,7 +154,8 @@ def exactly_once(
 
     An effect is tied to its event by ``event_id`` when the harness resolved
     it; otherwise by kind and business key, preferring the same entity
-    version. A missing effect is ``dead_lettered`` or ``superseded`` when the
+    version. Effects of a kind no expected row names are ``untracked``, not
+    violations. A missing effect is ``dead_lettered`` or ``superseded`` when the
     workflow said so (accounted for, not a violation), else ``lost``.
     """
     wanted = _expected_effects(expected)
@@ -175,6 +176,10 @@ def exactly_once(
         }
     ).sort_values("at", kind="stable")
     unexpected: list[str] = []
+    # Kinds no event is expected to cause exactly once (updates, in order-sync)
+    # are final_state's business; they are counted here, not judged.
+    tracked = set(_text(expected, "expected_effect")) - {""}
+    untracked = 0
     # Effects whose event is known are placed first, so the guesswork for the
     # rest only fills what is left.
     resolved = eff["event_id"].isin(known_events)
@@ -182,11 +187,16 @@ def exactly_once(
         target = by_event.get(row.event_id)
         if target is not None and target.kind == row.kind and target.key == row.key:
             assigned[row.event_id] += 1
+        elif row.kind not in tracked:
+            untracked += 1
         else:
             unexpected.append(
                 f"{row.kind} for {row.key or '?'} v{_v(row.version)} (event {row.event_id})"
             )
     for row in _fx_rows(eff[~resolved]):
+        if row.kind not in tracked:
+            untracked += 1
+            continue
         candidates = by_group.get((row.kind, row.key), [])
         if not candidates:
             source = f" (event {row.event_id})" if row.event_id else ""
@@ -234,6 +244,7 @@ def exactly_once(
         "unexpected": len(unexpected),
         "dead_lettered": len(dead),
         "superseded": len(superseded),
+        "untracked": untracked,
     }
     ok = not lost and not extra and not unexpected
     examples = (
@@ -359,22 +370,37 @@ def final_state(
 ) -> InvariantResult:
     """The partner ends holding the newest expected version of each entity.
 
-    The last applied version (effects ordered by ``at``) must equal the highest
-    version among the entity's expected, non-dropped events. When outcomes
-    are given, versions the workflow dead-lettered are left out of the target
-    (reported, not lost). A lost update is either ``overwritten`` (the newest
-    version was applied, then an older one on top: the reordering bug) or
-    ``stale`` (the newest version never arrived).
+    Entities judged are those with at least one expected business effect (so
+    something must exist at the partner). The last applied version (effects
+    ordered by ``at``) must equal the highest version among the entity's
+    non-dropped events, whether or not those events have an effect of their
+    own to count (updates usually do not). When outcomes are given, events
+    the workflow dead-lettered are left out of the target (reported, not
+    lost). A lost update is either ``overwritten`` (the newest version was
+    applied, then an older one on top: the reordering bug) or ``stale`` (the
+    newest version never arrived).
     """
-    wanted = _expected_effects(expected).dropna(subset=["version"])
-    wanted = wanted[wanted["key"] != ""]
+    rows = pd.DataFrame(
+        {
+            "event_id": _text(expected, "event_id"),
+            "key": _text(expected, "entity_id"),
+            "version": _number(expected, "entity_version"),
+            "anchor": _text(expected, "expected_effect") != "",
+        }
+    )[~_flag(expected, "dropped")]
+    rows = rows[(rows["key"] != "") & rows["version"].notna()]
     dead_events: set[str] = set()
     if outcomes is not None:
         final = event_outcomes(outcomes)
         dead_events = set(final[final == "dead_lettered"].index)
-    all_target = wanted.groupby("key")["version"].max()
-    live = wanted[~wanted["event_id"].isin(dead_events)]
-    target = live.groupby("key")["version"].max()
+    live = rows[~rows["event_id"].isin(dead_events)]
+
+    def newest(table: pd.DataFrame) -> pd.Series:
+        anchored = set(table.loc[table["anchor"], "key"])
+        return table[table["key"].isin(anchored)].groupby("key")["version"].max()
+
+    all_target = newest(rows)
+    target = newest(live)
 
     eff = pd.DataFrame(
         {

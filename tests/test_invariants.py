@@ -422,3 +422,44 @@ def test_slo_targets_need_both_values() -> None:
         SloTargets.of({"p95_ms": 3000})
     with pytest.raises(ValueError, match="lack"):
         check_all({"attempts": empty_frame("attempts")}, {"p95_ms": 1, "success_rate": 1})
+
+
+# ---------------------------------------------------------------- the drill's shape
+
+
+def update_row(event: str, order: str, version: int) -> dict[str, Any]:
+    # The drill expects no countable effect from updates; final_state judges them.
+    return {**exp(event, order, version), "expected_effect": ""}
+
+
+def test_updates_without_expected_effect_are_untracked_not_unexpected() -> None:
+    expected = exp_t([exp("e1", "o1"), update_row("e2", "o1", 2), update_row("e3", "o1", 3)])
+    effects = eff_t([eff("o1", 1, 0.1, "e1"), eff("o1", 2, 0.2, "e2"), eff("o1", 3, 0.3)])
+    result = exactly_once(expected, effects, out_t([out("e1", "processed")]))
+    assert result.ok
+    assert result.counts["untracked"] == 2
+    assert result.counts["expected"] == 1
+
+
+def test_final_state_targets_updates_without_expected_effect() -> None:
+    expected = exp_t([exp("e1", "o1"), update_row("e2", "o1", 2), update_row("e3", "o1", 3)])
+    stale = final_state(expected, eff_t([eff("o1", 1, 0.1), eff("o1", 2, 0.2)]))
+    assert stale.counts["stale"] == 1
+    overwritten = final_state(
+        expected, eff_t([eff("o1", 1, 0.1), eff("o1", 3, 0.2), eff("o1", 2, 0.3)])
+    )
+    assert overwritten.counts["overwritten"] == 1
+
+
+def test_entity_whose_create_was_dropped_or_dead_lettered_is_not_judged() -> None:
+    expected = exp_t([exp("e1", "o1", dropped=True), update_row("e2", "o1", 2), exp("e5", "o2")])
+    result = final_state(expected, eff_t([eff("o2", 1, 0.1)]))
+    assert result.ok
+    assert result.counts["entities"] == 1
+    dead = final_state(
+        exp_t([exp("e1", "o1"), update_row("e2", "o1", 2)]),
+        empty_frame("effects"),
+        out_t([out("e1", "dead_lettered"), out("e2", "dead_lettered")]),
+    )
+    assert dead.ok
+    assert dead.counts["dead_lettered"] == 1
