@@ -83,14 +83,14 @@ def make_client(
     )
 
 
-async def create(client: PartnerClient, **kwargs: int) -> PartnerResult:
+async def create(client: PartnerClient, attempts_used: int = 0) -> PartnerResult:
     return await client.create_shipment(
         order_id="ord_1",
         address="1 Main St",
         version=1,
         idempotency_key="evt_1:create",
         traceparent=TRACE,
-        **kwargs,
+        attempts_used=attempts_used,
     )
 
 
