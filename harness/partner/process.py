@@ -61,11 +61,13 @@ def service(
     stop_grace_s: float = 5.0,
 ) -> Iterator[Service]:
     """Run `argv`, yield once it printed its ready line, always stop it on exit."""
+    args = list(argv)
+    name = args[args.index("-m") + 1] if "-m" in args[:-1] else args[0]
     logs = Path(tempfile.mkdtemp(prefix="chaoslab-svc-"))
     out_path, err_path = logs / "stdout.log", logs / "stderr.log"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
-            list(argv), stdout=out, stderr=err, cwd=cwd, env={**os.environ, **(env or {})}
+            args, stdout=out, stderr=err, cwd=cwd, env={**os.environ, **(env or {})}
         )
     try:
         deadline = time.monotonic() + ready_timeout_s
@@ -78,11 +80,11 @@ def service(
             if process.poll() is not None:
                 tail = err_path.read_text(encoding="utf-8", errors="replace").strip()
                 raise ServiceStartError(
-                    f"{argv[-1]}: exited with {process.returncode} before ready: "
+                    f"{name}: exited with {process.returncode} before ready: "
                     f"{tail.splitlines()[-1] if tail else '(no stderr)'}"
                 )
             if time.monotonic() > deadline:
-                raise ServiceStartError(f"{' '.join(argv)}: not ready after {ready_timeout_s}s")
+                raise ServiceStartError(f"{name}: not ready after {ready_timeout_s}s")
             time.sleep(0.02)
         yield Service(url=url, process=process, stdout_path=out_path, stderr_path=err_path)
     finally:
