@@ -334,3 +334,33 @@ def test_malformed_event_is_dead_lettered_not_retried(start: Callable[..., Drill
     [letter] = drill.workflow.get("/admin/dead-letters").json()
     assert letter["event_id"] == "evt_bad" and "malformed" in letter["reason"]
     assert drill.partner.get("/_sim/state").json()["requests"] == 0
+
+
+def test_rotated_secret_header_with_one_matching_v1_is_accepted(
+    start: Callable[..., Drill],
+) -> None:
+    drill = start()
+    body = payment("evt_1", "ord_1")
+    good = stripe_headers(body)["Stripe-Signature"]
+    stamp, v1 = good.split(",")
+    rotated = f"{stamp},v1={'0' * 64},{v1},v0=ignored"
+    response = drill.workflow.post(
+        "/webhooks/payments", content=body, headers={"Stripe-Signature": rotated}
+    )
+    assert response.status_code == 200
+    drill.settle()
+    assert drill.state()["ord_1"]["shipments"] == 1
+
+
+def test_webhook_without_traceparent_still_gets_a_correlation_id(
+    start: Callable[..., Drill],
+) -> None:
+    drill = start()
+    body = payment("evt_1", "ord_1")
+    response = drill.workflow.post("/webhooks/payments", content=body, headers=stripe_headers(body))
+    assert response.status_code == 200
+    drill.settle()
+    [effect] = drill.ledger()
+    version, trace_id, span_id, flags = effect["correlation_id"].split("-")
+    assert version == "00" and flags == "01" and len(span_id) == 16
+    assert trace_id == hashlib.sha256(b"evt_1").hexdigest()[:32]
