@@ -319,8 +319,9 @@ class Proxy:
             await server.wait_closed()
 
     @property
-    def connection_count(self) -> int:
-        return len(self._connections)
+    def connections(self) -> list[Connection]:
+        """The live connections (a snapshot), e.g. to read their links' byte counts."""
+        return list(self._connections)
 
     def _accepted(self, client: _ClientSide) -> None:
         if not self.enabled:

@@ -37,5 +37,8 @@ class LatencyToxic(Toxic):
             if not await stub.sleep(wait):
                 stub.write(chunk)  # Interrupted: forward, never drop.
                 return
+            # Go moves the stamp on by the wait, so a later latency stage
+            # counts from (about) now and chained latencies add up.
+            chunk.stamp += wait
             stub.write(chunk)
         stub.close()
