@@ -33,6 +33,7 @@ __all__ = [
     "event_outcomes",
     "exactly_once",
     "final_state",
+    "nearest_rank",
     "slo",
 ]
 
@@ -92,6 +93,14 @@ def _take(items: list[str], limit: int = MAX_EXAMPLES) -> list[str]:
     return items[:limit]
 
 
+def _ranks(names: np.ndarray) -> np.ndarray:
+    """Precedence of each outcome name; unknown names rank last."""
+    # Few distinct names: rank those, then spread by code (a dict map per row is slow).
+    codes, uniques = pd.factorize(names)
+    table = np.array([_PRECEDENCE.get(str(u), len(_PRECEDENCE)) for u in uniques], dtype=np.int64)
+    return table[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+
 def event_outcomes(outcomes: pd.DataFrame) -> pd.Series:
     """The one outcome that describes each event, indexed by event_id.
 
@@ -104,7 +113,7 @@ def event_outcomes(outcomes: pd.DataFrame) -> pd.Series:
     table = pd.DataFrame(
         {"event_id": _text(outcomes, "event_id"), "outcome": _text(outcomes, "outcome")}
     )
-    table["rank"] = table["outcome"].map(_PRECEDENCE).fillna(len(_PRECEDENCE)).astype(int)
+    table["rank"] = _ranks(table["outcome"].to_numpy(dtype=object))
     best = table.sort_values("rank", kind="stable").drop_duplicates("event_id")
     return best.set_index("event_id")["outcome"].rename("outcome")
 
@@ -526,7 +535,7 @@ def event_latencies(
 
     if outcomes is not None:
         names = _text(outcomes, "outcome").to_numpy(dtype=object)
-        rank = pd.Series(names).map(_PRECEDENCE).fillna(len(_PRECEDENCE)).to_numpy(dtype=np.int64)
+        rank = _ranks(names)
         where = slot[c_out] if len(c_out) else np.empty(0, dtype=np.int64)
         hit = where >= 0
         labels = np.full(len(present), "", dtype=object)

@@ -1,0 +1,599 @@
+"""What the notebooks call: many runs in, tidy tables and a pilot summary out.
+
+Notebooks hold no business logic; every number they show comes from here
+and is unit-tested. Everything is vectorised pandas, grouped per run (event
+ids repeat across runs of the same fixtures), so a million attempts take
+about a second.
+
+    load_runs            run folders → RunSet (tables of all runs, one row per run, toxic windows)
+    events_table         one row per (run, event): attempts, latency, outcome, good or not
+    retry_distribution   how many attempts deliveries needed
+    latency_percentiles  p50/p95/p99 end-to-end against the SLO
+    error_classes_over_time   attempt errors per time bin, next to the toxic windows
+    retry_amplification  deliveries and partner calls per business transaction
+    failure_rates        dead-letter, duplicate and loss rates
+    slo_attainment       good / transactions with its Wilson lower bound and burn rate
+    pilot_summary        all of it for the economics and the verdict
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.columns import TABLES
+from harness.economics import EconomicsConfig, Measured, evaluate
+from harness.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
+from harness.journal import Run, empty_frame, list_runs, load_run, pilot_name
+from harness.verdict import PriorReview, Thresholds, VerdictInputs, decide, wilson_lower
+
+__all__ = [
+    "RunSet",
+    "error_classes_over_time",
+    "events_table",
+    "failure_rates",
+    "latency_percentiles",
+    "load_runs",
+    "measured_from",
+    "pilot_summary",
+    "retry_amplification",
+    "retry_distribution",
+    "run_set",
+    "slo_attainment",
+    "toxic_windows",
+]
+
+RUN_COLUMNS = [
+    "run_id",
+    "pilot",
+    "scenario",
+    "seed",
+    "started_at",
+    "status",
+    "ok",
+    "duration_s",
+    "partner_requests",
+    "run_dir",
+]
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """Several runs side by side: their tables stacked (each row keeps its run_id)."""
+
+    runs: pd.DataFrame  # one row per run, RUN_COLUMNS
+    attempts: pd.DataFrame
+    effects: pd.DataFrame
+    outcomes: pd.DataFrame
+    expected: pd.DataFrame
+    windows: pd.DataFrame  # toxic windows: run_id, scenario, link, type, toxic, from_s, until_s
+    items: tuple[Run, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _nested(meta: Mapping[str, Any], outer: str, inner: str) -> Any:
+    block = meta.get(outer)
+    return block.get(inner) if isinstance(block, Mapping) else None
+
+
+def _partner_requests(meta: Mapping[str, Any]) -> float:
+    """Requests the partner simulator received, if the drill recorded them."""
+    for value in (
+        meta.get("partner_requests"),
+        _nested(meta, "partner", "requests"),
+        _nested(meta, "stats", "partner_requests"),
+    ):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return math.nan
+
+
+def toxic_windows(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The faults a run switched on, with start/end seconds on the attempts' clock.
+
+    Reads what the drill applied (``toxics_applied``), else what the scenario
+    planned (``scenario_spec.toxics`` with ``from_s``/``until_s``). A window
+    still open at the end has ``until_s`` None.
+    """
+    source = meta.get("toxics_applied")
+    if not isinstance(source, list):
+        spec = meta.get("scenario_spec")
+        source = spec.get("toxics") if isinstance(spec, Mapping) else None
+    windows: list[dict[str, Any]] = []
+    for item in source or []:
+        if not isinstance(item, Mapping):
+            continue
+        start = item.get("from_s")
+        if start is None:
+            continue
+        until = item.get("until_s")
+        windows.append(
+            {
+                "link": str(item.get("link", "")),
+                "type": str(item.get("type", "")),
+                "toxic": str(item.get("toxic", item.get("type", ""))),
+                "from_s": float(start),
+                "until_s": None if until is None else float(until),
+            }
+        )
+    return windows
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    meta = run.meta
+    scenario = meta.get("scenario")
+    if not isinstance(scenario, str):
+        named = run.attempts["scenario"].dropna().tolist()
+        scenario = str(named[0]) if named else ""
+    return {
+        "run_id": run.run_id,
+        "pilot": pilot_name(meta) or "",
+        "scenario": scenario,
+        "seed": meta.get("seed"),
+        "started_at": meta.get("started_at"),
+        "status": meta.get("status", ""),
+        "ok": meta.get("ok"),
+        "duration_s": meta.get("duration_s"),
+        "partner_requests": _partner_requests(meta),
+        "run_dir": str(run.run_dir),
+    }
+
+
+def _stack(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_frame(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_set(runs: Iterable[Run]) -> RunSet:
+    """A RunSet from already loaded runs (each table's run_id is set from its run)."""
+    items = tuple(runs)
+    stacked: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
+    windows: list[dict[str, Any]] = []
+    rows = []
+    for run in items:
+        row = _run_row(run)
+        rows.append(row)
+        for table in TABLES:
+            frame = run.table(table)
+            if len(frame) and frame["run_id"].isna().any():
+                frame = frame.assign(run_id=frame["run_id"].fillna(row["run_id"]))
+            stacked[table].append(frame)
+        for window in toxic_windows(run.meta):
+            windows.append({"run_id": row["run_id"], "scenario": row["scenario"], **window})
+    window_columns = ["run_id", "scenario", "link", "type", "toxic", "from_s", "until_s"]
+    return RunSet(
+        runs=pd.DataFrame(rows, columns=RUN_COLUMNS),
+        attempts=_stack(stacked["attempts"], "attempts"),
+        effects=_stack(stacked["effects"], "effects"),
+        outcomes=_stack(stacked["outcomes"], "outcomes"),
+        expected=_stack(stacked["expected"], "expected"),
+        windows=pd.DataFrame(windows, columns=window_columns),
+        items=items,
+    )
+
+
+def load_runs(
+    source: Path | str | Iterable[Path | str | Run],
+    pilot: str | None = None,
+    limit: int | None = None,
+) -> RunSet:
+    """Load runs from a runs folder (newest first, optionally one pilot's) or a list."""
+    if isinstance(source, (str, Path)):
+        paths: list[Path | str | Run] = list(list_runs(source, pilot=pilot))
+    else:
+        paths = list(source)
+    if limit is not None:
+        paths = paths[:limit]
+    runs = [p if isinstance(p, Run) else load_run(p) for p in paths]
+    if pilot is not None:
+        runs = [r for r in runs if pilot_name(r.meta) == pilot]
+    return run_set(runs)
+
+
+def _as_run_set(runs: RunSet | Iterable[Run] | Path | str) -> RunSet:
+    if isinstance(runs, RunSet):
+        return runs
+    if isinstance(runs, (str, Path)):
+        return load_runs(runs)
+    return run_set(runs)
+
+
+# ---------------------------------------------------------------- per event
+
+
+EVENT_COLUMNS = [
+    "run_id",
+    "scenario",
+    "event_id",
+    "attempts",
+    "delivered",
+    "executed",
+    "outcome",
+    "ended_well",
+    "latency_ms",
+    "duplicated",
+    "excess_effects",
+    "good",
+]
+
+
+def _str(series: pd.Series) -> pd.Series:
+    """Strings with nulls as "", without copying a column that is already clean."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return series.fillna("") if series.hasnans else series
+    return series.astype(object).where(series.notna(), "").astype(str)
+
+
+def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
+    """Effects beyond the events that expect them, per expected event.
+
+    For each expected (kind, key) group, ``excess`` = effects seen − events
+    expecting one (never below 0). Every event of an over-full group gets
+    ``duplicated``; the group's excess is put on its first event only, so the
+    column sums to the run's extra side effects.
+    """
+    want = expected[
+        (_str(expected["expected_effect"]) != "") & ~expected["dropped"].fillna(False).astype(bool)
+    ]
+    event_ids = _str(want["event_id"]).to_numpy(dtype=object)
+    kinds = _str(want["expected_effect"]).to_numpy(dtype=object)
+    keys = _str(want["entity_id"])
+    duplicated = np.zeros(len(want), dtype=bool)
+    excess = np.zeros(len(want), dtype=np.int64)
+    eff_kind = _str(effects["kind"])
+    eff_key = _str(effects["business_key"])
+    # Kinds are few; within one, count keys on integer codes from a single factorize.
+    for kind in pd.unique(kinds):
+        mine = kinds == kind
+        w_keys = keys[mine]
+        e_keys = eff_key[(eff_kind == kind).to_numpy()]
+        codes, uniques = pd.factorize(pd.concat([w_keys, e_keys], ignore_index=True))
+        w_codes, e_codes = codes[: len(w_keys)], codes[len(w_keys) :]
+        wanted = np.bincount(w_codes, minlength=len(uniques))
+        seen = np.bincount(e_codes, minlength=len(uniques))
+        over = np.clip(seen - wanted, 0, None)
+        group_over = over[w_codes]
+        first = ~pd.Series(w_codes).duplicated().to_numpy()
+        duplicated[mine] = group_over > 0
+        excess[mine] = np.where(first, group_over, 0)
+    return pd.DataFrame({"event_id": event_ids, "duplicated": duplicated, "excess": excess})
+
+
+def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFrame:
+    outcomes = run.outcomes if len(run.outcomes) else None
+    per = event_latencies(run.attempts, run.effects, outcomes)
+    exp = run.expected
+    dropped = exp["dropped"].fillna(False).astype(bool)
+    meant = pd.Index(_str(exp.loc[~dropped, "event_id"]).unique())
+    # Events meant to be sent but never attempted are transactions too (lost ones).
+    # get_indexer hashes; isin on arrow strings loops in Python and is 10× slower here.
+    missing = meant[per.index.get_indexer(meant) < 0]
+    if len(missing):
+        blank = pd.DataFrame(
+            {
+                "start": np.nan,
+                "attempts": 0,
+                "delivered": False,
+                "end": np.nan,
+                "latency_ms": np.nan,
+                "outcome": "",
+                "ended_well": False,
+            },
+            index=pd.Index(missing, name="event_id"),
+        )
+        if outcomes is not None:
+            about = pd.Index(missing).get_indexer(_str(outcomes["event_id"])) >= 0
+            known = event_outcomes(outcomes[about]).reindex(missing).fillna("").astype(str)
+            blank["outcome"] = known.to_numpy()
+            blank["ended_well"] = blank["outcome"].isin(["processed", "superseded", "duplicate"])
+        per = pd.concat([per, blank])
+    out = per.reset_index()
+    out.insert(0, "run_id", run.run_id)
+    out.insert(1, "scenario", scenario)
+    out["executed"] = out["delivered"].astype(bool) | (out["outcome"] != "")
+    extra = _effect_excess(exp, run.effects)
+    extra = extra[extra["duplicated"] | (extra["excess"] > 0)]
+    if len(extra):
+        where = pd.Index(out["event_id"]).get_indexer(extra["event_id"])
+        hit = where >= 0
+        duplicated = np.zeros(len(out), dtype=bool)
+        excess = np.zeros(len(out), dtype=np.int64)
+        duplicated[where[hit]] = extra["duplicated"].to_numpy()[hit]
+        excess[where[hit]] = extra["excess"].to_numpy()[hit]
+        out["duplicated"] = duplicated
+        out["excess_effects"] = excess
+    else:
+        out["duplicated"] = False
+        out["excess_effects"] = 0
+    within = out["latency_ms"] <= slo_ms if slo_ms is not None else True
+    out["good"] = out["ended_well"].astype(bool) & within & ~out["duplicated"].astype(bool)
+    return out[EVENT_COLUMNS]
+
+
+def events_table(runs: RunSet | Iterable[Run], slo_ms: float | None = None) -> pd.DataFrame:
+    """One row per (run, event) with its fate.
+
+    ``good`` = ended well (processed, superseded or deduplicated), within
+    ``slo_ms`` end to end when given, and no duplicate side effect. When a
+    run has no outcome rows at all, ending well falls back to "reached the
+    partner or got a 2xx".
+    """
+    rs = _as_run_set(runs)
+    scenario_of = dict(zip(rs.runs["run_id"], rs.runs["scenario"], strict=True))
+    frames = [_events_of_run(r, str(scenario_of.get(r.run_id, "")), slo_ms) for r in rs.items]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------- tables for the notebooks
+
+
+def _grouping(
+    frame: pd.DataFrame, by: str | Sequence[str] | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The frame and its group keys; no keys means one group, "all"."""
+    keys = [by] if isinstance(by, str) else list(by or [])
+    if keys:
+        return frame, keys
+    return frame.assign(group="all"), ["group"]
+
+
+def retry_distribution(
+    events: pd.DataFrame, by: str | Sequence[str] | None = "scenario"
+) -> pd.DataFrame:
+    """How many attempts each event's delivery took: events and share per attempt count."""
+    frame, keys = _grouping(events, by)
+    counts = frame.groupby([*keys, "attempts"]).size().rename("events").reset_index()
+    counts["share"] = counts["events"] / counts.groupby(keys)["events"].transform("sum")
+    return counts
+
+
+def latency_percentiles(
+    events: pd.DataFrame, slo_ms: float, by: str | Sequence[str] | None = "scenario"
+) -> pd.DataFrame:
+    """End-to-end latency percentiles (nearest rank) of events that ended well, vs the SLO."""
+    frame, keys = _grouping(events[events["ended_well"].astype(bool)], by)
+    latency = frame.groupby(keys)["latency_ms"]
+
+    def rank(q: float) -> Any:
+        # Nearest rank, as the slo invariant computes it; groups are few, so apply is cheap.
+        return latency.agg(lambda v: nearest_rank(v.dropna().to_numpy(dtype=float), q))
+
+    table = pd.DataFrame(
+        {
+            "events": latency.size(),
+            "p50_ms": rank(0.50),
+            "p95_ms": rank(0.95),
+            "p99_ms": rank(0.99),
+            "max_ms": latency.max(),
+        }
+    )
+    table["slo_ms"] = slo_ms
+    table["p95_ok"] = table["p95_ms"] <= slo_ms
+    return table.reset_index()
+
+
+def error_classes_over_time(
+    attempts: pd.DataFrame, bin_s: float = 1.0, by: str | Sequence[str] | None = "scenario"
+) -> pd.DataFrame:
+    """Attempts per time bin (by sent_at) and error class; "ok" for a clean 2xx.
+
+    Plot it with ``RunSet.windows`` shaded behind: the toxic windows share the clock.
+    """
+    if bin_s <= 0:
+        raise ValueError(f"bin_s: must be positive, got {bin_s}")
+    frame, keys = _grouping(attempts, by)
+    cls = frame["error_class"].fillna("").astype(str)
+    status = pd.to_numeric(frame["status"], errors="coerce")
+    fallback = status.between(200, 299).map({True: "ok", False: "other"}).astype(str)
+    cls = cls.where(cls != "", fallback)
+    tidy = pd.DataFrame(
+        {
+            **{k: frame[k] for k in keys},
+            "t": np.floor(frame["sent_at"].astype(float) / bin_s) * bin_s,
+            "error_class": cls,
+        }
+    )
+    return tidy.groupby([*keys, "t", "error_class"]).size().rename("attempts").reset_index()
+
+
+def retry_amplification(rs: RunSet, events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per run: deliveries and partner calls per business transaction.
+
+    Partner calls come from the partner simulator's request count when the
+    drill recorded it in run.json (``partner_requests``); otherwise the
+    applied effects stand in, a lower bound (``partner_calls_source`` says which).
+    """
+    ev = events if events is not None else events_table(rs)
+    per_run = ev.groupby("run_id").size().rename("transactions")
+    deliveries = rs.attempts.groupby("run_id").size().rename("deliveries")
+    applied = rs.effects.groupby("run_id").size().rename("effects")
+    table = rs.runs.set_index("run_id")[["scenario", "partner_requests"]].join(
+        [per_run, deliveries, applied]
+    )
+    table[["transactions", "deliveries", "effects"]] = (
+        table[["transactions", "deliveries", "effects"]].fillna(0).astype(int)
+    )
+    counted = table["partner_requests"].notna()
+    table["partner_calls"] = table["partner_requests"].where(counted, table["effects"])
+    table["partner_calls_source"] = np.where(counted, "partner", "effects (lower bound)")
+    n = table["transactions"].replace(0, np.nan)
+    table["deliveries_per_txn"] = table["deliveries"] / n
+    table["partner_calls_per_txn"] = table["partner_calls"] / n
+    return table.drop(columns=["partner_requests"]).reset_index()
+
+
+def failure_rates(
+    events: pd.DataFrame, by: str | Sequence[str] | None = "scenario"
+) -> pd.DataFrame:
+    """Dead-lettered, duplicated and lost (no terminal outcome) events, as counts and rates."""
+    frame, keys = _grouping(events, by)
+    counts = pd.DataFrame(
+        {
+            **{k: frame[k] for k in keys},
+            "transactions": 1,
+            "dead_lettered": (frame["outcome"] == "dead_lettered").astype(int),
+            "duplicated": frame["duplicated"].astype(bool).astype(int),
+            "lost": (~frame["ended_well"].astype(bool) & (frame["outcome"] == "")).astype(int),
+        }
+    )
+    table = counts.groupby(keys).sum()
+    for name in ("dead_lettered", "duplicated", "lost"):
+        table[f"{name}_rate"] = table[name] / table["transactions"]
+    return table.reset_index()
+
+
+def slo_attainment(
+    events: pd.DataFrame,
+    target: float = 0.99,
+    z: float = 1.645,
+    by: str | Sequence[str] | None = "scenario",
+) -> pd.DataFrame:
+    """Good / transactions with its one-sided Wilson lower bound and chaos burn rate."""
+    frame, keys = _grouping(events, by)
+    counts = pd.DataFrame(
+        {**{k: frame[k] for k in keys}, "transactions": 1, "good": frame["good"].astype(int)}
+    )
+    table = counts.groupby(keys).sum()
+    n = table["transactions"].astype(float)
+    good = table["good"].astype(float)
+    table["attainment"] = good / n
+    table["attainment_lb"] = [wilson_lower(g, m, z) for g, m in zip(good, n, strict=True)]
+    budget = 1 - target
+    table["burn"] = (1 - table["attainment"]) / budget if budget > 0 else np.inf
+    table["target"] = target
+    table["meets"] = table["attainment_lb"] >= target
+    return table.reset_index()
+
+
+# ---------------------------------------------------------------- the pilot as a whole
+
+
+def measured_from(rs: RunSet, events: pd.DataFrame) -> Measured:
+    """The counts economics needs, over every run in the set."""
+    status = pd.to_numeric(rs.attempts["status"], errors="coerce")
+    amp = retry_amplification(rs, events)
+    lost = (~events["ended_well"].astype(bool) & (events["outcome"] == "")).sum()
+    # Duplicates in money terms are extra side effects, not duplicated events.
+    extra = int(events["excess_effects"].sum())
+    return Measured(
+        transactions=len(events),
+        succeeded=int(
+            (events["ended_well"].astype(bool) & ~events["duplicated"].astype(bool)).sum()
+        ),
+        dead_lettered=int((events["outcome"] == "dead_lettered").sum()),
+        lost=int(lost),
+        duplicates=extra,
+        attempts=len(rs.attempts),
+        ok_attempts=int(status.between(200, 299).sum()),
+        executions=int(events["executed"].astype(bool).sum()),
+        partner_calls=int(amp["partner_calls"].fillna(0).sum()),
+    )
+
+
+def _slo_of(rs: RunSet, slo: Any) -> SloTargets | None:
+    if slo is not None:
+        return SloTargets.of(slo)
+    for run in rs.items:
+        cfg = run.meta.get("slo")
+        if isinstance(cfg, Mapping):
+            try:
+                return SloTargets.of(cfg)
+            except ValueError:
+                continue
+    return None
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{str(k): v for k, v in row.items()} for row in clean.to_dict(orient="records")]
+
+
+def pilot_summary(
+    runs: RunSet | Iterable[Run] | Path | str,
+    economics_cfg: Any,
+    thresholds: Thresholds | Mapping[str, float] | None = None,
+    *,
+    slo: Any = None,
+    previous: PriorReview | None = None,
+) -> dict[str, Any]:
+    """Everything the PM review needs, as plain data, ending in the verdict.
+
+    ``slo`` defaults to the ``slo`` block the drills saved in run.json; its
+    p95 latency is the per-transaction latency a good transaction must meet.
+    """
+    rs = _as_run_set(runs)
+    t = Thresholds.of(thresholds)
+    targets = _slo_of(rs, slo)
+    slo_ms = targets.p95_ms if targets else None
+    events = events_table(rs, slo_ms)
+    measured = measured_from(rs, events)
+    cfg = EconomicsConfig.of(economics_cfg)
+    econ = evaluate(cfg, measured)
+    good = int(events["good"].astype(bool).sum()) if len(events) else 0
+    verdict = decide(
+        VerdictInputs(
+            transactions=measured.transactions,
+            good=good,
+            dead_letter_rate=measured.dead_letter_rate,
+            duplicate_rate=measured.duplicate_rate,
+            roi_12m=econ.roi_12m,
+            payback_months=econ.payback_months,
+            npv=econ.npv,
+            npv_after_fix=econ.npv_after_fix,
+            horizon_months=cfg.horizon_months,
+        ),
+        t,
+        previous,
+    )
+    by_scenario = (
+        slo_attainment(events, t.slo_target, t.z).merge(
+            failure_rates(events).drop(columns="transactions"), on="scenario"
+        )
+        if len(events)
+        else pd.DataFrame()
+    )
+    pilots = sorted({p for p in rs.runs["pilot"] if p})
+    return {
+        "pilot": pilots[0] if len(pilots) == 1 else pilots,
+        "runs": len(rs),
+        "scenarios": sorted(set(rs.runs["scenario"])),
+        "decision": verdict.label,
+        "reasons": verdict.reasons,
+        "what_would_change": verdict.what_would_change,
+        "verdict": verdict.as_dict(),
+        "measured": {
+            **{k: getattr(measured, k) for k in measured.__dataclass_fields__},
+            "good": good,
+            "success_rate": measured.success_rate,
+            "dead_letter_rate": measured.dead_letter_rate,
+            "duplicate_rate": measured.duplicate_rate,
+            "lost_rate": measured.lost_rate,
+            "partner_calls_per_txn": measured.partner_calls_per_txn,
+            "billed_calls_per_txn": measured.billed_calls_per_txn(cfg.billing_semantics),
+        },
+        "economics": econ.as_dict(),
+        "slo": None
+        if targets is None
+        else {"p95_ms": targets.p95_ms, "success_rate": targets.success_rate},
+        "thresholds": {k: getattr(t, k) for k in t.__dataclass_fields__},
+        "by_scenario": _records(by_scenario),
+        "invariants_ok": {
+            str(r): (None if pd.isna(ok) else bool(ok))
+            for r, ok in zip(rs.runs["run_id"], rs.runs["ok"], strict=True)
+        },
+    }

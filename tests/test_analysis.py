@@ -1,0 +1,360 @@
+"""Analysis over two small hand-made runs written through the real journal.
+
+Run A ("baseline"): e1 clean; e2 one 503 then ok; e3 two timeouts then ok
+(slow); e4 dead-lettered; e5 an update. Run B ("duplicates") reuses the
+event ids: e1 delivered twice and shipped twice, e2 never delivered.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis import (
+    RunSet,
+    error_classes_over_time,
+    events_table,
+    failure_rates,
+    latency_percentiles,
+    load_runs,
+    pilot_summary,
+    retry_amplification,
+    retry_distribution,
+    run_set,
+    slo_attainment,
+    toxic_windows,
+)
+from harness.economics import EconomicsConfig
+from harness.journal import JournalWriter, Run, empty_frame, frame
+
+SLO = {"p95_latency_ms": 3000.0, "success_rate": 0.99}
+
+
+def _exp(event: str, order: str, version: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": event,
+        "event_type": "payment_intent.succeeded" if version == 1 else "order.updated",
+        "entity_id": order,
+        "entity_version": version,
+        "expected_effect": "shipment.created" if version == 1 else "",
+        "dropped": False,
+    }
+
+
+def _att(
+    event: str, n: int, sent: float, done: float, status: int | None, error: str = ""
+) -> dict[str, Any]:
+    return {
+        "event_id": event,
+        "attempt": n,
+        "delivery_id": f"{event}.{n}",
+        "sent_at": sent,
+        "finished_at": done,
+        "latency_ms": (done - sent) * 1000,
+        "status": status,
+        "error_class": error,
+    }
+
+
+def _eff(order: str, at: float, event: str, kind: str = "shipment.created") -> dict[str, Any]:
+    version = 2 if kind == "shipment.updated" else 1
+    return {
+        "at": at,
+        "kind": kind,
+        "business_key": order,
+        "entity_version": version,
+        "event_id": event,
+    }
+
+
+def write_run(
+    root: Path,
+    run_id: str,
+    scenario: str,
+    started: float,
+    meta: dict[str, Any],
+    expected: list[dict[str, Any]],
+    attempts: list[dict[str, Any]],
+    effects: list[dict[str, Any]],
+    outcomes: list[dict[str, Any]],
+) -> None:
+    with JournalWriter(root / run_id, run_id) as journal:
+        journal.write_meta(
+            {"pilot": {"name": "order-sync"}, "scenario": scenario, "started_at": started, **meta}
+        )
+        for row in expected:
+            journal.expected(row)
+        for row in attempts:
+            journal.attempt({**row, "scenario": scenario})
+        for row in effects:
+            journal.effect(row)
+        for row in outcomes:
+            journal.outcome(row)
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    write_run(
+        root,
+        "run-a",
+        "baseline",
+        100.0,
+        {
+            "slo": SLO,
+            "partner_requests": 9,
+            "toxics_applied": [
+                {"link": "partner", "toxic": "lat", "type": "latency", "from_s": 0.5, "until_s": 1.5}
+            ],
+        },
+        [_exp("e1", "o1"), _exp("e2", "o2"), _exp("e3", "o3"), _exp("e4", "o4"), _exp("e5", "o1", 2)],
+        [
+            _att("e1", 1, 0.0, 0.1, 200),
+            _att("e2", 1, 0.1, 0.2, 503, "http_5xx"),
+            _att("e2", 2, 0.6, 0.7, 200),
+            _att("e3", 1, 0.2, 2.2, None, "timeout"),
+            _att("e3", 2, 2.5, 4.5, None, "timeout"),
+            _att("e3", 3, 5.0, 5.1, 200),
+            _att("e4", 1, 0.3, 0.4, 200),
+            _att("e5", 1, 0.4, 0.5, 200),
+        ],
+        [
+            _eff("o1", 0.05, "e1"),
+            _eff("o2", 0.65, "e2"),
+            _eff("o3", 5.05, "e3"),
+            _eff("o1", 0.45, "e5", "shipment.updated"),
+        ],
+        [
+            {"event_id": e, "outcome": "processed", "detail": ""}
+            for e in ("e1", "e2", "e3", "e5")
+        ]
+        + [{"event_id": "e4", "outcome": "dead_lettered", "detail": "partner 422"}],
+    )
+    write_run(
+        root,
+        "run-b",
+        "duplicates",
+        200.0,
+        {
+            "slo": SLO,
+            "scenario_spec": {
+                "toxics": [{"link": "partner", "type": "reset_peer", "from_s": 0, "until_s": 2}]
+            },
+        },
+        [_exp("e1", "o1"), _exp("e2", "o2")],
+        [
+            _att("e1", 1, 0.0, 0.1, 200),
+            _att("e1", 2, 0.05, 0.15, 200),
+            _att("e2", 1, 0.0, 0.01, None, "connect"),
+            _att("e2", 2, 0.5, 0.51, None, "connect"),
+        ],
+        [_eff("o1", 0.08, "e1"), _eff("o1", 0.12, "")],
+        [
+            {"event_id": "e1", "outcome": "processed", "detail": ""},
+            {"event_id": "e1", "outcome": "duplicate", "detail": ""},
+        ],
+    )
+    return root
+
+
+@pytest.fixture
+def rs(runs_root: Path) -> RunSet:
+    return load_runs(runs_root)
+
+
+def test_load_runs_stacks_tables_newest_first(rs: RunSet, runs_root: Path) -> None:
+    assert list(rs.runs["run_id"]) == ["run-b", "run-a"]
+    assert list(rs.runs["scenario"]) == ["duplicates", "baseline"]
+    assert len(rs) == 2
+    assert len(rs.attempts) == 12
+    assert set(rs.effects["run_id"]) == {"run-a", "run-b"}
+    assert rs.attempts.dtypes.equals(empty_frame("attempts").dtypes)
+    assert len(load_runs(runs_root, pilot="other")) == 0
+    assert len(load_runs(runs_root, limit=1)) == 1
+
+
+def test_toxic_windows_from_applied_or_planned(rs: RunSet) -> None:
+    windows = rs.windows.set_index("run_id")
+    assert windows.loc["run-a", "from_s"] == 0.5
+    assert windows.loc["run-a", "until_s"] == 1.5
+    assert windows.loc["run-b", "type"] == "reset_peer"
+    assert toxic_windows({"toxics_applied": [{"type": "x", "from_s": 1, "until_s": None}]}) == [
+        {"link": "", "type": "x", "toxic": "x", "from_s": 1.0, "until_s": None}
+    ]
+
+
+def test_events_table_keeps_runs_apart(rs: RunSet) -> None:
+    ev = events_table(rs, slo_ms=3000).set_index(["run_id", "event_id"])
+    assert len(ev) == 7
+    assert ev.loc[("run-a", "e1"), "latency_ms"] == pytest.approx(50)
+    assert ev.loc[("run-a", "e3"), "latency_ms"] == pytest.approx(4850)
+    assert not ev.loc[("run-a", "e3"), "good"]  # too slow
+    assert ev.loc[("run-a", "e4"), "outcome"] == "dead_lettered"
+    assert bool(ev.loc[("run-b", "e1"), "duplicated"])
+    assert not ev.loc[("run-b", "e1"), "good"]
+    assert ev.loc[("run-b", "e2"), "outcome"] == ""
+    assert not ev.loc[("run-b", "e2"), "executed"]
+    assert ev["good"].sum() == 3
+
+
+def test_retry_distribution(rs: RunSet) -> None:
+    table = retry_distribution(events_table(rs)).set_index(["scenario", "attempts"])
+    assert table.loc[("baseline", 1), "events"] == 3
+    assert table.loc[("baseline", 3), "share"] == pytest.approx(0.2)
+    assert table.loc[("duplicates", 2), "share"] == pytest.approx(1.0)
+    overall = retry_distribution(events_table(rs), by=None)
+    assert overall["events"].sum() == 7
+
+
+def test_latency_percentiles_against_slo(rs: RunSet) -> None:
+    table = latency_percentiles(events_table(rs), slo_ms=3000).set_index("scenario")
+    base = table.loc["baseline"]
+    assert base["events"] == 4
+    assert base["p50_ms"] == pytest.approx(50)  # nearest rank: 2nd of 50, 50, 550, 4850
+    assert base["p95_ms"] == pytest.approx(4850)
+    assert not base["p95_ok"]
+    assert table.loc["duplicates", "p95_ok"]
+
+
+def test_error_classes_over_time(rs: RunSet) -> None:
+    table = error_classes_over_time(rs.attempts, bin_s=1.0)
+    base = table[table["scenario"] == "baseline"].set_index(["t", "error_class"])["attempts"]
+    assert base.to_dict() == {
+        (0.0, "http_5xx"): 1,
+        (0.0, "ok"): 4,
+        (0.0, "timeout"): 1,
+        (2.0, "timeout"): 1,
+        (5.0, "ok"): 1,
+    }
+    with pytest.raises(ValueError, match="bin_s"):
+        error_classes_over_time(rs.attempts, bin_s=0)
+
+
+def test_retry_amplification(rs: RunSet) -> None:
+    table = retry_amplification(rs).set_index("run_id")
+    assert table.loc["run-a", "deliveries_per_txn"] == pytest.approx(8 / 5)
+    assert table.loc["run-a", "partner_calls_per_txn"] == pytest.approx(9 / 5)
+    assert table.loc["run-a", "partner_calls_source"] == "partner"
+    assert table.loc["run-b", "partner_calls"] == 2
+    assert table.loc["run-b", "partner_calls_source"] == "effects (lower bound)"
+
+
+def test_failure_rates(rs: RunSet) -> None:
+    table = failure_rates(events_table(rs)).set_index("scenario")
+    assert table.loc["baseline", "dead_lettered_rate"] == pytest.approx(0.2)
+    assert table.loc["baseline", "duplicated"] == 0
+    assert table.loc["duplicates", "duplicated_rate"] == pytest.approx(0.5)
+    assert table.loc["duplicates", "lost_rate"] == pytest.approx(0.5)
+
+
+def test_slo_attainment_with_wilson_bound(rs: RunSet) -> None:
+    table = slo_attainment(events_table(rs, slo_ms=3000)).set_index("scenario")
+    assert table.loc["baseline", "attainment"] == pytest.approx(0.6)
+    assert table.loc["baseline", "attainment_lb"] < 0.6
+    assert table.loc["baseline", "burn"] == pytest.approx(40.0)
+    assert not table["meets"].any()
+    overall = slo_attainment(events_table(rs, slo_ms=3000), by=None)
+    assert overall.loc[0, "good"] == 3
+
+
+def test_pilot_summary_feeds_economics_and_verdict(rs: RunSet) -> None:
+    cfg = EconomicsConfig(platform_cost_per_call=0.01, partner_call_price=0.1, build_cost=1000)
+    summary = pilot_summary(rs, cfg)
+    assert summary["pilot"] == "order-sync"
+    assert summary["decision"] == "NO VERDICT"
+    assert summary["slo"] == {"p95_ms": 3000.0, "success_rate": 0.99}
+    m = summary["measured"]
+    assert (m["transactions"], m["good"], m["succeeded"]) == (7, 3, 4)
+    assert (m["dead_lettered"], m["lost"], m["duplicates"]) == (1, 1, 1)
+    assert (m["attempts"], m["ok_attempts"], m["executions"]) == (12, 7, 6)
+    assert m["partner_calls"] == 11
+    assert m["billed_calls_per_txn"] == pytest.approx(12 / 7)
+    assert summary["economics"]["call_cost_per_txn"] == pytest.approx(0.01 * 12 / 7 + 0.1 * 11 / 7)
+    assert {row["scenario"] for row in summary["by_scenario"]} == {"baseline", "duplicates"}
+    judged = pilot_summary(rs, cfg, {"min_txns": 5})
+    assert judged["decision"] in {"REFACTOR", "RETIRE"}
+    assert any("Dead-letter rate" in r for r in judged["reasons"])
+
+
+def _big_run(n_attempts: int, seed: int = 7) -> Run:
+    rng = np.random.default_rng(seed)
+    n_events = n_attempts // 2
+    ids = np.char.add("evt_", np.arange(n_events).astype(str)).astype(object)
+    event_of = rng.integers(0, n_events, n_attempts)
+    sent = rng.random(n_attempts) * 600
+    attempts = pd.DataFrame(
+        {
+            "run_id": "big",
+            "scenario": "load",
+            "event_id": ids[event_of],
+            "attempt": 1,
+            "sent_at": sent,
+            "finished_at": sent + rng.random(n_attempts),
+            "status": pd.array(rng.choice([200, 200, 200, 503], n_attempts), dtype="Int64"),
+            "error_class": "",
+        }
+    ).reindex(columns=empty_frame("attempts").columns)
+    orders = np.char.add("ord_", np.arange(n_events).astype(str)).astype(object)
+    expected = pd.DataFrame(
+        {
+            "run_id": "big",
+            "event_id": ids,
+            "event_type": "payment_intent.succeeded",
+            "entity_id": orders,
+            "entity_version": 1,
+            "expected_effect": "shipment.created",
+            "dropped": False,
+        }
+    )
+    effects = pd.DataFrame(
+        {
+            "run_id": "big",
+            "at": rng.random(n_events) * 600 + 1,
+            "kind": "shipment.created",
+            "business_key": orders,
+            "entity_version": 1,
+            "event_id": ids,
+        }
+    ).reindex(columns=empty_frame("effects").columns)
+    outcomes = pd.DataFrame({"run_id": "big", "event_id": ids, "outcome": "processed", "detail": ""})
+    return Run(
+        run_dir=Path("big"),
+        meta={"run_id": "big", "scenario": "load", "slo": SLO},
+        attempts=attempts,
+        effects=effects,
+        outcomes=outcomes,
+        expected=expected,
+    )
+
+
+def test_a_million_attempts_summarise_in_seconds() -> None:
+    run = _big_run(1_000_000)
+    rs = run_set([run])
+    started = time.perf_counter()
+    summary = pilot_summary(rs, EconomicsConfig(), {"min_txns": 1000})
+    took = time.perf_counter() - started
+    assert summary["measured"]["attempts"] == 1_000_000
+    assert summary["decision"] in {"PROMOTE", "REFACTOR", "RETIRE"}
+    # About 2 s on a 2-core CI machine; the bound is generous for a shared one.
+    assert took < 15, f"pilot_summary took {took:.1f} s"
+
+
+def test_small_frames_from_journal_helpers_work_without_disk() -> None:
+    run = Run(
+        run_dir=Path("mem"),
+        meta={"scenario": "s"},
+        attempts=frame("attempts", [{"event_id": "e", "sent_at": 0.0, "finished_at": 0.1, "status": 200}]),
+        effects=empty_frame("effects"),
+        outcomes=empty_frame("outcomes"),
+        expected=frame("expected", [{"event_id": "e", "expected_effect": "", "dropped": False}]),
+    )
+    ev = events_table([run])
+    # No outcome rows at all: ending well falls back to having a 2xx.
+    assert bool(ev.loc[0, "ended_well"])
+    assert math.isclose(float(ev.loc[0, "latency_ms"]), 100.0)
