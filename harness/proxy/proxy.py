@@ -84,6 +84,10 @@ def _bind(listen: str) -> tuple[socket.socket, str]:
     else:
         try:
             family, bind_host = _resolve_for_listen(host)
+        except socket.gaierror as err:
+            # Go's resolver says "no such host" where getaddrinfo says EAI_NONAME.
+            reason = "no such host" if err.errno == socket.EAI_NONAME else _reason(err)
+            raise OSError(f"listen tcp: lookup {host}: {reason}") from None
         except OSError as err:
             raise OSError(f"listen tcp: lookup {host}: {_reason(err)}") from None
 
