@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import email.utils
 import logging
 import os
@@ -418,8 +419,31 @@ async def _load_config(api: Api, path: str) -> None:
         log.error("config %s: %s", path, response.body.decode("utf-8", "replace"))
 
 
+PARENT_PID_ENV = "CHAOSLAB_PROXY_PARENT_PID"
+
+
+def _follow_parent() -> bool:
+    """Exit with the process that started us, when it asked for that.
+
+    A harness that is killed outright cannot stop its server; on Linux the
+    kernel then sends us SIGTERM (PR_SET_PDEATHSIG), which shuts down cleanly.
+    Returns False when that parent is already gone.
+    """
+    wanted = os.environ.get(PARENT_PID_ENV, "")
+    if not wanted.isdigit():
+        return True
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    # The parent may have died before prctl took effect.
+    return os.getppid() == int(wanted)
+
+
 async def serve(opts: Options, ready: asyncio.Event | None = None) -> int:
     """Run the server until SIGINT/SIGTERM; returns the exit code."""
+    if not _follow_parent():
+        return 0
     metrics = Metrics(opts.proxy_metrics, opts.runtime_metrics)
     collection = ProxyCollection(on_retire=metrics.retire)
     api = Api(collection, metrics)
