@@ -1,0 +1,199 @@
+"""The `chaoslab` command.
+
+Exit codes: 0 every invariant held, 1 an invariant failed, 2 bad input or the
+drill could not run, 130 interrupted (after cleaning up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from harness.drill import DrillResult, Progress, run_drill
+from harness.fixtures_cli import app as fixtures_app
+from harness.pilot import Pilot, PilotError, ScenarioSpec, load_pilot, load_scenario_file
+
+app = typer.Typer(
+    name="chaoslab",
+    help="Chaos drills for workflow automations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(fixtures_app, name="fixtures", help="Check and import captured payloads.")
+proxy_app = typer.Typer(help="The embedded Toxiproxy-compatible fault proxy.", no_args_is_help=True)
+app.add_typer(proxy_app, name="proxy")
+
+console = Console()
+errors = Console(stderr=True)
+
+# Errors a person can act on: printed as one line, exit code 2, no traceback.
+_USER_ERRORS: tuple[type[BaseException], ...] = (PilotError, OSError, ValueError, RuntimeError)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(Text(f"chaoslab: {message}", style="bold red"))
+    return typer.Exit(code)
+
+
+def leaf(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) task-group exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _reports_dir(reports: Path | None) -> Path:
+    return reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
+
+
+def _progress_view(snapshot: Progress | None, title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_header=True, box=None)
+    for column in ("phase", "elapsed", "attempts", "in flight", "2xx", "failed", "redelivered"):
+        table.add_column(column, justify="right")
+    table.add_column("duplicated effects", justify="right")
+    if snapshot is None:
+        table.add_row("starting", "", "", "", "", "", "", "")
+        return table
+    s = snapshot.stats
+    dup = Text(str(snapshot.duplicated_effects), style="red" if snapshot.duplicated_effects else "")
+    table.add_row(
+        snapshot.phase,
+        f"{snapshot.elapsed_s:5.1f}s",
+        f"{s.attempts}/{snapshot.planned}",
+        str(s.in_flight),
+        str(s.delivered),
+        str(s.failed),
+        str(s.redeliveries),
+        dup,
+    )
+    return table
+
+
+def result_view(result: DrillResult) -> Group:
+    verdict = Text("PASS" if result.ok else "FAIL", style="bold green" if result.ok else "bold red")
+    head = Text.assemble(
+        verdict,
+        f"  {result.pilot} :: {result.scenario}  seed {result.seed}  "
+        f"{result.duration_s:.1f}s  run {result.run_id}",
+    )
+    table = Table(box=None, show_header=True)
+    table.add_column("invariant")
+    table.add_column("holds")
+    table.add_column("what happened")
+    for r in result.results:
+        mark = Text("yes", style="green") if r.ok else Text("NO", style="bold red")
+        detail = r.summary
+        if not r.ok and r.examples:
+            detail += "  e.g. " + ", ".join(r.examples[:3])
+        table.add_row(r.name, mark, detail)
+    return Group(head, table)
+
+
+def _scenarios(
+    pilot: Pilot, names: list[str] | None, scenario_file: Path | None
+) -> list[tuple[str, ScenarioSpec]]:
+    if scenario_file is not None:
+        return list(load_scenario_file(scenario_file, pilot).items())
+    chosen = names or list(pilot.spec.scenarios)
+    return [(name, pilot.scenario(name)) for name in chosen]
+
+
+async def _drill_all(
+    pilot: Pilot,
+    scenarios: list[tuple[str, ScenarioSpec]],
+    seed: int | None,
+    reports: Path,
+    live: bool,
+) -> list[DrillResult]:
+    results: list[DrillResult] = []
+    for name, spec in scenarios:
+        title = f"{pilot.name} :: {name}"
+        if live:
+            with Live(_progress_view(None, title), console=console, transient=True) as view:
+                result = await run_drill(
+                    pilot,
+                    name,
+                    scenario=spec,
+                    seed=seed,
+                    reports=reports,
+                    progress=lambda p, v=view, t=title: v.update(_progress_view(p, t)),
+                )
+        else:
+            result = await run_drill(pilot, name, scenario=spec, seed=seed, reports=reports)
+        console.print(result_view(result))
+        results.append(result)
+    return results
+
+
+@app.command()
+def drill(
+    pilot_path: Annotated[Path, typer.Argument(metavar="PILOT", help="pilot file (TOML)")],
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", "-s", help="scenario name (repeatable)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="override every scenario's seed")] = None,
+    scenario_file: Annotated[
+        Path | None, typer.Option(help="run the scenarios of this file (e.g. a hunt's)")
+    ] = None,
+    reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
+    quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
+) -> None:
+    """Run a pilot's scenarios against the workflow and check the invariants."""
+    try:
+        pilot = load_pilot(pilot_path)
+        chosen = _scenarios(pilot, scenario, scenario_file)
+    except _USER_ERRORS as exc:
+        raise fail(str(exc)) from None
+    live = not quiet and console.is_terminal
+    try:
+        results = asyncio.run(_drill_all(pilot, chosen, seed, _reports_dir(reports), live))
+    except KeyboardInterrupt:
+        raise fail("interrupted; everything the drill started was stopped", 130) from None
+    except Exception as exc:
+        cause = leaf(exc)
+        if isinstance(cause, _USER_ERRORS):
+            raise fail(str(cause)) from None
+        raise
+    if len(results) > 1:
+        summary = Table(title="summary", box=None, title_justify="left")
+        summary.add_column("scenario")
+        summary.add_column("result")
+        summary.add_column("failed invariants")
+        for r in results:
+            failed = ", ".join(x.name for x in r.results if not x.ok)
+            mark = Text("pass", style="green") if r.ok else Text("FAIL", style="bold red")
+            summary.add_row(r.scenario, mark, failed or "-")
+        console.print(summary)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+@proxy_app.command(
+    "serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def proxy_serve(ctx: typer.Context) -> None:
+    """Run the embedded Toxiproxy-compatible server (same flags as toxiproxy-server)."""
+    from harness.proxy.server import main as serve_main
+
+    raise typer.Exit(serve_main(list(ctx.args)))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("chaoslab: interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
