@@ -189,8 +189,14 @@ def load_runs(
     source: Path | str | Iterable[Path | str | Run],
     pilot: str | None = None,
     limit: int | None = None,
+    include_running: bool = False,
 ) -> RunSet:
-    """Load runs from a runs folder (newest first, optionally one pilot's) or a list."""
+    """Load runs from a runs folder (newest first, optionally one pilot's) or a list.
+
+    Runs whose run.json still says ``"status": "running"`` are in flight and
+    left out unless ``include_running``; killed and recovered runs stay in,
+    they are evidence too.
+    """
     if isinstance(source, (str, Path)):
         paths: list[Path | str | Run] = list(list_runs(source, pilot=pilot))
     else:
@@ -200,6 +206,8 @@ def load_runs(
     runs = [p if isinstance(p, Run) else load_run(p) for p in paths]
     if pilot is not None:
         runs = [r for r in runs if pilot_name(r.meta) == pilot]
+    if not include_running:
+        runs = [r for r in runs if r.meta.get("status") != "running"]
     return run_set(runs)
 
 
@@ -585,6 +593,8 @@ def pilot_summary(
             "lost_rate": measured.lost_rate,
             "partner_calls_per_txn": measured.partner_calls_per_txn,
             "billed_calls_per_txn": measured.billed_calls_per_txn(cfg.billing_semantics),
+            # Runs whose partner request count was recorded; the rest count effects only.
+            "partner_calls_counted_runs": int(rs.runs["partner_requests"].notna().sum()),
         },
         "economics": econ.as_dict(),
         "slo": None
