@@ -172,6 +172,10 @@ class Link:
         """Tear the link down without delivering what is still queued."""
         self.finish()
 
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The stage tasks not yet done (after `finish` they are only winding down)."""
+        return [s.task for s in self.stages if s.task is not None and not s.task.done()]
+
     def dest_paused(self) -> None:
         self._pause(2)
 

@@ -314,11 +314,14 @@ class Proxy:
             server.close()
         for task in list(self._dials):
             task.cancel()
+        stages = []
         for conn in list(self._connections):
             conn.close()
+            stages.extend(task for link in conn.links.values() for task in link.tasks())
         self._connections.clear()
-        if self._dials:
-            await asyncio.gather(*self._dials, return_exceptions=True)
+        # Wait for cancelled dials and toxic stages, so stop() leaves no task behind.
+        if self._dials or stages:
+            await asyncio.gather(*self._dials, *stages, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
 

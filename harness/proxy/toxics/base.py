@@ -108,13 +108,17 @@ class ChunkQueue:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self) -> None:
-        """Wait until something was put, the queue closed, or `wake` was called."""
-        waiter = asyncio.get_running_loop().create_future()
+    async def wait(self, at_most: float | None = None) -> None:
+        """Wait until something was put, the queue closed, `wake` was called, or `at_most` s."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiter = waiter
+        handle = None if at_most is None else loop.call_later(at_most, _resolve, waiter)
         try:
             await waiter
         finally:
+            if handle is not None:
+                handle.cancel()
             if self._waiter is waiter:
                 self._waiter = None
 
@@ -198,12 +202,7 @@ class Stub:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False, None
-            waiter = asyncio.ensure_future(self.input.wait())
-            try:
-                await asyncio.wait((waiter,), timeout=remaining)
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            await self.input.wait(remaining)
 
     def interrupt(self) -> None:
         self.interrupted = True
