@@ -314,7 +314,7 @@ class Proxy:
             server.close()
         for task in list(self._dials):
             task.cancel()
-        stages = []
+        stages: list[asyncio.Task[None]] = []
         for conn in list(self._connections):
             conn.close()
             stages.extend(task for link in conn.links.values() for task in link.tasks())
