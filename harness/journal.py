@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -85,7 +86,7 @@ def _coerce(table: str, name: str, t: pa.DataType, value: Any) -> Any:
     if value is None:
         return None
     # bool is an int subclass in Python; a flag in a number column is a bug upstream.
-    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    is_bool = isinstance(value, (bool, np.bool_))
     if pa.types.is_string(t):
         if isinstance(value, str):
             return value
@@ -341,9 +342,9 @@ class JournalWriter:
 
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         """Replace ``run.json`` atomically (temporary file + rename)."""
-        body = {"run_id": self.run_id, **meta}
+        body = _finite({"run_id": self.run_id, **meta})
         try:
-            payload = json.dumps(body, indent=2, sort_keys=False, default=_json_default)
+            payload = json.dumps(body, indent=2, allow_nan=False, default=_json_default)
         except (TypeError, ValueError) as exc:
             raise JournalError(f"{self.run_dir / META_FILE}: meta is not JSON ({exc})") from None
         _atomic_write(self.run_dir / META_FILE, (payload + "\n").encode())
@@ -380,7 +381,20 @@ def _drop_torn_tail(fd: int) -> None:
     os.ftruncate(fd, 0)
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON readers (and jq) reject them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _json_default(value: Any) -> Any:
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, datetime):
@@ -388,7 +402,8 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
-        return float(value)
+        number = float(value)
+        return number if math.isfinite(number) else None
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -159,6 +160,9 @@ def test_row_checks_protect_the_schema() -> None:
         check_row("attempts", {"attempt": True})
     with pytest.raises(JournalError, match=r"'dropped' must be true or false"):
         check_row("expected", {"dropped": 0})
+    assert check_row("expected", {"dropped": np.bool_(True)})["dropped"] is True
+    with pytest.raises(JournalError, match=r"'status' must be an integer"):
+        check_row("attempts", {"status": np.bool_(True)})
     with pytest.raises(JournalError, match=r"unknown journal table 'attempt'"):
         check_row("attempt", {})
     assert check_row("attempts", {"latency_ms": float("nan")})["latency_ms"] is None
@@ -195,6 +199,16 @@ def test_meta_is_replaced_atomically(tmp_path: Path) -> None:
     meta = load_run(tmp_path / "r1").meta
     assert meta["phase"] == "end"
     assert meta["path"] == str(tmp_path)
+
+
+def test_meta_is_strict_json(tmp_path: Path) -> None:
+    with JournalWriter(tmp_path / "r1", "r1") as writer:
+        writer.write_meta(
+            {"p95": float("nan"), "rows": [np.int64(3), np.float64("inf")], "ok": np.bool_(True)}
+        )
+    text = (tmp_path / "r1" / "run.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"run_id": "r1", "p95": None, "rows": [3, None], "ok": True}
 
 
 def test_sigkilled_writer_keeps_every_row(tmp_path: Path) -> None:
