@@ -208,3 +208,29 @@ async def test_data_stays_whole_and_ordered_while_toxics_change_under_a_transfer
 
         await asyncio.wait_for(asyncio.gather(read_all(), churn(), write_all()), 20)
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
+async def test_a_stalled_chain_pauses_the_source_instead_of_buffering_without_bound() -> None:
+    async with proxied() as proxy, connect(proxy) as client:
+        await proxy.add_toxic("stall", "bandwidth", "upstream", 1.0, {"rate": 0})
+        client.writer.write(bytes(64 << 20))  # more than the chain may hold
+        await until(lambda: bool(proxy.connections))
+        up = proxy.connections[0].links["upstream"]
+        await until(lambda: not up.source.is_reading())
+        assert 1 << 20 < up.received <= (1024 * 32 + 1024) << 10
+        client.writer.transport.abort()
+
+
+async def test_stop_leaves_no_stage_task_behind() -> None:
+    def stage_tasks() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "Link._run" in repr(t.get_coro())]
+
+    async with proxied() as proxy, connect(proxy) as client:
+        await proxy.add_toxic("stall", "bandwidth", "downstream", 1.0, {"rate": 0})
+        await proxy.add_toxic("lat", "latency", "upstream", 1.0, {"latency": 5000})
+        await client.send(b"stuck")
+        await until(lambda: bool(proxy.connections))
+        assert len(stage_tasks()) == 2
+        await proxy.stop()
+        assert stage_tasks() == []
+        assert proxy.connections == []
