@@ -87,9 +87,10 @@ async def test_embedded_server_is_started_and_stopped(echo_upstream: str) -> Non
         assert listen.startswith("127.0.0.1:")
         assert await asyncio.to_thread(echo, listen) == b"ping"
         url = fp.url
-    assert pid_gone(pid)
+    assert await asyncio.to_thread(pid_gone, pid)
     with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/version", timeout=2)
+        async with httpx.AsyncClient(timeout=2) as http:
+            await http.get(url + "/version")
 
 
 async def test_toxic_lifecycle_through_the_facade(embedded: FaultProxy, echo_upstream: str) -> None:
@@ -143,7 +144,7 @@ async def test_cleanup_on_exception_stops_the_subprocess() -> None:
             pids.append(fp.server_pid)
             await fp.create_proxy("p", "127.0.0.1:1")
             raise RuntimeError("drill failed")
-    assert pids and pid_gone(pids[0])
+    assert pids and await asyncio.to_thread(pid_gone, pids[0])
 
 
 async def test_cancellation_stops_the_subprocess() -> None:
@@ -160,7 +161,7 @@ async def test_cancellation_stops_the_subprocess() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert pid_gone(pid)
+    assert await asyncio.to_thread(pid_gone, pid)
 
 
 _HARNESS_SCRIPT = textwrap.dedent(
@@ -253,7 +254,7 @@ async def test_toxiproxy_server_on_path_is_preferred(
         assert fp.source == "path" and fp.server == str(fake)
         pid = fp.server_pid
         await fp.create_proxy("p", "127.0.0.1:1")
-    assert pid is not None and pid_gone(pid)
+    assert pid is not None and await asyncio.to_thread(pid_gone, pid)
 
 
 async def test_delete_stale_only_touches_dead_owners(embedded: FaultProxy) -> None:
