@@ -170,6 +170,9 @@ def run_set(runs: Iterable[Run]) -> RunSet:
             frame = run.table(table)
             if len(frame) and frame["run_id"].isna().any():
                 frame = frame.assign(run_id=frame["run_id"].fillna(row["run_id"]))
+            if table == "attempts" and len(frame) and frame["scenario"].isna().any():
+                # Grouping by scenario must not drop attempts the sender left unlabelled.
+                frame = frame.assign(scenario=frame["scenario"].fillna(row["scenario"]))
             stacked[table].append(frame)
         for window in toxic_windows(run.meta):
             windows.append({"run_id": row["run_id"], "scenario": row["scenario"], **window})
@@ -365,8 +368,10 @@ def retry_distribution(
 ) -> pd.DataFrame:
     """How many attempts each event's delivery took: events and share per attempt count."""
     frame, keys = _grouping(events, by)
-    counts = frame.groupby([*keys, "attempts"]).size().rename("events").reset_index()
-    counts["share"] = counts["events"] / counts.groupby(keys)["events"].transform("sum")
+    counts = frame.groupby([*keys, "attempts"], dropna=False).size().rename("events").reset_index()
+    counts["share"] = counts["events"] / counts.groupby(keys, dropna=False)["events"].transform(
+        "sum"
+    )
     return counts
 
 
@@ -375,7 +380,7 @@ def latency_percentiles(
 ) -> pd.DataFrame:
     """End-to-end latency percentiles (nearest rank) of events that ended well, vs the SLO."""
     frame, keys = _grouping(events[events["ended_well"].astype(bool)], by)
-    latency = frame.groupby(keys)["latency_ms"]
+    latency = frame.groupby(keys, dropna=False)["latency_ms"]
 
     def rank(q: float) -> Any:
         # Nearest rank, as the slo invariant computes it; groups are few, so apply is cheap.
@@ -416,7 +421,12 @@ def error_classes_over_time(
             "error_class": cls,
         }
     )
-    return tidy.groupby([*keys, "t", "error_class"]).size().rename("attempts").reset_index()
+    return (
+        tidy.groupby([*keys, "t", "error_class"], dropna=False)
+        .size()
+        .rename("attempts")
+        .reset_index()
+    )
 
 
 def retry_amplification(rs: RunSet, events: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -459,7 +469,7 @@ def failure_rates(
             "lost": (~frame["ended_well"].astype(bool) & (frame["outcome"] == "")).astype(int),
         }
     )
-    table = counts.groupby(keys).sum()
+    table = counts.groupby(keys, dropna=False).sum()
     for name in ("dead_lettered", "duplicated", "lost"):
         table[f"{name}_rate"] = table[name] / table["transactions"]
     return table.reset_index()
@@ -476,7 +486,7 @@ def slo_attainment(
     counts = pd.DataFrame(
         {**{k: frame[k] for k in keys}, "transactions": 1, "good": frame["good"].astype(int)}
     )
-    table = counts.groupby(keys).sum()
+    table = counts.groupby(keys, dropna=False).sum()
     n = table["transactions"].astype(float)
     good = table["good"].astype(float)
     table["attainment"] = good / n

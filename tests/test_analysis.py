@@ -378,3 +378,6 @@ def test_small_frames_from_journal_helpers_work_without_disk() -> None:
     # No outcome rows at all: ending well falls back to having a 2xx.
     assert bool(ev.loc[0, "ended_well"])
     assert math.isclose(ev["latency_ms"].tolist()[0], 100.0)
+    # The attempt carried no scenario; it is labelled from run.json, not dropped.
+    errors = error_classes_over_time(run_set([run]).attempts)
+    assert errors[["scenario", "error_class", "attempts"]].values.tolist() == [["s", "ok", 1]]
