@@ -73,6 +73,10 @@ class Thresholds:
                 raise VerdictError(f"thresholds.{f.name}: must be a number, got {value!r}")
             if math.isnan(value):
                 raise VerdictError(f"thresholds.{f.name}: must be a number, got NaN")
+        if self.min_txns < 0 or self.min_txns != int(self.min_txns):
+            raise VerdictError(f"thresholds.min_txns: must be a whole number, got {self.min_txns}")
+        # TOML tables of floats give 1000.0; counts read better as 1,000.
+        object.__setattr__(self, "min_txns", int(self.min_txns))
         for name in ("slo_target", "slo_floor", "dlq_promote", "dlq_retire", "dup_promote"):
             if not 0 <= getattr(self, name) <= 1:
                 raise VerdictError(f"thresholds.{name}: must be between 0 and 1")

@@ -191,6 +191,10 @@ def test_thresholds_are_overridable_and_checked() -> None:
         Thresholds.of({"slo_floor": 0.999})
     with pytest.raises(VerdictError, match="min_txns: must be a number"):
         Thresholds.of({"min_txns": "many"})
+    with pytest.raises(VerdictError, match="min_txns: must be a whole number"):
+        Thresholds.of({"min_txns": 10.5})
+    few = decide(replace(CLEAR, transactions=400, good=400), {"min_txns": 500.0})
+    assert few.what_would_change == ["A verdict becomes possible after 100 more transactions."]
 
 
 def test_second_refactor_without_progress_retires() -> None:
