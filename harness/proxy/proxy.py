@@ -15,8 +15,9 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections.abc import Coroutine, Iterable
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from harness.proxy.link import Link, ToxicEntry
 from harness.proxy.toxics import TOXIC_TYPES
@@ -394,9 +395,7 @@ class Proxy:
             self._toxics[name] = entry
             self._chains[stream].append(entry)
             # Taken with the chain change, so no connection sees the toxic twice.
-            links = self._links(stream)
-            for link in links:
-                await link.add(entry)
+            await _on_each(link.add(entry) for link in self._links(stream))
 
     async def update_toxic(
         self, name: str, attributes: dict[str, int] | None, toxicity: float | None
@@ -416,9 +415,7 @@ class Proxy:
             self._toxics[name] = entry
             chain = self._chains[entry.stream]
             chain[chain.index(old)] = entry
-            links = self._links(entry.stream)
-            for link in links:
-                await link.update(entry)
+            await _on_each(link.update(entry) for link in self._links(entry.stream))
 
     async def remove_toxic(self, name: str) -> None:
         async with self._lock:
@@ -426,14 +423,25 @@ class Proxy:
 
     async def remove_all_toxics(self) -> None:
         async with self._lock:
-            for name in list(self._toxics):
-                await self._remove(name)
+            # As Go's reset: per stream, always the first toxic of the chain.
+            for stream in STREAMS:
+                while self._chains[stream]:
+                    await self._remove(self._chains[stream][0].name)
 
     async def _remove(self, name: str) -> None:
         entry = self._toxics.pop(name, None)
         if entry is None:
             raise KeyError(name)
         self._chains[entry.stream].remove(entry)
-        links = self._links(entry.stream)
-        for link in links:
-            await link.remove(entry)
+        await _on_each(link.remove(entry) for link in self._links(entry.stream))
+
+
+async def _on_each(changes: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Apply a chain change to every link at once, as Go does with one goroutine each.
+
+    A link may take a while (a reset_peer stage finishes its wait before it
+    can be interrupted), and one slow link must not delay the others.
+    """
+    async with asyncio.TaskGroup() as group:
+        for change in changes:
+            group.create_task(change)
