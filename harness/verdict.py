@@ -32,6 +32,7 @@ __all__ = [
     "PriorReview",
     "Thresholds",
     "Verdict",
+    "VerdictError",
     "VerdictInputs",
     "decide",
     "transactions_needed",
@@ -462,6 +463,14 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
     return out
 
 
+def _decision(value: Decision | str) -> Decision:
+    try:
+        return Decision(value)
+    except ValueError:
+        known = ", ".join(d.value for d in Decision)
+        raise VerdictError(f"previous decision {value!r} is not one of {known}") from None
+
+
 def decide(
     inputs: VerdictInputs,
     thresholds: Thresholds | Mapping[str, float] | None = None,
@@ -514,7 +523,7 @@ def decide(
         reasons = [c.sentence for c in retire] + [c.sentence for c in failing if c.name not in said]
         changes = [f"REFACTOR if {c.flip}." for c in retire]
         if len(retire) > 1:
-            changes.append("Both would have to change before anything but RETIRE.")
+            changes.append("Both must change before the verdict can leave RETIRE.")
     elif not failing:
         decision = Decision.PROMOTE
         reasons = [c.sentence for c in passing]
@@ -535,7 +544,7 @@ def decide(
                     f"attainment lower bound to {pct(t.slo_target)} (now {n:,})."
                 )
         changes += [f"RETIRE if {c.flip}." for c in sorted(retire_ok, key=lambda c: -c.weight)]
-        if previous is not None and Decision(previous.decision) is Decision.REFACTOR:
+        if previous is not None and _decision(previous.decision) is Decision.REFACTOR:
             if i.npv_after_fix <= previous.npv_after_fix:
                 decision = Decision.RETIRE
                 reasons.insert(

@@ -206,6 +206,8 @@ def test_second_refactor_without_progress_retires() -> None:
     assert improving.decision is Decision.REFACTOR
     after_promote = decide(inputs, previous=PriorReview("PROMOTE", npv_after_fix=130_000))
     assert after_promote.decision is Decision.REFACTOR
+    with pytest.raises(VerdictError, match="previous decision 'MAYBE'"):
+        decide(inputs, previous=PriorReview("MAYBE", npv_after_fix=0))
 
 
 def test_pct_formatting() -> None:
