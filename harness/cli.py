@@ -120,13 +120,12 @@ async def _drill_all(
         title = f"{pilot.name} :: {name}"
         if live:
             with Live(_progress_view(None, title), console=console, transient=True) as view:
+
+                def show(snapshot: Progress, view: Live = view, title: str = title) -> None:
+                    view.update(_progress_view(snapshot, title))
+
                 result = await run_drill(
-                    pilot,
-                    name,
-                    scenario=spec,
-                    seed=seed,
-                    reports=reports,
-                    progress=lambda p, v=view, t=title: v.update(_progress_view(p, t)),
+                    pilot, name, scenario=spec, seed=seed, reports=reports, progress=show
                 )
         else:
             result = await run_drill(pilot, name, scenario=spec, seed=seed, reports=reports)

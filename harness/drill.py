@@ -315,7 +315,10 @@ async def run_drill(
         t_start = time.monotonic()
         phase = ["starting"]
         async with contextlib.AsyncExitStack() as stack:
-            proxy = fault_proxy or await stack.enter_async_context(open_fault_proxy())
+            if fault_proxy is None:
+                proxy = await stack.enter_async_context(open_fault_proxy())
+            else:
+                proxy = fault_proxy
             meta["fault_proxy"] = proxy.describe()
             await proxy.delete_stale(PROXY_PREFIX, lambda name: _owner_alive(runs_root, name))
 
@@ -456,7 +459,9 @@ async def run_drill(
         journal.close()
 
         run = load_run(run_dir)
-        results = check_all(run, spec.slo)
+        results = check_all(
+            {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected")}, spec.slo
+        )
         duration = time.monotonic() - t_start
         meta.update(
             status="finished",

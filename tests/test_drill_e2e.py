@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.drill import DrillResult, run_drill
+from harness.fixtures import load_fixtures
 from harness.invariants import InvariantResult
 from harness.pilot import Pilot, load_pilot
 
@@ -36,7 +38,7 @@ def result(drill: DrillResult, name: str) -> InvariantResult:
     return next(r for r in drill.results if r.name == name)
 
 
-def ledger(drill: DrillResult) -> list[dict[str, object]]:
+def ledger(drill: DrillResult) -> list[dict[str, Any]]:
     path = drill.run_dir / "ledger.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -75,16 +77,11 @@ async def test_reordering_loses_updates_in_naive_only(
 
     # From the ledger alone: the version each order ended with at the partner.
     final: dict[str, int] = {}
-    for entry in sorted(ledger(bad), key=lambda e: float(e["at"])):  # type: ignore[arg-type]
-        final[str(entry["business_key"])] = int(entry["entity_version"])  # type: ignore[call-overload]
-    fixtures = [
-        json.loads(x)
-        for x in (REPO / "fixtures/order-sync/events.jsonl").read_text().splitlines()
-        if x.strip()
-    ]
+    for entry in sorted(ledger(bad), key=lambda e: float(e["at"])):
+        final[str(entry["business_key"])] = int(entry["entity_version"])
     latest: dict[str, int] = {}
-    for f in fixtures:
-        latest[f["entity_id"]] = max(latest.get(f["entity_id"], 0), f["entity_version"])
+    for f in load_fixtures(REPO / "fixtures/order-sync/events.jsonl"):
+        latest[f.entity_id] = max(latest.get(f.entity_id, 0), f.entity_version)
     stale = sum(1 for order, version in final.items() if version < latest[order])
     state = result(bad, "final_state")
     assert stale > 0
