@@ -186,6 +186,10 @@ def proxy_serve(ctx: typer.Context) -> None:
     raise typer.Exit(serve_main(list(ctx.args)))
 
 
+# Commands that live in their own modules register here, one line each.
+# (keep this block: helpers add `app.command("name")(function)` lines to it)
+
+
 def main() -> None:
     try:
         app()
