@@ -197,6 +197,15 @@ async def _outcomes(client: httpx.AsyncClient, url: str, run_id: str) -> list[di
     return rows
 
 
+async def _partner_requests(partner_url: str) -> int | None:
+    """Every call the partner saw (throttled and failed ones too): the cost driver."""
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        try:
+            return int((await client.get(f"{partner_url}/_sim/state")).json()["requests"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
+
 def _secret(pilot: Pilot) -> tuple[str, bool]:
     """The signing secret from the environment, or a throwaway one for this run."""
     value = os.environ.get(pilot.spec.webhook.secret_env)
@@ -446,6 +455,7 @@ async def run_drill(
                         watcher.cancel()
             meta["toxics_applied"] = timeline.history()
             meta["pending_at_end"] = pending
+            meta["partner_requests"] = await _partner_requests(partner.url)
             # Leave the link proxies before the partner stops, so a real server keeps nothing.
             for name in link_proxies.values():
                 await proxy.delete_proxy(name)
