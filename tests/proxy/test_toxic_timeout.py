@@ -38,3 +38,17 @@ async def test_removing_it_closes_open_connections_in_its_direction() -> None:
         assert await client.stays_quiet(0.1)
         await proxy.remove_toxic("t")
         assert await client.read_to_eof() == b""
+
+
+async def test_each_swallowed_chunk_rearms_the_timer_as_in_go() -> None:
+    async with proxied() as proxy, connect(proxy) as client:
+        await proxy.add_toxic("t", "timeout", "upstream", 1.0, {"timeout": 250})
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(4):
+            await client.send(b"keepalive")
+            assert await client.stays_quiet(0.1)  # paces the input; the link stays open
+        last = loop.time()
+        assert await client.read_to_eof() == b""
+        assert loop.time() - last >= 0.2
+        assert loop.time() - start >= 0.6  # longer than one 250 ms timeout from the start
