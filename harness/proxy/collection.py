@@ -192,13 +192,18 @@ async def resolve_tcp_addr(address: str) -> str:
 class ProxyCollection:
     """Name -> proxy, with Toxiproxy's semantics for add, replace, reset and toxics.
 
-    `on_retire` lets the metrics fold a proxy's byte counters before its
-    labels change or it goes away.
+    `on_relabel` lets the metrics fold a proxy's byte counters before its
+    address labels change; `on_retire` before the proxy goes away for good.
     """
 
-    def __init__(self, on_retire: Callable[[Proxy], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_retire: Callable[[Proxy], None] | None = None,
+        on_relabel: Callable[[Proxy], None] | None = None,
+    ) -> None:
         self._entries: dict[str, Entry] = {}
         self._on_retire = on_retire or (lambda proxy: None)
+        self._on_relabel = on_relabel or (lambda proxy: None)
 
     def entries(self) -> dict[str, Entry]:
         return dict(self._entries)
@@ -227,7 +232,7 @@ class ProxyCollection:
         proxy = entry.proxy
         if await self._differs(proxy, listen, upstream):
             await self._stop(proxy)
-            self._on_retire(proxy)
+            self._on_relabel(proxy)
             proxy.listen = listen
             proxy.upstream = upstream
         if enabled != proxy.enabled:

@@ -44,6 +44,15 @@ class _Seen:
     sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIRECTIONS, 0))
 
 
+@dataclass(slots=True)
+class _Retired:
+    name: str
+    listen: str
+    upstream: str
+    received_bytes: dict[str, int]
+    sent_bytes: dict[str, int]
+
+
 LabelKey = tuple[str, str, str, str]  # direction, listener, proxy, upstream
 
 
@@ -78,10 +87,20 @@ class Metrics:
                     last[direction] = now
 
     def retire(self, proxy: CountingProxy) -> None:
-        """Fold now, and keep folding later: links may finish after the proxy stopped."""
+        """Fold now, and keep folding later: links may finish after the proxy stopped.
+
+        Only a snapshot of the labels and the (live) counter dicts is kept,
+        not the proxy object.
+        """
+        if not self.proxy_metrics:
+            return
         self.fold(proxy)
-        if self.proxy_metrics and all(p is not proxy for p in self._retired):
-            self._retired.append(proxy)
+        _, seen = self._seen.pop(id(proxy), (proxy, _Seen()))
+        snapshot = _Retired(
+            proxy.name, proxy.listen, proxy.upstream, proxy.received_bytes, proxy.sent_bytes
+        )
+        self._seen[id(snapshot)] = (snapshot, seen)
+        self._retired.append(snapshot)
 
     def render(self, live: list[CountingProxy]) -> str:
         for proxy in [*self._retired, *live]:

@@ -445,7 +445,7 @@ async def serve(opts: Options, ready: asyncio.Event | None = None) -> int:
     if not _follow_parent():
         return 0
     metrics = Metrics(opts.proxy_metrics, opts.runtime_metrics)
-    collection = ProxyCollection(on_retire=metrics.retire)
+    collection = ProxyCollection(on_retire=metrics.retire, on_relabel=metrics.fold)
     api = Api(collection, metrics)
     http = HttpServer(api)
     if opts.config:
