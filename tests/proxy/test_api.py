@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -755,3 +756,48 @@ def test_metrics_with_proxy_metrics_flag(
         assert resp.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
         assert "# TYPE toxiproxy_proxy_sent_bytes_total counter" in text
         assert "process_cpu_seconds_total" not in text
+
+
+# ------------------------------------------------------------ command line
+
+
+def test_flags_follow_go_conventions(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.proxy.server import main, parse_flags
+
+    opts = parse_flags(["-host=0.0.0.0", "--port", "9000", "-proxy-metrics", "-runtime-metrics=f"])
+    assert (opts.host, opts.port, opts.proxy_metrics, opts.runtime_metrics) == (
+        "0.0.0.0",
+        "9000",
+        True,
+        False,
+    )
+    assert parse_flags([]).host == "127.0.0.1" and parse_flags([]).port == "8474"
+    assert main(["-version"]) == 0
+    assert capsys.readouterr().out == "toxiproxy-server version 2.12.0 (chaoslab proxy)\n"
+    assert main(["-bogus"]) == 2
+    assert "flag provided but not defined: -bogus" in capsys.readouterr().err
+    assert main(["-seed", "abc"]) == 2
+
+
+def test_config_file_populates_before_the_api_starts(
+    tmp_path: Path,
+    server_factory: Callable[..., AbstractContextManager[ServerProcess]],
+) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text(
+        json.dumps(
+            [
+                {"name": "from_file", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"},
+                {"name": "off", "listen": "127.0.0.1:0", "upstream": "x:1", "enabled": False},
+            ]
+        )
+    )
+    with server_factory("-config", str(config)) as server:
+        proxies = httpx.get(server.url + "/proxies").json()
+        assert sorted(proxies) == ["from_file", "off"]
+        assert proxies["from_file"]["enabled"] is True and proxies["off"]["enabled"] is False
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"name": 1}]')
+    with server_factory("-config", str(broken)) as server:
+        assert httpx.get(server.url + "/proxies").json() == {}
+        assert "cannot unmarshal number" in server.log()
