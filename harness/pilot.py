@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -117,7 +117,11 @@ class DeliverySpec(_Strict):
     burst: Burst | None = None
     stale_signature: StaleSignature | None = None
     faults: list[PositionFault] = Field(default_factory=list)
-    # Which shipped events to send: all by default, or the first N.
+    # Which captured events to send, as 0-based lines of the fixtures file in
+    # sending order (default: all of them, as captured). The hunt uses it to
+    # leave out captured quirks a scenario is not about.
+    events: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)
+    # Which shipped events to send: all by default, or the first N (of `events`, if given).
     limit: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
@@ -187,9 +191,47 @@ class EconomicsSpec(_Strict):
     horizon_months: int = Field(36, ge=1)
 
 
+# Figures a baseline holds, with the tolerance each gets when the pilot's
+# [baseline] table does not set one: (relative to the old value, absolute in the
+# figure's unit). A figure regresses when it rises by more than the larger of
+# the two. Latency is noisy on a small shared machine, so it gets room; counts
+# of dead letters are exact.
+BASELINE_FIGURES: dict[str, tuple[float, float]] = {
+    "retries_per_txn": (0.5, 0.1),
+    "partner_calls_per_txn": (0.25, 0.1),
+    "p95_latency_ms": (1.0, 500.0),
+    "dead_letters": (0.0, 0.0),
+}
+
+
+class Tolerance(_Strict):
+    relative: float | None = Field(None, ge=0)  # fraction of the baseline value, 0.25 = 25 %
+    absolute: float | None = Field(None, ge=0)  # in the figure's own unit
+
+
+class BaselineSpec(_Strict):
+    # Relative to the pilot file; default: <pilot file name>.baseline.json beside it.
+    file: str | None = None
+    retries_per_txn: Tolerance = Field(default_factory=Tolerance)
+    partner_calls_per_txn: Tolerance = Field(default_factory=Tolerance)
+    p95_latency_ms: Tolerance = Field(default_factory=Tolerance)
+    dead_letters: Tolerance = Field(default_factory=Tolerance)
+
+    def tolerance(self, figure: str) -> tuple[float, float]:
+        """(relative, absolute) for a figure; a part left out keeps its default."""
+        relative, absolute = BASELINE_FIGURES[figure]
+        given: Tolerance = getattr(self, figure)
+        return (
+            relative if given.relative is None else given.relative,
+            absolute if given.absolute is None else given.absolute,
+        )
+
+
 class PilotSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
+    # The default of every scenario that does not set its own expect.
+    expect: Literal["pass", "violation"] = "pass"
     workflow: WorkflowSpec
     webhook: WebhookSpec
     partner: PartnerSpec = Field(default_factory=PartnerSpec)
@@ -197,7 +239,24 @@ class PilotSpec(_Strict):
     slo: SloSpec = Field(default_factory=SloSpec)
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
     thresholds: dict[str, float] = Field(default_factory=dict)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expect_default(cls, data: Any) -> Any:
+        # A scenario's own expect wins; the others take the pilot's. An invalid
+        # pilot-level value is left to the field check, which names it once.
+        if not isinstance(data, dict) or data.get("expect") not in ("pass", "violation"):
+            return data
+        scenarios = data.get("scenarios")
+        if not isinstance(scenarios, dict):
+            return data
+        filled = {
+            name: {"expect": data["expect"], **body} if isinstance(body, dict) else body
+            for name, body in scenarios.items()
+        }
+        return {**data, "scenarios": filled}
 
     @model_validator(mode="after")
     def _links_exist(self) -> PilotSpec:
@@ -241,9 +300,11 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     if len(parts) >= 2 and parts[0] in {"scenarios", "links"}:
         head = f"[{parts[0]}.{parts[1]}]"
         rest = parts[2:]
-    elif parts and parts[0] in {"workflow", "webhook", "partner", "slo", "economics"}:
+    elif parts and parts[0] in {"workflow", "webhook", "partner", "slo", "economics", "baseline"}:
         head = f"[{parts[0]}]"
         rest = parts[1:]
+    elif parts == ["expect"]:
+        head, rest = "[pilot]", parts
     else:
         head, rest = "", parts
     dotted = ""

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.pilot import PilotError, load_pilot
+from harness.pilot import BASELINE_FIGURES, PilotError, load_pilot, load_scenario_file
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,3 +94,87 @@ def test_unknown_scenario_lists_known(tmp_path: Path) -> None:
     pilot = load_pilot(write(tmp_path, MINIMAL))
     with pytest.raises(PilotError, match=r"no scenario 'nope' \(scenarios: baseline\)"):
         pilot.scenario("nope")
+
+
+def test_pilot_expect_is_the_default_of_every_scenario(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "t"', 'name = "t"\nexpect = "violation"')
+    text += '[scenarios.own]\nexpect = "pass"\n[scenarios.other]\nseed = 4\n'
+    pilot = load_pilot(write(tmp_path, text))
+    assert pilot.spec.expect == "violation"
+    assert pilot.scenario("baseline").expect == "violation"
+    assert pilot.scenario("other").expect == "violation"
+    assert pilot.scenario("own").expect == "pass"
+
+
+def test_scenarios_expect_pass_without_a_pilot_default(tmp_path: Path) -> None:
+    text = MINIMAL + '[scenarios.bad]\nexpect = "violation"\n'
+    pilot = load_pilot(write(tmp_path, text))
+    assert pilot.spec.expect == "pass"
+    assert pilot.scenario("baseline").expect == "pass"
+    assert pilot.scenario("bad").expect == "violation"
+
+
+def test_naive_reference_expects_violations_through_extends() -> None:
+    naive = load_pilot(REPO / "pilots/order-sync-naive.toml")
+    hardened = load_pilot(REPO / "pilots/order-sync.toml")
+    assert {s.expect for s in naive.spec.scenarios.values()} == {"violation"}
+    assert {s.expect for s in hardened.spec.scenarios.values()} == {"pass"}
+
+
+def test_pilot_expect_applies_to_a_scenario_file(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "t"', 'name = "t"\nexpect = "violation"')
+    pilot = load_pilot(write(tmp_path, text))
+    extra = tmp_path / "found.toml"
+    extra.write_text('[scenarios.found]\nseed = 9\n[scenarios.kept]\nexpect = "pass"\n')
+    found = load_scenario_file(extra, pilot)
+    assert found["found"].expect == "violation"
+    assert found["kept"].expect == "pass"
+
+
+def test_bad_pilot_expect_is_one_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "t"', 'name = "t"\nexpect = "maybe"')
+    with pytest.raises(PilotError) as info:
+        load_pilot(write(tmp_path, text))
+    assert str(info.value) == (
+        f"{tmp_path / 'p.toml'}: [pilot] expect: Input should be 'pass' or 'violation', "
+        'got "maybe"'
+    )
+
+
+def test_baseline_tolerances_default_and_override(tmp_path: Path) -> None:
+    pilot = load_pilot(write(tmp_path, MINIMAL))
+    assert pilot.spec.baseline.file is None
+    for figure, default in BASELINE_FIGURES.items():
+        assert pilot.spec.baseline.tolerance(figure) == default
+    text = MINIMAL + (
+        '[baseline]\nfile = "b.json"\np95_latency_ms = { relative = 2.5 }\n'
+        "dead_letters = { absolute = 1 }\n"
+    )
+    spec = load_pilot(write(tmp_path, text)).spec.baseline
+    assert spec.file == "b.json"
+    # A part left out keeps the figure's default, not zero.
+    assert spec.tolerance("p95_latency_ms") == (2.5, BASELINE_FIGURES["p95_latency_ms"][1])
+    assert spec.tolerance("dead_letters") == (BASELINE_FIGURES["dead_letters"][0], 1.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "[baseline]\np95_latncy_ms = { relative = 1 }\n",
+            "[baseline] p95_latncy_ms: unknown key (misspelt?)",
+        ),
+        (
+            "[baseline]\ndead_letters = { absolute = -1 }\n",
+            "[baseline] dead_letters.absolute: Input should be greater than or equal to 0, got -1",
+        ),
+        (
+            "[baseline]\nretries_per_txn = { relatve = 1 }\n",
+            "[baseline] retries_per_txn.relatve: unknown key (misspelt?)",
+        ),
+    ],
+)
+def test_bad_baseline_table_is_one_line(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(PilotError) as info:
+        load_pilot(write(tmp_path, MINIMAL + extra))
+    assert str(info.value) == f"{tmp_path / 'p.toml'}: {message}"
