@@ -577,7 +577,8 @@ def _enc_char(m: re.Match[str]) -> str:
     if ch in _ENC_ESCAPES:
         return _ENC_ESCAPES[ch]
     if "\ud800" <= ch <= "\udfff":
-        return "\ufffd"
+        # Undecodable bytes (kept as surrogates): Go writes the escape, not the rune.
+        return "\\ufffd"
     return f"\\u{ord(ch):04x}"
 
 

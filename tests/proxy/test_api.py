@@ -385,10 +385,13 @@ def test_populate_empty_is_null(http: httpx.Client) -> None:
 def test_populate_keeps_identical_existing_proxy(http: httpx.Client) -> None:
     first = create(http, name="keep", upstream="x:1", listen="localhost:0")
     http.post("/proxies/keep/toxics", json={"type": "latency", "name": "lat"})
-    again = [{"name": "keep", "listen": first["listen"], "upstream": "x:1", "enabled": False}]
+    port = str(first["listen"]).rsplit(":", 1)[1]
+    # "localhost:N" resolves to the stored "127.0.0.1:N": the same proxy.
+    again = [{"name": "keep", "listen": f"localhost:{port}", "upstream": "x:1", "enabled": False}]
     resp = http.post("/populate", json=again)
     assert resp.status_code == 201
     kept = resp.json()["proxies"][0]
+    assert kept["listen"] == first["listen"]
     assert kept["enabled"] is True  # `enabled` is ignored for an unchanged proxy
     assert [t["name"] for t in kept["toxics"]] == ["lat"]
     # A different upstream replaces the proxy and drops its toxics.
