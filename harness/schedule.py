@@ -72,8 +72,18 @@ def plan_deliveries(
 ) -> Plan:
     """Build the delivery plan for one drill."""
     rng = random.Random(seed)
-    count = len(event_ids) if spec.limit is None else min(spec.limit, len(event_ids))
-    times = _base_times(count, spec, captured_offsets)
+    chosen = list(range(len(event_ids))) if spec.events is None else list(spec.events)
+    for index in chosen:
+        if index >= len(event_ids):
+            raise ValueError(
+                f"delivery.events: event {index} does not exist; the fixtures hold "
+                f"{len(event_ids)} events (0-{len(event_ids) - 1})"
+            )
+    if spec.limit is not None:
+        chosen = chosen[: spec.limit]
+    count = len(chosen)
+    offsets = None if captured_offsets is None else [captured_offsets[i] for i in chosen]
+    times = _base_times(count, spec, offsets)
     order = list(range(count))
 
     if spec.reorder is not None:
@@ -90,8 +100,9 @@ def plan_deliveries(
 
     drafts: list[_Draft] = []
     never: set[str] = set()
-    for slot, index in enumerate(order):
-        tags = ["reordered"] if index != slot else []
+    for slot, picked in enumerate(order):
+        tags = ["reordered"] if picked != slot else []
+        index = chosen[picked]  # from a place in the selection to the captured event
         at = times[slot]
         fault = explicit.get(slot)
         # Every draw happens for every slot, so adding one fault kind to a

@@ -75,3 +75,32 @@ def test_rate_and_captured_timing() -> None:
     assert [d.at_s for d in scaled.deliveries] == [0.0, 1.0, 5.0]
     limited = plan_deliveries(EVENTS, spec(limit=3), seed=1)
     assert len(limited.deliveries) == 3
+
+
+def test_events_choose_which_captured_events_and_their_order() -> None:
+    plan = plan_deliveries(
+        EVENTS,
+        spec(events=[4, 0, 7], faults=[{"position": 1, "fault": "duplicate", "delay_s": 0}]),
+        seed=1,
+    )
+    assert [d.event_id for d in plan.deliveries] == ["evt_4", "evt_0", "evt_0", "evt_7"]
+    assert [d.event_index for d in plan.deliveries] == [4, 0, 0, 7]
+    assert plan.deliveries[2].tags == ("duplicate",)
+    # limit takes the first N of the selection, not of the capture.
+    limited = plan_deliveries(EVENTS, spec(events=[9, 3, 5], limit=2), seed=1)
+    assert [d.event_id for d in limited.deliveries] == ["evt_9", "evt_3"]
+
+
+def test_events_keep_captured_spacing_of_the_chosen_ones() -> None:
+    offsets = [float(i * 10) for i in range(30)]
+    plan = plan_deliveries(
+        EVENTS, spec(events=[2, 5], time_scale=0.1), seed=1, captured_offsets=offsets
+    )
+    assert [d.at_s for d in plan.deliveries] == [0.0, 3.0]
+
+
+def test_events_out_of_range_is_a_clear_error() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match=r"delivery.events: event 30 does not exist.*30 events"):
+        plan_deliveries(EVENTS, spec(events=[1, 30]), seed=1)
