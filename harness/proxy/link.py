@@ -22,7 +22,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.proxy.toxics.base import CHUNK_SIZE, Chunk, ChunkQueue, Interrupted, Stub, Toxic
+from harness.proxy.toxics.base import (
+    CHUNK_SIZE,
+    Chunk,
+    ChunkQueue,
+    Interrupted,
+    Stub,
+    Toxic,
+    now,
+)
 
 log = logging.getLogger("harness.proxy")
 
@@ -132,13 +140,13 @@ class Link:
         if self._ended:
             return
         outlet = self._outlet
-        now = self._loop.time()
+        stamp = now()
         if len(data) <= CHUNK_SIZE:
-            outlet.put(Chunk(data, now))
+            outlet.put(Chunk(data, stamp))
         else:
             view = memoryview(data)
             for start in range(0, len(data), CHUNK_SIZE):
-                outlet.put(Chunk(bytes(view[start : start + CHUNK_SIZE]), now))
+                outlet.put(Chunk(bytes(view[start : start + CHUNK_SIZE]), stamp))
 
     def source_ended(self) -> None:
         """The source hit EOF or was closed: pass the end of stream down the chain."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from harness.proxy.toxics.base import Chunk, Stub, Toxic
+from harness.proxy.toxics.base import Chunk, Stub, Toxic, now
 
 # Large chunks go out in pieces of rate*100 bytes, one every 100 ms, like Go.
 _SLICE_S = 0.1
@@ -44,12 +44,12 @@ class BandwidthToxic(Toxic):
                 stub.write(Chunk(data[:piece], chunk.stamp))
                 data = data[piece:]
                 debt -= _SLICE_S
-            start = stub.loop.time()
+            start = now()
             if not await stub.sleep(debt):
                 stub.write(Chunk(data, chunk.stamp))
                 return
             # Oversleeping leaves a negative debt that shortens the next wait,
             # which keeps the long-run rate exact.
-            debt -= stub.loop.time() - start
+            debt -= now() - start
             stub.write(Chunk(data, chunk.stamp) if data is not chunk.data else chunk)
         stub.close()

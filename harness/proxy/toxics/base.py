@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
@@ -25,9 +26,14 @@ from typing import Any, ClassVar, Protocol
 # before it enters a chain, matching the 32 KiB buffer of the Go server.
 CHUNK_SIZE = 32 * 1024
 
+# The clock of chunk stamps and toxic deadlines. Not loop.time(): uvloop's is
+# cached per iteration at millisecond resolution, which would let a 100 ms
+# latency come out at 99 ms.
+now = time.monotonic
+
 
 class Chunk:
-    """Bytes from one socket read, stamped with the loop time they were read."""
+    """Bytes from one socket read, stamped with the time (`now()`) they were read."""
 
     __slots__ = ("data", "stamp")
 
@@ -138,7 +144,6 @@ class Stub:
         self.interrupted = False
         self.closed = False
         self._sleeper: asyncio.Future[None] | None = None
-        self.loop = asyncio.get_running_loop()
 
     async def read(self) -> Chunk | None:
         """The next chunk, or None once the input has ended."""
@@ -168,16 +173,23 @@ class Stub:
         if seconds <= 0:
             return True
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._sleeper = fut
-        handle = None if math.isinf(seconds) else loop.call_later(seconds, _resolve, fut)
-        try:
-            await fut
-        finally:
-            self._sleeper = None
-            if handle is not None:
-                handle.cancel()
-        return not self.interrupted
+        deadline = now() + seconds
+        while True:
+            fut = loop.create_future()
+            self._sleeper = fut
+            handle = None if math.isinf(seconds) else loop.call_later(seconds, _resolve, fut)
+            try:
+                await fut
+            finally:
+                self._sleeper = None
+                if handle is not None:
+                    handle.cancel()
+            if self.interrupted:
+                return False
+            # Timers of some loops fire up to a millisecond early; finish the wait.
+            seconds = deadline - now()
+            if seconds <= 0:
+                return True
 
     async def sleep_uninterrupted(self, seconds: float) -> None:
         """Sleep the full time even if interrupted meanwhile."""
@@ -189,8 +201,7 @@ class Stub:
 
         Raises `Interrupted` like `read`.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        deadline = now() + seconds
         while True:
             if self.interrupted:
                 raise Interrupted
@@ -199,7 +210,7 @@ class Stub:
                 return True, chunk
             if self.input.closed:
                 return True, None
-            remaining = deadline - loop.time()
+            remaining = deadline - now()
             if remaining <= 0:
                 return False, None
             await self.input.wait(remaining)

@@ -6,7 +6,7 @@ import dataclasses
 import random
 from typing import ClassVar
 
-from harness.proxy.toxics.base import Stub, Toxic
+from harness.proxy.toxics.base import Stub, Toxic, now
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,11 +29,10 @@ class LatencyToxic(Toxic):
         return ms / 1000.0
 
     async def pipe(self, stub: Stub) -> None:
-        loop = stub.loop
         while (chunk := await stub.read()) is not None:
             # The clock started when the chunk was read, so chunks sent back to
             # back wait together rather than one after another.
-            wait = self.delay() - (loop.time() - chunk.stamp)
+            wait = self.delay() - (now() - chunk.stamp)
             if not await stub.sleep(wait):
                 stub.write(chunk)  # Interrupted: forward, never drop.
                 return
