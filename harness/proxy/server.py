@@ -90,13 +90,16 @@ def _decode_path(raw: str) -> tuple[str, str]:
         if not target.startswith("/"):
             raise BadRequest(400)
         target, _, query = target.partition("?")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        raise BadRequest(400)  # net/url: invalid control character in URL
     if "%" in target:
         pieces = target.split("%")
         for piece in pieces[1:]:
             if len(piece) < 2 or any(c not in "0123456789abcdefABCDEF" for c in piece[:2]):
                 raise BadRequest(400)
-    path = urllib.parse.unquote(target, encoding="utf-8", errors="surrogateescape")
-    return path, query
+    # The line was read as latin-1; undo that to get Go's raw path bytes.
+    raw_path = urllib.parse.unquote_to_bytes(target.encode("latin-1"))
+    return raw_path.decode("utf-8", "surrogateescape"), query
 
 
 async def _read_request(

@@ -727,6 +727,20 @@ def test_names_are_escaped_like_go(http: httpx.Client) -> None:
     assert http.get("/proxies/a%3Cb%3E%26%E2%80%A8").status_code == 200
 
 
+def test_raw_utf8_in_the_path_names_the_same_proxy(
+    proxy_server: ServerProcess, http: httpx.Client
+) -> None:
+    create(http, name="caf\u00e9", upstream="x:1")
+    reply = raw_exchange(
+        proxy_server,
+        "GET /proxies/caf\u00e9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(),
+    )
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b'\r\n\r\n{"name":"caf\xc3\xa9","listen":' in reply
+    bad = raw_exchange(proxy_server, b"GET /proxies/a\x01 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400 Bad Request")
+
+
 # ------------------------------------------------------------ metrics
 
 
