@@ -1,6 +1,6 @@
 """How much the embedded fault proxy costs, measured against a direct connection.
 
-    .venv/bin/python benchmarks/proxy.py [--round-trips N] [--bulk-mib N] [--loop asyncio|uvloop]
+    .venv/bin/python benchmarks/proxy.py [--round-trips N] [--bulk-mib N] [--loop LOOP]
 
 A loopback echo/sink server runs in one process, the measuring client in
 another (plain blocking sockets, so it adds as little as possible), and the
@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import multiprocessing as mp
+import os
 import socket
 import statistics
 import struct
@@ -201,6 +203,8 @@ async def _ask(jobs: Connection, kind: str, port: int, amount: int) -> object:
         await ready
     finally:
         loop.remove_reader(jobs.fileno())
+        # uvloop leaves a watched descriptor non-blocking; recv() needs it blocking.
+        os.set_blocking(jobs.fileno(), True)
     result = jobs.recv()
     if isinstance(result, str):
         raise SystemExit(f"benchmarks/proxy.py: client failed on {kind} via :{port}: {result}")
@@ -275,7 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--round-trips", type=int, default=3000)
     parser.add_argument("--bulk-mib", type=int, default=1024)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop for the proxy; auto = uvloop when installed, as the server does",
+    )
     parser.add_argument("--budget", type=float, default=110.0, help="seconds before giving up")
     args = parser.parse_args(argv)
     if args.round_trips < 10 or args.bulk_mib < 1:
@@ -292,10 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     listener.close()
     try:
         coro = asyncio.wait_for(run(args, server_port, ours), args.budget)
+        if args.loop == "auto":
+            args.loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
         if args.loop == "uvloop":
             try:
                 import uvloop
             except ImportError:
+                coro.close()
                 parser.error("--loop uvloop needs the uvloop package")
             uvloop.run(coro)
         else:
