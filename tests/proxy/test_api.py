@@ -11,6 +11,7 @@ has a call, raw httpx checks exact bytes.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -818,3 +819,16 @@ def test_config_file_populates_before_the_api_starts(
     with server_factory("-config", str(broken)) as server:
         assert httpx.get(server.url + "/proxies").json() == {}
         assert "cannot unmarshal number" in server.log()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signals_shut_down_cleanly(
+    sig: signal.Signals,
+    server_factory: Callable[..., AbstractContextManager[ServerProcess]],
+) -> None:
+    with server_factory() as server, httpx.Client(base_url=server.url) as http:
+        listen = str(create(http, name="p", upstream="x:1")["listen"])
+        server.process.send_signal(sig)
+        assert server.process.wait(timeout=15) == 0, server.log()
+        assert refuses(listen)
+        assert "Traceback" not in server.log()
