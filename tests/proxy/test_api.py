@@ -356,6 +356,30 @@ def test_update_to_busy_port_leaves_proxy_disabled_with_new_listen(http: httpx.C
     assert (data["listen"], data["enabled"]) == (busy, False)
 
 
+def test_client_enable_disable_down_populate_destroy_all(
+    client: toxiproxy.Toxiproxy, echo_upstream: str
+) -> None:
+    proxy = client.create(upstream=echo_upstream, name="flaky")
+    proxy.disable()
+    assert refuses(proxy.listen) and client.get_proxy("flaky").enabled is False
+    proxy.enable()
+    assert echo_through(proxy.listen) == b"ping"
+    with proxy.down():
+        assert refuses(proxy.listen)
+    assert echo_through(proxy.listen) == b"ping"
+    # The client's own populate: create what is missing, replace what differs.
+    made = client.populate(
+        [
+            {"name": "flaky", "upstream": echo_upstream, "listen": proxy.listen},
+            {"name": "extra", "upstream": echo_upstream, "listen": "127.0.0.1:0"},
+        ]
+    )
+    assert [p.name for p in made] == ["extra"]
+    assert sorted(client.proxies()) == ["extra", "flaky"]
+    client.destroy_all()
+    assert client.proxies() == {}
+
+
 # ------------------------------------------------------------ populate
 
 
