@@ -276,6 +276,28 @@ def test_listen_is_echoed_in_go_form(http: httpx.Client) -> None:
     assert data["listen"] == "localhost:0"
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_ipv6_loopback_listen_is_bracketed(http: httpx.Client, echo_upstream: str) -> None:
+    data = create(http, name="v6", upstream=echo_upstream, listen="[::1]:0")
+    listen = str(data["listen"])
+    assert listen.startswith("[::1]:") and int(listen.rsplit(":", 1)[1]) > 0
+    assert echo_through(listen) == b"ping"
+    # Re-populating the same bound address keeps the proxy.
+    same = http.post(
+        "/populate", json=[{"name": "v6", "listen": listen, "upstream": echo_upstream}]
+    )
+    assert same.json()["proxies"][0]["listen"] == listen
+
+
 def test_create_proxy_port_conflict(http: httpx.Client) -> None:
     first = create(http, name="one", upstream="127.0.0.1:1")
     resp = http.post("/proxies", json={"name": "two", "upstream": "x:1", "listen": first["listen"]})
