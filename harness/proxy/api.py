@@ -213,7 +213,7 @@ class _Xid:
             + counter.to_bytes(3, "big")
         )
         value = int.from_bytes(raw, "big") << 4  # 96 bits padded to 100 = 20 × 5
-        return "".join(self._ALPHABET[(value >> (95 - 5 * i + 4)) & 31] for i in range(20))
+        return "".join(self._ALPHABET[(value >> (95 - 5 * i)) & 31] for i in range(20))
 
 
 # ------------------------------------------------------------ routing

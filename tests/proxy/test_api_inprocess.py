@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -100,3 +101,18 @@ async def test_slow_handler_answers_503_and_finishes_later(
     release.set()
     await api.drain()
     assert finished.is_set()
+
+
+def test_request_ids_are_xids() -> None:
+    ids = [api_module._Xid().new() for _ in range(3)]
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    for xid in ids:
+        assert len(xid) == 20 and set(xid) <= set(alphabet)
+        value = 0
+        for ch in xid:
+            value = value * 32 + alphabet.index(ch)
+        # 12 bytes, padded with 4 zero bits; the first 4 are the Unix time.
+        assert value & 0xF == 0
+        seconds = int.from_bytes((value >> 4).to_bytes(12, "big")[:4], "big")
+        assert abs(seconds - time.time()) < 60
+    assert len(set(ids)) == 3
