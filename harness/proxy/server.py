@@ -161,7 +161,7 @@ async def _read_request(
         body = await _read_chunked(reader, writer, expect)
     elif lengths:
         if len(set(lengths)) != 1 or not lengths[0].isdigit():
-            raise BadRequest(400, "bad Content-Length")
+            raise BadRequest(400)
         n = int(lengths[0])
         if n > MAX_BODY_BYTES:
             raise BadRequest(413)
