@@ -1,0 +1,156 @@
+"""`chaoslab hunt`: the command around ``harness.hunt``, with its progress display.
+
+Kept apart from ``harness.cli`` (which registers it with one line) so that
+importing either module never needs the other half-initialised.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from harness.hunt import (
+    DEFAULT_EVENTS,
+    DEFAULT_MAX_FAULTS,
+    DEFAULT_REPLAYS,
+    DEFAULT_SHRINK_S,
+    HuntStatus,
+    parse_duration,
+)
+from harness.hunt import (
+    hunt as run_hunt,
+)
+from harness.pilot import PilotError, load_pilot
+
+console = Console()
+errors = Console(stderr=True)
+PLAIN_EVERY_S = 5.0  # a plain progress line at most this often when not on a terminal
+
+
+class _View:
+    """A live table; rich re-renders it on every refresh, so time left keeps ticking."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.status: HuntStatus | None = None
+
+    def __rich__(self) -> Table:
+        table = Table(title=self.title, title_justify="left", box=None)
+        for column in ("phase", "tried", "failures", "smallest failing", "time left"):
+            table.add_column(column, justify="right")
+        s = self.status
+        if s is None:
+            table.add_row("starting", "", "", "", "")
+            return table
+        size = "-" if s.best_size is None else f"{s.best_size} faults"
+        failures = Text(str(s.failures), style="red" if s.failures else "")
+        table.add_row(s.phase, str(s.tried), failures, size, f"{s.time_left():5.1f}s")
+        return table
+
+
+def _plain_line(status: HuntStatus) -> str:
+    size = "-" if status.best_size is None else str(status.best_size)
+    return (
+        f"hunt: {status.phase}, {status.tried} tried, {status.failures} failing, "
+        f"smallest failing {size} faults, {status.time_left():.0f}s left"
+    )
+
+
+def hunt(
+    pilot_path: Annotated[Path, typer.Argument(metavar="PILOT", help="pilot file (TOML)")],
+    budget: Annotated[str, typer.Option(help="time to search, e.g. 60s or 2m")] = "60s",
+    seed: Annotated[
+        int | None, typer.Option(help="Hypothesis seed (default: random, printed)")
+    ] = None,
+    reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
+    events: Annotated[
+        int, typer.Option(min=1, help="how many captured events each drill sends")
+    ] = DEFAULT_EVENTS,
+    max_faults: Annotated[int, typer.Option(min=1, help="faults per schedule, at most")] = (
+        DEFAULT_MAX_FAULTS
+    ),
+    shrink_budget: Annotated[
+        str, typer.Option(help="extra time to shrink a failure found near the end")
+    ] = f"{DEFAULT_SHRINK_S:g}s",
+    replays: Annotated[
+        int, typer.Option(min=0, help="runs of the final counterexample to check it is stable")
+    ] = DEFAULT_REPLAYS,
+    quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
+) -> None:
+    """Search fault schedules for the smallest one that breaks an invariant."""
+    try:
+        budget_s = parse_duration(budget)
+        shrink_s = parse_duration(shrink_budget, "--shrink-budget")
+        pilot = load_pilot(pilot_path)
+    except (PilotError, OSError, ValueError) as exc:
+        errors.print(Text(f"chaoslab: {exc}", style="bold red"))
+        raise typer.Exit(2) from None
+    folder = reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
+    live = not quiet and console.is_terminal
+    view = _View(f"hunt {pilot.name}  budget {budget_s:g}s")
+    last_line = [0.0]
+
+    def show(status: HuntStatus) -> None:
+        view.status = status
+        if live or quiet:
+            return
+        now = time.monotonic()
+        if now - last_line[0] >= PLAIN_EVERY_S or status.phase in ("replaying", "done"):
+            last_line[0] = now
+            console.print(_plain_line(status), highlight=False)
+
+    try:
+        if live:
+            with Live(view, console=console, transient=True, refresh_per_second=4):
+                result = run_hunt(
+                    pilot,
+                    budget_s=budget_s,
+                    seed=seed,
+                    reports=folder,
+                    events=events,
+                    max_faults=max_faults,
+                    shrink_s=shrink_s,
+                    replays=replays,
+                    on_update=show,
+                )
+        else:
+            result = run_hunt(
+                pilot,
+                budget_s=budget_s,
+                seed=seed,
+                reports=folder,
+                events=events,
+                max_faults=max_faults,
+                shrink_s=shrink_s,
+                replays=replays,
+                on_update=show,
+            )
+    except KeyboardInterrupt:
+        errors.print(Text("chaoslab: interrupted; every drill process was stopped", style="red"))
+        raise typer.Exit(130) from None
+    except (PilotError, OSError, ValueError, RuntimeError) as exc:
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup):
+            cause = cause.exceptions[0]
+        errors.print(Text(f"chaoslab: {cause}", style="bold red"))
+        raise typer.Exit(2) from None
+    for line in result.story:
+        style = "bold red" if line.startswith("FLAKY") else None
+        console.print(line, style=style, highlight=False, soft_wrap=True)
+    if result.counterexample is not None:
+        console.print(f"Saved {result.counterexample}", highlight=False, soft_wrap=True)
+        console.print(
+            f"Replay: chaoslab drill {pilot_path} --scenario-file {result.counterexample}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"Log: {result.hunt_dir / 'hunt.json'}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if result.found else 0)
