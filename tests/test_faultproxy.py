@@ -144,7 +144,8 @@ async def test_cleanup_on_exception_stops_the_subprocess() -> None:
             pids.append(fp.server_pid)
             await fp.create_proxy("p", "127.0.0.1:1")
             raise RuntimeError("drill failed")
-    assert pids and await asyncio.to_thread(pid_gone, pids[0])
+    assert pids
+    assert await asyncio.to_thread(pid_gone, pids[0])
 
 
 async def test_cancellation_stops_the_subprocess() -> None:
