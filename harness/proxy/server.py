@@ -25,6 +25,7 @@ from http import HTTPStatus
 from harness.proxy.api import VERSION, Api, Request, Response
 from harness.proxy.collection import ProxyCollection
 from harness.proxy.metrics import Metrics
+from harness.proxy.proxy import run as run_loop
 
 log = logging.getLogger("harness.proxy")
 
@@ -506,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         random.seed(opts.seed)
     _setup_logging()
     try:
-        return asyncio.run(serve(opts))
+        # uvloop where installed: it roughly halves the added round trip.
+        return run_loop(serve(opts))
     except KeyboardInterrupt:
         return 0
