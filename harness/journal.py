@@ -14,6 +14,7 @@ come only from ``harness.columns``.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -81,26 +82,45 @@ def _kind(t: pa.DataType) -> str:
     return str(t)
 
 
-def _coerce(table: str, name: str, t: pa.DataType, value: Any) -> Any:
+def _code(t: pa.DataType) -> str:
+    if pa.types.is_string(t):
+        return "s"
+    if pa.types.is_integer(t):
+        return "i"
+    if pa.types.is_floating(t):
+        return "f"
+    if pa.types.is_boolean(t):
+        return "b"
+    return "?"
+
+
+@functools.cache
+def _columns(table: str) -> tuple[frozenset[str], tuple[tuple[str, str, pa.DataType], ...]]:
+    # Asking pyarrow about types on every row costs more than the write itself.
+    schema = _schema(table)
+    return frozenset(schema.names), tuple((f.name, _code(f.type), f.type) for f in schema)
+
+
+def _coerce(table: str, name: str, code: str, t: pa.DataType, value: Any) -> Any:
     """The JSON-ready form of one cell, or a JournalError naming table and column."""
     if value is None:
         return None
     # bool is an int subclass in Python; a flag in a number column is a bug upstream.
     is_bool = isinstance(value, (bool, np.bool_))
-    if pa.types.is_string(t):
+    if code == "s":
         if isinstance(value, str):
             return value
-    elif pa.types.is_integer(t):
+    elif code == "i":
         if isinstance(value, numbers.Integral) and not is_bool:
             return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)
-    elif pa.types.is_floating(t):
+    elif code == "f":
         if isinstance(value, numbers.Real) and not is_bool:
             number = float(value)
             # JSON has no NaN; a missing measurement is a null.
             return None if math.isnan(number) or math.isinf(number) else number
-    elif pa.types.is_boolean(t):
+    elif code == "b":
         if is_bool:
             return bool(value)
     raise JournalError(f"{table} row: column {name!r} must be {_kind(t)} or null, got {value!r}")
@@ -113,19 +133,20 @@ def check_row(table: str, row: Mapping[str, Any], run_id: str | None = None) -> 
     column or a value of the wrong type raises ``JournalError``, so a typo in a
     caller cannot grow the schema silently.
     """
-    schema = _schema(table)
-    unknown = [key for key in row if key not in schema.names]
+    known, columns = _columns(table)
+    unknown = [key for key in row if key not in known]
     if unknown:
+        names = ", ".join(name for name, _, _ in columns)
         raise JournalError(
             f"{table} row: unknown column{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(k) for k in unknown)} (columns: {', '.join(schema.names)})"
+            f"{', '.join(repr(k) for k in unknown)} (columns: {names})"
         )
     out: dict[str, Any] = {}
-    for fld in schema:
-        value = row.get(fld.name)
-        if value is None and fld.name == "run_id" and run_id is not None:
+    for name, code, type_ in columns:
+        value = row.get(name)
+        if value is None and name == "run_id" and run_id is not None:
             value = run_id
-        out[fld.name] = _coerce(table, fld.name, fld.type, value)
+        out[name] = _coerce(table, name, code, type_, value)
     return out
 
 
