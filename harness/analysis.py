@@ -36,8 +36,10 @@ from harness.verdict import PriorReview, Thresholds, VerdictInputs, decide, wils
 __all__ = [
     "RunSet",
     "error_classes_over_time",
+    "errors_in_windows",
     "events_table",
     "failure_rates",
+    "invariant_table",
     "latency_percentiles",
     "load_runs",
     "measured_from",
@@ -47,6 +49,7 @@ __all__ = [
     "run_set",
     "slo_attainment",
     "toxic_windows",
+    "verdict_sensitivity",
 ]
 
 RUN_COLUMNS = [
@@ -617,3 +620,175 @@ def pilot_summary(
             for r, ok in zip(rs.runs["run_id"], rs.runs["ok"], strict=True)
         },
     }
+
+
+# ---------------------------------------------------------------- for the review notebooks
+
+
+INVARIANT_COLUMNS = ["run_id", "scenario", "invariant", "ok", "summary", "examples"]
+
+
+def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
+    """One row per (run, invariant): the drill's own findings from run.json.
+
+    A run whose run.json holds no ``invariants`` (killed before the end) is
+    checked here from its tables, so every run shows up.
+    """
+    from harness.invariants import check_all
+
+    targets = _slo_of(rs, slo)
+    scenario_of = dict(zip(rs.runs["run_id"], rs.runs["scenario"], strict=True))
+    rows: list[dict[str, Any]] = []
+    for run in rs.items:
+        found = run.meta.get("invariants")
+        if isinstance(found, list) and found:
+            results = [
+                {
+                    "invariant": str(r.get("name", "")),
+                    "ok": bool(r.get("ok")),
+                    "summary": str(r.get("summary", "")),
+                    "examples": [str(x) for x in r.get("examples") or []],
+                }
+                for r in found
+                if isinstance(r, Mapping)
+            ]
+        elif targets is not None:
+            results = [
+                {"invariant": r.name, "ok": r.ok, "summary": r.summary, "examples": r.examples}
+                for r in check_all({t: run.table(t) for t in TABLES}, targets)
+            ]
+        else:
+            results = []
+        for r in results:
+            rows.append({"run_id": run.run_id, "scenario": scenario_of.get(run.run_id, ""), **r})
+    return pd.DataFrame(rows, columns=INVARIANT_COLUMNS)
+
+
+def errors_in_windows(attempts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario: failed attempts, and how many were sent inside one of its run's toxic windows.
+
+    A failed attempt is one without a 2xx. A window still open at the end
+    (``until_s`` None) runs to the end of the run.
+    """
+    status = pd.to_numeric(attempts["status"], errors="coerce")
+    failed = attempts[~status.between(200, 299)]
+    inside = np.zeros(len(failed), dtype=bool)
+    if len(failed) and len(windows):
+        run_ids = _str(failed["run_id"]).to_numpy(dtype=object)
+        sent = failed["sent_at"].astype(float).to_numpy()
+        until = pd.to_numeric(windows["until_s"], errors="coerce").fillna(math.inf)
+        starts = pd.to_numeric(windows["from_s"], errors="coerce").to_numpy(dtype=float)
+        for run_id, start, end in zip(
+            windows["run_id"], starts, until.to_numpy(dtype=float), strict=True
+        ):
+            inside |= (run_ids == run_id) & (sent >= start) & (sent < end)
+    per = pd.DataFrame(
+        {
+            "scenario": _str(failed["scenario"]).to_numpy(dtype=object),
+            "failed": 1,
+            "in_window": inside.astype(int),
+        }
+    )
+    totals = (
+        attempts.assign(scenario=_str(attempts["scenario"]))
+        .groupby("scenario")
+        .size()
+        .rename("attempts")
+    )
+    table = per.groupby("scenario")[["failed", "in_window"]].sum()
+    table = table.reindex(totals.index, fill_value=0).join(totals)
+    windowed = set(_str(windows["scenario"])) if len(windows) else set()
+    table["has_window"] = [s in windowed for s in table.index]
+    return table.reset_index()[["scenario", "attempts", "failed", "in_window", "has_window"]]
+
+
+SENSITIVITY_FAILURE_RATES = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def verdict_sensitivity(
+    economics_cfg: Any,
+    measured: Measured,
+    good: int,
+    thresholds: Thresholds | Mapping[str, float] | None = None,
+    *,
+    volumes: Sequence[float] | None = None,
+    failure_rates: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """ROI and the verdict over a grid of monthly volume × failure rate.
+
+    The failure rate is the share of transactions that fail in a way that
+    costs money: dead-lettered, lost or duplicated. Other rates scale with
+    it in the mix the drills showed (all dead letters if they showed none);
+    calls per transaction stay as measured, and so does the evidence (the
+    number of transactions, for the Wilson bound). The pilot's own volume
+    and failure rate are always grid points, and there the verdict is
+    exactly the one ``pilot_summary`` gives.
+    """
+    cfg = EconomicsConfig.of(economics_cfg)
+    t = Thresholds.of(thresholds)
+    n = measured.transactions
+    if n <= 0:
+        raise ValueError("verdict_sensitivity: no transactions were measured")
+    kinds = np.array([measured.dead_lettered, measured.lost, measured.duplicates], dtype=float)
+    observed = float(kinds.sum()) / n
+    mix = kinds / kinds.sum() if kinds.sum() > 0 else np.array([1.0, 0.0, 0.0])
+    base = cfg.volume_per_month
+    if volumes is None:
+        volumes = np.geomspace(base / 8, base * 8, 13).tolist()
+    if failure_rates is None:
+        failure_rates = SENSITIVITY_FAILURE_RATES
+    # Rounded so a grid point that is the pilot's volume up to float noise is that point.
+    vols = sorted({round(float(v), 6) for v in volumes} | {round(float(base), 6)})
+    rates = sorted({float(f) for f in failure_rates} | {observed})
+    billed = measured.billed_calls_per_txn(cfg.billing_semantics)
+    rows: list[dict[str, Any]] = []
+    for f in rates:
+        dl, lost, dup = (mix * f).tolist()
+        if f == observed:
+            cell = measured
+        else:
+            cell = Measured.from_rates(
+                dead_letter_rate=dl,
+                lost_rate=lost,
+                duplicate_rate=dup,
+                billed_calls_per_txn=billed,
+                partner_calls_per_txn=measured.partner_calls_per_txn,
+            )
+        # Failures beyond (or short of) what was seen move good transactions one for one.
+        share = min(1.0, max(0.0, good / n + observed - f))
+        cell_good = good if f == observed else round(share * n)
+        for v in vols:
+            econ = evaluate(replace_volume(cfg, v), cell)
+            verdict = decide(
+                VerdictInputs(
+                    transactions=n,
+                    good=int(cell_good),
+                    dead_letter_rate=cell.dead_letter_rate,
+                    duplicate_rate=cell.duplicate_rate,
+                    roi_12m=econ.roi_12m,
+                    payback_months=econ.payback_months,
+                    npv=econ.npv,
+                    npv_after_fix=econ.npv_after_fix,
+                    horizon_months=cfg.horizon_months,
+                ),
+                t,
+            )
+            rows.append(
+                {
+                    "volume_per_month": v,
+                    "failure_rate": f,
+                    "roi_12m": econ.roi_12m,
+                    "payback_months": econ.payback_months,
+                    "npv": econ.npv,
+                    "decision": verdict.label,
+                    "current": v == round(float(base), 6) and f == observed,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def replace_volume(cfg: EconomicsConfig, volume: float) -> EconomicsConfig:
+    """The same economics at another monthly volume."""
+    from dataclasses import replace
+
+    return replace(cfg, volume_per_month=float(volume))

@@ -188,6 +188,7 @@ def proxy_serve(ctx: typer.Context) -> None:
 
 # Commands that live in their own modules register here, one line each.
 # (keep this block: helpers add `app.command("name")(function)` lines to it)
+app.command("review")(__import__("harness.review", fromlist=["x"]).review_command)
 app.command("hunt")(__import__("harness.hunt_cli", fromlist=["hunt"]).hunt)
 
 

@@ -63,7 +63,26 @@ def main() -> int:
         if story
         else "[bold red]The demo did not show the expected difference; see the runs above."
     )
-    return 0 if story else 1
+    reviewed = _review(console, reports, results)
+    return 0 if story and reviewed else 1
+
+
+def _review(console: Console, reports: Path, results: list[DrillResult]) -> bool:
+    """The pilot review of both pilots, on exactly the runs this demo made."""
+    from harness.review import ReviewError, print_result, run_review
+
+    for pilot_path in PILOTS:
+        pilot = load_pilot(REPO / pilot_path)
+        mine = [r.run_dir for r in results if r.pilot == pilot.name]
+        console.print(f"[dim]reviewing {pilot.name} ({len(mine)} runs) …[/dim]")
+        try:
+            print_result(run_review(REPO / pilot_path, reports, run_dirs=mine), console)
+        except ReviewError as exc:
+            console.print(
+                Text(f"review of {pilot.name} failed: {exc}", style="bold red"), soft_wrap=True
+            )
+            return False
+    return True
 
 
 if __name__ == "__main__":

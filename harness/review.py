@@ -1,0 +1,656 @@
+"""Pilot review: a pilot's drill runs become two HTML reports and a verdict.
+
+    reports/runs/<run-id>/ ──► notebooks/drill_analysis.py ──┐  jupytext (in memory)
+      (the pilot's runs)   └─► notebooks/pilot_review.py  ───┤  papermill, kernel "python3"
+                                                             ▼  nbconvert: no code, no prompts
+                       reports/<pilot>/drill_analysis.html, pilot_review.html (+ .ipynb, .json)
+
+The notebooks hold no business logic: they call ``review_inputs`` and the
+functions in ``harness.analysis``, and the one-sentence captions under
+their figures come from the ``*_sentence`` functions here, which are
+unit-tested. ``run_review`` executes them; ``review_command`` is
+``chaoslab review``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from harness.economics import EconomicsConfig
+from harness.invariants import SloTargets
+from harness.journal import JournalError, list_runs, pilot_name, read_meta
+from harness.pilot import PilotError, load_pilot
+from harness.verdict import Thresholds, money, months, pct
+
+__all__ = [
+    "NOTEBOOKS",
+    "ReviewError",
+    "ReviewInputs",
+    "ReviewResult",
+    "cash_flow",
+    "cost_breakdown",
+    "cost_sentence",
+    "errors_sentence",
+    "evidence_sentence",
+    "invariants_sentence",
+    "latency_sentence",
+    "md",
+    "reliability_sentence",
+    "retry_sentence",
+    "review_command",
+    "review_inputs",
+    "roi_sentence",
+    "run_review",
+    "select_runs",
+    "sensitivity_sentence",
+    "verdict_markdown",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO / "notebooks"
+# Executed in this order; the second one writes the verdict the command prints.
+NOTEBOOKS = ("drill_analysis", "pilot_review")
+KERNEL = "python3"  # ipykernel's spec; jupyter_client runs it with this interpreter
+CELL_TIMEOUT_S = 300
+
+
+class ReviewError(RuntimeError):
+    """A review that cannot be made; the message is one line for people."""
+
+
+# ---------------------------------------------------------------- which runs, which pilot
+
+
+def _pilot_file_of(name: str, run_dirs: Sequence[Path]) -> Path | None:
+    """The pilot file the newest run names, else pilots/<name>.toml next to the repo."""
+    for run_dir in run_dirs:
+        try:
+            meta = read_meta(run_dir)
+        except JournalError:
+            continue
+        block = meta.get("pilot")
+        path = block.get("path") if isinstance(block, Mapping) else None
+        if isinstance(path, str) and Path(path).is_file():
+            return Path(path).resolve()
+    for guess in (Path("pilots") / f"{name}.toml", REPO / "pilots" / f"{name}.toml"):
+        if guess.is_file():
+            return guess.resolve()
+    return None
+
+
+def _is_pilot_file(pilot: str | Path) -> bool:
+    return str(pilot).endswith(".toml") or Path(pilot).is_file()
+
+
+def select_runs(name: str, reports: Path, runs: int | None = None) -> list[Path]:
+    """The pilot's finished runs under ``reports/runs``, newest first (at most ``runs``).
+
+    Runs still marked running are in flight and left out, as the analysis does.
+    """
+    if runs is not None and runs < 1:
+        raise ReviewError(f"--runs: must be at least 1, got {runs}")
+    found = []
+    for path in list_runs(reports / "runs", pilot=name):
+        try:
+            status = read_meta(path).get("status")
+        except JournalError:
+            status = None  # unreadable run.json: let the notebook say what is wrong with it
+        if status != "running":
+            found.append(path)
+    return found[:runs] if runs else found
+
+
+@dataclass(frozen=True)
+class ReviewInputs:
+    """What both notebooks start from: the pilot, its settings and the runs to read."""
+
+    pilot: str
+    pilot_file: Path | None
+    run_dirs: list[Path]
+    economics: EconomicsConfig
+    thresholds: dict[str, float]
+    slo: SloTargets
+    # Thresholds the pilot file sets (the rest are the rule's defaults).
+    pilot_thresholds: dict[str, float] = field(default_factory=dict)
+
+
+def review_inputs(
+    pilot: str = "",
+    reports: str | Path = "reports",
+    run_dirs: Sequence[str | Path] = (),
+    pilot_file: str | Path = "",
+    runs: int | None = None,
+) -> ReviewInputs:
+    """Resolve a notebook's parameters: explicit run folders, or the pilot's runs."""
+    reports = Path(reports)
+    path: Path | None = Path(pilot_file) if str(pilot_file) else None
+    name = str(pilot)
+    if path is None and name and _is_pilot_file(name):
+        path, name = Path(name), ""
+    spec = None
+    if path is not None:
+        try:
+            spec = load_pilot(path).spec
+        except PilotError as exc:
+            raise ReviewError(str(exc)) from None
+        name = name or spec.name
+    dirs = [Path(d) for d in run_dirs]
+    if not dirs:
+        if not name:
+            raise ReviewError("name a pilot, a pilot file or the run folders to review")
+        dirs = select_runs(name, reports, runs or None)
+        if not dirs:
+            target = path or _pilot_file_of(name, []) or Path(f"pilots/{name}.toml")
+            raise ReviewError(
+                f"no runs of pilot {name!r} in {reports / 'runs'}; "
+                f"run `chaoslab drill {_shown(target)}` first"
+            )
+    if spec is None:
+        if not name:
+            # Named only by its runs: take the pilot from the newest one.
+            name = next((n for n in (pilot_name(_meta(d)) for d in dirs) if n), "")
+        path = _pilot_file_of(name, dirs)
+        if path is None:
+            raise ReviewError(
+                f"cannot find the pilot file of {name or 'these runs'!r} "
+                "(its economics and thresholds); pass the pilot file"
+            )
+        try:
+            spec = load_pilot(path).spec
+        except PilotError as exc:
+            raise ReviewError(str(exc)) from None
+    own = {str(k): v for k, v in spec.thresholds.items()}
+    t = Thresholds.of(own)
+    return ReviewInputs(
+        pilot=name or spec.name,
+        pilot_file=None if path is None else path.resolve(),
+        run_dirs=dirs,
+        economics=EconomicsConfig.of(spec.economics, f"{path}: [economics]"),
+        thresholds={k: getattr(t, k) for k in t.__dataclass_fields__},
+        slo=SloTargets.of(spec.slo),
+        pilot_thresholds=own,
+    )
+
+
+def _meta(run_dir: Path) -> dict[str, Any]:
+    try:
+        return read_meta(run_dir)
+    except JournalError:
+        return {}
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------- sentences under figures
+
+
+def _list(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def md(text: str) -> str:
+    """Markdown-safe money: a bare $ pair would be read as inline maths."""
+    return text.replace("$", r"\$")
+
+
+def retry_sentence(events: pd.DataFrame) -> str:
+    """Which scenario needed the most redeliveries, from the per-event table."""
+    sent = events[events["attempts"].astype(int) > 0]
+    if sent.empty:
+        return "No event was delivered, so there were no retries to count."
+    retried = (sent["attempts"].astype(int) > 1).groupby(sent["scenario"]).mean()
+    most = retried.idxmax()
+    worst = int(sent.loc[sent["scenario"] == most, "attempts"].max())
+    if retried.max() == 0:
+        return f"Every event in all {len(retried)} scenarios was accepted on its first delivery."
+    clean = sorted(str(s) for s, share in retried.items() if share == 0)
+    tail = f"; {_list(clean)} needed none" if clean else ""
+    return (
+        f"{most} needed the most retries: {pct(float(retried.max()))} of its events took more "
+        f"than one delivery (up to {worst} attempts){tail}."
+    )
+
+
+def latency_sentence(latency: pd.DataFrame, slo_ms: float) -> str:
+    """p95 against the SLO per scenario, from ``latency_percentiles``."""
+    if latency.empty:
+        return "No event ended well, so there is no latency to show."
+    within = latency[latency["p95_ok"].astype(bool)]
+    worst = latency.iloc[int(latency["p99_ms"].astype(float).to_numpy().argmax())]
+    head = (
+        f"p95 end-to-end latency is within the {slo_ms:,.0f} ms SLO in {len(within)} of "
+        f"{len(latency)} scenarios"
+    )
+    return (
+        f"{head}; the slowest tail is {worst['scenario']} (p95 {worst['p95_ms']:,.0f} ms, "
+        f"p99 {worst['p99_ms']:,.0f} ms, slowest {worst['max_ms']:,.0f} ms)."
+    )
+
+
+def errors_sentence(errors: pd.DataFrame) -> str:
+    """Failed attempts and how many fell inside toxic windows, from ``errors_in_windows``."""
+    failed = int(errors["failed"].sum())
+    if failed == 0:
+        return f"All {int(errors['attempts'].sum()):,} delivery attempts got a 2xx: no errors."
+    most = errors.iloc[int(errors["failed"].to_numpy().argmax())]
+    text = (
+        f"{failed:,} of {int(errors['attempts'].sum()):,} delivery attempts failed, most of them "
+        f"in {most['scenario']} ({int(most['failed']):,})"
+    )
+    windowed = errors[errors["has_window"].astype(bool)]
+    if len(windowed):
+        inside = int(windowed["in_window"].sum())
+        total = int(windowed["failed"].sum())
+        text += (
+            f"; in the scenarios with toxic windows, {inside} of {total} failures were sent "
+            "while a toxic was active"
+        )
+    return text + "."
+
+
+def invariants_sentence(invariants: pd.DataFrame) -> str:
+    """Which invariants broke where, from ``invariant_table``."""
+    if invariants.empty:
+        return "No invariant results were recorded for these runs."
+    broken = invariants[~invariants["ok"].astype(bool)]
+    runs = invariants["run_id"].nunique()
+    if broken.empty:
+        return f"Every invariant held in all {runs} runs."
+    per = broken.groupby("invariant")["scenario"].nunique().sort_values(ascending=False)
+    scenarios = invariants["scenario"].nunique()
+    parts = [f"{name} in {n} of {scenarios} scenarios" for name, n in per.items()]
+    return f"{len(broken)} invariant checks failed over {runs} runs: {_list(parts)}."
+
+
+def evidence_sentence(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
+    """How much the verdict rests on, and where its minimum comes from."""
+    m = summary["measured"]
+    t = summary["thresholds"]
+    scenarios = list(summary["scenarios"])
+    source = (
+        "set in the pilot file's [thresholds] for drill-scale evidence"
+        if "min_txns" in inputs.pilot_thresholds
+        else "the rule's default"
+    )
+    return (
+        f"Evidence: {m['transactions']:,} drilled transactions (events) over {summary['runs']} "
+        f"runs of {len(scenarios)} scenarios ({', '.join(scenarios)}); a verdict needs at least "
+        f"{int(t['min_txns']):,} ({source})."
+    )
+
+
+def verdict_markdown(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
+    """The review's opening: the verdict, its three main reasons, what would change it."""
+    reasons = list(summary["reasons"])[:3]
+    lines = [f"## Verdict: {summary['decision']}", ""]
+    lines += [f"{i}. {md(r)}" for i, r in enumerate(reasons, 1)]
+    changes = list(summary["what_would_change"])
+    if changes:
+        lines += ["", "**What would change it:** " + " ".join(md(c) for c in changes[:3])]
+    lines += ["", md(evidence_sentence(summary, inputs))]
+    return "\n".join(lines)
+
+
+def reliability_sentence(summary: Mapping[str, Any]) -> str:
+    """Attainment under chaos with its bound, and the weakest scenario."""
+    v = summary["verdict"]["metrics"]
+    m = summary["measured"]
+    target = summary["thresholds"]["slo_target"]
+    rows = summary["by_scenario"]
+    text = (
+        f"{pct(v['attainment'])} of {m['transactions']:,} transactions were good under chaos "
+        f"(at least {pct(v['attainment_lb'])} with 95 % confidence, target {pct(target)})"
+    )
+    if rows:
+        worst = min(rows, key=lambda r: r["attainment"])
+        if worst["attainment"] < 1:
+            text += f"; the weakest scenario is {worst['scenario']} at {pct(worst['attainment'])}"
+    failures = [
+        f"{m[k]:,} {label}"
+        for k, label in (
+            ("dead_lettered", "dead-lettered"),
+            ("lost", "lost"),
+            ("duplicates", "duplicate side effects"),
+        )
+        if m[k]
+    ]
+    text += (
+        f", with {_list(failures)}" if failures else ", with no dead letters, losses or duplicates"
+    )
+    return text + "."
+
+
+def cost_breakdown(summary: Mapping[str, Any], cfg: EconomicsConfig) -> dict[str, float]:
+    """Cost of one successful transaction by part, next to doing it by hand."""
+    e = summary["economics"]
+    successes = cfg.volume_per_month * summary["measured"]["success_rate"]
+    per = (lambda x: x / successes) if successes > 0 else (lambda x: math.inf)
+    return {
+        "manual": cfg.value_per_txn,
+        "calls": per(cfg.volume_per_month * e["call_cost_per_txn"]),
+        "fixed": per(cfg.fixed_monthly_cost),
+        "failures": e["exception_cost_per_success"],
+        "total": e["cost_per_success"],
+    }
+
+
+def _cents(x: float) -> str:
+    return "unbounded" if math.isinf(x) else f"${x:,.2f}"
+
+
+def cost_sentence(costs: Mapping[str, float]) -> str:
+    total, manual = costs["total"], costs["manual"]
+    parts = f"calls {_cents(costs['calls'])}, fixed {_cents(costs['fixed'])}, failures " + _cents(
+        costs["failures"]
+    )
+    if math.isinf(total):
+        return f"No transaction succeeded, so the cost per success is unbounded ({parts})."
+    share = total / manual if manual > 0 else math.inf
+    verdict = (
+        f"{pct(share)} of the manual cost"
+        if share <= 1
+        else f"more than doing it by hand ({share:.1f}× the manual cost)"
+    )
+    return (
+        f"A successful automated transaction costs {_cents(total)} all in ({parts}) against "
+        f"{_cents(manual)} by hand: {verdict}."
+    )
+
+
+def cash_flow(summary: Mapping[str, Any], cfg: EconomicsConfig) -> pd.DataFrame:
+    """Cumulative net position by month: −build + t·B, plain and discounted."""
+    e = summary["economics"]
+    benefit = e["monthly_net_benefit"]
+    horizon = int(cfg.horizon_months)
+    rate = cfg.discount_rate / 12.0
+    month = pd.RangeIndex(0, horizon + 1)
+    factors = (1.0 + rate) ** -pd.Series(month, dtype=float)
+    discounted = -cfg.build_cost + (benefit * factors).where(month > 0, 0.0).cumsum()
+    return pd.DataFrame(
+        {
+            "month": month,
+            "cumulative": -cfg.build_cost + benefit * pd.Series(month, dtype=float),
+            "discounted": discounted,
+        }
+    )
+
+
+def roi_sentence(summary: Mapping[str, Any]) -> str:
+    e = summary["economics"]
+    h = int(e["horizon_months"])
+    pays = (
+        f"it pays back in {months(e['payback_months'])}"
+        if math.isfinite(e["payback_months"])
+        else "it never pays back"
+    )
+    return (
+        f"Net of running costs it earns {money(e['monthly_net_benefit'])} a month, so {pays}; "
+        f"ROI is {pct(e['roi_12m'])} over 12 months and {pct(e['roi_horizon'])} over {h}, "
+        f"NPV {money(e['npv'])} at {pct(e['discount_rate'])} a year."
+    )
+
+
+def sensitivity_sentence(grid: pd.DataFrame) -> str:
+    """Where the verdict flips, along the pilot's own row and column of the grid."""
+    here = grid[grid["current"].astype(bool)].iloc[0]
+    decision, volume, rate = here["decision"], here["volume_per_month"], here["failure_rate"]
+    text = (
+        f"At {volume:,.0f} transactions a month and a {pct(rate)} failure rate the verdict is "
+        f"{decision}"
+    )
+    row = grid[grid["volume_per_month"] == volume].sort_values("failure_rate")
+    up = row[(row["failure_rate"] > rate) & (row["decision"] != decision)]
+    down = row[(row["failure_rate"] < rate) & (row["decision"] != decision)]
+    flips = []
+    if len(down):
+        d = down.iloc[-1]
+        flips.append(f"{d['decision']} if failures fall to {pct(d['failure_rate'])}")
+    if len(up):
+        u = up.iloc[0]
+        flips.append(f"{u['decision']} once they reach {pct(u['failure_rate'])}")
+    col = grid[grid["failure_rate"] == rate].sort_values("volume_per_month")
+    less = col[(col["volume_per_month"] < volume) & (col["decision"] != decision)]
+    more = col[(col["volume_per_month"] > volume) & (col["decision"] != decision)]
+    if len(less):
+        x = less.iloc[-1]
+        flips.append(f"{x['decision']} at {x['volume_per_month']:,.0f} a month or fewer")
+    if len(more):
+        x = more.iloc[0]
+        flips.append(f"{x['decision']} from {x['volume_per_month']:,.0f} a month")
+    if not flips:
+        return text + "; it stays the same everywhere on this grid."
+    return text + "; it becomes " + _list(flips) + "."
+
+
+# ---------------------------------------------------------------- running the notebooks
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    pilot: str
+    decision: str
+    reasons: list[str]
+    evidence: str
+    html: dict[str, Path]
+    notebooks: dict[str, Path]
+    seconds: dict[str, float]
+    summary_path: Path
+
+
+def _source(name: str) -> Any:
+    import jupytext
+
+    path = NOTEBOOK_DIR / f"{name}.py"
+    if not path.is_file():
+        raise ReviewError(f"{path}: notebook source is missing")
+    nb = jupytext.read(path, fmt="py:percent")
+    # A text notebook may lack a kernelspec; papermill refuses to guess one.
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _execute(name: str, parameters: dict[str, Any], out_dir: Path, timeout: int) -> Path:
+    """Run one notebook; a failing cell becomes a one-line ReviewError."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = out_dir / f"{name}.ipynb"
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                _source(name),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL,
+                cwd=str(NOTEBOOK_DIR),
+                execution_timeout=timeout,
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=False,
+                # ipykernel warns on every start that loopback TCP is unencrypted; noise here.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+            return output
+        except PapermillExecutionError as exc:
+            where = f"cell {exc.exec_count}" if exc.exec_count else f"cell #{exc.cell_index}"
+            raise ReviewError(
+                f"{name} notebook failed in {where}: {exc.ename}: {_first_line(exc.evalue)} "
+                f"(partial notebook: {_shown(output)})"
+            ) from None
+        except (RuntimeError, TimeoutError) as exc:
+            # A kernel that fails to start is a known flake; a cell error is not retried.
+            if attempt == 2 or "kernel" not in str(exc).lower():
+                raise ReviewError(
+                    f"{name} notebook could not run: {_first_line(str(exc))}"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _render(executed: Path, html: Path) -> None:
+    import nbformat
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    # The lab template minus its CDN scripts: the report opens offline, and
+    # MathJax would read a pair of dollar amounts as an equation.
+    template = (
+        "{%- extends 'index.html.j2' -%}\n"
+        "{%- block html_head_js -%}{%- endblock html_head_js -%}\n"
+        "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}\n"
+        "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
+    )
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"chaoslab.html.j2": template})],
+        template_file="chaoslab.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    nb = nbformat.read(executed, as_version=4)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": html.stem}})
+    tmp = html.with_name(f".{html.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, html)
+
+
+def run_review(
+    pilot: str | Path,
+    reports: Path = Path("reports"),
+    runs: int | None = None,
+    run_dirs: Sequence[Path] | None = None,
+    *,
+    timeout: int = CELL_TIMEOUT_S,
+) -> ReviewResult:
+    """Execute both notebooks on the pilot's runs and render them to HTML.
+
+    Writes ``reports/<pilot>/{drill_analysis,pilot_review}.html``, the
+    executed notebooks beside them (kept on failure for diagnosis) and
+    ``pilot_review.json`` with the summary the verdict came from.
+    """
+    reports = Path(reports)
+    inputs = review_inputs(
+        pilot=str(pilot) if not _is_pilot_file(pilot) else "",
+        reports=reports,
+        run_dirs=list(run_dirs or []),
+        pilot_file=str(pilot) if _is_pilot_file(pilot) else "",
+        runs=runs,
+    )
+    out_dir = reports / inputs.pilot
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = out_dir / "pilot_review.json"
+    params: dict[str, Any] = {
+        "pilot": inputs.pilot,
+        "run_dirs": [str(d.resolve()) for d in inputs.run_dirs],
+        "pilot_file": str(inputs.pilot_file or ""),
+    }
+    html: dict[str, Path] = {}
+    notebooks: dict[str, Path] = {}
+    seconds: dict[str, float] = {}
+    for name in NOTEBOOKS:
+        target = out_dir / f"{name}.html"
+        # A report left from an earlier review must not pass for this one's.
+        target.unlink(missing_ok=True)
+        if name == "pilot_review":
+            summary_path.unlink(missing_ok=True)
+        extra = {"summary_path": str(summary_path.resolve())} if name == "pilot_review" else {}
+        started = time.perf_counter()
+        notebooks[name] = _execute(name, {**params, **extra}, out_dir, timeout)
+        _render(notebooks[name], target)
+        seconds[name] = time.perf_counter() - started
+        html[name] = target
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReviewError(f"{summary_path}: the review wrote no verdict ({exc})") from None
+    return ReviewResult(
+        pilot=inputs.pilot,
+        decision=str(summary["decision"]),
+        reasons=[str(r) for r in summary["reasons"]],
+        evidence=evidence_sentence(summary, inputs),
+        html=html,
+        notebooks=notebooks,
+        seconds=seconds,
+        summary_path=summary_path,
+    )
+
+
+def save_summary(summary: Mapping[str, Any], path: str | Path) -> None:
+    """The pilot summary as strict JSON (infinite payback becomes null)."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, Mapping):
+            return {str(k): finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+
+    body = {**finite(summary), "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    Path(path).write_text(json.dumps(body, indent=2, default=str) + "\n")
+
+
+# ---------------------------------------------------------------- the command
+
+_out = Console()
+_err = Console(stderr=True)
+_STYLE = {"PROMOTE": "bold green", "REFACTOR": "bold yellow", "RETIRE": "bold red"}
+
+
+def print_result(result: ReviewResult, console: Console = _out) -> None:
+    console.print(
+        Text.assemble((result.decision, _STYLE.get(result.decision, "bold")), f"  {result.pilot}")
+    )
+    for reason in result.reasons[:3]:
+        console.print(f"  - {reason}", soft_wrap=True, markup=False)
+    console.print(f"  {result.evidence}", style="dim", soft_wrap=True, markup=False)
+    console.print(f"  report: {_shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
+    console.print(
+        f"  drill analysis: {_shown(result.html['drill_analysis'])}", soft_wrap=True, markup=False
+    )
+
+
+def review_command(
+    pilot: Annotated[str, typer.Argument(metavar="PILOT", help="pilot name or pilot file")],
+    reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
+    runs: Annotated[
+        int | None, typer.Option(help="only the N newest runs of the pilot (default: all)")
+    ] = None,
+) -> None:
+    """Turn a pilot's drill runs into HTML reports and a promote / refactor / retire verdict."""
+    folder = reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
+    try:
+        result = run_review(pilot, folder, runs)
+    except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
+        # soft_wrap: the error stays one line however narrow the terminal.
+        _err.print(Text(f"chaoslab: {_first_line(str(exc))}", style="bold red"), soft_wrap=True)
+        raise typer.Exit(2) from None
+    print_result(result)
