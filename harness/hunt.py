@@ -61,6 +61,13 @@ OVER_TIMEOUT_MS = 300
 DELAYS_S = (0.0, 0.5)
 # The workflow contract's default partner timeout (docs/architecture.md).
 DEFAULT_PARTNER_TIMEOUT_S = 2.0
+# What the hunt judges by default. The SLO is left out: on ten events, one
+# delivery the provider only gets through on its third retry already misses a
+# 3 s p95, whatever the workflow does, so every "finding" would be the fault
+# injected rather than a flaw. `--slo` adds it.
+CORRECTNESS = ("exactly_once", "all_accounted", "final_state")
+
+FAMILIES = ("delivery", "partner", "toxic")
 
 DeliveryKind = Literal["duplicate", "drop", "swap"]
 ToxicKind = Literal["latency", "timeout", "reset_peer"]
@@ -113,6 +120,7 @@ class FaultSpace:
     links: tuple[str, ...]  # link names from the pilot
     timeouts_ms: dict[str, int]  # per link: the timeout of whoever waits on it
     max_faults: int = DEFAULT_MAX_FAULTS
+    families: tuple[str, ...] = FAMILIES  # which kinds of fault are drawn
 
     @property
     def requests(self) -> int:
@@ -156,6 +164,7 @@ def fault_space(
     events: Sequence[CapturedRequest],
     count: int = DEFAULT_EVENTS,
     max_faults: int = DEFAULT_MAX_FAULTS,
+    families: Sequence[str] = FAMILIES,
 ) -> FaultSpace:
     chosen = clean_events(events, count)
     if not chosen:
@@ -174,9 +183,11 @@ def fault_space(
     }
     return FaultSpace(
         events=tuple(chosen),
-        links=tuple(spec.links),
+        # Toxics go on links to the partner only; see ``_toxic_fault``.
+        links=tuple(name for name, link in spec.links.items() if link.to == "partner"),
         timeouts_ms=timeouts,
         max_faults=max_faults,
+        families=tuple(f for f in FAMILIES if f in families),
     )
 
 
@@ -212,13 +223,43 @@ def _toxic_fault(draw: st.DrawFn, space: FaultSpace) -> ToxicFault:
     stream: Stream = "downstream"
     if kind == "reset_peer":
         stream = draw(st.sampled_from(("downstream", "upstream")))
-    first = draw(st.integers(0, len(space.events) - 1))
-    last = first + draw(st.integers(0, MAX_SPAN - 1))
+    # The timeline switches a window on as delivery `first` is queued, which
+    # with one delivery at a time is while delivery first-1 is still in
+    # flight, and off as delivery last+1 is queued (see ``in_flight``). A
+    # partner call comes well after its delivery starts, so on a partner link
+    # that is the same every run; on the webhook link the switch would race the
+    # delivery's own request, so the hunt leaves that link alone (duplicate
+    # and drop model the provider's side instead). `first` starts at 1 because
+    # a window that starts at 0 would be switched off as delivery 0 starts.
+    n = len(space.events)
+    first = draw(st.integers(1, n - 1))
+    last = min(n - 1, first + draw(st.integers(0, MAX_SPAN - 1)))
     return ToxicFault(link, kind, stream, first, last)
 
 
+def in_flight(fault: ToxicFault, plan: Plan) -> list[int]:
+    """Plan positions of the deliveries in flight while a toxic window is on."""
+    end = len(plan.deliveries) - 1
+    # A window that reaches the last delivery stays on until sending ends.
+    last = end if fault.last >= end else fault.last - 1
+    return [d.position for d in plan.deliveries if fault.first - 1 <= d.position <= last]
+
+
+def _group(fault: Fault) -> tuple[int, int]:
+    if isinstance(fault, DeliveryFault):
+        return (0, fault.position)  # the plan applies them by position anyway
+    if isinstance(fault, ToxicFault):
+        return (1, 0)
+    # Bursts keep their order among themselves: the first that matches a request wins.
+    return (3, 0) if fault.kind == "slow" else (2, 0)
+
+
 def canonical(schedule: Sequence[Fault]) -> Schedule:
-    """Equal faults once; one delivery fault per position (the plan keeps one too)."""
+    """One form per distinct schedule, in the order its scenario lists the faults.
+
+    Equal faults count once, and a position keeps one delivery fault (the plan
+    keeps one too); the sort is stable, so a scenario reads back the same.
+    """
     out: list[Fault] = []
     taken: set[int] = set()
     for fault in schedule:
@@ -229,14 +270,20 @@ def canonical(schedule: Sequence[Fault]) -> Schedule:
                 continue
             taken.add(fault.position)
         out.append(fault)
-    return tuple(out)
+    return tuple(sorted(out, key=_group))
 
 
 def schedules(space: FaultSpace) -> st.SearchStrategy[Schedule]:
     """Lists of up to ``max_faults`` faults; they shrink towards fewer and simpler ones."""
-    parts: list[st.SearchStrategy[Fault]] = [_delivery_fault(space), _partner_fault(space)]
-    if space.links:
+    parts: list[st.SearchStrategy[Fault]] = []
+    if "delivery" in space.families:
+        parts.append(_delivery_fault(space))
+    if "partner" in space.families:
+        parts.append(_partner_fault(space))
+    if "toxic" in space.families and space.links and len(space.events) > 1:
         parts.append(_toxic_fault(space))
+    if not parts:
+        raise ValueError("--faults: no fault family left to draw from")
     return st.lists(st.one_of(parts), max_size=space.max_faults).map(canonical)
 
 
@@ -287,8 +334,8 @@ def scenario_for(
 
 
 def _partner_timeout_ms(space: FaultSpace) -> int:
-    partner_links = [ms for name, ms in space.timeouts_ms.items() if name != "webhook"]
-    return max(partner_links, default=round(DEFAULT_PARTNER_TIMEOUT_S * 1000))
+    waits = [space.timeouts_ms[name] for name in space.links]
+    return max(waits, default=round(DEFAULT_PARTNER_TIMEOUT_S * 1000))
 
 
 def _toxic_window(space: FaultSpace, fault: ToxicFault) -> dict[str, Any]:
@@ -389,12 +436,15 @@ def describe_fault(
             f"{_event_label(other)} before {_event_label(event)}"
         )
     if isinstance(fault, ToxicFault):
-        covered = [d for d in plan.deliveries if fault.first <= d.position <= fault.last]
-        names = ", ".join(sorted({d.event_id for d in covered})) or "no delivery"
+        covered = in_flight(fault, plan)
+        names = (
+            ", ".join(f"{pos} ({plan.deliveries[pos].event_id})" for pos in covered)
+            or "no delivery"
+        )
         span = (
-            f"delivery {fault.first}"
-            if fault.first == fault.last
-            else f"deliveries {fault.first}-{fault.last}"
+            f"delivery {fault.first} is queued until delivery {fault.last + 1} is"
+            if fault.last + 1 < len(plan.deliveries)
+            else f"delivery {fault.first} is queued until sending ends"
         )
         what = {
             "latency": f"answers are delayed {space.timeouts_ms[fault.link] + OVER_TIMEOUT_MS} ms "
@@ -403,7 +453,10 @@ def describe_fault(
             "reset_peer": "connections are reset",
         }[fault.kind]
         direction = "on the way back" if fault.stream == "downstream" else "on the way in"
-        return f"on the {fault.link} link, {what} {direction} while {span} ({names}) are in flight"
+        return (
+            f"on the {fault.link} link, {what} {direction}, from when {span}: "
+            f"while deliveries {names} are in flight"
+        )
     numbers = (
         f"request {fault.first_request}"
         if fault.count == 1
@@ -418,13 +471,13 @@ def describe_fault(
     }[fault.kind]
 
 
-def broken(results: Sequence[InvariantResult]) -> list[InvariantResult]:
-    return [r for r in results if not r.ok]
+def broken(results: Sequence[InvariantResult], judged: Sequence[str]) -> list[InvariantResult]:
+    return [r for r in results if not r.ok and r.name in judged]
 
 
-def verdict_key(results: Sequence[InvariantResult]) -> tuple[str, ...]:
-    """What a run showed, for comparing replays: the invariants it broke."""
-    return tuple(r.name for r in broken(results))
+def verdict_key(results: Sequence[InvariantResult], judged: Sequence[str]) -> tuple[str, ...]:
+    """What a run showed, for comparing replays: the judged invariants it broke."""
+    return tuple(r.name for r in broken(results, judged))
 
 
 # ---------------------------------------------------------------- running drills
@@ -527,6 +580,7 @@ class HuntResult:
     space: FaultSpace
     status: HuntStatus
     tried: list[Tried]
+    judged: tuple[str, ...] = CORRECTNESS
     schedule: Schedule | None = None  # the smallest failing one, if any
     result: DrillResult | None = None  # its drill
     replays: list[Replay] = field(default_factory=list)
@@ -544,8 +598,8 @@ class HuntResult:
 class ScheduleBroke(Exception):
     """Raised in the Hypothesis body when a schedule breaks an invariant."""
 
-    def __init__(self, schedule: Schedule, result: DrillResult) -> None:
-        super().__init__(", ".join(verdict_key(result.results)))
+    def __init__(self, schedule: Schedule, result: DrillResult, judged: Sequence[str]) -> None:
+        super().__init__(", ".join(verdict_key(result.results, judged)))
         self.schedule = schedule
         self.result = result
 
@@ -593,11 +647,13 @@ def hunt(
     max_faults: int = DEFAULT_MAX_FAULTS,
     shrink_s: float = DEFAULT_SHRINK_S,
     replays: int = DEFAULT_REPLAYS,
+    judged: Sequence[str] = CORRECTNESS,
+    families: Sequence[str] = FAMILIES,
     on_update: Callable[[HuntStatus], None] | None = None,
 ) -> HuntResult:
     """Search the pilot's fault space for the smallest schedule that breaks an invariant."""
     captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
-    space = fault_space(pilot, captured, events, max_faults)
+    space = fault_space(pilot, captured, events, max_faults, families)
     seed = secrets.randbelow(2**31) if seed is None else seed
     hunt_id = new_hunt_id(pilot.name)
     hunt_dir = reports / "hunts" / hunt_id
@@ -606,6 +662,7 @@ def hunt(
     tried: list[Tried] = []
     passed: set[Schedule] = set()
     best: list[tuple[Schedule, DrillResult]] = []  # the latest failure is the smallest so far
+    failed: set[Schedule] = set()
     notify = on_update or (lambda _s: None)
 
     with DrillRunner(pilot, hunt_dir) as runner:
@@ -616,8 +673,8 @@ def hunt(
             tried.append(
                 Tried(
                     faults=[fault_to_json(f) for f in schedule],
-                    ok=result.ok,
-                    broken=list(verdict_key(result.results)),
+                    ok=not verdict_key(result.results, judged),
+                    broken=list(verdict_key(result.results, judged)),
                     run_id=result.run_id,
                     seconds=round(time.monotonic() - t, 3),
                     phase=phase,
@@ -631,9 +688,9 @@ def hunt(
                 # Budget spent: the remaining examples pass without a drill,
                 # which ends Hypothesis's generation phase within milliseconds.
                 return
-            if best and elapsed > budget_s + shrink_s and schedule != best[-1][0]:
-                # Shrink time spent: only the current smallest failure is run
-                # again (Hypothesis replays it to report it); the rest are let go.
+            if best and elapsed > budget_s + shrink_s and schedule not in failed:
+                # Shrink time spent: only schedules seen failing are run again
+                # (Hypothesis replays its smallest to report it); the rest are let go.
                 status.shrink_cut = True
                 return
             if schedule in passed:
@@ -641,7 +698,7 @@ def hunt(
                 return
             result = run(schedule, status.phase)
             status.tried += 1
-            if result.ok:
+            if not verdict_key(result.results, judged):
                 passed.add(schedule)
                 notify(status)
                 return
@@ -649,10 +706,11 @@ def hunt(
             if status.first_failure_s is None:
                 status.first_failure_s = status.elapsed()
             best.append((schedule, result))
+            failed.add(schedule)
             status.phase = "shrinking"
             status.best_size = len(schedule)
             notify(status)
-            raise ScheduleBroke(schedule, result)
+            raise ScheduleBroke(schedule, result, judged)
 
         phases = [Phase.explicit, Phase.generate, Phase.shrink]
         config = settings(
@@ -682,6 +740,7 @@ def hunt(
             space=space,
             status=status,
             tried=tried,
+            judged=tuple(judged),
         )
         notify(status)
         try:
@@ -698,11 +757,13 @@ def hunt(
         if result.schedule is not None and result.result is not None:
             status.phase = "replaying"
             notify(status)
-            expected = verdict_key(result.result.results)
+            expected = verdict_key(result.result.results, judged)
             for _ in range(replays):
                 again = run(result.schedule, "replay")
-                result.replays.append(Replay(again.run_id, list(verdict_key(again.results))))
-                if verdict_key(again.results) != expected:
+                result.replays.append(
+                    Replay(again.run_id, list(verdict_key(again.results, judged)))
+                )
+                if verdict_key(again.results, judged) != expected:
                     result.flaky = True
     status.phase = "done"
     result.duration_s = round(status.elapsed(), 3)
@@ -714,7 +775,7 @@ def hunt(
 def outcomes_seen(result: HuntResult) -> dict[str, int]:
     """How often each outcome came up for the final schedule (its first run and the replays)."""
     seen: dict[str, int] = {}
-    runs = ([verdict_key(result.result.results)] if result.result else []) + [
+    runs = ([verdict_key(result.result.results, result.judged)] if result.result else []) + [
         tuple(r.broken) for r in result.replays
     ]
     for key in runs:
@@ -749,7 +810,7 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         for i, fault in enumerate(result.schedule, 1):
             lines.append(f"  {i}. {describe_fault(result.space, fault, captured, plan)}")
     lines.append("What went wrong:")
-    for inv in broken(result.result.results):
+    for inv in broken(result.result.results, result.judged):
         lines.append(f"  {inv.name}: {inv.summary}")
         for example in inv.examples[:3]:
             lines.append(f"    e.g. {example}")
@@ -799,6 +860,8 @@ def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest])
         "events": list(result.space.events),
         "links": dict(result.space.timeouts_ms),
         "max_faults": result.space.max_faults,
+        "fault_families": list(result.space.families),
+        "invariants_judged": list(result.judged),
         "schedules_tried": status.tried,
         "schedules_reused": status.reused,
         "failures_found": status.failures,
@@ -811,7 +874,9 @@ def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest])
             "faults": [fault_to_json(f) for f in result.schedule],
             "size": len(result.schedule),
             "run_id": result.result.run_id if result.result else None,
-            "broken": list(verdict_key(result.result.results)) if result.result else [],
+            "broken": list(verdict_key(result.result.results, result.judged))
+            if result.result
+            else [],
             "file": str(result.counterexample) if result.counterexample else None,
         }
         if result.schedule is not None

@@ -6,6 +6,7 @@ importing either module never needs the other half-initialised.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -18,10 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.hunt import (
+    CORRECTNESS,
     DEFAULT_EVENTS,
     DEFAULT_MAX_FAULTS,
     DEFAULT_REPLAYS,
     DEFAULT_SHRINK_S,
+    FAMILIES,
     HuntStatus,
     parse_duration,
 )
@@ -83,16 +86,27 @@ def hunt(
     replays: Annotated[
         int, typer.Option(min=0, help="runs of the final counterexample to check it is stable")
     ] = DEFAULT_REPLAYS,
+    faults: Annotated[
+        str, typer.Option(help="fault families to draw from: delivery, partner, toxic")
+    ] = ",".join(FAMILIES),
+    slo: Annotated[
+        bool, typer.Option("--slo", help="judge the SLO too (default: correctness only)")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Search fault schedules for the smallest one that breaks an invariant."""
     try:
         budget_s = parse_duration(budget)
         shrink_s = parse_duration(shrink_budget, "--shrink-budget")
+        families = [f.strip() for f in faults.split(",") if f.strip()]
+        unknown = sorted(set(families) - set(FAMILIES))
+        if unknown or not families:
+            raise ValueError(f"--faults: expected some of {', '.join(FAMILIES)}, got {faults!r}")
         pilot = load_pilot(pilot_path)
     except (PilotError, OSError, ValueError) as exc:
         errors.print(Text(f"chaoslab: {exc}", style="bold red"))
         raise typer.Exit(2) from None
+    judged = (*CORRECTNESS, "slo") if slo else CORRECTNESS
     folder = reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
     live = not quiet and console.is_terminal
     view = _View(f"hunt {pilot.name}  budget {budget_s:g}s")
@@ -107,21 +121,13 @@ def hunt(
             last_line[0] = now
             console.print(_plain_line(status), highlight=False)
 
+    display = (
+        Live(view, console=console, transient=True, refresh_per_second=4)
+        if live
+        else contextlib.nullcontext()
+    )
     try:
-        if live:
-            with Live(view, console=console, transient=True, refresh_per_second=4):
-                result = run_hunt(
-                    pilot,
-                    budget_s=budget_s,
-                    seed=seed,
-                    reports=folder,
-                    events=events,
-                    max_faults=max_faults,
-                    shrink_s=shrink_s,
-                    replays=replays,
-                    on_update=show,
-                )
-        else:
+        with display:
             result = run_hunt(
                 pilot,
                 budget_s=budget_s,
@@ -131,6 +137,8 @@ def hunt(
                 max_faults=max_faults,
                 shrink_s=shrink_s,
                 replays=replays,
+                judged=judged,
+                families=families,
                 on_update=show,
             )
     except KeyboardInterrupt:

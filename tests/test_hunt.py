@@ -1,0 +1,261 @@
+"""The hunt: its fault space, the schedule ⇄ scenario round trip, and real hunts.
+
+The unit tests need no processes. The slow ones hunt the reference pilots for
+real: the naive workflow must yield a small duplicated-effect counterexample
+that replays the same way every time; the hardened one must survive a short
+hunt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, find, given, settings
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.drill import EFFECT_FOR_EVENT, run_drill
+from harness.faultproxy import open_fault_proxy
+from harness.fixtures import load_fixtures
+from harness.hunt import (
+    DeliveryFault,
+    FaultSpace,
+    PartnerFault,
+    Schedule,
+    ToxicFault,
+    canonical,
+    clean_events,
+    fault_space,
+    hunt,
+    parse_duration,
+    scenario_for,
+    scenario_toml,
+    schedule_from_scenario,
+    schedules,
+)
+from harness.pilot import Pilot, load_pilot, load_scenario_file
+from harness.schedule import plan_deliveries
+
+REPO = Path(__file__).resolve().parent.parent
+NAIVE = REPO / "pilots/order-sync-naive.toml"
+HARDENED = REPO / "pilots/order-sync.toml"
+
+
+@pytest.fixture(scope="module")
+def naive() -> Pilot:
+    return load_pilot(NAIVE)
+
+
+@pytest.fixture(scope="module")
+def hardened() -> Pilot:
+    return load_pilot(HARDENED)
+
+
+@pytest.fixture(scope="module")
+def space(naive: Pilot) -> FaultSpace:
+    return fault_space(naive, load_fixtures(naive.resolve(naive.spec.webhook.fixtures)))
+
+
+# ---------------------------------------------------------------- unit
+
+
+def test_clean_events_leave_out_the_captures_own_quirks(naive: Pilot) -> None:
+    captured = load_fixtures(naive.resolve(naive.spec.webhook.fixtures))
+    chosen = clean_events(captured, 10)
+    assert len(chosen) == 10
+    assert chosen == sorted(chosen)
+    picked = [captured[i] for i in chosen]
+    # The capture repeats one event id (lines 2 and 3): only one of them is sent.
+    assert len({e.event_id for e in picked}) == len(picked)
+    created: set[str] = set()
+    newest: dict[str, int] = {}
+    kinds = Counter()
+    for event in picked:
+        if event.event_type in EFFECT_FOR_EVENT:
+            created.add(event.entity_id)
+            kinds["create"] += 1
+        else:
+            assert event.entity_id in created, "an update before its create"
+            assert event.entity_version > newest[event.entity_id], "an update older than one sent"
+            kinds["update"] += 1
+        newest[event.entity_id] = event.entity_version
+    assert kinds["create"] >= 5 and kinds["update"] >= 1
+    # Without the filter the same window would include the repeated capture.
+    assert 3 not in chosen
+    assert chosen == [0, 1, 2, 4, 5, 6, 7, 8, 9, 10]
+
+
+def test_fault_space_uses_the_pilots_timeouts(space: FaultSpace) -> None:
+    # order-sync: PARTNER_TIMEOUT_S = 0.5 for the workflow, 2 s provider window.
+    assert space.timeouts_ms == {"partner": 500, "webhook": 2000}
+    # Toxics only on links to the partner (see harness.hunt._toxic_fault).
+    assert space.links == ("partner",)
+    scenario = scenario_for(
+        space,
+        (
+            ToxicFault("partner", "latency", "downstream", 2, 3),
+            PartnerFault("slow", 4, 1),
+        ),
+    )
+    (window,) = scenario.toxics
+    assert window.attributes["latency"] > 500
+    assert (window.from_delivery, window.until_delivery) == (2, 3)
+    assert window.from_s is None and window.until_s is None
+    assert scenario.partner["slow"][0]["delay_ms"] > 500
+    assert scenario.delivery.concurrency == 1
+    assert scenario.delivery.rate is None
+    assert scenario.delivery.events == list(space.events)
+
+
+def test_canonical_keeps_one_delivery_fault_per_position() -> None:
+    a = DeliveryFault("duplicate", 2, 0.0)
+    b = DeliveryFault("drop", 2, 0.5)
+    c = PartnerFault("error", 1, 2, 503)
+    assert canonical([a, c, b, c]) == (a, c)
+
+
+def test_duration_parsing() -> None:
+    assert parse_duration("60s") == 60
+    assert parse_duration("2m") == 120
+    assert parse_duration(" 90 ") == 90
+    assert parse_duration("250ms") == pytest.approx(0.25)
+    for bad in ("soon", "-5s", "0", "nan"):
+        with pytest.raises(ValueError, match="--budget"):
+            parse_duration(bad)
+
+
+def test_the_simplest_nonempty_schedule_is_one_plain_duplicate(space: FaultSpace) -> None:
+    # What the shrinker converges to when any fault at all breaks a workflow.
+    smallest = find(
+        schedules(space),
+        lambda s: len(s) >= 1,
+        settings=settings(database=None, max_examples=200),
+    )
+    assert smallest == (DeliveryFault("duplicate", 0, 0.0),)
+
+
+# Module-level so @given can draw from it; loading a pilot reads no sockets.
+NAIVE_PILOT = load_pilot(NAIVE)
+SPACE = fault_space(
+    NAIVE_PILOT, load_fixtures(NAIVE_PILOT.resolve(NAIVE_PILOT.spec.webhook.fixtures))
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedule=schedules(SPACE))
+def test_schedule_toml_round_trip(
+    schedule: Schedule, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pilot, space = NAIVE_PILOT, SPACE
+    scenario = scenario_for(space, schedule, description="round trip")
+    text = scenario_toml("hunt-x", scenario, ["a comment", "", "another"])
+    path = tmp_path_factory.mktemp("rt") / "counterexample.toml"
+    path.write_text(text, encoding="utf-8")
+    loaded = load_scenario_file(path, pilot)
+    assert list(loaded) == ["hunt-x"]
+    # The file sets no expect of its own, so a pasted table follows the pilot's default.
+    assert loaded["hunt-x"] == scenario.model_copy(update={"expect": pilot.spec.expect})
+    assert schedule_from_scenario(space, loaded["hunt-x"]) == schedule
+    # Every delivery fault lands on its own plan slot, and the plan only sends the chosen events.
+    plan = plan_deliveries([f"e{i}" for i in range(46)], loaded["hunt-x"].delivery, 1)
+    assert {d.event_index for d in plan.deliveries} <= set(space.events)
+
+
+def test_counterexample_file_is_a_scenarios_table(space: FaultSpace) -> None:
+    text = scenario_toml(
+        "hunt-ab12", scenario_for(space, (DeliveryFault("drop", 1, 0.5),)), ["story"]
+    )
+    assert text.startswith("# story\n")
+    data = tomllib.loads(text)
+    assert set(data) == {"scenarios"}
+    delivery = data["scenarios"]["hunt-ab12"]["delivery"]
+    assert delivery["concurrency"] == 1
+    assert delivery["faults"] == [{"position": 1, "fault": "drop", "delay_s": 0.5}]
+
+
+def test_bad_budget_is_one_line_exit_2() -> None:
+    result = CliRunner().invoke(app, ["hunt", str(NAIVE), "--budget", "soon"])
+    assert result.exit_code == 2
+    assert "--budget: expected a duration" in result.output
+    assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- real hunts
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_naive_hunt_finds_a_small_duplicate_that_replays(naive: Pilot, tmp_path: Path) -> None:
+    found = hunt(naive, budget_s=60, seed=11, reports=tmp_path, shrink_s=30, replays=2)
+    assert found.found and found.schedule is not None and found.result is not None
+    assert not found.flaky, found.story
+    assert 1 <= len(found.schedule) <= 2, found.story
+    exactly = next(r for r in found.result.results if r.name == "exactly_once")
+    assert not exactly.ok and exactly.counts["duplicated"] >= 1, found.story
+    assert found.status.first_failure_s is not None and found.status.first_failure_s < 60
+
+    saved = json.loads((found.hunt_dir / "hunt.json").read_text())
+    assert saved["seed"] == 11
+    assert saved["found"] is True
+    assert saved["schedules_tried"] == found.status.tried >= 2
+    assert saved["failures_found"] >= 1
+    assert saved["counterexample"]["size"] == len(found.schedule)
+    assert "exactly_once" in saved["counterexample"]["broken"]
+    assert any("exactly_once" in line for line in found.story)
+
+    # The saved file replays to the same violation, 10 times out of 10.
+    assert found.counterexample is not None
+    scenarios = load_scenario_file(found.counterexample, naive)
+    ((name, scenario),) = scenarios.items()
+    first = [r.name for r in found.result.results if not r.ok]
+
+    async def replay() -> list[list[str]]:
+        seen = []
+        async with open_fault_proxy() as proxy:
+            for _ in range(10):
+                run = await run_drill(
+                    naive, name, scenario=scenario, reports=tmp_path, fault_proxy=proxy
+                )
+                dup = next(r for r in run.results if r.name == "exactly_once")
+                assert dup.counts["duplicated"] == exactly.counts["duplicated"]
+                seen.append([r.name for r in run.results if not r.ok])
+        return seen
+
+    assert asyncio.run(replay()) == [first] * 10
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_hardened_survives_a_short_hunt(hardened: Pilot, tmp_path: Path) -> None:
+    found = hunt(hardened, budget_s=20, seed=5, reports=tmp_path, shrink_s=10, replays=1)
+    assert not found.found, found.story
+    assert found.status.tried >= 5
+    assert f"({found.status.tried} tried)" in found.story[-1]
+    saved = json.loads((found.hunt_dir / "hunt.json").read_text())
+    assert saved["found"] is False and saved["counterexample"] is None
+    assert len(saved["tried"]) == found.status.tried
+    assert not (found.hunt_dir / "counterexample.toml").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_cli_counterexample_replays_through_drill(tmp_path: Path) -> None:
+    runner = CliRunner()
+    hunted = runner.invoke(
+        app,
+        ["hunt", str(NAIVE), "--budget", "30s", "--seed", "3", "--reports", str(tmp_path)],
+    )
+    assert hunted.exit_code == 1, hunted.output
+    assert "What went wrong" in hunted.output
+    (path,) = tmp_path.glob("hunts/*/counterexample.toml")
+    replayed = runner.invoke(
+        app,
+        ["drill", str(NAIVE), "--scenario-file", str(path), "--reports", str(tmp_path), "--quiet"],
+    )
+    assert replayed.exit_code == 1, replayed.output
+    assert "FAIL" in replayed.output
