@@ -671,7 +671,8 @@ def errors_in_windows(attempts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
     (``until_s`` None) runs to the end of the run.
     """
     status = pd.to_numeric(attempts["status"], errors="coerce")
-    failed = attempts[~status.between(200, 299)]
+    # No status (timeout, reset) is a failure too; between() leaves it NA.
+    failed = attempts[~status.between(200, 299).fillna(False).astype(bool)]
     inside = np.zeros(len(failed), dtype=bool)
     if len(failed) and len(windows):
         run_ids = _str(failed["run_id"]).to_numpy(dtype=object)

@@ -1,0 +1,406 @@
+"""The pilot review: notebook helpers, and both notebooks executed on a real drill.
+
+The fast tests check the numbers and sentences the notebooks show (they
+live in harness.analysis and harness.review, so no kernel is needed). The
+slow ones run a small real drill of the reference pilot, execute both
+notebooks through `chaoslab review` as a user would, and read the HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harness import review as rv
+from harness.analysis import (
+    errors_in_windows,
+    events_table,
+    invariant_table,
+    latency_percentiles,
+    load_runs,
+    pilot_summary,
+    verdict_sensitivity,
+)
+from harness.drill import run_drill
+from harness.economics import EconomicsConfig, Measured
+from harness.journal import JournalWriter
+from harness.pilot import load_pilot
+
+REPO = Path(__file__).resolve().parent.parent
+PILOT = REPO / "pilots" / "order-sync.toml"
+SLO = {"p95_latency_ms": 3000.0, "success_rate": 0.99}
+
+
+# ---------------------------------------------------------------- hand-made runs
+
+
+def _write_run(
+    root: Path,
+    run_id: str,
+    scenario: str,
+    started: float,
+    *,
+    delivered_twice: bool = False,
+    status: str = "done",
+    invariants: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Four orders, one slow; optionally the first one shipped twice."""
+    run_dir = root / "runs" / run_id
+    with JournalWriter(run_dir, run_id) as journal:
+        meta: dict[str, Any] = {
+            "pilot": {"name": "order-sync", "path": str(PILOT)},
+            "scenario": scenario,
+            "started_at": started,
+            "status": status,
+            "slo": SLO,
+            "partner_requests": 6,
+            "toxics_applied": [
+                {"link": "partner", "type": "latency", "toxic": "t", "from_s": 0.0, "until_s": 1.0}
+            ],
+        }
+        if invariants is not None:
+            meta["invariants"] = invariants
+        journal.write_meta(meta)
+        for i in range(4):
+            journal.expected(
+                {
+                    "event_id": f"e{i}",
+                    "event_type": "payment_intent.succeeded",
+                    "entity_id": f"o{i}",
+                    "entity_version": 1,
+                    "expected_effect": "shipment.created",
+                    "dropped": False,
+                }
+            )
+            late = 4.0 if i == 3 else 0.0
+            if i == 2:  # a timeout inside the toxic window, then a 2xx
+                journal.attempt(
+                    {
+                        "event_id": "e2",
+                        "scenario": scenario,
+                        "attempt": 1,
+                        "sent_at": 0.2,
+                        "finished_at": 0.7,
+                        "status": None,
+                        "error_class": "timeout",
+                    }
+                )
+            journal.attempt(
+                {
+                    "event_id": f"e{i}",
+                    "scenario": scenario,
+                    "attempt": 2 if i == 2 else 1,
+                    "sent_at": 1.5 if i == 2 else 0.1 * i,
+                    "finished_at": 1.6 if i == 2 else 0.1 * i + 0.05,
+                    "status": 200,
+                    "error_class": "",
+                }
+            )
+            journal.effect(
+                {
+                    "at": (1.55 if i == 2 else 0.1 * i + 0.02) + late,
+                    "kind": "shipment.created",
+                    "business_key": f"o{i}",
+                    "entity_version": 1,
+                    "event_id": f"e{i}",
+                }
+            )
+            journal.outcome({"event_id": f"e{i}", "outcome": "processed", "detail": ""})
+        if delivered_twice:
+            journal.effect(
+                {"at": 0.5, "kind": "shipment.created", "business_key": "o0", "entity_version": 1}
+            )
+    return run_dir
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    _write_run(tmp_path, "r1", "baseline", 100.0)
+    _write_run(tmp_path, "r2", "duplicates", 200.0, delivered_twice=True)
+    _write_run(tmp_path, "r3", "baseline", 300.0, status="running")
+    return tmp_path
+
+
+def test_select_runs_newest_first_without_runs_in_flight(reports: Path) -> None:
+    found = rv.select_runs("order-sync", reports)
+    assert [p.name for p in found] == ["r2", "r1"]
+    assert [p.name for p in rv.select_runs("order-sync", reports, runs=1)] == ["r2"]
+    assert rv.select_runs("other", reports) == []
+    with pytest.raises(rv.ReviewError, match="--runs"):
+        rv.select_runs("order-sync", reports, runs=0)
+
+
+def test_review_inputs_take_the_pilot_file_the_runs_name(reports: Path) -> None:
+    inputs = rv.review_inputs("order-sync", reports)
+    assert inputs.pilot == "order-sync"
+    assert inputs.pilot_file == PILOT
+    assert inputs.thresholds["min_txns"] == 300  # from the pilot's [thresholds]
+    assert inputs.thresholds["slo_target"] == 0.99  # the rule's default
+    assert inputs.economics.build_cost == 30000
+    with pytest.raises(rv.ReviewError, match=r"run `chaoslab drill .*` first"):
+        rv.review_inputs("order-sync", reports / "empty")
+
+
+def test_invariant_table_from_run_json_or_recomputed(reports: Path) -> None:
+    recorded = [{"name": "slo", "ok": False, "summary": "slow", "examples": ["e3 took 4 s"]}]
+    _write_run(reports, "r4", "baseline", 400.0, invariants=recorded)
+    table = invariant_table(load_runs(reports / "runs")).set_index(["run_id", "invariant"])
+    assert table.loc[("r4", "slo"), "summary"] == "slow"
+    assert table.loc[("r4", "slo"), "examples"] == ["e3 took 4 s"]
+    # r1 recorded nothing: checked here, all four invariants.
+    assert {i for r, i in table.index if r == "r1"} == {
+        "exactly_once",
+        "all_accounted",
+        "final_state",
+        "slo",
+    }
+    assert not table.loc[("r2", "exactly_once"), "ok"]
+    # The 4 s shipment breaks the latency SLO in every run; r2 also shipped twice.
+    assert rv.invariants_sentence(table.reset_index()) == (
+        "4 invariant checks failed over 3 runs: slo in 2 of 2 scenarios and exactly_once in "
+        "1 of 2 scenarios."
+    )
+
+
+def test_errors_in_windows_counts_failures_inside_toxic_windows(reports: Path) -> None:
+    rs = load_runs(reports / "runs")
+    table = errors_in_windows(rs.attempts, rs.windows).set_index("scenario")
+    assert table.loc["baseline", "failed"] == 1
+    assert table.loc["baseline", "in_window"] == 1  # sent at 0.2 s, window 0-1 s
+    assert table.loc["baseline", "attempts"] == 5
+    moved = rs.windows.assign(from_s=0.5)
+    assert errors_in_windows(rs.attempts, moved)["in_window"].sum() == 0
+    assert rv.errors_sentence(table.reset_index()) == (
+        "2 of 10 delivery attempts failed, most of them in baseline (1); in the scenarios with "
+        "toxic windows, 2 of 2 failures were sent while a toxic was active."
+    )
+
+
+def test_sentences_for_the_drill_figures(reports: Path) -> None:
+    rs = load_runs(reports / "runs")
+    events = events_table(rs, 3000)
+    assert rv.retry_sentence(events) == (
+        "baseline needed the most retries: 25 % of its events took more than one delivery "
+        "(up to 2 attempts)."
+    )
+    lat = latency_percentiles(events, 3000)
+    assert rv.latency_sentence(lat, 3000) == (
+        "p95 end-to-end latency is within the 3,000 ms SLO in 0 of 2 scenarios; the slowest "
+        "tail is baseline (p95 4,020 ms, p99 4,020 ms, slowest 4,020 ms)."
+    )
+
+
+def _summary(reports: Path, thresholds: dict[str, float]) -> dict[str, Any]:
+    cfg = EconomicsConfig.of(load_pilot(PILOT).spec.economics)
+    return pilot_summary(load_runs(reports / "runs"), cfg, thresholds)
+
+
+def test_sensitivity_grid_agrees_with_the_verdict_at_the_pilots_own_point(reports: Path) -> None:
+    cfg = EconomicsConfig.of(load_pilot(PILOT).spec.economics)
+    for min_txns in (1, 100):
+        summary = _summary(reports, {"min_txns": min_txns})
+        m = summary["measured"]
+        measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
+        grid = verdict_sensitivity(cfg, measured, m["good"], {"min_txns": min_txns})
+        here = grid[grid["current"]]
+        assert len(here) == 1
+        assert here.iloc[0]["decision"] == summary["decision"]
+        assert here.iloc[0]["roi_12m"] == pytest.approx(summary["economics"]["roi_12m"])
+    # More volume earns more; more failures cost more.
+    clean = grid[grid["failure_rate"] == 0].sort_values("volume_per_month")
+    assert clean["roi_12m"].is_monotonic_increasing
+    big = grid[grid["volume_per_month"] == grid["volume_per_month"].max()]
+    assert big.sort_values("failure_rate")["roi_12m"].is_monotonic_decreasing
+    assert set(grid["decision"]) <= {"PROMOTE", "REFACTOR", "RETIRE", "NO VERDICT"}
+    with pytest.raises(ValueError, match="no transactions"):
+        verdict_sensitivity(cfg, Measured(transactions=0, succeeded=0), 0)
+
+
+def test_sensitivity_sentence_names_the_flips() -> None:
+    grid = pd.DataFrame(
+        [
+            (v, f, d, v == 100 and f == 0.01)
+            for v, f, d in [
+                (50, 0.0, "RETIRE"),
+                (100, 0.0, "PROMOTE"),
+                (200, 0.0, "PROMOTE"),
+                (50, 0.01, "RETIRE"),
+                (100, 0.01, "REFACTOR"),
+                (200, 0.01, "REFACTOR"),
+                (50, 0.05, "RETIRE"),
+                (100, 0.05, "RETIRE"),
+                (200, 0.05, "REFACTOR"),
+            ]
+        ],
+        columns=["volume_per_month", "failure_rate", "decision", "current"],
+    )
+    assert rv.sensitivity_sentence(grid) == (
+        "At 100 transactions a month and a 1 % failure rate the verdict is REFACTOR; it becomes "
+        "PROMOTE if failures fall to 0 %, RETIRE once they reach 5 % and RETIRE at 50 a month "
+        "or fewer."
+    )
+    same = grid.assign(decision="RETIRE")
+    assert rv.sensitivity_sentence(same).endswith("it stays the same everywhere on this grid.")
+
+
+def test_money_sentences_and_the_opening(reports: Path) -> None:
+    summary = _summary(reports, {"min_txns": 1})
+    cfg = EconomicsConfig.of(load_pilot(PILOT).spec.economics)
+    costs = rv.cost_breakdown(summary, cfg)
+    assert costs["total"] == pytest.approx(summary["economics"]["cost_per_success"])
+    assert costs["calls"] + costs["fixed"] + costs["failures"] == pytest.approx(costs["total"])
+    # A duplicate parcel ($25) on 1 of 8 transactions costs more than the work by hand.
+    assert "more than doing it by hand" in rv.cost_sentence(costs)
+    cheap = {**costs, "total": 0.5, "manual": 2.0}
+    assert rv.cost_sentence(cheap).endswith("by hand: 25 % of the manual cost.")
+    flow = rv.cash_flow(summary, cfg)
+    assert flow.loc[0, "cumulative"] == -cfg.build_cost
+    e = summary["economics"]
+    assert flow.loc[12, "cumulative"] == pytest.approx(
+        -cfg.build_cost + 12 * e["monthly_net_benefit"]
+    )
+    never = {**summary, "economics": {**e, "payback_months": float("inf")}}
+    assert "it never pays back" in rv.roi_sentence(never)
+    assert f"pays back in {e['payback_months']:.1f} months" in rv.roi_sentence(
+        {**summary, "economics": {**e, "payback_months": e["payback_months"]}}
+    ) or not e["payback_months"] < float("inf")
+    inputs = rv.review_inputs("order-sync", reports)
+    opening = rv.verdict_markdown(summary, inputs)
+    assert opening.startswith(f"## Verdict: {summary['decision']}\n\n1. ")
+    assert opening.count("\n1. ") + opening.count("\n2. ") + opening.count("\n3. ") == min(
+        3, len(summary["reasons"])
+    )
+    assert "8 drilled transactions (events) over 2 runs of 2 scenarios" in opening
+    assert "pilot file's [thresholds]" in opening
+    assert "$" not in opening.replace(r"\$", "")  # money cannot turn into maths
+    assert rv.md("costs $1 and $2") == r"costs \$1 and \$2"
+
+
+def test_kernel_python3_runs_this_interpreter() -> None:
+    """papermill asks for kernel "python3"; it must start the venv's own python."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    spec = KernelSpecManager().get_kernel_spec(rv.KERNEL)
+    assert spec.language == "python"
+    command = KernelManager(kernel_name=rv.KERNEL).format_kernel_cmd()
+    assert Path(command[0]).resolve() == Path(sys.executable).resolve()
+    if (REPO / ".venv").is_dir() and os.environ.get("CI") == "true":
+        assert Path(sys.executable).absolute().is_relative_to(REPO / ".venv")
+
+
+# ---------------------------------------------------------------- a real drill, both notebooks
+
+
+def _chaoslab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "60"}  # a narrow terminal must not wrap the error
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.fixture(scope="module")
+def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real drill: the reference pilot's partner-timeout scenario, first 12 events."""
+    reports = tmp_path_factory.mktemp("review")
+    pilot = load_pilot(PILOT)
+    spec = pilot.scenario("partner-timeout")
+    small = spec.model_copy(update={"delivery": spec.delivery.model_copy(update={"limit": 12})})
+    asyncio.run(run_drill(pilot, "partner-timeout", scenario=small, reports=reports))
+    return reports
+
+
+def _figures(name: str) -> int:
+    source = (REPO / "notebooks" / f"{name}.py").read_text()
+    return len(re.findall(r'^# %%.*tags=\[[^\]]*"figure"', source, flags=re.M))
+
+
+def _text(page: str) -> str:
+    """What a reader sees: no styles, scripts or tags."""
+    body = re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+@pytest.mark.slow
+def test_review_renders_both_notebooks_on_a_real_drill(drilled: Path, tmp_path: Path) -> None:
+    done = _chaoslab("review", "order-sync", "--reports", str(drilled), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((drilled / "order-sync" / "pilot_review.json").read_text())
+    rs = load_runs(drilled / "runs")
+    n = int((~rs.expected["dropped"].fillna(False).astype(bool)).sum())
+    assert 0 < n <= 12
+    assert summary["measured"]["transactions"] == n
+    assert summary["decision"] in done.stdout
+    assert "pilot_review.html" in done.stdout
+    for name in rv.NOTEBOOKS:
+        page = (drilled / "order-sync" / f"{name}.html").read_text()
+        assert _figures(name) >= 4
+        images = re.findall(r'<img\b[^>]*\bsrc="data:image/png;base64,', page)
+        assert len(images) == _figures(name), name
+        executed = json.loads((drilled / "order-sync" / f"{name}.ipynb").read_text())
+        outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o["output_type"] == "error"]
+        assert not [o for o in outputs if o.get("name") == "stderr"], name
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
+        assert "Traceback" not in _text(page) and "Error" not in _text(page)
+        assert "review_inputs(" not in page  # no code cells in the report
+        assert "cdnjs" not in page  # opens offline
+    review = _text((drilled / "order-sync" / "pilot_review.html").read_text())
+    assert f"Verdict: {summary['decision']}" in review
+    assert f"{n} drilled transactions (events) over 1 runs" in review
+    # The sentences under the figures are computed from these runs, not written in.
+    events = events_table(rs, 3000)
+    drill = _text((drilled / "order-sync" / "drill_analysis.html").read_text())
+    assert rv.latency_sentence(latency_percentiles(events, 3000), 3000) in drill
+    assert rv.errors_sentence(errors_in_windows(rs.attempts, rs.windows)) in drill
+    assert rv.reliability_sentence(summary) in review
+
+
+@pytest.mark.slow
+def test_a_failing_cell_fails_the_command_in_one_line_and_keeps_the_notebook(
+    drilled: Path, tmp_path: Path
+) -> None:
+    run = next((drilled / "runs").iterdir())
+    broken = tmp_path / "runs" / run.name
+    shutil.copytree(run, broken)
+    (broken / "attempts.parquet").write_bytes(b"not parquet at all")
+    done = _chaoslab("review", "order-sync", "--reports", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert re.match(
+        r"chaoslab: drill_analysis notebook failed in cell \d+: JournalError: ", lines[0]
+    )
+    assert "attempts.parquet: unreadable parquet" in lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+    partial = tmp_path / "order-sync" / "drill_analysis.ipynb"
+    assert str(partial.name) in lines[0]
+    cells = json.loads(partial.read_text())["cells"]
+    assert any(o["output_type"] == "error" for c in cells for o in c.get("outputs", []))
+    assert not (tmp_path / "order-sync" / "drill_analysis.html").exists()
+
+
+def test_no_runs_tells_the_user_to_drill_first(tmp_path: Path) -> None:
+    done = _chaoslab("review", "order-sync", "--reports", str(tmp_path), cwd=REPO)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"chaoslab: no runs of pilot 'order-sync' in {tmp_path / 'runs'}; run `chaoslab drill "
+        "pilots/order-sync.toml` first"
+    )
+    assert done.stdout == ""
