@@ -30,6 +30,7 @@ from harness.fixtures import CapturedRequest
 from harness.journal import JournalWriter
 from harness.pilot import DeliverySpec
 from harness.processes import free_port
+from harness.proxy.proxy import run as run_loop
 from harness.schedule import plan_deliveries
 from harness.sender import Sender
 
@@ -169,4 +170,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run_loop(main()))

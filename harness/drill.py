@@ -317,178 +317,188 @@ async def run_drill(
     }
 
     with JournalWriter(run_dir, run_id) as journal:
-        journal.write_meta(meta)
-        for row in expected_rows(run_id, run_events, plan.never_delivered, EFFECT_FOR_EVENT):
-            journal.expected(row)
-
-        t_start = time.monotonic()
-        phase = ["starting"]
-        async with contextlib.AsyncExitStack() as stack:
-            if fault_proxy is None:
-                proxy = await stack.enter_async_context(open_fault_proxy())
-            else:
-                proxy = fault_proxy
-            meta["fault_proxy"] = proxy.describe()
-            await proxy.delete_stale(PROXY_PREFIX, lambda name: _owner_alive(runs_root, name))
-
-            partner_port = free_port()
-            partner = await stack.enter_async_context(
-                run_service(
-                    "partner simulator",
-                    [
-                        sys.executable,
-                        "-m",
-                        "harness.partner",
-                        "--port",
-                        str(partner_port),
-                        "--ledger",
-                        str(run_dir / "ledger.jsonl"),
-                        "--faults",
-                        json.dumps(meta["partner_faults"]),
-                    ],
-                    url=f"http://127.0.0.1:{partner_port}",
-                    ready_path="/_sim/health",
-                    env={},
-                    cwd=Path.cwd(),
-                    log_path=run_dir / "partner.log",
-                    startup_timeout_s=15.0,
-                )
-            )
-
-            workflow_port = free_port() if spec.workflow.url is None else 0
-            workflow_url = spec.workflow.url or f"http://127.0.0.1:{workflow_port}"
-            link_proxies: dict[str, str] = {}
-            link_urls: dict[str, str] = {}
-            for link_name, link in spec.links.items():
-                upstream = partner.url if link.to == "partner" else workflow_url
-                name = f"{PROXY_PREFIX}{run_id}.{link_name}"
-                listen = await proxy.create_proxy(name, upstream.removeprefix("http://"))
-                link_proxies[link_name] = name
-                link_urls[link_name] = f"http://{listen}"
-            meta["links"] = {
-                n: {"proxy": link_proxies[n], "url": link_urls[n]} for n in link_proxies
-            }
-
-            workflow_env = {
-                "WEBHOOK_SECRET": secret,
-                "STATE_DIR": str(Path(tempfile.mkdtemp(prefix="state-", dir=run_dir))),
-            }
-            for link_name, link in spec.links.items():
-                if link.to == "partner" and link.env:
-                    workflow_env[link.env] = link_urls[link_name]
-            await stack.enter_async_context(_workflow(pilot, workflow_env, workflow_port, run_dir))
-
-            target = next(
-                (link_urls[n] for n, link in spec.links.items() if link.to == "workflow"),
-                workflow_url,
-            )
-            timeline = ToxicTimeline(scenario.toxics, link_proxies, proxy)
-            client = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=target,
-                    timeout=spec.webhook.timeout_s,
-                    limits=httpx.Limits(
-                        max_connections=scenario.delivery.concurrency,
-                        max_keepalive_connections=scenario.delivery.concurrency,
-                    ),
-                )
-            )
-            stale_age = (
-                scenario.delivery.stale_signature.age_s
-                if scenario.delivery.stale_signature
-                else 600.0
-            )
-            sender = Sender(
-                client=client,
-                path=spec.webhook.path,
-                events=events,
-                plan=plan,
-                secret=secret,
-                retry_schedule_s=spec.webhook.retry_schedule_s,
-                concurrency=scenario.delivery.concurrency,
-                run_id=run_id,
-                scenario=scenario_name,
-                record=journal.attempt,
-                hooks=timeline,
-                stale_age_s=stale_age,
-            )
-            phase[0] = "sending"
-            t0 = time.monotonic()
-            # Attempt times count from here; the ledger's unix times are mapped onto it.
-            meta["clock_origin"] = time.time()
+        try:
             journal.write_meta(meta)
-            timeline.start_clock(t0)
-            async with asyncio.TaskGroup() as group:
-                clock = group.create_task(timeline.run_clock())
-                watcher = (
-                    group.create_task(
-                        _poll_progress(
-                            progress,
-                            partner.url,
-                            t_start,
-                            len(plan.deliveries),
-                            scenario_name,
-                            sender,
-                            phase,
-                        )
+            for row in expected_rows(run_id, run_events, plan.never_delivered, EFFECT_FOR_EVENT):
+                journal.expected(row)
+
+            t_start = time.monotonic()
+            phase = ["starting"]
+            async with contextlib.AsyncExitStack() as stack:
+                if fault_proxy is None:
+                    proxy = await stack.enter_async_context(open_fault_proxy())
+                else:
+                    proxy = fault_proxy
+                meta["fault_proxy"] = proxy.describe()
+                await proxy.delete_stale(PROXY_PREFIX, lambda name: _owner_alive(runs_root, name))
+
+                partner_port = free_port()
+                partner = await stack.enter_async_context(
+                    run_service(
+                        "partner simulator",
+                        [
+                            sys.executable,
+                            "-m",
+                            "harness.partner",
+                            "--port",
+                            str(partner_port),
+                            "--ledger",
+                            str(run_dir / "ledger.jsonl"),
+                            "--faults",
+                            json.dumps(meta["partner_faults"]),
+                        ],
+                        url=f"http://127.0.0.1:{partner_port}",
+                        ready_path="/_sim/health",
+                        env={},
+                        cwd=Path.cwd(),
+                        log_path=run_dir / "partner.log",
+                        startup_timeout_s=15.0,
                     )
-                    if progress is not None
-                    else None
                 )
-                try:
-                    await sender.run(t0)
-                    clock.cancel()
-                    await timeline.switch_all_off()
-                    phase[0] = "settling"
-                    async with httpx.AsyncClient(timeout=2.0) as admin:
-                        pending = await _settle(
-                            admin,
-                            workflow_url + spec.workflow.status_path,
-                            spec.workflow.settle_timeout_s,
-                        )
-                        outcomes = await _outcomes(
-                            admin, workflow_url + spec.workflow.outcomes_path, run_id
-                        )
-                finally:
-                    clock.cancel()
-                    if watcher is not None:
-                        watcher.cancel()
-            meta["toxics_applied"] = timeline.history()
-            meta["pending_at_end"] = pending
-            meta["partner_requests"] = await _partner_requests(partner.url)
-            # Leave the link proxies before the partner stops, so a real server keeps nothing.
-            for name in link_proxies.values():
-                await proxy.delete_proxy(name)
 
-        for row in outcomes:
-            journal.outcome(row)
-        trace_map = {trace_id_for(run_id, e.event_id): e.event_id for e in run_events}
-        rows = ledger_effects(run_dir / "ledger.jsonl", run_id, meta["clock_origin"], trace_map)
-        for row in rows:
-            journal.effect(row)
-        journal.close()
+                workflow_port = free_port() if spec.workflow.url is None else 0
+                workflow_url = spec.workflow.url or f"http://127.0.0.1:{workflow_port}"
+                link_proxies: dict[str, str] = {}
+                link_urls: dict[str, str] = {}
+                for link_name, link in spec.links.items():
+                    upstream = partner.url if link.to == "partner" else workflow_url
+                    name = f"{PROXY_PREFIX}{run_id}.{link_name}"
+                    listen = await proxy.create_proxy(name, upstream.removeprefix("http://"))
+                    link_proxies[link_name] = name
+                    link_urls[link_name] = f"http://{listen}"
+                meta["links"] = {
+                    n: {"proxy": link_proxies[n], "url": link_urls[n]} for n in link_proxies
+                }
 
-        run = load_run(run_dir)
-        results = check_all(
-            {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected")}, spec.slo
-        )
-        duration = time.monotonic() - t_start
-        meta.update(
-            status="finished",
-            finished_at=time.time(),
-            duration_s=round(duration, 3),
-            stats={
-                "attempts": sender.stats.attempts,
-                "delivered": sender.stats.delivered,
-                "failed": sender.stats.failed,
-                "redeliveries": sender.stats.redeliveries,
-                "gave_up": sender.stats.gave_up,
-                "by_error": dict(sender.stats.by_error),
-            },
-            invariants=[asdict(r) for r in results],
-            ok=all(r.ok for r in results),
-        )
-        journal.write_meta(meta)
+                workflow_env = {
+                    "WEBHOOK_SECRET": secret,
+                    "STATE_DIR": str(Path(tempfile.mkdtemp(prefix="state-", dir=run_dir))),
+                }
+                for link_name, link in spec.links.items():
+                    if link.to == "partner" and link.env:
+                        workflow_env[link.env] = link_urls[link_name]
+                await stack.enter_async_context(
+                    _workflow(pilot, workflow_env, workflow_port, run_dir)
+                )
+
+                target = next(
+                    (link_urls[n] for n, link in spec.links.items() if link.to == "workflow"),
+                    workflow_url,
+                )
+                timeline = ToxicTimeline(scenario.toxics, link_proxies, proxy)
+                client = await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=target,
+                        timeout=spec.webhook.timeout_s,
+                        limits=httpx.Limits(
+                            max_connections=scenario.delivery.concurrency,
+                            max_keepalive_connections=scenario.delivery.concurrency,
+                        ),
+                    )
+                )
+                stale_age = (
+                    scenario.delivery.stale_signature.age_s
+                    if scenario.delivery.stale_signature
+                    else 600.0
+                )
+                sender = Sender(
+                    client=client,
+                    path=spec.webhook.path,
+                    events=events,
+                    plan=plan,
+                    secret=secret,
+                    retry_schedule_s=spec.webhook.retry_schedule_s,
+                    concurrency=scenario.delivery.concurrency,
+                    run_id=run_id,
+                    scenario=scenario_name,
+                    record=journal.attempt,
+                    hooks=timeline,
+                    stale_age_s=stale_age,
+                )
+                phase[0] = "sending"
+                t0 = time.monotonic()
+                # Attempt times count from here; the ledger's unix times are mapped onto it.
+                meta["clock_origin"] = time.time()
+                journal.write_meta(meta)
+                timeline.start_clock(t0)
+                async with asyncio.TaskGroup() as group:
+                    clock = group.create_task(timeline.run_clock())
+                    watcher = (
+                        group.create_task(
+                            _poll_progress(
+                                progress,
+                                partner.url,
+                                t_start,
+                                len(plan.deliveries),
+                                scenario_name,
+                                sender,
+                                phase,
+                            )
+                        )
+                        if progress is not None
+                        else None
+                    )
+                    try:
+                        await sender.run(t0)
+                        clock.cancel()
+                        await timeline.switch_all_off()
+                        phase[0] = "settling"
+                        async with httpx.AsyncClient(timeout=2.0) as admin:
+                            pending = await _settle(
+                                admin,
+                                workflow_url + spec.workflow.status_path,
+                                spec.workflow.settle_timeout_s,
+                            )
+                            outcomes = await _outcomes(
+                                admin, workflow_url + spec.workflow.outcomes_path, run_id
+                            )
+                    finally:
+                        clock.cancel()
+                        if watcher is not None:
+                            watcher.cancel()
+                meta["toxics_applied"] = timeline.history()
+                meta["pending_at_end"] = pending
+                meta["partner_requests"] = await _partner_requests(partner.url)
+                # Leave the link proxies before the partner stops, so a real server keeps nothing.
+                for name in link_proxies.values():
+                    await proxy.delete_proxy(name)
+
+            for row in outcomes:
+                journal.outcome(row)
+            trace_map = {trace_id_for(run_id, e.event_id): e.event_id for e in run_events}
+            rows = ledger_effects(run_dir / "ledger.jsonl", run_id, meta["clock_origin"], trace_map)
+            for row in rows:
+                journal.effect(row)
+            journal.close()
+
+            run = load_run(run_dir)
+            results = check_all(
+                {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected")}, spec.slo
+            )
+            duration = time.monotonic() - t_start
+            meta.update(
+                status="finished",
+                finished_at=time.time(),
+                duration_s=round(duration, 3),
+                stats={
+                    "attempts": sender.stats.attempts,
+                    "delivered": sender.stats.delivered,
+                    "failed": sender.stats.failed,
+                    "redeliveries": sender.stats.redeliveries,
+                    "gave_up": sender.stats.gave_up,
+                    "by_error": dict(sender.stats.by_error),
+                },
+                invariants=[asdict(r) for r in results],
+                ok=all(r.ok for r in results),
+            )
+            journal.write_meta(meta)
+        except BaseException as exc:
+            # Whatever stopped the drill, run.json says so; the journal so far is kept.
+            interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            meta["status"] = "interrupted" if interrupted else "error"
+            meta["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            journal.write_meta(meta)
+            raise
 
     return DrillResult(
         run_id=run_id,

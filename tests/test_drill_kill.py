@@ -168,3 +168,51 @@ def test_sigkill_keeps_journal_and_next_drill_starts_clean(
     finished = [d for d in reports.glob("runs/*") if d != run_dir]
     assert len(finished) == 1
     assert json.loads((finished[0] / "run.json").read_text())["status"] == "finished"
+
+
+def test_ctrl_c_stops_everything_and_says_so(tmp_path: Path, shared_proxy: str) -> None:
+    scenario_file = tmp_path / "slow.toml"
+    scenario_file.write_text(SLOW_SCENARIO)
+    reports = tmp_path / "reports"
+    drill = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "drill",
+            str(REPO / "pilots/order-sync.toml"),
+            "--scenario-file",
+            str(scenario_file),
+            "--reports",
+            str(reports),
+            "--quiet",
+        ],
+        env={**os.environ, "TOXIPROXY_URL": shared_proxy},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A terminal's Ctrl-C: SIGINT with its default meaning, whatever our parent ignores.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+
+        def enough() -> bool:
+            found = list(reports.glob("runs/*/attempts.jsonl"))
+            return bool(found) and len(found[0].read_bytes().splitlines()) >= 5
+
+        wait_for(enough, 60, "5 recorded attempts")
+        started = children(drill.pid)
+        run_dir = next(reports.glob("runs/*"))
+        drill.send_signal(signal.SIGINT)
+        _, stderr = drill.communicate(timeout=30)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+    assert drill.returncode == 130
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    assert not any(alive(p) for p in started)
+    assert read_meta(run_dir)["status"] == "interrupted"
+    assert load_run(run_dir).attempts.shape[0] >= 5
+    left = httpx.get(f"{shared_proxy}/proxies").json()
+    assert not any(name.startswith(f"chaoslab-{run_dir.name}") for name in left)
