@@ -457,17 +457,21 @@ def describe_fault(
             f"on the {fault.link} link, {what} {direction}, from when {span}: "
             f"while deliveries {names} are in flight"
         )
+    one = fault.count == 1
     numbers = (
         f"request {fault.first_request}"
         if fault.count == 1
         else f"requests {fault.first_request}-{fault.first_request + fault.count - 1}"
     )
     return {
-        "error": f"partner {numbers} fail with {fault.status} (nothing is applied)",
-        "error_after_effect": f"partner {numbers} apply the change, then answer {fault.status}",
-        "throttle": f"partner {numbers} are throttled with 429",
-        "slow": f"partner {numbers} apply the change but answer "
-        f"{_partner_timeout_ms(space) + OVER_TIMEOUT_MS} ms late, past the workflow's timeout",
+        "error": f"partner {numbers} {'fails' if one else 'fail'} with {fault.status} "
+        "(nothing is applied)",
+        "error_after_effect": f"partner {numbers} {'applies' if one else 'apply'} the change, "
+        f"then {'answers' if one else 'answer'} {fault.status}",
+        "throttle": f"partner {numbers} {'is' if one else 'are'} throttled with 429",
+        "slow": f"partner {numbers} {'applies' if one else 'apply'} the change but "
+        f"{'answers' if one else 'answer'} {_partner_timeout_ms(space) + OVER_TIMEOUT_MS} ms "
+        "late, past the workflow's timeout",
     }[fault.kind]
 
 
