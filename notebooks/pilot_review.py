@@ -60,7 +60,7 @@ left.set_xlim(min(0.8, min(observed) - 0.02), 1.0)
 left.set_yticks(y, names)
 left.invert_yaxis()
 left.set_xlabel("good transactions")
-left.legend(frameon=False, loc="lower left", fontsize=8)
+left.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
 kinds = (("dead_lettered_rate", "dead-lettered", "#fd8d3c"), ("lost_rate", "lost", "#969696"), ("duplicated_rate", "duplicated", "#d62728"))
 start = np.zeros(len(by))
 for key, label, colour in kinds:
@@ -71,7 +71,7 @@ right.set_xlim(0, max(0.01, float(start.max()) * 1.1))
 right.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
 left.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
 right.set_xlabel("failed transactions, share of the scenario")
-right.legend(frameon=False, loc="lower right", fontsize=8)
+right.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
 plt.show()
 display(Markdown(rv.reliability_sentence(summary)))
 
@@ -89,7 +89,7 @@ for key, colour in (("calls", "#6baed6"), ("fixed", "#3182bd"), ("failures", "#d
     start += value
 ax.set_xlabel(f"cost per successful transaction (volume {cfg.volume_per_month:,.0f} a month)")
 ax.xaxis.set_major_formatter("${x:,.2f}")
-ax.legend(frameon=False, loc="lower right", ncol=3)
+ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3)
 plt.show()
 display(Markdown(rv.md(rv.cost_sentence(costs))))
 
