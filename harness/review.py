@@ -45,10 +45,12 @@ __all__ = [
     "cost_sentence",
     "errors_sentence",
     "evidence_sentence",
+    "execute_notebook",
     "invariants_sentence",
     "latency_sentence",
     "md",
     "reliability_sentence",
+    "render_html",
     "retry_sentence",
     "review_command",
     "review_inputs",
@@ -476,7 +478,9 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _execute(name: str, parameters: dict[str, Any], out_dir: Path, timeout: int) -> Path:
+def execute_notebook(
+    name: str, parameters: dict[str, Any], out_dir: Path, timeout: int = CELL_TIMEOUT_S
+) -> Path:
     """Run one notebook; a failing cell becomes a one-line ReviewError."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -513,7 +517,7 @@ def _execute(name: str, parameters: dict[str, Any], out_dir: Path, timeout: int)
     raise AssertionError("unreachable")
 
 
-def _render(executed: Path, html: Path) -> None:
+def render_html(executed: Path, html: Path) -> None:
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -582,8 +586,8 @@ def run_review(
             summary_path.unlink(missing_ok=True)
         extra = {"summary_path": str(summary_path.resolve())} if name == "pilot_review" else {}
         started = time.perf_counter()
-        notebooks[name] = _execute(name, {**params, **extra}, out_dir, timeout)
-        _render(notebooks[name], target)
+        notebooks[name] = execute_notebook(name, {**params, **extra}, out_dir, timeout)
+        render_html(notebooks[name], target)
         seconds[name] = time.perf_counter() - started
         html[name] = target
     try:
