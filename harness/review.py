@@ -498,8 +498,9 @@ def execute_notebook(
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
-                # ipykernel warns on every start that loopback TCP is unencrypted; noise here.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # Kernel log lines (loopback TCP is unencrypted; an interrupt at shutdown)
+                # are noise on the command's stderr; cell errors still come back as errors.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
             return output
         except PapermillExecutionError as exc:
