@@ -190,6 +190,9 @@ def proxy_serve(ctx: typer.Context) -> None:
 # (keep this block: helpers add `app.command("name")(function)` lines to it)
 app.command("review")(__import__("harness.review", fromlist=["x"]).review_command)
 app.command("hunt")(__import__("harness.hunt_cli", fromlist=["hunt"]).hunt)
+from harness.baseline import app as baseline_app  # noqa: E402  (registered after app exists)
+
+app.add_typer(baseline_app, name="baseline")
 
 
 def main() -> None:

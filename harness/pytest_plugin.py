@@ -1,0 +1,391 @@
+"""pytest plugin: every scenario of every pilot file is a test item.
+
+    pytest --pilots pilots/                          # all pilot files in the folder
+    pytest --pilots pilots/order-sync.toml -k throttle
+    pytest --pilots pilots/ --pilots-reports reports # keep the runs with the others
+
+An item drills its scenario (``harness.drill.run_drill``) and passes when the
+invariants did what the scenario expects (``expect = "pass"``: all held;
+``"violation"``: one broke), and no figure regressed beyond the pilot's
+``[baseline]`` tolerances against ``<pilot>.baseline.json`` (see
+``harness.baseline``). Items are named ``<pilot name>::<scenario>``.
+
+All items of a session share one fault proxy and one event loop: the loop is
+private to this plugin (never installed as the thread's current loop), so it
+does not meet pytest-asyncio's loops, and it lives as long as the proxy does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+import tomllib
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+# The plugin loads in every pytest run of this environment; the harness (pandas,
+# pyarrow, httpx) is imported only once --pilots asks for drills, so other test
+# runs stay fast and never depend on the drill engine importing cleanly.
+if TYPE_CHECKING:
+    from harness.baseline import FigureCheck
+    from harness.drill import DrillResult
+    from harness.faultproxy import FaultProxy
+    from harness.pilot import Pilot, ScenarioSpec
+
+T = TypeVar("T")
+PLUGIN_NAME = "chaoslab-pilots"
+EXAMPLES = 3  # per broken invariant: enough to look one up, few enough to read
+
+
+def _setup_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the drill could not run"; shown as one line, not a traceback."""
+    from harness.baseline import BaselineError
+    from harness.drill import DrillError
+    from harness.faultproxy import FaultProxyError
+    from harness.pilot import PilotError
+
+    return (PilotError, BaselineError, DrillError, FaultProxyError, OSError, TimeoutError)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaoslab", "chaos drills of pilot files (chaoslab)")
+    group.addoption(
+        "--pilots",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="drill every scenario of this pilot file, or of every pilot file in this folder "
+        "(repeatable)",
+    )
+    group.addoption(
+        "--pilots-reports",
+        default=None,
+        metavar="DIR",
+        help="reports folder for the pilot drills' runs (default: a folder in pytest's temp dir)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pilot: a pilot scenario drilled by chaoslab (--pilots)")
+    raw: list[str] = config.getoption("pilots") or []
+    if not raw:
+        return
+    base = config.invocation_params.dir
+    roots: list[Path] = []
+    for entry in raw:
+        path = (base / entry).resolve()
+        if not path.exists():
+            raise pytest.UsageError(f"--pilots {entry}: no such file or folder")
+        roots.append(path)
+    reports_opt: str | None = config.getoption("pilots_reports")
+    reports = (base / reports_opt).resolve() if reports_opt else None
+    runner = PilotRunner(config, roots, reports)
+    config.pluginmanager.register(runner, PLUGIN_NAME)
+    config.add_cleanup(runner.close)
+    # Collect the pilots next to whatever else was asked for (testpaths by default),
+    # unless an argument already names them or a part of them (pilots/x.toml::burst).
+    given = [(base / a.split("::")[0]).resolve() for a in config.args]
+    config.args.extend(
+        str(r) for r in roots if not any(g == r or r in g.parents or g in r.parents for g in given)
+    )
+
+
+def _is_pilot_file(path: Path) -> bool:
+    """A pilot file has [pilot] or extends one; scenario files (a hunt's) have neither."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # collect it, so its error is reported rather than silently skipped
+    return "pilot" in data or "extends" in data
+
+
+@dataclass
+class ItemRecord:
+    nodeid: str
+    outcome: str
+    duration_s: float
+    figures: dict[str, float | None]
+    baseline: str  # "ok", "regressed", "none" (no baseline for this scenario)
+    run_dir: Path | None
+
+
+@dataclass(eq=False)  # pluggy keeps plugins in sets: identity hashing
+class PilotRunner:
+    """Session state: the pilot roots, one loop, one fault proxy, what each item found."""
+
+    config: pytest.Config
+    roots: list[Path]
+    reports_opt: Path | None
+    records: list[ItemRecord] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _proxy_cm: contextlib.AbstractAsyncContextManager[FaultProxy] | None = None
+    _proxy: FaultProxy | None = None
+    _reports: Path | None = None
+    _names: dict[str, Path] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ collection
+
+    def claims(self, path: Path) -> bool:
+        if path.suffix != ".toml":
+            return False
+        resolved = path.resolve()
+        inside = any(resolved == r or (r.is_dir() and r in resolved.parents) for r in self.roots)
+        return inside and _is_pilot_file(resolved)
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PilotFile | None:
+        if not self.claims(file_path):
+            return None
+        nodeid = self._readable_id(file_path)
+        if nodeid is None:
+            return PilotFile.from_parent(parent, path=file_path)
+        return PilotFile.from_parent(parent, path=file_path, nodeid=nodeid)
+
+    def _readable_id(self, path: Path) -> str | None:
+        """The pilot's name as the file's id, unless it is unusable or taken."""
+        from harness.pilot import PilotError, load_pilot
+
+        try:
+            name = load_pilot(path).name
+        except PilotError:
+            return None  # the file's collection reports the error
+        if "::" in name or "[" in name or self._names.get(name, path) != path:
+            return None
+        self._names[name] = path
+        return name
+
+    # ------------------------------------------------------------ running
+
+    def reports(self) -> Path:
+        # A method, not a property: pluggy reads every attribute of a plugin object.
+        if self._reports is None:
+            if self.reports_opt is not None:
+                self._reports = self.reports_opt
+            else:
+                factory = getattr(self.config, "_tmp_path_factory", None)
+                self._reports = (
+                    factory.mktemp("pilot-reports")
+                    if factory is not None
+                    else Path(tempfile.mkdtemp(prefix="chaoslab-pilots-"))
+                )
+            self._reports.mkdir(parents=True, exist_ok=True)
+        return self._reports
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        loop = self._loop
+        task = loop.create_task(coro)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            # Interrupted from outside (Ctrl-C, a pytest-timeout): let the drill
+            # unwind, which stops every process it started, before going on.
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            raise
+
+    def drill(self, pilot: Pilot, name: str, scenario: ScenarioSpec) -> DrillResult:
+        from harness.drill import run_drill
+        from harness.faultproxy import open_fault_proxy
+
+        if self._proxy is None:
+            self._proxy_cm = open_fault_proxy()
+            self._proxy = self._run(self._proxy_cm.__aenter__())
+        drill = run_drill(
+            pilot, name, scenario=scenario, reports=self.reports(), fault_proxy=self._proxy
+        )
+        return self._run(drill)
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            if self._proxy_cm is not None and self._proxy is not None:
+                self._run(self._proxy_cm.__aexit__(None, None, None))
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        finally:
+            self._proxy = self._proxy_cm = None
+            self._loop.close()
+            self._loop = None
+
+    # ------------------------------------------------------------ reporting
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.records:
+            return
+        from harness.baseline import FIGURES, SHORT
+
+        tr = terminalreporter
+        tr.section("chaoslab pilots")
+        width = max(len(r.nodeid) for r in self.records)
+        for r in self.records:
+            figures = "  ".join(
+                f"{SHORT[n]} {_fmt(n, r.figures.get(n))}" for n in FIGURES if n in r.figures
+            )
+            baseline = {"none": "no baseline", "ok": "baseline ok"}.get(r.baseline, r.baseline)
+            tr.write_line(
+                f"{r.nodeid.ljust(width)}  {r.outcome:6} {r.duration_s:5.1f}s  "
+                f"{figures}  [{baseline}]"
+            )
+        total = sum(r.duration_s for r in self.records)
+        tr.write_line(f"{len(self.records)} drills, {total:.0f}s; runs in {self.reports()}")
+
+
+def _fmt(figure: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if figure.endswith("_per_txn") else f"{value:.0f}"
+
+
+class PilotCheckFailed(Exception):
+    """The drill ran and the pilot did not do what its file promises; ``report`` says how."""
+
+    def __init__(self, report: str) -> None:
+        super().__init__(report)
+        self.report = report
+
+
+class PilotFile(pytest.File):
+    def collect(self) -> Iterator[PilotItem]:
+        from harness.pilot import load_pilot
+
+        pilot = load_pilot(self.path)
+        for name, scenario in pilot.spec.scenarios.items():
+            yield PilotItem.from_parent(self, name=name, pilot=pilot, scenario=scenario)
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> str | Any:
+        from harness.pilot import PilotError
+
+        if isinstance(excinfo.value, PilotError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class PilotItem(pytest.Item):
+    def __init__(self, *, pilot: Pilot, scenario: ScenarioSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pilot = pilot
+        self.scenario = scenario
+        self.add_marker(pytest.mark.pilot)
+
+    @property
+    def label(self) -> str:
+        return f"{self.pilot.name}::{self.name}"
+
+    def _runner(self) -> PilotRunner:
+        runner = self.config.pluginmanager.get_plugin(PLUGIN_NAME)
+        assert isinstance(runner, PilotRunner), "pilot items exist only with --pilots"
+        return runner
+
+    def runtest(self) -> None:
+        from harness.baseline import figures_of
+
+        runner = self._runner()
+        started = time.monotonic()
+        record = ItemRecord(self.nodeid, "error", 0.0, {}, "none", None)
+        runner.records.append(record)
+        try:
+            result = runner.drill(self.pilot, self.name, self.scenario)
+            record.run_dir = result.run_dir
+            figures = figures_of(result.run_dir)
+            record.figures = figures
+            for name, value in figures.items():
+                self.user_properties.append((name, value))
+            self.user_properties.append(("run_dir", str(result.run_dir)))
+            checks = self._baseline_checks(figures)
+        finally:
+            record.duration_s = time.monotonic() - started
+        if checks is not None:
+            record.baseline = "regressed" if any(c.regressed for c in checks) else "ok"
+        report = self._report(result, checks)
+        record.outcome = "failed" if report else "passed"
+        if report:
+            raise PilotCheckFailed(report)
+
+    def _baseline_checks(self, figures: dict[str, float | None]) -> list[FigureCheck] | None:
+        from harness.baseline import baseline_path, compare, load_baseline
+
+        path = baseline_path(self.pilot)
+        if not path.exists():
+            return None
+        old = load_baseline(path).get(self.name)
+        if old is None:
+            return None
+        return compare(old, figures, self.pilot.spec.baseline)
+
+    def _report(self, result: DrillResult, checks: list[FigureCheck] | None) -> str:
+        """Empty when the item passes; else what a person needs, without a traceback."""
+        from harness.baseline import baseline_path, format_checks
+
+        sections: list[str] = []
+        problems: list[str] = []  # the first line, which pytest's short summary shows
+        broken = [r for r in result.results if not r.ok]
+        if self.scenario.expect == "pass" and broken:
+            problems.append("broke " + ", ".join(r.name for r in broken))
+            lines = ["invariants broken (this scenario expects every invariant to hold):"]
+            for r in broken:
+                lines.append(f"  {r.name}: {r.summary}")
+                lines += [f"    e.g. {example}" for example in r.examples[:EXAMPLES]]
+            sections.append("\n".join(lines))
+        elif self.scenario.expect == "violation" and not broken:
+            problems.append("expected a violation, every invariant held")
+            lines = ["invariants (this scenario expects one to break):"]
+            lines += [f"  {r.name}: {r.summary}" for r in result.results]
+            sections.append("\n".join(lines))
+        if checks is not None and any(c.regressed for c in checks):
+            problems.append(
+                "regressed "
+                + ", ".join(
+                    f"{c.figure} {_fmt(c.figure, c.old)} -> {_fmt(c.figure, c.new)}"
+                    for c in checks
+                    if c.regressed
+                )
+            )
+            table = format_checks(checks)
+            sections.append(
+                f"baseline regressed (against {_shown(baseline_path(self.pilot))}):\n"
+                + "\n".join(f"  {line}" for line in table.splitlines())
+            )
+        if not sections:
+            return ""
+        head = (
+            f"{'; '.join(problems)}\n"
+            f"drill of {_shown(self.pilot.path)}, seed {result.seed}, {result.duration_s:.1f}s, "
+            f"run {result.run_dir}"
+        )
+        return "\n\n".join([head, *sections])
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | Any:
+        error = excinfo.value
+        while isinstance(error, BaseExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]
+        if isinstance(error, PilotCheckFailed):
+            return error.report
+        if isinstance(error, _setup_errors()):
+            return f"{self.label}: the drill could not run: {type(error).__name__}: {error}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.label
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working folder when it is inside it (shorter to read)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

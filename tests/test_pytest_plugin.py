@@ -1,0 +1,188 @@
+"""The pytest plugin: pilot scenarios as test items, readable ids and failures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+# Quiet, cache-free runs; the outer session already imported harness, which the
+# inner one would like to rewrite for assertions.
+QUIET = (
+    "-p",
+    "no:cacheprovider",
+    "-W",
+    "ignore::pytest.PytestAssertRewriteWarning",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+)
+SCENARIOS = [
+    "baseline",
+    "duplicates",
+    "reordered",
+    "partner-throttle",
+    "partner-errors",
+    "partner-timeout",
+    "connection-resets",
+]
+
+
+def pilot_tree(dest: Path) -> Path:
+    """A copy of pilots/ beside links to the fixtures and workflows its paths point at."""
+    (dest / "pilots").mkdir(parents=True)
+    for item in (REPO / "pilots").iterdir():
+        if item.suffix in {".toml", ".json"}:
+            shutil.copy(item, dest / "pilots" / item.name)
+    for name in ("fixtures", "workflows"):
+        (dest / name).symlink_to(REPO / name, target_is_directory=True)
+    return dest / "pilots"
+
+
+def test_every_scenario_of_every_pilot_is_an_item(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--pilots", str(REPO / "pilots"), "--collect-only", "-q", *QUIET)
+    ids = [line for line in result.outlines if "::" in line]
+    assert sorted(ids) == sorted(
+        f"{pilot}::{scenario}"
+        for pilot in ("order-sync", "order-sync-naive")
+        for scenario in SCENARIOS
+    )
+    assert result.ret == 0
+
+
+def test_select_one_scenario_by_path(pytester: pytest.Pytester) -> None:
+    pilot_tree(pytester.path)
+    result = pytester.runpytest(
+        "--pilots",
+        "pilots",
+        "pilots/order-sync.toml::partner-throttle",
+        "--collect-only",
+        "-q",
+        *QUIET,
+    )
+    assert [line for line in result.outlines if "::" in line] == ["order-sync::partner-throttle"]
+
+
+def test_pilot_marker_and_k_select(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_unit():\n    assert True\n")
+    result = pytester.runpytest(
+        "--pilots",
+        str(REPO / "pilots/order-sync-naive.toml"),
+        "-m",
+        "pilot",
+        "-k",
+        "throttle or resets",
+        "--collect-only",
+        "-q",
+        *QUIET,
+    )
+    assert sorted(line for line in result.outlines if "::" in line) == [
+        "order-sync-naive::connection-resets",
+        "order-sync-naive::partner-throttle",
+    ]
+
+
+def test_a_bad_pilot_file_is_one_line_and_scenario_files_are_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    folder = pytester.mkdir("mine")
+    (folder / "events.jsonl").write_text("")
+    (folder / "bad.toml").write_text(
+        '[pilot]\nname = "bad"\n[workflow]\ncommand = ["x"]\n[webhook]\nfixtures = '
+        '"events.jsonl"\n[slo]\np95_latncy_ms = 3\n[scenarios.a]\n'
+    )
+    # A hunt's counterexample: scenarios only, not a pilot.
+    (folder / "found.toml").write_text("[scenarios.found]\nseed = 3\n")
+    result = pytester.runpytest("--pilots", "mine", "--collect-only", *QUIET)
+    result.stdout.fnmatch_lines(["*ERROR collecting mine/bad.toml*"])
+    text = result.stdout.str()
+    assert f"{folder / 'bad.toml'}: [slo] p95_latncy_ms: unknown key (misspelt?)" in text
+    assert "found.toml" not in text
+    assert "Traceback" not in text and "pydantic" not in text
+
+
+def test_a_missing_pilots_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--pilots", "nowhere", *QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--pilots nowhere: no such file or folder*"])
+
+
+def test_without_the_option_pilot_files_are_not_collected(pytester: pytest.Pytester) -> None:
+    pilots = pilot_tree(pytester.path)
+    result = pytester.runpytest(str(pilots), "--collect-only", "-q", *QUIET)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+@pytest.mark.slow
+def test_failures_read_like_a_report(pytester: pytest.Pytester) -> None:
+    """Three drills in one session (one shared fault proxy):
+
+    - the regressed copy of the hardened workflow breaks the reference baseline;
+    - the hardened workflow under a pilot that expects violations holds every invariant;
+    - the naive workflow, expected to break an invariant, does: that item passes.
+    """
+    pilots = pilot_tree(pytester.path)
+    shutil.copy(DATA / "order-sync-regressed.toml", pilots)
+    (pilots / "order-sync-overexpect.toml").write_text(
+        'extends = "order-sync.toml"\n[pilot]\nname = "order-sync-overexpect"\n'
+        'expect = "violation"\n'
+    )
+    result = pytester.runpytest_subprocess(
+        "--pilots",
+        "pilots",
+        "pilots/order-sync-regressed.toml::partner-errors",
+        "pilots/order-sync-overexpect.toml::baseline",
+        "pilots/order-sync-naive.toml::duplicates",
+        "--pilots-reports",
+        "reports",
+        *QUIET,
+        timeout=240,
+    )
+    text = result.stdout.str()
+    result.assert_outcomes(passed=1, failed=2)
+
+    # The regression: a one-line headline, then the figures as a table.
+    result.stdout.fnmatch_lines(
+        [
+            "*_ order-sync-regressed::partner-errors _*",
+            "broke slo; regressed dead_letters 0 -> *",
+            "drill of pilots/order-sync-regressed.toml, seed 1, *",
+            "invariants broken (this scenario expects every invariant to hold):",
+            "  slo: The run misses its SLO: *",
+            "    e.g. evt_*",
+            "baseline regressed (against *order-sync.baseline.json):",
+            "  figure * baseline * now * tolerance*",
+        ]
+    )
+    row = next(line.split() for line in result.outlines if line.startswith("  dead_letters"))
+    assert row[0] == "dead_letters" and row[1] == "0"
+    assert int(row[2]) >= 1  # at least one order dead-lettered by the burst of 503s
+    assert row[3:] == ["+0", "(0)", "REGRESSED"]
+
+    # Expecting a violation that did not happen is a failure, with what held.
+    result.stdout.fnmatch_lines(
+        [
+            "*_ order-sync-overexpect::baseline _*",
+            "expected a violation, every invariant held",
+            "*run *reports/runs/*-order-sync-overexpect-baseline-*",
+            "invariants (this scenario expects one to break):",
+            "  exactly_once: All * expected effects happened exactly once.",
+        ]
+    )
+    # The naive reference broke an invariant, as it should; its figures are in the summary.
+    result.stdout.fnmatch_lines(
+        [
+            "*chaoslab pilots*",
+            "order-sync-naive::duplicates * passed * dead letters 0 *baseline ok*",
+            "*short test summary info*",
+            "FAILED order-sync-regressed::partner-errors - broke slo; regressed*",
+            "FAILED order-sync-overexpect::baseline - expected a violation*",
+        ]
+    )
+    assert "Traceback" not in text
+    assert "pytest_plugin.py" not in text  # no frames of the plugin's own code
+    assert len(list((pytester.path / "reports" / "runs").iterdir())) == 3
