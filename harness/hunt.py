@@ -608,6 +608,14 @@ class ScheduleBroke(Exception):
         self.result = result
 
 
+class _CannotRun(BaseException):
+    """Carries a drill's own error through Hypothesis, which only catches Exception."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def parse_duration(text: str, option: str = "--budget") -> float:
     """'60s', '2m', '90' (seconds) → seconds; a clear error otherwise."""
     raw = text.strip().lower()
@@ -673,7 +681,13 @@ def hunt(
 
         def run(schedule: Schedule, phase: str) -> DrillResult:
             t = time.monotonic()
-            result = runner.run(f"hunt-{len(tried) + 1}", scenario_for(space, schedule))
+            try:
+                result = runner.run(f"hunt-{len(tried) + 1}", scenario_for(space, schedule))
+            except Exception as exc:
+                # A drill that cannot run (a workflow that does not start, a
+                # proxy that went away) is not a counterexample: stop the hunt
+                # rather than let Hypothesis shrink it.
+                raise _CannotRun(exc) from exc
             tried.append(
                 Tried(
                     faults=[fault_to_json(f) for f in schedule],
@@ -750,6 +764,8 @@ def hunt(
         try:
             with _quiet_hypothesis(result.hypothesis_notes):
                 search()
+        except _CannotRun as exc:
+            raise exc.error from None
         except ScheduleBroke as exc:
             result.schedule, result.result = exc.schedule, exc.result
         except Flaky:
@@ -828,7 +844,8 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         told = "; ".join(f"{label}: {n}x" for label, n in seen.items())
         lines.append(f"FLAKY: the same schedule gave different outcomes ({told}).")
     elif result.replays:
-        lines.append(f"Replayed {len(result.replays)} times: the same violation every time.")
+        times = "once" if len(result.replays) == 1 else f"{len(result.replays)} times"
+        lines.append(f"Replayed {times}: the same violation each time.")
     return lines
 
 

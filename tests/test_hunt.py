@@ -9,9 +9,11 @@ hunt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tomllib
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, find, given, settings
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.drill import EFFECT_FOR_EVENT, run_drill
+from harness.drill import EFFECT_FOR_EVENT, DrillError, DrillResult, run_drill
 from harness.faultproxy import open_fault_proxy
 from harness.fixtures import load_fixtures
 from harness.hunt import (
@@ -38,8 +40,10 @@ from harness.hunt import (
     schedule_from_scenario,
     schedules,
 )
-from harness.pilot import Pilot, load_pilot, load_scenario_file
+from harness.invariants import InvariantResult
+from harness.pilot import Pilot, ScenarioSpec, load_pilot, load_scenario_file
 from harness.schedule import plan_deliveries
+from harness.sender import SendStats
 
 REPO = Path(__file__).resolve().parent.parent
 NAIVE = REPO / "pilots/order-sync-naive.toml"
@@ -259,3 +263,119 @@ def test_cli_counterexample_replays_through_drill(tmp_path: Path) -> None:
     )
     assert replayed.exit_code == 1, replayed.output
     assert "FAIL" in replayed.output
+
+
+# ---------------------------------------------------------------- the engine, with fake drills
+
+
+class FakeDrills:
+    """Stands in for run_drill: breaks exactly_once when the rule says so, no processes."""
+
+    def __init__(self, breaks: Callable[[ScenarioSpec, int], bool]) -> None:
+        self.breaks = breaks
+        self.calls: list[ScenarioSpec] = []
+
+    async def __call__(
+        self, pilot: Pilot, name: str, *, scenario: ScenarioSpec, reports: Path, **_: object
+    ) -> DrillResult:
+        self.calls.append(scenario)
+        bad = self.breaks(scenario, len(self.calls))
+        results = [
+            InvariantResult("exactly_once", not bad, {"duplicated": int(bad)}, [], "fake"),
+            InvariantResult("slo", False, {}, [], "the SLO is not judged by default"),
+        ]
+        return DrillResult(
+            run_id=f"fake-{len(self.calls)}",
+            run_dir=reports,
+            pilot=pilot.name,
+            scenario=name,
+            seed=scenario.seed,
+            results=results,
+            stats=SendStats(),
+            duration_s=0.0,
+        )
+
+
+@contextlib.asynccontextmanager
+async def no_proxy() -> AsyncIterator[object]:
+    yield object()  # the fake drills never use it
+
+
+def fake(monkeypatch: pytest.MonkeyPatch, drills: FakeDrills) -> None:
+    monkeypatch.setattr("harness.hunt.run_drill", drills)
+    monkeypatch.setattr("harness.hunt.open_fault_proxy", no_proxy)
+
+
+def dup_at_or_after(position: int) -> Callable[[ScenarioSpec, int], bool]:
+    def rule(scenario: ScenarioSpec, _call: int) -> bool:
+        return any(
+            f.fault == "duplicate" and f.position >= position for f in scenario.delivery.faults
+        )
+
+    return rule
+
+
+def test_engine_shrinks_to_the_one_fault_that_matters(
+    naive: Pilot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drills = FakeDrills(dup_at_or_after(3))
+    fake(monkeypatch, drills)
+    found = hunt(naive, budget_s=30, seed=1, reports=tmp_path, replays=2)
+    assert found.schedule == (DeliveryFault("duplicate", 3, 0.0),)
+    assert not found.flaky
+    assert [r.broken for r in found.replays] == [["exactly_once"], ["exactly_once"]]
+    # The unjudged SLO failure never counted as a counterexample.
+    assert drills.calls[0].delivery.faults == []
+    saved = json.loads((found.hunt_dir / "hunt.json").read_text())
+    assert saved["tried"][0]["ok"] is True
+    assert saved["counterexample"]["faults"] == [
+        {"on": "delivery", "kind": "duplicate", "position": 3, "delay_s": 0.0}
+    ]
+    text = (found.hunt_dir / "counterexample.toml").read_text()
+    assert "is delivered twice" in text and "exactly_once: fake" in text
+
+
+def test_engine_reports_a_flaky_counterexample_with_both_outcomes(
+    naive: Pilot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: Counter[str] = Counter()
+
+    def once(scenario: ScenarioSpec, _call: int) -> bool:
+        # Breaks the first time a schedule with a duplicate runs, never again.
+        key = scenario.model_dump_json()
+        seen[key] += 1
+        return dup_at_or_after(0)(scenario, 0) and seen[key] == 1
+
+    fake(monkeypatch, FakeDrills(once))
+    found = hunt(naive, budget_s=30, seed=1, reports=tmp_path, replays=2)
+    assert found.found and found.flaky
+    flaky = next(line for line in found.story if line.startswith("FLAKY"))
+    assert "exactly_once: 1x" in flaky and "all invariants held: " in flaky
+    saved = json.loads((found.hunt_dir / "hunt.json").read_text())
+    assert saved["flaky"] is True
+    assert saved["outcomes"]["exactly_once"] == 1
+
+
+def test_engine_stops_on_a_drill_that_cannot_run(
+    naive: Pilot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    async def broken_drill(*args: object, **kwargs: object) -> DrillResult:
+        calls.append(1)
+        raise DrillError("workflow did not start")
+
+    monkeypatch.setattr("harness.hunt.run_drill", broken_drill)
+    monkeypatch.setattr("harness.hunt.open_fault_proxy", no_proxy)
+    with pytest.raises(DrillError, match="did not start"):
+        hunt(naive, budget_s=30, seed=1, reports=tmp_path)
+    assert calls == [1]  # not shrunk as if it were a counterexample
+
+
+def test_engine_says_when_the_workflow_breaks_with_no_fault(
+    naive: Pilot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake(monkeypatch, FakeDrills(lambda _s, _n: True))
+    found = hunt(naive, budget_s=30, seed=1, reports=tmp_path, replays=1)
+    assert found.schedule == ()
+    assert any("with no fault injected" in line for line in found.story)
