@@ -454,6 +454,7 @@ class ReviewResult:
     pilot: str
     decision: str
     reasons: list[str]
+    changes: list[str]  # what would change the verdict
     evidence: str
     html: dict[str, Path]
     notebooks: dict[str, Path]
@@ -599,6 +600,7 @@ def run_review(
         pilot=inputs.pilot,
         decision=str(summary["decision"]),
         reasons=[str(r) for r in summary["reasons"]],
+        changes=[str(c) for c in summary["what_would_change"]],
         evidence=evidence_sentence(summary, inputs),
         html=html,
         notebooks=notebooks,
@@ -636,6 +638,8 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
     )
     for reason in result.reasons[:3]:
         console.print(f"  - {reason}", soft_wrap=True, markup=False)
+    if result.changes:
+        console.print(f"  {result.changes[0]}", soft_wrap=True, markup=False)
     console.print(f"  {result.evidence}", style="dim", soft_wrap=True, markup=False)
     console.print(f"  report: {_shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
     console.print(
