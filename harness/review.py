@@ -229,9 +229,10 @@ def retry_sentence(events: pd.DataFrame) -> str:
         return f"Every event in all {len(retried)} scenarios was accepted on its first delivery."
     clean = sorted(str(s) for s, share in retried.items() if share == 0)
     tail = f"; {_list(clean)} needed none" if clean else ""
+    # Retries and the provider's duplicate deliveries both show up as extra attempts.
     return (
-        f"{most} needed the most retries: {pct(float(retried.max()))} of its events took more "
-        f"than one delivery (up to {worst} attempts){tail}."
+        f"{most} saw the most redeliveries: {pct(float(retried.max()))} of its events were "
+        f"delivered more than once (up to {worst} attempts){tail}."
     )
 
 
@@ -334,14 +335,13 @@ def reliability_sentence(summary: Mapping[str, Any]) -> str:
         for k, label in (
             ("dead_lettered", "dead-lettered"),
             ("lost", "lost"),
-            ("duplicates", "duplicate side effects"),
+            ("duplicates", "duplicate side effect" + ("s" if m["duplicates"] != 1 else "")),
         )
         if m[k]
     ]
-    text += (
-        f", with {_list(failures)}" if failures else ", with no dead letters, losses or duplicates"
-    )
-    return text + "."
+    if failures:
+        return text + f"; {_list(failures)} in all."
+    return text + "; no transaction was dead-lettered, lost or duplicated."
 
 
 def cost_breakdown(summary: Mapping[str, Any], cfg: EconomicsConfig) -> dict[str, float]:
@@ -426,12 +426,15 @@ def sensitivity_sentence(grid: pd.DataFrame) -> str:
     up = row[(row["failure_rate"] > rate) & (row["decision"] != decision)]
     down = row[(row["failure_rate"] < rate) & (row["decision"] != decision)]
     flips = []
+    said = False  # whether "failures" has been named, so "they" can follow
     if len(down):
         d = down.iloc[-1]
         flips.append(f"{d['decision']} if failures fall to {pct(d['failure_rate'])}")
+        said = True
     if len(up):
         u = up.iloc[0]
-        flips.append(f"{u['decision']} once they reach {pct(u['failure_rate'])}")
+        subject = "they" if said else "failures"
+        flips.append(f"{u['decision']} once {subject} reach {pct(u['failure_rate'])}")
     col = grid[grid["failure_rate"] == rate].sort_values("volume_per_month")
     less = col[(col["volume_per_month"] < volume) & (col["decision"] != decision)]
     more = col[(col["volume_per_month"] > volume) & (col["decision"] != decision)]

@@ -191,7 +191,7 @@ def test_sentences_for_the_drill_figures(reports: Path) -> None:
     rs = load_runs(reports / "runs")
     events = events_table(rs, 3000)
     assert rv.retry_sentence(events) == (
-        "baseline needed the most retries: 25 % of its events took more than one delivery "
+        "baseline saw the most redeliveries: 25 % of its events were delivered more than once "
         "(up to 2 attempts)."
     )
     lat = latency_percentiles(events, 3000)
@@ -250,6 +250,8 @@ def test_sensitivity_sentence_names_the_flips() -> None:
         "PROMOTE if failures fall to 0 %, RETIRE once they reach 5 % and RETIRE at 50 a month "
         "or fewer."
     )
+    lower = grid[grid["failure_rate"] > 0]
+    assert "; it becomes RETIRE once failures reach 5 %" in rv.sensitivity_sentence(lower)
     same = grid.assign(decision="RETIRE")
     assert rv.sensitivity_sentence(same).endswith("it stays the same everywhere on this grid.")
 
@@ -257,6 +259,10 @@ def test_sensitivity_sentence_names_the_flips() -> None:
 def test_money_sentences_and_the_opening(reports: Path) -> None:
     summary = _summary(reports, {"min_txns": 1})
     cfg = EconomicsConfig.of(load_pilot(PILOT).spec.economics)
+    assert rv.reliability_sentence(summary) == (
+        "62.5 % of 8 transactions were good under chaos (at least 34.8 % with 95 % confidence, "
+        "target 99 %); the weakest scenario is duplicates at 50 %; 1 duplicate side effect in all."
+    )
     costs = rv.cost_breakdown(summary, cfg)
     assert costs["total"] == pytest.approx(summary["economics"]["cost_per_success"])
     assert costs["calls"] + costs["fixed"] + costs["failures"] == pytest.approx(costs["total"])
