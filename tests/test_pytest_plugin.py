@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
+from typing import cast
 
 import pytest
+
+from harness.pytest_plugin import PilotRunner
 
 pytest_plugins = ["pytester"]
 
@@ -186,3 +190,31 @@ def test_failures_read_like_a_report(pytester: pytest.Pytester) -> None:
     assert "Traceback" not in text
     assert "pytest_plugin.py" not in text  # no frames of the plugin's own code
     assert len(list((pytester.path / "reports" / "runs").iterdir())) == 3
+
+
+def test_an_interrupted_drill_unwinds_before_the_error_goes_on() -> None:
+    """Ctrl-C (or a pytest-timeout) lands in the plugin's loop: the drill's
+    cleanup must still run, so nothing it started outlives the session."""
+    runner = PilotRunner(config=cast(pytest.Config, None), roots=[], reports_opt=None)
+    unwound: list[str] = []
+
+    async def drill() -> None:
+        asyncio.get_running_loop().call_later(0.05, _interrupt)
+        try:
+            await asyncio.Event().wait()  # a drill that would never end by itself
+        finally:
+            await asyncio.sleep(0)  # cleanup that itself needs the loop
+            unwound.append("cleaned up")
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner._run(drill())
+        assert unwound == ["cleaned up"]
+        assert runner._run(asyncio.sleep(0, result="loop still usable")) == "loop still usable"
+    finally:
+        runner.close()
+    assert runner._loop is None
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
