@@ -779,7 +779,10 @@ def hunt(
             notify(status)
             expected = verdict_key(result.result.results, judged)
             for _ in range(replays):
-                again = run(result.schedule, "replay")
+                try:
+                    again = run(result.schedule, "replay")
+                except _CannotRun as exc:
+                    raise exc.error from None
                 result.replays.append(
                     Replay(again.run_id, list(verdict_key(again.results, judged)))
                 )

@@ -81,7 +81,7 @@ def hunt(
         DEFAULT_MAX_FAULTS
     ),
     shrink_budget: Annotated[
-        str, typer.Option(help="extra time to shrink a failure found near the end")
+        str, typer.Option(help="extra time past the budget to finish shrinking a failure")
     ] = f"{DEFAULT_SHRINK_S:g}s",
     replays: Annotated[
         int, typer.Option(min=0, help="runs of the final counterexample to check it is stable")
