@@ -197,6 +197,17 @@ async def _outcomes(client: httpx.AsyncClient, url: str, run_id: str) -> list[di
     return rows
 
 
+async def _arm_partner(partner_url: str, faults: Mapping[str, Any]) -> None:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        response = await client.post(f"{partner_url}/_sim/faults", json=dict(faults))
+    if response.status_code != 200:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text
+        raise DrillError(f"partner faults rejected: {reason}")
+
+
 async def _partner_requests(partner_url: str) -> int | None:
     """Every call the partner saw (throttled and failed ones too): the cost driver."""
     async with httpx.AsyncClient(timeout=2.0) as client:
@@ -344,8 +355,6 @@ async def run_drill(
                             str(partner_port),
                             "--ledger",
                             str(run_dir / "ledger.jsonl"),
-                            "--faults",
-                            json.dumps(meta["partner_faults"]),
                         ],
                         url=f"http://127.0.0.1:{partner_port}",
                         ready_path="/_sim/health",
@@ -419,6 +428,9 @@ async def run_drill(
                 t0 = time.monotonic()
                 # Attempt times count from here; the ledger's unix times are mapped onto it.
                 meta["clock_origin"] = time.time()
+                # The partner's fault clock and request counter start now too, so
+                # "from_s" and "from_request" mean the same as in the plan.
+                await _arm_partner(partner.url, meta["partner_faults"])
                 journal.write_meta(meta)
                 timeline.start_clock(t0)
                 async with asyncio.TaskGroup() as group:
