@@ -571,6 +571,7 @@ def pilot_summary(
             transactions=measured.transactions,
             good=good,
             dead_letter_rate=measured.dead_letter_rate,
+            lost_rate=measured.lost_rate,
             duplicate_rate=measured.duplicate_rate,
             roi_12m=econ.roi_12m,
             payback_months=econ.payback_months,

@@ -120,6 +120,9 @@ class VerdictInputs:
     npv: float
     npv_after_fix: float
     horizon_months: int = 36
+    # Events that never reached a terminal outcome: worse than a dead letter, since
+    # nobody is told. They count against the same limit.
+    lost_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -270,7 +273,9 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
         )
     )
 
-    dlq = i.dead_letter_rate
+    dlq = i.dead_letter_rate + i.lost_rate
+    # Named "dead-letter rate" unless events were lost too, then both are named.
+    what = "the dead-lettered-or-lost rate" if i.lost_rate else "the dead-letter rate"
     ok = dlq <= t.dlq_promote
     past = f", past the {pct(t.dlq_retire)} retire line" if dlq > t.dlq_retire else ""
     out.append(
@@ -281,16 +286,17 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
             dlq,
             t.dlq_promote,
             _gap(dlq, t.dlq_promote, t.dlq_retire),
-            f"Dead-letter rate is {pct(dlq)}, "
+            f"{what.removeprefix('the ').capitalize()} is {pct(dlq)}"
+            + (f" ({pct(i.lost_rate)} lost without a trace), " if i.lost_rate else ", ")
             + (
                 f"within the {pct(t.dlq_promote)} limit"
                 if ok
                 else f"above the {pct(t.dlq_promote)} limit{past}"
             ),
             (
-                f"the dead-letter rate rises above {pct(t.dlq_promote)}"
+                f"{what} rises above {pct(t.dlq_promote)}"
                 if ok
-                else f"the dead-letter rate falls to {pct(t.dlq_promote)} or below"
+                else f"{what} falls to {pct(t.dlq_promote)} or below"
             )
             + f" (now {pct(dlq)})",
         )
@@ -425,7 +431,7 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
             pb,
             t.payback_retire_m,
             gap if ok else 10.0 + min(gap, 1e6),
-            f"Payback takes {months(pb)}, "
+            ("The pilot never pays back, " if math.isinf(pb) else f"Payback takes {months(pb)}, ")
             + (
                 f"inside the {t.payback_retire_m:g}-month retire line"
                 if ok
