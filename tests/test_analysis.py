@@ -295,7 +295,10 @@ def test_pilot_summary_feeds_economics_and_verdict(rs: RunSet) -> None:
     assert {row["scenario"] for row in summary["by_scenario"]} == {"baseline", "duplicates"}
     judged = pilot_summary(rs, cfg, {"min_txns": 5})
     assert judged["decision"] in {"REFACTOR", "RETIRE"}
-    assert any("Dead-letter rate" in r for r in judged["reasons"])
+    assert any(
+        r.startswith("Dead-lettered-or-lost rate is 28.") and "lost without a trace" in r
+        for r in judged["reasons"]
+    ), judged["reasons"]
 
 
 def _big_run(n_attempts: int, seed: int = 7) -> Run:
