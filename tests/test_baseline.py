@@ -255,11 +255,13 @@ def test_bad_baseline_file_is_one_line(tmp_path: Path, content: str, message: st
     assert str(info.value) == f"{path}: {message}"
 
 
-def test_committed_baselines_cover_every_scenario() -> None:
+def test_committed_baselines_are_complete_and_current() -> None:
     for name in ("order-sync", "order-sync-naive"):
         pilot = load_pilot(REPO / f"pilots/{name}.toml")
         stored = load_baseline(baseline_path(pilot))
-        assert set(stored) == set(pilot.spec.scenarios)
+        # A scenario added later runs without a baseline until `baseline update`;
+        # one removed from the pilot must not linger in its baseline.
+        assert stored and set(stored) <= set(pilot.spec.scenarios)
         for figures in stored.values():
             assert set(figures) == set(FIGURES)
             assert all(isinstance(v, (int, float)) for v in figures.values())
