@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.hunt import FAMILIES, hunt
+from harness.hunt import FAMILIES, hunt, verdict_key
 from harness.pilot import load_pilot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             first = result.status.first_failure_s
             size = len(result.schedule) if result.schedule is not None else None
             broke = (
-                ",".join(r.name for r in result.result.results if not r.ok)
+                ",".join(verdict_key(result.result.results, result.judged))
                 if result.result
                 else "-"
             )
+            if result.schedule:
+                broke += " by " + ", ".join(f.kind for f in result.schedule)
             rows.append((seed, first, size, result.status.tried, result.duration_s, broke))
             print(
                 f"{seed:>5} {'none' if first is None else f'{first:.1f}s':>14} "
