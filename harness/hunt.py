@@ -239,10 +239,9 @@ def _toxic_fault(draw: st.DrawFn, space: FaultSpace) -> ToxicFault:
 
 def in_flight(fault: ToxicFault, plan: Plan) -> list[int]:
     """Plan positions of the deliveries in flight while a toxic window is on."""
-    end = len(plan.deliveries) - 1
-    # A window that reaches the last delivery stays on until sending ends.
-    last = end if fault.last >= end else fault.last - 1
-    return [d.position for d in plan.deliveries if fault.first - 1 <= d.position <= last]
+    # On before `first` is dispatched, off once `last` has finished (or when sending
+    # ends); with one delivery at a time that is exactly first..last.
+    return [d.position for d in plan.deliveries if fault.first <= d.position <= fault.last]
 
 
 def _group(fault: Fault) -> tuple[int, int]:

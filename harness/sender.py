@@ -22,6 +22,7 @@ from harness.fixtures import CapturedRequest
 from harness.schedule import Plan, PlannedDelivery
 from harness.signing import replay_headers
 
+
 class DeliveryHooks(Protocol):
     async def before_dispatch(self, position: int) -> None: ...
 
@@ -108,8 +109,10 @@ class Sender:
                 wait = delivery.at_s - self._now()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await self._hooks.before_dispatch(delivery.position)
+                # Slot first, then the hook: a toxic window for this position must
+                # not switch while the previous delivery is still in flight.
                 await self._sem.acquire()
+                await self._hooks.before_dispatch(delivery.position)
                 group.create_task(self._deliver(group, delivery, tuple(delivery.tags), 0))
         return self.stats
 

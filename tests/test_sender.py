@@ -72,7 +72,7 @@ async def test_failed_attempts_are_redelivered_until_2xx() -> None:
             return httpx.Response(500)
         return httpx.Response(200)
 
-    rows, seen, sender = await drive([event(0), event(1)], DeliverySpec(), answer, [0.01, 0.01])
+    rows, _seen, sender = await drive([event(0), event(1)], DeliverySpec(), answer, [0.01, 0.01])
     evt0 = [r for r in rows if r["event_id"] == "evt_0"]
     assert [r["attempt"] for r in evt0] == [1, 2, 3]
     assert [r["status"] for r in evt0] == [500, 500, 200]
@@ -94,7 +94,7 @@ async def test_provider_gives_up_after_schedule() -> None:
 
 
 async def test_every_attempt_is_freshly_signed_over_exact_bytes() -> None:
-    rows, seen, _ = await drive([event(0)], DeliverySpec(), lambda r, n: httpx.Response(200), [])
+    _rows, seen, _ = await drive([event(0)], DeliverySpec(), lambda r, n: httpx.Response(200), [])
     request = seen[0]
     header = request.headers["stripe-signature"]
     assert "stale" not in header
@@ -150,3 +150,35 @@ async def test_lost_delivery_is_recorded_not_sent() -> None:
 )
 def test_classify(status: int | None, error: BaseException | None, expected: str) -> None:
     assert classify(status, error) == expected
+
+
+async def test_hook_runs_when_the_previous_delivery_has_finished() -> None:
+    """Toxic windows bound to positions rely on this with one delivery at a time."""
+    seen: list[tuple[int, int]] = []
+    rows: list[dict[str, Any]] = []
+    events = [event(n) for n in range(4)]
+
+    class Hooks:
+        async def before_dispatch(self, position: int) -> None:
+            seen.append((position, len(rows)))
+
+    plan = plan_deliveries([e.event_id for e in events], DeliverySpec(), seed=1)
+    with respx.mock(base_url="http://workflow.test") as mock:
+        mock.post("/webhooks").mock(return_value=httpx.Response(200))
+        async with httpx.AsyncClient(base_url="http://workflow.test") as client:
+            sender = Sender(
+                client=client,
+                path="/webhooks",
+                events=events,
+                plan=plan,
+                secret=SECRET,
+                retry_schedule_s=[],
+                concurrency=1,
+                run_id="run1",
+                scenario="s",
+                record=rows.append,
+                hooks=Hooks(),
+            )
+            await sender.run()
+    # Before position p is dispatched, exactly p attempts have been recorded.
+    assert seen == [(0, 0), (1, 1), (2, 2), (3, 3)]
