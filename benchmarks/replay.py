@@ -133,11 +133,15 @@ async def sender_loop(url: str, events: list[CapturedRequest], folder: Path) -> 
     return rate
 
 
-async def main() -> int:
-    port = free_port()
-    target = subprocess.Popen(
+def start_target(port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-c", TARGET, str(port)], stdout=subprocess.PIPE, text=True
     )
+
+
+async def main() -> int:
+    port = free_port()
+    target = start_target(port)
     try:
         assert target.stdout is not None and target.stdout.readline().strip() == "ready"
         events = [event(n) for n in range(DELIVERIES)]
