@@ -371,9 +371,10 @@ def test_review_renders_both_notebooks_on_a_real_drill(drilled: Path, tmp_path: 
     assert f"Verdict: {summary['decision']}" in review
     assert f"{n} drilled transactions (events) over 1 runs" in review
     # The sentences under the figures are computed from these runs, not written in.
-    events = events_table(rs, 3000)
+    slo_ms = float(rs.items[0].meta["slo"]["p95_latency_ms"])  # the pilot's own SLO
+    events = events_table(rs, slo_ms)
     drill = _text((drilled / "order-sync" / "drill_analysis.html").read_text())
-    assert rv.latency_sentence(latency_percentiles(events, 3000), 3000) in drill
+    assert rv.latency_sentence(latency_percentiles(events, slo_ms), slo_ms) in drill
     assert rv.errors_sentence(errors_in_windows(rs.attempts, rs.windows)) in drill
     assert rv.reliability_sentence(summary) in review
 
