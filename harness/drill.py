@@ -28,7 +28,7 @@ from harness import __version__
 from harness.faultproxy import FaultProxy, open_fault_proxy
 from harness.fixtures import CapturedRequest, load_fixtures
 from harness.invariants import InvariantResult, check_all
-from harness.journal import JournalWriter, list_runs, load_run, read_meta, recover
+from harness.journal import JournalWriter, list_runs, load_run, read_meta, recover, write_meta
 from harness.pilot import Pilot, ScenarioSpec
 from harness.processes import Service, existing_service, free_port, run_service
 from harness.schedule import Plan, plan_deliveries
@@ -135,7 +135,8 @@ def recover_stale_runs(root: Path) -> list[Path]:
         if meta.get("status") != "running" or _pid_alive(meta.get("pid")):
             continue
         run_id = str(meta.get("run_id", run_dir.name))
-        if not (run_dir / "effects.parquet").exists():
+        compacting = any(run_dir.glob("*.parquet"))
+        if not meta.get("effects_journaled") and not compacting:
             # Effects are taken from the partner's ledger at the end of a drill;
             # a killed drill never got there, so take them now.
             trace_map = {trace_id_for(run_id, e): e for e in meta.get("event_ids", [])}
@@ -151,7 +152,7 @@ def recover_stale_runs(root: Path) -> list[Path]:
         recover(run_dir)
         meta = read_meta(run_dir)
         meta["status"] = "killed"
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_meta(run_dir, meta)
         recovered.append(run_dir)
     return recovered
 
@@ -453,6 +454,8 @@ async def run_drill(
                     try:
                         await sender.run(t0)
                         clock.cancel()
+                        # A switch the clock had begun must land before all goes off.
+                        await asyncio.wait({clock})
                         await timeline.switch_all_off()
                         phase[0] = "settling"
                         async with httpx.AsyncClient(timeout=2.0) as admin:
@@ -481,6 +484,9 @@ async def run_drill(
             rows = ledger_effects(run_dir / "ledger.jsonl", run_id, meta["clock_origin"], trace_map)
             for row in rows:
                 journal.effect(row)
+            # From here a recovery must not take the ledger again.
+            meta["effects_journaled"] = True
+            journal.write_meta(meta)
             journal.close()
 
             run = load_run(run_dir)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import math
 import numbers
 import os
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 META_FILE = "run.json"
+
+
+log = logging.getLogger("harness.journal")
 
 
 class JournalError(ValueError):
@@ -517,6 +521,12 @@ def pilot_name(meta: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def write_meta(run_dir: Path | str, meta: Mapping[str, Any]) -> None:
+    """Replace a run's ``run.json`` atomically (for runs no writer holds open)."""
+    payload = json.dumps(dict(meta), indent=2, default=_json_default)
+    _atomic_write(Path(run_dir) / META_FILE, (payload + "\n").encode())
+
+
 def list_runs(root: Path | str, pilot: str | None = None) -> list[Path]:
     """Run folders under ``root``, newest first (by ``started_at`` in run.json).
 
@@ -535,7 +545,12 @@ def list_runs(root: Path | str, pilot: str | None = None) -> list[Path]:
         )
         if not (child / META_FILE).exists() and not has_table:
             continue
-        meta = read_meta(child)
+        try:
+            meta = read_meta(child)
+        except JournalError as exc:
+            # One damaged run.json must not stop every later drill and review.
+            log.warning("skipping %s", exc)
+            continue
         if pilot is not None and pilot_name(meta) != pilot:
             continue
         found.append((_started(child, meta), child.name, child))

@@ -1,0 +1,78 @@
+"""Recovery of killed drills from hand-made run folders (no processes needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.drill import recover_stale_runs, trace_id_for
+from harness.journal import JournalWriter, list_runs, load_run, read_meta
+
+DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
+
+
+def killed_run(root: Path, name: str, *, journaled: bool) -> Path:
+    run_dir = root / name
+    trace = trace_id_for(name, "evt_1")
+    ledger = {
+        "at": 1000.5,
+        "kind": "shipment.created",
+        "business_key": "ord_1",
+        "entity_version": 1,
+        "idempotency_key": "",
+        "correlation_id": f"00-{trace}-0000000000000001-01",
+        "shipment_id": "shp_1",
+    }
+    journal = JournalWriter(run_dir, name)
+    meta = {
+        "status": "running",
+        "pid": DEAD_PID,
+        "started_at": 999.0,
+        "clock_origin": 1000.0,
+        "event_ids": ["evt_1"],
+        "effects_journaled": journaled,
+    }
+    journal.write_meta(meta)
+    journal.attempt({"event_id": "evt_1", "attempt": 1, "status": 200, "sent_at": 0.1})
+    if journaled:
+        journal.effect(
+            {
+                "at": 0.5,
+                "kind": "shipment.created",
+                "business_key": "ord_1",
+                "entity_version": 1,
+                "event_id": "evt_1",
+            }
+        )
+    (run_dir / "ledger.jsonl").write_text(json.dumps(ledger) + "\n")
+    # Killed before close(): the files stay jsonl; only the descriptors go.
+    for fd in journal._fds.values():
+        os.close(fd)
+    return run_dir
+
+
+@pytest.mark.parametrize("journaled", [False, True])
+def test_effects_are_taken_from_the_ledger_exactly_once(tmp_path: Path, journaled: bool) -> None:
+    run_dir = killed_run(tmp_path, "run-a", journaled=journaled)
+    assert recover_stale_runs(tmp_path) == [run_dir]
+    run = load_run(run_dir)
+    assert len(run.effects) == 1
+    assert run.effects["event_id"].tolist() == ["evt_1"]
+    assert run.effects["at"].tolist() == [pytest.approx(0.5)]
+    assert len(run.attempts) == 1
+    meta = read_meta(run_dir)
+    assert meta["status"] == "killed" and meta["recovered"] is True
+    # A second pass has nothing left to do.
+    assert recover_stale_runs(tmp_path) == []
+
+
+def test_a_damaged_run_json_is_skipped_not_fatal(tmp_path: Path) -> None:
+    good = killed_run(tmp_path, "run-good", journaled=True)
+    bad = tmp_path / "run-bad"
+    bad.mkdir()
+    (bad / "run.json").write_text("{not json")
+    assert list_runs(tmp_path) == [good]
+    assert recover_stale_runs(tmp_path) == [good]
