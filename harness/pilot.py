@@ -128,6 +128,10 @@ class DeliverySpec(_Strict):
     def _one_pace(self) -> DeliverySpec:
         if self.rate is not None and self.time_scale is not None:
             raise ValueError("use either rate or time_scale, not both")
+        positions = [f.position for f in self.faults]
+        repeated = sorted({p for p in positions if positions.count(p) > 1})
+        if repeated:
+            raise ValueError(f"faults: one fault per position, position {repeated[0]} has more")
         return self
 
 

@@ -140,6 +140,9 @@ def plan_deliveries(
                 delay = spec.duplicate.delay_s if spec.duplicate is not None else 0.0
             drafts.append(_Draft(index, at + delay, slot + 0.25, [*tags, "duplicate"]))
 
+    # "Never delivered" must be true of the plan as a whole: a duplicate, or a
+    # second capture of the same event, may still bring a dropped event in.
+    never -= {event_ids[d.event_index] for d in drafts if not d.lost}
     drafts.sort(key=lambda d: (d.at_s, d.order))
     deliveries = tuple(
         PlannedDelivery(

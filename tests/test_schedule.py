@@ -104,3 +104,21 @@ def test_events_out_of_range_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match=r"delivery.events: event 30 does not exist.*30 events"):
         plan_deliveries(EVENTS, spec(events=[1, 30]), seed=1)
+
+
+def test_a_dropped_event_that_is_also_duplicated_is_not_never_delivered() -> None:
+    s = spec(
+        drop={"probability": 1.0, "redeliver_after_s": None},
+        duplicate={"probability": 1.0, "delay_s": 0.1},
+    )
+    plan = plan_deliveries(EVENTS[:3], s, seed=1)
+    assert not plan.never_delivered
+    assert [d.tags for d in plan.deliveries if not d.lost] == [("duplicate",)] * 3
+
+
+def test_one_fault_per_position() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="position 2 has more"):
+        spec(faults=[{"position": 2, "fault": "drop"}, {"position": 2, "fault": "duplicate"}])
