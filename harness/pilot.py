@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.partner.faults import FaultConfigError, parse_faults
+from harness.proxy.toxics import TOXIC_TYPES
+
 
 class PilotError(ValueError):
     """A pilot file that cannot be used; the message is one line for people."""
@@ -53,8 +56,21 @@ class WebhookSpec(_Strict):
     retry_schedule_s: list[float] = Field(default_factory=lambda: [0.2, 0.5, 1.0, 2.0, 4.0])
 
 
+def _partner_faults(faults: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parse_faults(faults)
+    except FaultConfigError as exc:
+        raise ValueError(f"partner {exc}") from None
+    return faults
+
+
 class PartnerSpec(_Strict):
     faults: dict[str, Any] = Field(default_factory=dict)  # baseline faults of the simulator
+
+    @model_validator(mode="after")
+    def _faults_valid(self) -> PartnerSpec:
+        _partner_faults(self.faults)
+        return self
 
 
 class LinkSpec(_Strict):
@@ -150,6 +166,21 @@ class ToxicWindow(_Strict):
     until_delivery: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
+    def _known_toxic(self) -> ToxicWindow:
+        # Checked here, not mid-drill: a typo must not cost a started workflow.
+        toxic = TOXIC_TYPES.get(self.type)
+        if toxic is None:
+            raise ValueError(f"type: unknown toxic {self.type!r} (known: {', '.join(TOXIC_TYPES)})")
+        unknown = sorted(set(self.attributes) - set(toxic.fields))
+        if unknown:
+            known = ", ".join(toxic.fields) or "none"
+            raise ValueError(f"attributes.{unknown[0]}: not an attribute of {self.type} ({known})")
+        problem = toxic.check({**dict.fromkeys(toxic.fields, 0), **self.attributes})
+        if problem:
+            raise ValueError(f"attributes: {problem}")
+        return self
+
+    @model_validator(mode="after")
     def _one_clock(self) -> ToxicWindow:
         by_time = self.from_s is not None or self.until_s is not None
         by_position = self.from_delivery is not None or self.until_delivery is not None
@@ -175,6 +206,11 @@ class ScenarioSpec(_Strict):
     # What the workflow is expected to survive; drills of a scenario marked
     # expect = "violation" pass in CI when an invariant breaks (known-bad demos).
     expect: Literal["pass", "violation"] = "pass"
+
+    @model_validator(mode="after")
+    def _partner_valid(self) -> ScenarioSpec:
+        _partner_faults(self.partner)
+        return self
 
 
 class EconomicsSpec(_Strict):

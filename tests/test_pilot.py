@@ -58,6 +58,24 @@ def test_minimal_pilot_has_defaults(tmp_path: Path) -> None:
             "scenario 'x' uses link 'nope', which is not defined (links: partner)",
         ),
         (
+            '[scenarios.p]\npartner = { rate_limit = "fast" }\n',
+            "p.toml: [scenarios.p]: partner rate_limit: must be an object, got str",
+        ),
+        (
+            '[[scenarios.t.toxics]]\nlink = "partner"\ntype = "latencyy"\n',
+            "p.toml: [scenarios.t] toxics[0]: type: unknown toxic 'latencyy'",
+        ),
+        (
+            '[[scenarios.t.toxics]]\nlink = "partner"\ntype = "latency"\n'
+            "attributes = { latncy = 5 }\n",
+            "p.toml: [scenarios.t] toxics[0]: attributes.latncy: not an attribute of latency "
+            "(latency, jitter)",
+        ),
+        (
+            '[[scenarios.t.toxics]]\nlink = "partner"\ntype = "slicer"\n',
+            "p.toml: [scenarios.t] toxics[0]: attributes: ",
+        ),
+        (
             "[scenarios.y]\ndelivery = { reorder = { window = 1 } }\n",
             "p.toml: [scenarios.y] delivery.reorder.window: Input should be greater than or "
             "equal to 2, got 1",
