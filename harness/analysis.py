@@ -199,9 +199,10 @@ def load_runs(
 ) -> RunSet:
     """Load runs from a runs folder (newest first, optionally one pilot's) or a list.
 
-    Runs whose run.json still says ``"status": "running"`` are in flight and
-    left out unless ``include_running``; killed and recovered runs stay in,
-    they are evidence too.
+    Only runs whose run.json says ``"status": "finished"`` (or has no status,
+    as hand-made runs) are read unless ``include_running``: a run in flight,
+    errored, interrupted or killed has unsent events that are not the
+    workflow's doing.
     """
     if isinstance(source, (str, Path)):
         paths: list[Path | str | Run] = list(list_runs(source, pilot=pilot))
@@ -213,7 +214,9 @@ def load_runs(
     if pilot is not None:
         runs = [r for r in runs if pilot_name(r.meta) == pilot]
     if not include_running:
-        runs = [r for r in runs if r.meta.get("status") != "running"]
+        # Only drills that ran to the end: an errored, interrupted or killed run's
+        # unsent events would count against the workflow as lost.
+        runs = [r for r in runs if r.meta.get("status", "finished") == "finished"]
     return run_set(runs)
 
 

@@ -100,7 +100,8 @@ def _is_pilot_file(pilot: str | Path) -> bool:
 def select_runs(name: str, reports: Path, runs: int | None = None) -> list[Path]:
     """The pilot's finished runs under ``reports/runs``, newest first (at most ``runs``).
 
-    Runs still marked running are in flight and left out, as the analysis does.
+    Runs in flight, and runs that errored, were interrupted or were killed, are
+    left out: their unsent events would count against the workflow.
     """
     if runs is not None and runs < 1:
         raise ReviewError(f"--runs: must be at least 1, got {runs}")
@@ -109,8 +110,8 @@ def select_runs(name: str, reports: Path, runs: int | None = None) -> list[Path]
         try:
             status = read_meta(path).get("status")
         except JournalError:
-            status = None  # unreadable run.json: let the notebook say what is wrong with it
-        if status != "running":
+            continue
+        if status == "finished":
             found.append(path)
     return found[:runs] if runs else found
 

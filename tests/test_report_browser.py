@@ -73,7 +73,7 @@ def _write_run(root: Path, run_id: str, scenario: str, started: float, window: b
             "pilot": {"name": "order-sync", "path": str(REPO / "pilots" / "order-sync.toml")},
             "scenario": scenario,
             "started_at": started,
-            "status": "done",
+            "status": "finished",
             "slo": {"p95_latency_ms": 3000.0, "success_rate": 0.99},
             "toxics_applied": (
                 [{"link": "partner", "type": "latency", "from_s": 0.0, "until_s": 1.0}]

@@ -52,7 +52,7 @@ def _write_run(
     started: float,
     *,
     delivered_twice: bool = False,
-    status: str = "done",
+    status: str = "finished",
     invariants: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Four orders, one slow; optionally the first one shipped twice."""
@@ -129,6 +129,7 @@ def reports(tmp_path: Path) -> Path:
     _write_run(tmp_path, "r1", "baseline", 100.0)
     _write_run(tmp_path, "r2", "duplicates", 200.0, delivered_twice=True)
     _write_run(tmp_path, "r3", "baseline", 300.0, status="running")
+    _write_run(tmp_path, "r0", "baseline", 350.0, status="error")
     return tmp_path
 
 
