@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo bench lint lab clean
+.PHONY: venv test demo bench bench-hunt lint lab clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,13 @@ test: venv
 demo: venv
 	$(PY) -m harness.demo
 
+# Each benchmark prints its figures next to a baseline measured in the same run.
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in proxy replay review; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+
+# Minutes, not seconds: five seeded hunts against the naive workflow.
+bench-hunt: venv
+	$(PY) benchmarks/hunt.py
 
 lint: venv
 	$(VENV)/bin/ruff check harness workflows tests benchmarks
