@@ -18,9 +18,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from harness.drill import DrillResult, Progress, run_drill
+from harness.drill import DrillError, DrillResult, Progress, run_drill
+from harness.faultproxy import FaultProxyError
+from harness.fixtures import FixtureError
 from harness.fixtures_cli import app as fixtures_app
+from harness.journal import JournalError
 from harness.pilot import Pilot, PilotError, ScenarioSpec, load_pilot, load_scenario_file
+from harness.processes import ServiceError
+from harness.signing import SigningError
 
 app = typer.Typer(
     name="chaoslab",
@@ -37,7 +42,17 @@ console = Console()
 errors = Console(stderr=True)
 
 # Errors a person can act on: printed as one line, exit code 2, no traceback.
-_USER_ERRORS: tuple[type[BaseException], ...] = (PilotError, OSError, ValueError, RuntimeError)
+# Anything else is a bug in chaoslab and keeps its traceback.
+_USER_ERRORS: tuple[type[BaseException], ...] = (
+    PilotError,
+    FixtureError,
+    SigningError,
+    JournalError,
+    DrillError,
+    ServiceError,
+    FaultProxyError,
+    OSError,
+)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -29,7 +29,7 @@ from harness.faultproxy import FaultProxy, open_fault_proxy
 from harness.fixtures import CapturedRequest, load_fixtures
 from harness.invariants import InvariantResult, check_all
 from harness.journal import JournalWriter, list_runs, load_run, read_meta, recover, write_meta
-from harness.pilot import Pilot, ScenarioSpec
+from harness.pilot import Pilot, PilotError, ScenarioSpec
 from harness.processes import Service, existing_service, free_port, run_service
 from harness.schedule import Plan, plan_deliveries
 from harness.sender import Sender, SendStats, expected_rows, trace_id_for
@@ -304,7 +304,10 @@ async def run_drill(
 
     events: list[CapturedRequest] = load_fixtures(pilot.resolve(spec.webhook.fixtures))
     offsets = [e.captured_at.timestamp() for e in events]
-    plan: Plan = plan_deliveries([e.event_id for e in events], scenario.delivery, seed, offsets)
+    try:
+        plan: Plan = plan_deliveries([e.event_id for e in events], scenario.delivery, seed, offsets)
+    except ValueError as exc:
+        raise PilotError(f"{pilot.path}: [scenarios.{scenario_name}] {exc}") from None
     replayed = sorted({d.event_index for d in plan.deliveries})
     run_events = [events[i] for i in replayed]
 

@@ -517,7 +517,7 @@ async def open_fault_proxy(
     with tempfile.TemporaryDirectory(prefix="chaoslab-faultproxy-") as tmp:
         try:
             if url:
-                facade = FaultProxy(url, "env", server=url)
+                facade = FaultProxy(url, "env", server=ENV_URL)
                 try:
                     facade.server_version = await asyncio.wait_for(
                         facade.version(), timeout=startup_timeout

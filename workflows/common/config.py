@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -50,7 +50,7 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
 class Settings:
     port: int
     partner_url: str
-    webhook_secret: str
+    webhook_secret: str = field(repr=False)  # a repr may end up in a log
     state_dir: Path
     partner_timeout_s: float
 
