@@ -282,6 +282,22 @@ def test_update_whose_create_never_arrives_is_dead_lettered(start: Callable[...,
     assert letter["event_id"] == "evt_2" and "create never arrived" in letter["reason"]
 
 
+def test_update_waits_for_a_create_that_is_still_being_retried(
+    start: Callable[..., Drill],
+) -> None:
+    # The partner is down for about a second: longer than the orphan timeout.
+    drill = start(
+        faults={"bursts": [{"status": 503, "from_s": 0, "until_s": 1.2}]},
+        ORPHAN_UPDATE_TIMEOUT_S="0.3",
+        BREAKER_THRESHOLD="1000",
+    )
+    assert drill.deliver(order_updated("evt_2", "ord_1", 2)).status_code == 200
+    assert drill.deliver(payment("evt_1", "ord_1", 1)).status_code == 200
+    drill.settle()
+    assert drill.workflow.get("/admin/dead-letters").json() == []
+    assert drill.state()["ord_1"]["version"] == 2
+
+
 def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
     env = {
         "PORT": "0",

@@ -88,13 +88,24 @@ class Processor:
         now = time.time()
         for event in self.inbox.waiting():
             since = event.waiting_since or now
-            if now - since >= self.orphan_update_timeout_s:
-                self.inbox.finish(
-                    event.event_id,
-                    "dead_lettered",
-                    f"no shipment for order {event.order_id} after "
-                    f"{self.orphan_update_timeout_s:g}s: its create never arrived",
+            if now - since < self.orphan_update_timeout_s:
+                continue
+            # Not an orphan while its create is in the inbox (being retried through
+            # a partner outage, say): that create will release it.
+            if event.order_id is not None and (
+                event.order_id in self._busy_orders
+                or any(
+                    other.event_id != event.event_id and other.state != "waiting"
+                    for other in self.inbox.open_events_for(event.order_id)
                 )
+            ):
+                continue
+            self.inbox.finish(
+                event.event_id,
+                "dead_lettered",
+                f"no shipment for order {event.order_id} after "
+                f"{self.orphan_update_timeout_s:g}s: its create never arrived",
+            )
 
     async def _process(self, event: InboxEvent) -> None:
         if event.problem is not None:
