@@ -29,7 +29,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ import httpx
 import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+
+from harness.processes import free_port, with_parent_death
 
 log = logging.getLogger("harness.faultproxy")
 
@@ -397,12 +398,6 @@ def _message(text: str) -> str:
 # ------------------------------------------------------------ starting a server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ServerProcess:
     process: subprocess.Popen[bytes]
@@ -460,13 +455,18 @@ async def _wait_ready(server: ServerProcess, deadline: float) -> str:
 
 
 def _spawn(binary: str | None, log_path: Path) -> ServerProcess:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     # The embedded server exits by itself if the harness dies without cleanup.
     env[PARENT_PID_ENV] = str(os.getpid())
     with open(log_path, "wb") as log_file:
+        argv = _server_argv(binary, port)
+        if binary is not None:
+            # A real toxiproxy-server cannot follow us by itself: launch it so
+            # that the kernel stops it if the harness is killed outright.
+            argv = with_parent_death(argv)
         process = subprocess.Popen(
-            _server_argv(binary, port),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -1,16 +1,15 @@
 """Services the drill starts (workflow, partner simulator) as real processes.
 
-Every process is started in its own session and asked by the kernel to die
-with the harness (PR_SET_PDEATHSIG), so a harness killed with SIGKILL leaves
-nothing running; the normal exit, Ctrl-C and exceptions stop them through the
-async context manager.
+Every process is started in its own session through ``harness.launch``, which
+asks the kernel to kill it when the harness dies (PR_SET_PDEATHSIG), so a
+harness killed with SIGKILL leaves nothing running; the normal exit, Ctrl-C
+and exceptions stop them through the async context manager.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -21,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-_PR_SET_PDEATHSIG = 1
 
 
 class ServiceError(RuntimeError):
@@ -35,12 +32,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass  # not Linux: the context manager's cleanup still applies
+def with_parent_death(command: Sequence[str]) -> list[str]:
+    """The command, wrapped so that it is killed when this process dies."""
+    return [sys.executable, "-m", "harness.launch", str(os.getpid()), *command]
 
 
 def resolve_command(command: Sequence[str]) -> list[str]:
@@ -121,14 +115,13 @@ async def run_service(
     try:
         try:
             process = await asyncio.create_subprocess_exec(
-                *resolve_command(command),
+                *with_parent_death(resolve_command(command)),
                 cwd=cwd,
                 env=full_env,
                 stdin=subprocess.DEVNULL,
                 stdout=log if log is not None else subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise ServiceError(f"{name}: cannot start {command[0]!r}: {exc.strerror}") from None
