@@ -21,7 +21,6 @@ This module is the engine; ``harness.hunt_cli`` is the command.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
@@ -40,8 +39,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
-from harness.drill import EFFECT_FOR_EVENT, DrillResult, run_drill
-from harness.faultproxy import FaultProxy, open_fault_proxy
+from harness.drill import EFFECT_FOR_EVENT, DrillResult, DrillSession
 from harness.fixtures import CapturedRequest, load_fixtures
 from harness.invariants import InvariantResult
 from harness.pilot import Pilot, ScenarioSpec
@@ -486,49 +484,6 @@ def verdict_key(results: Sequence[InvariantResult], judged: Sequence[str]) -> tu
 # ---------------------------------------------------------------- running drills
 
 
-class DrillRunner:
-    """One event loop and one fault proxy for every drill of a hunt.
-
-    Drills run one after the other from synchronous code (Hypothesis calls the
-    test body synchronously). ``asyncio.Runner`` cancels the running drill on
-    Ctrl-C, so its processes are stopped before KeyboardInterrupt surfaces.
-    """
-
-    def __init__(self, pilot: Pilot, reports: Path) -> None:
-        self.pilot = pilot
-        self.reports = reports
-        self._runner = asyncio.Runner()
-        self._stack = contextlib.AsyncExitStack()
-        self._proxy: FaultProxy | None = None
-
-    def __enter__(self) -> DrillRunner:
-        self._runner.__enter__()
-        try:
-            self._proxy = self._runner.run(self._stack.enter_async_context(open_fault_proxy()))
-        except BaseException:
-            self._runner.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._runner.run(self._stack.aclose())
-        finally:
-            self._runner.__exit__(None, None, None)
-
-    def run(self, name: str, scenario: ScenarioSpec) -> DrillResult:
-        assert self._proxy is not None, "use DrillRunner as a context manager"
-        return self._runner.run(
-            run_drill(
-                self.pilot,
-                name,
-                scenario=scenario,
-                reports=self.reports,
-                fault_proxy=self._proxy,
-            )
-        )
-
-
 # ---------------------------------------------------------------- the hunt
 
 
@@ -676,12 +631,12 @@ def hunt(
     failed: set[Schedule] = set()
     notify = on_update or (lambda _s: None)
 
-    with DrillRunner(pilot, hunt_dir) as runner:
+    with DrillSession(hunt_dir) as runner:
 
         def run(schedule: Schedule, phase: str) -> DrillResult:
             t = time.monotonic()
             try:
-                result = runner.run(f"hunt-{len(tried) + 1}", scenario_for(space, schedule))
+                result = runner.run(pilot, f"hunt-{len(tried) + 1}", scenario_for(space, schedule))
             except Exception as exc:
                 # A drill that cannot run (a workflow that does not start, a
                 # proxy that went away) is not a counterexample: stop the hunt

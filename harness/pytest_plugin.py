@@ -10,22 +10,21 @@ invariants did what the scenario expects (``expect = "pass"``: all held;
 ``[baseline]`` tolerances against ``<pilot>.baseline.json`` (see
 ``harness.baseline``). Items are named ``<pilot name>::<scenario>``.
 
-All items of a session share one fault proxy and one event loop: the loop is
+All items of a session share one `harness.drill.DrillSession` (one fault proxy,
+one event loop): the loop is
 private to this plugin (never installed as the thread's current loop), so it
 does not meet pytest-asyncio's loops, and it lives as long as the proxy does.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import tempfile
 import time
 import tomllib
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,11 +33,9 @@ import pytest
 # runs stay fast and never depend on the drill engine importing cleanly.
 if TYPE_CHECKING:
     from harness.baseline import FigureCheck
-    from harness.drill import DrillResult
-    from harness.faultproxy import FaultProxy
+    from harness.drill import DrillResult, DrillSession
     from harness.pilot import Pilot, ScenarioSpec
 
-T = TypeVar("T")
 PLUGIN_NAME = "chaoslab-pilots"
 EXAMPLES = 3  # per broken invariant: enough to look one up, few enough to read
 
@@ -123,9 +120,7 @@ class PilotRunner:
     roots: list[Path]
     reports_opt: Path | None
     records: list[ItemRecord] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _proxy_cm: contextlib.AbstractAsyncContextManager[FaultProxy] | None = None
-    _proxy: FaultProxy | None = None
+    _session: DrillSession | None = None
     _reports: Path | None = None
     _names: dict[str, Path] = field(default_factory=dict)
 
@@ -176,45 +171,17 @@ class PilotRunner:
             self._reports.mkdir(parents=True, exist_ok=True)
         return self._reports
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        loop = self._loop
-        task = loop.create_task(coro)
-        try:
-            return loop.run_until_complete(task)
-        except BaseException:
-            # Interrupted from outside (Ctrl-C, a pytest-timeout): let the drill
-            # unwind, which stops every process it started, before going on.
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(task)
-            raise
-
     def drill(self, pilot: Pilot, name: str, scenario: ScenarioSpec) -> DrillResult:
-        from harness.drill import run_drill
-        from harness.faultproxy import open_fault_proxy
+        from harness.drill import DrillSession
 
-        if self._proxy is None:
-            self._proxy_cm = open_fault_proxy()
-            self._proxy = self._run(self._proxy_cm.__aenter__())
-        drill = run_drill(
-            pilot, name, scenario=scenario, reports=self.reports(), fault_proxy=self._proxy
-        )
-        return self._run(drill)
+        if self._session is None:
+            self._session = DrillSession(self.reports())
+        return self._session.run(pilot, name, scenario)
 
     def close(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            if self._proxy_cm is not None and self._proxy is not None:
-                self._run(self._proxy_cm.__aexit__(None, None, None))
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        finally:
-            self._proxy = self._proxy_cm = None
-            self._loop.close()
-            self._loop = None
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     # ------------------------------------------------------------ reporting
 

@@ -302,8 +302,8 @@ async def no_proxy() -> AsyncIterator[object]:
 
 
 def fake(monkeypatch: pytest.MonkeyPatch, drills: FakeDrills) -> None:
-    monkeypatch.setattr("harness.hunt.run_drill", drills)
-    monkeypatch.setattr("harness.hunt.open_fault_proxy", no_proxy)
+    monkeypatch.setattr("harness.drill.run_drill", drills)
+    monkeypatch.setattr("harness.drill.open_fault_proxy", no_proxy)
 
 
 def dup_at_or_after(position: int) -> Callable[[ScenarioSpec, int], bool]:
@@ -365,8 +365,8 @@ def test_engine_stops_on_a_drill_that_cannot_run(
         calls.append(1)
         raise DrillError("workflow did not start")
 
-    monkeypatch.setattr("harness.hunt.run_drill", broken_drill)
-    monkeypatch.setattr("harness.hunt.open_fault_proxy", no_proxy)
+    monkeypatch.setattr("harness.drill.run_drill", broken_drill)
+    monkeypatch.setattr("harness.drill.open_fault_proxy", no_proxy)
     with pytest.raises(DrillError, match="did not start"):
         hunt(naive, budget_s=30, seed=1, reports=tmp_path)
     assert calls == [1]  # not shrunk as if it were a counterexample
