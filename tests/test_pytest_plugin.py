@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from harness.pytest_plugin import PilotRunner
+from harness.drill import DrillSession
 
 pytest_plugins = ["pytester"]
 
@@ -192,10 +191,10 @@ def test_failures_read_like_a_report(pytester: pytest.Pytester) -> None:
     assert len(list((pytester.path / "reports" / "runs").iterdir())) == 3
 
 
-def test_an_interrupted_drill_unwinds_before_the_error_goes_on() -> None:
-    """Ctrl-C (or a pytest-timeout) lands in the plugin's loop: the drill's
+def test_an_interrupted_drill_unwinds_before_the_error_goes_on(tmp_path: Path) -> None:
+    """Ctrl-C (or a pytest-timeout) lands in the session's loop: the drill's
     cleanup must still run, so nothing it started outlives the session."""
-    runner = PilotRunner(config=cast(pytest.Config, None), roots=[], reports_opt=None)
+    runner = DrillSession(tmp_path)
     unwound: list[str] = []
 
     async def drill() -> None:
