@@ -102,13 +102,14 @@ async def test_no_half_close_a_client_shutdown_gets_an_empty_reply() -> None:
 
 async def test_live_add_update_remove_act_on_an_open_connection() -> None:
     async with proxied() as proxy, connect(proxy) as client:
-        assert await client.round_trip() < 0.05
-        await proxy.add_toxic("slow", "latency", "downstream", 1.0, {"latency": 200, "jitter": 0})
-        assert 0.19 <= await client.round_trip() < 0.5
-        await proxy.update_toxic("slow", {"latency": 60}, None)
-        assert 0.055 <= await client.round_trip() < 0.19
+        # Bounds leave a loaded 2-core CI machine a few hundred ms of slack.
+        assert await client.round_trip() < 0.2
+        await proxy.add_toxic("slow", "latency", "downstream", 1.0, {"latency": 800, "jitter": 0})
+        assert 0.79 <= await client.round_trip() < 2.0
+        await proxy.update_toxic("slow", {"latency": 300}, None)
+        assert 0.29 <= await client.round_trip() < 0.75
         await proxy.remove_toxic("slow")
-        assert await client.round_trip() < 0.05
+        assert await client.round_trip() < 0.25
         assert proxy.toxic_names() == []
 
 
@@ -137,13 +138,13 @@ async def test_chained_latencies_add_up() -> None:
 
 async def test_toxicity_is_drawn_per_connection_and_holds_for_its_lifetime() -> None:
     async with proxied() as proxy:
-        await proxy.add_toxic("half", "latency", "downstream", 0.5, {"latency": 120})
+        await proxy.add_toxic("half", "latency", "downstream", 0.5, {"latency": 600})
 
         async def two_round_trips() -> tuple[bool, bool]:
             async with connect(proxy) as client:
                 first = await client.round_trip()
                 second = await client.round_trip()
-            return first >= 0.1, second >= 0.1
+            return first >= 0.4, second >= 0.4
 
         results = await asyncio.gather(*(two_round_trips() for _ in range(40)))
     assert all(first == second for first, second in results), results
@@ -154,17 +155,17 @@ async def test_toxicity_is_drawn_per_connection_and_holds_for_its_lifetime() -> 
 
 async def test_toxicity_is_drawn_again_when_the_stage_restarts() -> None:
     async with proxied() as proxy, connect(proxy) as client:
-        await proxy.add_toxic("never", "latency", "downstream", 0.0, {"latency": 150})
-        assert await client.round_trip() < 0.1
+        await proxy.add_toxic("never", "latency", "downstream", 0.0, {"latency": 600})
+        assert await client.round_trip() < 0.4
         await proxy.update_toxic("never", None, 1.0)
-        assert await client.round_trip() >= 0.14
+        assert await client.round_trip() >= 0.59
 
 
 async def test_removing_a_timeout_toxic_closes_connections_even_if_skipped() -> None:
     async with proxied() as proxy, connect(proxy) as client:
         # Toxicity 0: the toxic never runs on this link, data flows normally ...
         await proxy.add_toxic("t", "timeout", "upstream", 0.0, {"timeout": 0})
-        assert await client.round_trip() < 0.1
+        assert await client.round_trip() < 1.0
         # ... yet removing it closes the connection (Toxiproxy PR #168).
         await proxy.remove_toxic("t")
         assert await client.read_to_eof() == b""
@@ -174,7 +175,7 @@ async def test_removing_a_timeout_toxic_closes_connections_even_if_skipped() -> 
 async def test_noop_toxic_passes_data() -> None:
     async with proxied() as proxy, connect(proxy) as client:
         await proxy.add_toxic("n", "noop", "upstream", 1.0, {})
-        assert await client.round_trip(b"through noop") < 0.1
+        assert await client.round_trip(b"through noop") < 1.0
 
 
 async def test_data_stays_whole_and_ordered_while_toxics_change_under_a_transfer() -> None:
