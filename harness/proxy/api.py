@@ -343,13 +343,15 @@ class Api:
         else:
             handler: Handler = getattr(self, route.handler)
             task = asyncio.create_task(self._guarded(handler, request))
+            # Tracked from the start: if this connection is cancelled while the
+            # handler runs, the handler (which may hold the API lock) is not orphaned.
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             done, _ = await asyncio.wait({task}, timeout=HANDLER_TIMEOUT_S)
             if task in done:
                 response = task.result()
             else:
                 # As http.TimeoutHandler: answer 503 now, let the handler finish.
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
                 response = Response(
                     503, TIMEOUT_BODY, [("Content-Type", "text/html; charset=utf-8")]
                 )
