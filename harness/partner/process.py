@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,7 @@ def service(
         yield Service(url=url, process=process, stdout_path=out_path, stderr_path=err_path)
     finally:
         _stop(process, stop_grace_s)
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 @contextmanager
