@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,7 +88,9 @@ class Sender:
         self._plan = plan
         self._secret = secret
         self._retry = list(retry_schedule_s)
-        self._sem = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        # Bounds first deliveries and provider retries together.
+        self._slots = asyncio.Semaphore(concurrency)
         self._run_id = run_id
         self._scenario = scenario
         self._record = record
@@ -104,17 +106,21 @@ class Sender:
     async def run(self, t0: float | None = None) -> SendStats:
         """Send the whole plan, redeliveries included; returns when nothing is left."""
         self._t0 = time.monotonic() if t0 is None else t0
+        plan = iter(self._plan.deliveries)
         async with asyncio.TaskGroup() as group:
-            for delivery in self._plan.deliveries:
-                wait = delivery.at_s - self._now()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                # Slot first, then the hook: a toxic window for this position must
-                # not switch while the previous delivery is still in flight.
-                await self._sem.acquire()
-                await self._hooks.before_dispatch(delivery.position)
-                group.create_task(self._deliver(group, delivery, tuple(delivery.tags), 0))
+            for _ in range(self._concurrency):
+                group.create_task(self._worker(group, plan))
         return self.stats
+
+    async def _worker(self, group: asyncio.TaskGroup, plan: Iterator[PlannedDelivery]) -> None:
+        # Workers take planned deliveries in order from one shared iterator, each
+        # as soon as it is free: no dispatcher hop between one delivery and the
+        # next (that hop cost a quarter of the throughput at four slots).
+        for delivery in plan:
+            wait = delivery.at_s - self._now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._deliver(group, delivery, tuple(delivery.tags), 0, first=True)
 
     async def _deliver(
         self,
@@ -122,11 +128,14 @@ class Sender:
         delivery: PlannedDelivery,
         tags: tuple[str, ...],
         retries_done: int,
+        first: bool = False,
     ) -> None:
-        try:
+        async with self._slots:
+            if first:
+                # Slot first, then the hook: a toxic window for this position must
+                # not switch while an earlier delivery still holds the only slot.
+                await self._hooks.before_dispatch(delivery.position)
             ok = await self._attempt(delivery, tags)
-        finally:
-            self._sem.release()
         if ok or delivery.lost:
             return
         if retries_done >= len(self._retry):
@@ -138,7 +147,6 @@ class Sender:
         self, group: asyncio.TaskGroup, delivery: PlannedDelivery, retries_done: int
     ) -> None:
         await asyncio.sleep(self._retry[retries_done])
-        await self._sem.acquire()
         self.stats.redeliveries += 1
         # A provider retry is honest: a fresh signature, whatever the first one was.
         retry = PlannedDelivery(
