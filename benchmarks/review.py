@@ -160,7 +160,7 @@ def build_history(run_dir: Path, n_attempts: int, seed: int = 7) -> dict[str, in
         "run_id": "bench",
         "pilot": {"name": "order-sync", "path": str(PILOT)},
         "scenario": "synthetic-load",
-        "status": "done",
+        "status": "finished",
         "started_at": time.time(),
         "slo": {"p95_latency_ms": 3000.0, "success_rate": 0.99},
         "partner_requests": int(len(effect_of) * 1.1),
