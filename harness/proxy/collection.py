@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.proxy.address import AddressError, join_host_port, port_number, split_host_port
 from harness.proxy.gojson import to_float32
 from harness.proxy.proxy import Proxy
 from harness.proxy.toxics import TOXIC_TYPES
@@ -86,59 +87,6 @@ class Entry:
 # ------------------------------------------------------------ address resolution
 
 
-def _addr_error(addr: str, why: str) -> ApiError:
-    return internal(f"address {addr}: {why}" if addr else why)
-
-
-def split_host_port(hostport: str) -> tuple[str, str]:
-    """net.SplitHostPort, with its error texts."""
-    i = hostport.rfind(":")
-    if i < 0:
-        raise _addr_error(hostport, "missing port in address")
-    j = k = 0
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0:
-            raise _addr_error(hostport, "missing ']' in address")
-        if end + 1 == len(hostport):
-            raise _addr_error(hostport, "missing port in address")
-        if end + 1 != i:
-            if hostport[end + 1] == ":":
-                raise _addr_error(hostport, "too many colons in address")
-            raise _addr_error(hostport, "missing port in address")
-        host = hostport[1:end]
-        j, k = 1, end + 1
-    else:
-        host = hostport[:i]
-        if ":" in host:
-            raise _addr_error(hostport, "too many colons in address")
-    if "[" in hostport[j:]:
-        raise _addr_error(hostport, "unexpected '[' in address")
-    if "]" in hostport[k:]:
-        raise _addr_error(hostport, "unexpected ']' in address")
-    return host, hostport[i + 1 :]
-
-
-def _port_number(service: str) -> int:
-    if service == "":
-        return 0
-    digits = service
-    negative = False
-    if digits[0] in "+-":
-        negative = digits[0] == "-"
-        digits = digits[1:]
-    if digits and digits.isascii() and digits.isdigit():
-        n = min(int(digits), 0xFFFFFFFF)
-        port = -n if negative else n
-        if port < 0 or port > 0xFFFF:
-            raise _addr_error(str(port), "invalid port")
-        return port
-    try:
-        return socket.getservbyname(service, "tcp")
-    except (OSError, UnicodeError):
-        raise internal(f"lookup tcp/{service}: unknown port") from None
-
-
 def _go_ip(text: str) -> str | None:
     """The Go string form of an IP literal (zone kept), or None if not a literal."""
     base, _, zone = text.partition("%")
@@ -155,21 +103,20 @@ def _go_ip(text: str) -> str | None:
     return ip.compressed
 
 
-def _join(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def resolve_tcp_addr(address: str) -> str:
     """net.ResolveTCPAddr("tcp", address).String(), or ApiError(500) with Go's text."""
     if address == "":
         return ":0"
-    host, service = split_host_port(address)
-    port = _port_number(service)
+    try:
+        host, service = split_host_port(address)
+        port = port_number(service)
+    except AddressError as err:
+        raise internal(str(err)) from None
     if host == "":
         return f":{port}"
     literal = _go_ip(host)
     if literal is not None:
-        return _join(literal, port)
+        return join_host_port(literal, port)
     want6 = "[" in address
     loop = asyncio.get_running_loop()
     try:
@@ -182,7 +129,7 @@ async def resolve_tcp_addr(address: str) -> str:
         if (family == socket.AF_INET6) == want6:
             resolved = _go_ip(str(sockaddr[0]))
             if resolved is not None:
-                return _join(resolved, port)
+                return join_host_port(resolved, port)
     raise internal(f"lookup {host}: no suitable address found")
 
 

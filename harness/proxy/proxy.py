@@ -19,6 +19,7 @@ from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from harness.proxy.address import AddressError, join_host_port, port_number, split_host_port
 from harness.proxy.link import Link, ToxicEntry
 from harness.proxy.toxics import TOXIC_TYPES
 from harness.proxy.toxics.reset_peer import ResetPeerToxic
@@ -45,45 +46,6 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-class AddressError(ValueError):
-    """A listen or upstream address that cannot be parsed; the message reads like Go's."""
-
-
-def split_host_port(address: str) -> tuple[str, str]:
-    """Go's net.SplitHostPort: "h:p", "[v6]:p" or ":p"."""
-    if address.startswith("["):
-        end = address.find("]")
-        if end < 0:
-            raise AddressError(f"address {address}: missing ']' in address")
-        host, rest = address[1:end], address[end + 1 :]
-        if not rest.startswith(":"):
-            raise AddressError(f"address {address}: missing port in address")
-        return host, rest[1:]
-    if ":" not in address:
-        raise AddressError(f"address {address}: missing port in address")
-    host, _, port = address.rpartition(":")
-    if ":" in host:
-        raise AddressError(f"address {address}: too many colons in address")
-    return host, port
-
-
-def parse_port(port: str, address: str) -> int:
-    if port.isdigit():
-        number = int(port)
-        if number <= 65535:
-            return number
-        raise AddressError(f"address {address}: invalid port")
-    try:
-        return socket.getservbyname(port, "tcp")
-    except OSError:
-        raise AddressError(f"lookup tcp/{port}: unknown port") from None
-
-
-def format_address(host: str, port: int) -> str:
-    """An address the way Go prints it: "1.2.3.4:5", "[::1]:5"."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _is_wildcard(host: str) -> bool:
     return host in ("", "0.0.0.0", "::")
 
@@ -92,7 +54,7 @@ def _bind(listen: str) -> tuple[socket.socket, str]:
     """Open a listening socket for a Go-style address; returns it and its Go-style name."""
     try:
         host, port_text = split_host_port(listen)
-        port = parse_port(port_text, listen)
+        port = port_number(port_text)
     except AddressError as err:
         raise OSError(f"listen tcp: {err}") from None
 
@@ -119,10 +81,10 @@ def _bind(listen: str) -> tuple[socket.socket, str]:
         sock.setblocking(False)
     except OSError as err:
         sock.close()
-        where = format_address(bind_host, port)
+        where = join_host_port(bind_host, port)
         raise OSError(f"listen tcp {where}: bind: {_reason(err)}") from None
     bound_port = sock.getsockname()[1]
-    return sock, format_address(bind_host, bound_port)
+    return sock, join_host_port(bind_host, bound_port)
 
 
 def _resolve_for_listen(host: str) -> tuple[socket.AddressFamily, str]:
@@ -360,7 +322,7 @@ class Proxy:
         loop = asyncio.get_running_loop()
         try:
             host, port_text = split_host_port(self.upstream)
-            port = parse_port(port_text, self.upstream)
+            port = port_number(port_text)
             transport, upstream = await loop.create_connection(_Side, host or "localhost", port)
         except asyncio.CancelledError:
             _close(client.transport)
