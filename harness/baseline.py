@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis import events_table, failure_rates, retry_amplification, run_set
+from harness.cli_support import errors, fail, leaf, reports_dir
 from harness.drill import DrillResult, run_drill
 from harness.faultproxy import open_fault_proxy
 from harness.invariants import nearest_rank
@@ -295,7 +296,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
 
 
 @dataclass
@@ -322,17 +322,6 @@ async def _measure(
     return measured
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(Text(f"chaoslab: {message}", style="bold red"), soft_wrap=True)
-    return typer.Exit(code)
-
-
 def update(
     pilot_path: Annotated[Path, typer.Argument(metavar="PILOT", help="pilot file (TOML)")],
     scenario: Annotated[
@@ -354,16 +343,16 @@ def update(
         existing = _read(path) if path.exists() else None
         old = load_baseline(path) if existing is not None else {}
     except (PilotError, BaselineError) as exc:
-        raise _fail(str(exc)) from None
-    folder = reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
+        raise fail(str(exc)) from None
+    folder = reports_dir(reports)
     try:
         measured = asyncio.run(_measure(pilot, names, runs, folder))
     except KeyboardInterrupt:
-        raise _fail("interrupted; nothing was written", 130) from None
+        raise fail("interrupted; nothing was written", 130) from None
     except Exception as exc:
-        cause = _leaf(exc)
+        cause = leaf(exc)
         if isinstance(cause, (OSError, ValueError, RuntimeError)):
-            raise _fail(str(cause)) from None
+            raise fail(str(cause)) from None
         raise
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -379,7 +368,7 @@ def update(
     try:
         write_baseline(path, merge_baseline(existing, pilot, entries))
     except OSError as exc:
-        raise _fail(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise fail(f"{path}: cannot write ({exc.strerror or exc})") from None
 
     table = Table(title=f"{pilot.name}: baseline {path}", title_justify="left", box=None)
     table.add_column("scenario", no_wrap=True)

@@ -7,7 +7,6 @@ drill could not run, 130 interrupted (after cleaning up).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,13 +17,17 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness.baseline import app as baseline_app
+from harness.cli_support import errors, fail, leaf, reports_dir
 from harness.drill import DrillError, DrillResult, Progress, run_drill
 from harness.faultproxy import FaultProxyError
 from harness.fixtures import FixtureError
 from harness.fixtures_cli import app as fixtures_app
+from harness.hunt_cli import hunt
 from harness.journal import JournalError
 from harness.pilot import Pilot, PilotError, ScenarioSpec, load_pilot, load_scenario_file
 from harness.processes import ServiceError
+from harness.review import review_command
 from harness.signing import SigningError
 
 app = typer.Typer(
@@ -39,7 +42,6 @@ proxy_app = typer.Typer(help="The embedded Toxiproxy-compatible fault proxy.", n
 app.add_typer(proxy_app, name="proxy")
 
 console = Console()
-errors = Console(stderr=True)
 
 # Errors a person can act on: printed as one line, exit code 2, no traceback.
 # Anything else is a bug in chaoslab and keeps its traceback.
@@ -53,22 +55,6 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
     FaultProxyError,
     OSError,
 )
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(Text(f"chaoslab: {message}", style="bold red"))
-    return typer.Exit(code)
-
-
-def leaf(exc: BaseException) -> BaseException:
-    """The first real error inside (possibly nested) task-group exception groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _reports_dir(reports: Path | None) -> Path:
-    return reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
 
 
 def _progress_view(snapshot: Progress | None, title: str) -> Table:
@@ -170,7 +156,7 @@ def drill(
         raise fail(str(exc)) from None
     live = not quiet and console.is_terminal
     try:
-        results = asyncio.run(_drill_all(pilot, chosen, seed, _reports_dir(reports), live))
+        results = asyncio.run(_drill_all(pilot, chosen, seed, reports_dir(reports), live))
     except KeyboardInterrupt:
         raise fail("interrupted; everything the drill started was stopped", 130) from None
     except Exception as exc:
@@ -201,12 +187,9 @@ def proxy_serve(ctx: typer.Context) -> None:
     raise typer.Exit(serve_main(list(ctx.args)))
 
 
-# Commands that live in their own modules register here, one line each.
-# (keep this block: helpers add `app.command("name")(function)` lines to it)
-app.command("review")(__import__("harness.review", fromlist=["x"]).review_command)
-app.command("hunt")(__import__("harness.hunt_cli", fromlist=["hunt"]).hunt)
-from harness.baseline import app as baseline_app  # noqa: E402  (registered after app exists)
-
+# Commands that live in their own modules.
+app.command("review")(review_command)
+app.command("hunt")(hunt)
 app.add_typer(baseline_app, name="baseline")
 
 

@@ -7,7 +7,6 @@ importing either module never needs the other half-initialised.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli_support import fail, leaf, reports_dir
 from harness.hunt import (
     CORRECTNESS,
     DEFAULT_EVENTS,
@@ -34,7 +34,6 @@ from harness.hunt import (
 from harness.pilot import PilotError, load_pilot
 
 console = Console()
-errors = Console(stderr=True)
 PLAIN_EVERY_S = 5.0  # a plain progress line at most this often when not on a terminal
 
 
@@ -104,10 +103,9 @@ def hunt(
             raise ValueError(f"--faults: expected some of {', '.join(FAMILIES)}, got {faults!r}")
         pilot = load_pilot(pilot_path)
     except (PilotError, OSError, ValueError) as exc:
-        errors.print(Text(f"chaoslab: {exc}", style="bold red"))
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     judged = (*CORRECTNESS, "slo") if slo else CORRECTNESS
-    folder = reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
+    folder = reports_dir(reports)
     live = not quiet and console.is_terminal
     view = _View(f"hunt {pilot.name}  budget {budget_s:g}s")
     last_line = [0.0]
@@ -142,14 +140,9 @@ def hunt(
                 on_update=show,
             )
     except KeyboardInterrupt:
-        errors.print(Text("chaoslab: interrupted; every drill process was stopped", style="red"))
-        raise typer.Exit(130) from None
+        raise fail("interrupted; every drill process was stopped", 130) from None
     except (PilotError, OSError, ValueError, RuntimeError) as exc:
-        cause: BaseException = exc
-        while isinstance(cause, BaseExceptionGroup):
-            cause = cause.exceptions[0]
-        errors.print(Text(f"chaoslab: {cause}", style="bold red"))
-        raise typer.Exit(2) from None
+        raise fail(str(leaf(exc))) from None
     for line in result.story:
         style = "bold red" if line.startswith("FLAKY") else None
         console.print(line, style=style, highlight=False, soft_wrap=True)

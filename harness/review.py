@@ -29,6 +29,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from harness.cli_support import fail, reports_dir
 from harness.economics import EconomicsConfig
 from harness.invariants import SloTargets
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
@@ -632,7 +633,6 @@ def save_summary(summary: Mapping[str, Any], path: str | Path) -> None:
 # ---------------------------------------------------------------- the command
 
 _out = Console()
-_err = Console(stderr=True)
 _STYLE = {"PROMOTE": "bold green", "REFACTOR": "bold yellow", "RETIRE": "bold red"}
 
 
@@ -659,11 +659,8 @@ def review_command(
     ] = None,
 ) -> None:
     """Turn a pilot's drill runs into HTML reports and a promote / refactor / retire verdict."""
-    folder = reports or Path(os.environ.get("CHAOSLAB_REPORTS", "reports"))
     try:
-        result = run_review(pilot, folder, runs)
+        result = run_review(pilot, reports_dir(reports), runs)
     except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
-        # soft_wrap: the error stays one line however narrow the terminal.
-        _err.print(Text(f"chaoslab: {_first_line(str(exc))}", style="bold red"), soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(_first_line(str(exc))) from None
     print_result(result)
