@@ -36,13 +36,35 @@ EFFECTS = pa.schema(
     [
         ("run_id", pa.string()),
         ("at", pa.float64()),
-        ("kind", pa.string()),  # "shipment.created" | "shipment.updated"
-        ("business_key", pa.string()),  # the order id
+        ("partner", pa.string()),  # the declared partner that applied it
+        ("kind", pa.string()),  # "<partner>:<effect>", as the pilot names effects
+        ("business_key", pa.string()),  # the entity key the route declares
         ("entity_version", pa.int64()),
         ("idempotency_key", pa.string()),
         ("correlation_id", pa.string()),  # traceparent trace id the workflow forwarded
         ("event_id", pa.string()),  # resolved from correlation_id by the harness; "" if unknown
-        ("shipment_id", pa.string()),
+        ("tied_by", pa.string()),  # how event_id was found: "traceparent", or "" (key and time)
+        ("route", pa.string()),  # the partner route that applied it
+        ("ref", pa.string()),  # the id the partner generated for it
+    ]
+)
+
+# One row per HTTP request a partner received, applied or not.
+REQUESTS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("at", pa.float64()),
+        ("partner", pa.string()),
+        ("method", pa.string()),
+        ("path", pa.string()),
+        ("status", pa.int64()),
+        ("duration_ms", pa.float64()),
+        ("route", pa.string()),  # "" when no route matched
+        ("effect", pa.string()),  # the effect applied, "" if none
+        ("business_key", pa.string()),
+        ("reason", pa.string()),  # why it was answered so: "no route matches", "body.x: required"
+        ("correlation_id", pa.string()),
+        ("idempotency_key", pa.string()),
     ]
 )
 
@@ -64,7 +86,10 @@ EXPECTED = pa.schema(
         ("event_type", pa.string()),
         ("entity_id", pa.string()),
         ("entity_version", pa.int64()),
+        ("partner", pa.string()),  # partner of the rule that matched, "" if none
         ("expected_effect", pa.string()),  # effect kind it must cause exactly once, "" if none
+        ("allowed_effect", pa.string()),  # effect kind it may cause any number of times
+        ("rule", pa.int64()),  # index of the pilot's expectation rule, -1 when none matched
         ("dropped", pa.bool_()),  # deliberately never delivered by the schedule
     ]
 )
@@ -74,6 +99,7 @@ TABLES: dict[str, pa.Schema] = {
     "effects": EFFECTS,
     "outcomes": OUTCOMES,
     "expected": EXPECTED,
+    "requests": REQUESTS,
 }
 
 

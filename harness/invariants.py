@@ -7,6 +7,7 @@ Nothing here opens a socket or a file, so every check is unit-tested with
 hand-written tables.
 
     exactly_once   each expected business effect happened once (no loss, no duplicate)
+    unexpected_effects  no effect happened that no event called for
     all_accounted  each delivered event reached a terminal outcome; none vanished
     final_state    the partner ends holding the newest version of every entity
     slo            end-to-end latency p95 and success rate against the pilot's targets
@@ -33,6 +34,7 @@ __all__ = [
     "event_outcomes",
     "exactly_once",
     "final_state",
+    "unexpected_effects",
     "nearest_rank",
     "slo",
 ]
@@ -255,11 +257,11 @@ def exactly_once(
         "superseded": len(superseded),
         "untracked": untracked,
     }
-    ok = not lost and not extra and not unexpected
+    # Effects no event called for are unexpected_effects' to judge.
+    ok = not lost and not extra
     examples = (
         [f"lost {x}" for x in _take(lost)]
         + [f"duplicated {x}" for x in _take(duplicated)]
-        + [f"unexpected {x}" for x in _take(unexpected)]
         + [f"dead-lettered {x}" for x in _take(dead)]
         + [f"superseded {x}" for x in _take(superseded)]
     )
@@ -273,7 +275,7 @@ def exactly_once(
     else:
         summary = (
             f"Exactly-once broken among {total:,} expected effects: {len(lost):,} lost, "
-            f"{extra:,} duplicated, {len(unexpected):,} unexpected{accounted}."
+            f"{extra:,} duplicated{accounted}."
         )
     return InvariantResult("exactly_once", ok, counts, examples, summary)
 
@@ -298,19 +300,74 @@ def _accounted_clause(dead: int, superseded: int) -> str:
     return f" ({' and '.join(parts)}, reported by the workflow)" if parts else ""
 
 
+# ---------------------------------------------------------------- unexpected effects
+
+
+def _scoped(df: pd.DataFrame, key_column: str) -> pd.Series:
+    """Entity keys made unique across partners: ``partner:key`` (bare key without one)."""
+    partner = _text(df, "partner")
+    key = _text(df, key_column)
+    return partner.where(partner == "", partner + ":") + key
+
+
+def unexpected_effects(expected: pd.DataFrame, effects: pd.DataFrame) -> InvariantResult:
+    """No partner effect happened that no delivered event called for.
+
+    An effect is called for when some event that was meant to be delivered
+    names its kind (to happen once, or any number of times) for the same
+    entity key. Everything else (a kind no rule names, an entity no event is
+    about, an effect of a deliberately dropped event) is unexpected.
+    """
+    live = expected[~_flag(expected, "dropped")]
+    called: set[tuple[str, str]] = set()
+    for column in ("expected_effect", "allowed_effect"):
+        kinds = _text(live, column)
+        keys = _text(live, "entity_id")
+        called.update((k, e) for k, e in zip(kinds, keys, strict=True) if k)
+    kinds = _text(effects, "kind").tolist()
+    keys = _text(effects, "business_key").tolist()
+    events = _text(effects, "event_id").tolist()
+    stray: list[str] = []
+    by_kind: dict[str, int] = defaultdict(int)
+    for kind, key, event_id in zip(kinds, keys, events, strict=True):
+        if (kind, key) in called:
+            continue
+        by_kind[kind] += 1
+        source = f" (event {event_id})" if event_id else ""
+        stray.append(f"{kind} for {key or '?'}{source}")
+    counts: dict[str, int | float] = {"effects": len(kinds), "unexpected": len(stray)}
+    counts.update({f"unexpected {k}": n for k, n in sorted(by_kind.items())})
+    if not stray:
+        summary = f"All {len(kinds):,} partner effects were called for by an event."
+    else:
+        worst = ", ".join(f"{n:,} × {k}" for k, n in sorted(by_kind.items(), key=lambda i: -i[1]))
+        summary = (
+            f"{len(stray):,} of {len(kinds):,} partner effects were called for by no event "
+            f"({worst})."
+        )
+    return InvariantResult("unexpected_effects", not stray, counts, _take(stray), summary)
+
+
 # ---------------------------------------------------------------- all accounted
 
 
 def all_accounted(
-    expected: pd.DataFrame, attempts: pd.DataFrame, outcomes: pd.DataFrame
+    expected: pd.DataFrame,
+    attempts: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    outcomes_known: bool = True,
 ) -> InvariantResult:
     """No event vanished.
 
     Every delivered event (at least one 2xx attempt) has a terminal outcome;
     every event that was meant to be delivered but never got a 2xx, and has no
     outcome either, is lost. An outcome for an event whose 2xx never reached
-    the sender (``unacknowledged``) is fine: the workflow did take it.
+    the sender (``unacknowledged``) is fine: the workflow did take it. A
+    workflow that reports no outcomes (``outcomes_known=False``) can only be
+    judged on delivery: dead letters are unknown, and the summary says so.
     """
+    if not outcomes_known:
+        return _delivered_only(expected, attempts)
     exp_ids = _text(expected, "event_id")
     dropped = set(exp_ids[_flag(expected, "dropped")])
     meant = list(dict.fromkeys(exp_ids[~_flag(expected, "dropped")]))
@@ -371,6 +428,25 @@ def all_accounted(
     return InvariantResult("all_accounted", ok, counts, examples, summary)
 
 
+def _delivered_only(expected: pd.DataFrame, attempts: pd.DataFrame) -> InvariantResult:
+    exp_ids = _text(expected, "event_id")
+    meant = list(dict.fromkeys(exp_ids[~_flag(expected, "dropped")]))
+    delivered = set(_text(attempts, "event_id")[_ok_status(attempts)])
+    lost = [f"{e} never delivered" for e in meant if e not in delivered]
+    counts: dict[str, int | float] = {
+        "events": len(meant),
+        "delivered": len(meant) - len(lost),
+        "lost": len(lost),
+        "outcomes_unknown": len(meant) - len(lost),
+    }
+    tail = "; the workflow reports no outcomes, so dead letters are unknown."
+    if lost:
+        summary = f"{len(lost):,} of {len(meant):,} events were never delivered{tail}"
+    else:
+        summary = f"All {len(meant):,} events were delivered{tail}"
+    return InvariantResult("all_accounted", not lost, counts, _take(lost), summary)
+
+
 # ---------------------------------------------------------------- final state
 
 
@@ -392,12 +468,13 @@ def final_state(
     rows = pd.DataFrame(
         {
             "event_id": _text(expected, "event_id"),
-            "key": _text(expected, "entity_id"),
+            "key": _scoped(expected, "entity_id"),
             "version": _number(expected, "entity_version"),
             "anchor": _text(expected, "expected_effect") != "",
         }
     )[~_flag(expected, "dropped")]
-    rows = rows[(rows["key"] != "") & rows["version"].notna()]
+    rows = rows[(_text(expected, "entity_id") != "")[rows.index]]
+    rows = rows[rows["version"].notna()]
     dead_events: set[str] = set()
     if outcomes is not None:
         final = event_outcomes(outcomes)
@@ -414,7 +491,7 @@ def final_state(
     eff = pd.DataFrame(
         {
             "at": _number(effects, "at"),
-            "key": _text(effects, "business_key"),
+            "key": _scoped(effects, "business_key"),
             "version": _number(effects, "entity_version"),
         }
     ).dropna(subset=["version"])
@@ -662,16 +739,31 @@ def _tables(run_tables: RunTables | Mapping[str, pd.DataFrame]) -> dict[str, pd.
 
 
 def check_all(
-    run_tables: RunTables | Mapping[str, pd.DataFrame], slo_cfg: Any
+    run_tables: RunTables | Mapping[str, pd.DataFrame],
+    slo_cfg: Any,
+    *,
+    outcomes_known: bool = True,
 ) -> list[InvariantResult]:
-    """Every invariant over one run (a ``journal.Run`` or a mapping of tables)."""
+    """Every invariant over one run (a ``journal.Run`` or a mapping of tables).
+
+    ``outcomes_known`` is False for a workflow with no outcomes source: its
+    dead letters cannot be told from losses, so only delivery is judged.
+    """
     t = _tables(run_tables)
     targets = SloTargets.of(slo_cfg)
+    outcomes = t["outcomes"]
     return [
-        exactly_once(t["expected"], t["effects"], t["outcomes"]),
-        all_accounted(t["expected"], t["attempts"], t["outcomes"]),
-        final_state(t["expected"], t["effects"], t["outcomes"]),
-        slo(t["attempts"], t["effects"], targets.p95_ms, targets.success_rate, t["outcomes"]),
+        exactly_once(t["expected"], t["effects"], outcomes),
+        unexpected_effects(t["expected"], t["effects"]),
+        all_accounted(t["expected"], t["attempts"], outcomes, outcomes_known),
+        final_state(t["expected"], t["effects"], outcomes),
+        slo(
+            t["attempts"],
+            t["effects"],
+            targets.p95_ms,
+            targets.success_rate,
+            outcomes if outcomes_known else None,
+        ),
     ]
 
 

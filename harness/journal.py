@@ -362,6 +362,9 @@ class JournalWriter:
     def outcome(self, row: Mapping[str, Any]) -> None:
         self.write("outcomes", row)
 
+    def request(self, row: Mapping[str, Any]) -> None:
+        self.write("requests", row)
+
     def expected(self, row: Mapping[str, Any]) -> None:
         self.write("expected", row)
 
@@ -439,7 +442,7 @@ def _json_default(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Run:
-    """One run's journal: ``run.json`` plus the four tables as typed DataFrames."""
+    """One run's journal: ``run.json`` plus its tables as typed DataFrames."""
 
     run_dir: Path
     meta: dict[str, Any]
@@ -447,6 +450,7 @@ class Run:
     effects: pd.DataFrame
     outcomes: pd.DataFrame
     expected: pd.DataFrame
+    requests: pd.DataFrame
 
     @property
     def run_id(self) -> str:

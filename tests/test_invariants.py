@@ -18,6 +18,7 @@ from harness.invariants import (
     exactly_once,
     final_state,
     slo,
+    unexpected_effects,
 )
 from harness.journal import empty_frame, frame
 
@@ -129,17 +130,44 @@ def test_duplicate_effect_counted_once_per_extra() -> None:
 
 
 def test_unexpected_effects() -> None:
-    result = exactly_once(
-        exp_t([exp("e1", "o1"), exp("e2", "o2", dropped=True)]),
-        # o9 was never expected; e2 was deliberately dropped, so its shipment must not exist.
-        eff_t([eff("o1", 1, 0.1, "e1"), eff("o9", 1, 0.2), eff("o2", 1, 0.3, "e2")]),
-        out_t([out("e1", "processed")]),
-    )
+    expected = exp_t([exp("e1", "o1"), exp("e2", "o2", dropped=True)])
+    # o9 was never expected; e2 was deliberately dropped, so its shipment must not exist.
+    effects = eff_t([eff("o1", 1, 0.1, "e1"), eff("o9", 1, 0.2), eff("o2", 1, 0.3, "e2")])
+    result = unexpected_effects(expected, effects)
     assert not result.ok
     assert result.counts["unexpected"] == 2
-    assert result.counts["expected"] == 1
+    assert result.counts[f"unexpected {CREATED}"] == 2
     assert any("o9" in x for x in result.examples)
     assert any("event e2" in x for x in result.examples)
+    # exactly_once counts them but leaves the judgement to unexpected_effects.
+    once = exactly_once(expected, effects, out_t([out("e1", "processed")]))
+    assert once.ok and once.counts["unexpected"] == 2
+
+
+def test_allowed_effects_are_not_unexpected_but_other_kinds_are() -> None:
+    rows = [exp("e1", "o1"), {**exp("e2", "o1", 2), "expected_effect": "", "allowed_effect": UPDATED}]
+    effects = [eff("o1", 1, 0.1), eff("o1", 2, 0.2), {**eff("o1", 2, 0.3), "kind": "refund.issued"}]
+    result = unexpected_effects(exp_t(rows), eff_t(effects))
+    assert result.counts["unexpected"] == 1
+    assert result.examples == ["refund.issued for o1"]
+
+
+def test_entities_are_told_apart_by_partner() -> None:
+    rows = [{**exp("e1", "k1"), "partner": "crm"}, {**exp("e2", "k1"), "partner": "erp"}]
+    rows[1]["entity_version"] = 5
+    effects = [{**eff("k1", 1, 0.1), "partner": "crm"}, {**eff("k1", 1, 0.2), "partner": "erp"}]
+    result = final_state(exp_t(rows), eff_t(effects))
+    # erp:k1 must end at v5 and holds v1; crm:k1 is right. One key alone would hide it.
+    assert (result.counts["entities"], result.counts["correct"]) == (2, 1)
+
+
+def test_without_outcomes_only_delivery_is_judged() -> None:
+    expected = exp_t([exp("e1", "o1"), exp("e2", "o2")])
+    attempts = att_t([att("e1", 1, 0.0, 0.1), att("e2", 1, 0.0, 0.1, status=500)])
+    result = all_accounted(expected, attempts, out_t([]), outcomes_known=False)
+    assert not result.ok
+    assert result.counts["lost"] == 1 and result.counts["outcomes_unknown"] == 1
+    assert "dead letters are unknown" in result.summary
 
 
 def test_effect_for_wrong_entity_is_unexpected_and_the_right_one_lost() -> None:
@@ -404,12 +432,19 @@ def test_check_all_runs_every_invariant() -> None:
         "outcomes": out_t([out("e1", "processed"), out("e2", "processed")]),
     }
     results = check_all(tables, PilotSlo(p95_latency_ms=500, success_rate=0.99))
-    assert [r.name for r in results] == ["exactly_once", "all_accounted", "final_state", "slo"]
+    assert [r.name for r in results] == [
+        "exactly_once",
+        "unexpected_effects",
+        "all_accounted",
+        "final_state",
+        "slo",
+    ]
     assert all_ok(results)
     tables["effects"] = eff_t([eff("o1", 2, 0.25, "e2"), eff("o1", 1, 0.3, "e1")])
     broken = {r.name: r.ok for r in check_all(tables, {"p95_ms": 500, "success_rate": 0.99})}
     assert broken == {
         "exactly_once": True,
+        "unexpected_effects": True,
         "all_accounted": True,
         "final_state": False,
         "slo": True,
