@@ -13,6 +13,7 @@ about a second.
     retry_amplification  deliveries and partner calls per business transaction
     failure_rates        dead-letter, duplicate and loss rates
     slo_attainment       good / transactions with its Wilson lower bound and burn rate
+    verdict_inputs       measured counts + economics → what the verdict rule judges
     pilot_summary        all of it for the economics and the verdict
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from harness.columns import TABLES
-from harness.economics import EconomicsConfig, Measured, evaluate
+from harness.economics import Economics, EconomicsConfig, Measured, evaluate
 from harness.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
 from harness.journal import Run, empty_frame, list_runs, load_run, pilot_name
 from harness.verdict import PriorReview, Thresholds, VerdictInputs, decide, wilson_lower
@@ -49,6 +50,7 @@ __all__ = [
     "run_set",
     "slo_attainment",
     "toxic_windows",
+    "verdict_inputs",
     "verdict_sensitivity",
 ]
 
@@ -529,6 +531,30 @@ def measured_from(rs: RunSet, events: pd.DataFrame) -> Measured:
     )
 
 
+def verdict_inputs(
+    measured: Measured, good: int, econ: Economics, transactions: int | None = None
+) -> VerdictInputs:
+    """What the verdict rule is given: the one place drills and money become its inputs.
+
+    ``pilot_summary`` and every cell of ``verdict_sensitivity`` go through here, so
+    the grid cannot judge on other terms than the review. ``transactions`` is the
+    evidence behind the Wilson bound; a grid cell passes the drills' count because
+    its rates are hypothetical (default: ``measured.transactions``).
+    """
+    return VerdictInputs(
+        transactions=measured.transactions if transactions is None else transactions,
+        good=good,
+        dead_letter_rate=measured.dead_letter_rate,
+        lost_rate=measured.lost_rate,
+        duplicate_rate=measured.duplicate_rate,
+        roi_12m=econ.roi_12m,
+        payback_months=econ.payback_months,
+        npv=econ.npv,
+        npv_after_fix=econ.npv_after_fix,
+        horizon_months=econ.horizon_months,
+    )
+
+
 def _slo_of(rs: RunSet, slo: Any) -> SloTargets | None:
     if slo is not None:
         return SloTargets.of(slo)
@@ -569,22 +595,7 @@ def pilot_summary(
     cfg = EconomicsConfig.of(economics_cfg)
     econ = evaluate(cfg, measured)
     good = int(events["good"].astype(bool).sum()) if len(events) else 0
-    verdict = decide(
-        VerdictInputs(
-            transactions=measured.transactions,
-            good=good,
-            dead_letter_rate=measured.dead_letter_rate,
-            lost_rate=measured.lost_rate,
-            duplicate_rate=measured.duplicate_rate,
-            roi_12m=econ.roi_12m,
-            payback_months=econ.payback_months,
-            npv=econ.npv,
-            npv_after_fix=econ.npv_after_fix,
-            horizon_months=cfg.horizon_months,
-        ),
-        t,
-        previous,
-    )
+    verdict = decide(verdict_inputs(measured, good, econ), t, previous)
     by_scenario = (
         slo_attainment(events, t.slo_target, t.z).merge(
             failure_rates(events).drop(columns="transactions"), on="scenario"
@@ -617,7 +628,7 @@ def pilot_summary(
         "slo": None
         if targets is None
         else {"p95_ms": targets.p95_ms, "success_rate": targets.success_rate},
-        "thresholds": {k: getattr(t, k) for k in t.__dataclass_fields__},
+        "thresholds": t.as_dict(),
         "by_scenario": _records(by_scenario),
         "invariants_ok": {
             str(r): (None if pd.isna(ok) else bool(ok))
@@ -659,7 +670,11 @@ def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
         elif targets is not None:
             results = [
                 {"invariant": r.name, "ok": r.ok, "summary": r.summary, "examples": r.examples}
-                for r in check_all({t: run.table(t) for t in TABLES}, targets)
+                for r in check_all(
+                    {t: run.table(t) for t in TABLES},
+                    targets,
+                    outcomes_known=bool(run.meta.get("outcomes_known", True)),
+                )
             ]
         else:
             results = []
@@ -763,21 +778,8 @@ def verdict_sensitivity(
         share = min(1.0, max(0.0, good / n + observed - f))
         cell_good = good if f == observed else round(share * n)
         for v in vols:
-            econ = evaluate(replace_volume(cfg, v), cell)
-            verdict = decide(
-                VerdictInputs(
-                    transactions=n,
-                    good=int(cell_good),
-                    dead_letter_rate=cell.dead_letter_rate,
-                    duplicate_rate=cell.duplicate_rate,
-                    roi_12m=econ.roi_12m,
-                    payback_months=econ.payback_months,
-                    npv=econ.npv,
-                    npv_after_fix=econ.npv_after_fix,
-                    horizon_months=cfg.horizon_months,
-                ),
-                t,
-            )
+            econ = evaluate(cfg.with_volume(v), cell)
+            verdict = decide(verdict_inputs(cell, int(cell_good), econ, transactions=n), t)
             rows.append(
                 {
                     "volume_per_month": v,
@@ -790,10 +792,3 @@ def verdict_sensitivity(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def replace_volume(cfg: EconomicsConfig, volume: float) -> EconomicsConfig:
-    """The same economics at another monthly volume."""
-    from dataclasses import replace
-
-    return replace(cfg, volume_per_month=float(volume))

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, get_args
 
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+
 __all__ = [
     "BILLING_SEMANTICS",
     "Economics",
@@ -46,10 +48,26 @@ class EconomicsError(ValueError):
     """Economics settings that cannot be used; the message is one line for people."""
 
 
-@dataclass(frozen=True)
-class EconomicsConfig:
-    """The pilot file's ``[economics]`` section. Defaults are the §3.1 worked example's
-    labour figures with no platform, build or failure costs: override them per pilot."""
+def _one_line(exc: ValidationError, source: str) -> str:
+    """The first problem pydantic found, as ``<source>: <key>: <what is wrong>``."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        known = ", ".join(EconomicsConfig.model_fields)
+        return f"{source}: unknown key {key!r} (known: {known})"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{source}: {key}: {message}" if key else f"{source}: {message}"
+
+
+class EconomicsConfig(BaseModel):
+    """The pilot file's ``[economics]`` section (``harness.pilot`` uses this very model).
+
+    Defaults are the §3.1 worked example's labour figures with no platform,
+    build or failure costs: override them per pilot. Unknown keys are an error:
+    a misspelt price must not be silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     volume_per_month: float = 2000.0
     minutes_saved_per_txn: float = 3.0
@@ -69,52 +87,46 @@ class EconomicsConfig:
     discount_rate: float = 0.10  # a year; use the company's hurdle rate
     horizon_months: int = 36
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "billing_semantics":
-                if value not in BILLING_SEMANTICS:
-                    raise EconomicsError(
-                        f"billing_semantics: must be one of {', '.join(BILLING_SEMANTICS)}, "
-                        f"got {value!r}"
-                    )
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise EconomicsError(f"{f.name}: must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise EconomicsError(f"{f.name}: must be a finite number ≥ 0, got {value!r}")
-        if self.horizon_months < 1 or int(self.horizon_months) != self.horizon_months:
-            raise EconomicsError(
-                f"horizon_months: must be a whole number ≥ 1, got {self.horizon_months!r}"
-            )
+    @field_validator("*", mode="before")
+    @classmethod
+    def _usable(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked before pydantic's coercion so a boolean or "12" is refused, and so the
+        # message is the same whether the settings come from a pilot file or from code.
+        name = info.field_name
+        if name == "billing_semantics":
+            if value not in BILLING_SEMANTICS:
+                raise ValueError(f"must be one of {', '.join(BILLING_SEMANTICS)}, got {value!r}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"must be a finite number ≥ 0, got {value!r}")
+        if name == "horizon_months" and (value < 1 or int(value) != value):
+            raise ValueError(f"must be a whole number ≥ 1, got {value!r}")
+        return value
 
     @classmethod
     def of(cls, cfg: Any, source: str = "[economics]") -> EconomicsConfig:
-        """From an EconomicsConfig, a mapping, or a pydantic model such as the pilot's.
-
-        Unknown keys are an error (a misspelt price must not be ignored); the
-        message starts with ``source``.
-        """
+        """From an EconomicsConfig, a mapping or another pydantic model; errors start with
+        ``source`` and are one line."""
         if isinstance(cfg, EconomicsConfig):
             return cfg
         if cfg is None:
             return cls()
-        if hasattr(cfg, "model_dump"):
+        if isinstance(cfg, BaseModel):
             cfg = cfg.model_dump()
         if not isinstance(cfg, Mapping):
             raise EconomicsError(
                 f"{source}: expected a table of settings, got {type(cfg).__name__}"
             )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in cfg if k not in known)
-        if unknown:
-            raise EconomicsError(
-                f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
-            )
         try:
-            return cls(**{str(k): v for k, v in cfg.items()})
-        except EconomicsError as exc:
-            raise EconomicsError(f"{source}: {exc}") from None
+            return cls.model_validate({str(k): v for k, v in cfg.items()})
+        except ValidationError as exc:
+            raise EconomicsError(_one_line(exc, source)) from None
+
+    def with_volume(self, volume: float) -> EconomicsConfig:
+        """The same economics at another monthly volume (validated like any setting)."""
+        return EconomicsConfig.of({**self.model_dump(), "volume_per_month": volume})
 
     @property
     def value_per_txn(self) -> float:

@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import hmac
 import math
+import secrets
 from collections.abc import Mapping
 
 from harness.fixtures import CapturedRequest
@@ -89,6 +90,26 @@ def _check_now(now: float) -> int:
     if now < 0:
         raise SigningError("now must not be negative")
     return int(now)
+
+
+def generate_secret(scheme: str) -> str:
+    """A fresh random signing secret in the form ``scheme`` needs ("" for ``none``).
+
+    For throwaway drills: the sender and the workflow must agree on it, and our
+    own signer must accept it.
+    """
+    if scheme == "standard":
+        # The HMAC key is the base64 after whsec_; a url-safe token has '-' and '_',
+        # which strict base64 refuses, so encode random bytes with the standard alphabet.
+        return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+    if scheme == "stripe":
+        # Stripe keys its HMAC with the whole string, so any printable token will do.
+        return "whsec_" + secrets.token_urlsafe(24)
+    if scheme in ("github", "shopify"):
+        return secrets.token_hex(32)
+    if scheme == "none":
+        return ""
+    raise SigningError(f"unknown signing scheme {scheme!r}")
 
 
 def standard_key(secret: str) -> bytes:

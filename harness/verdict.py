@@ -21,16 +21,19 @@ anything on their own: they scale how heavily a miss weighs among the reasons.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import ItemsView, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, create_model, model_validator
 
 __all__ = [
     "Check",
     "Decision",
     "PriorReview",
     "Thresholds",
+    "ThresholdsSpec",
     "Verdict",
     "VerdictError",
     "VerdictInputs",
@@ -93,6 +96,8 @@ class Thresholds:
             return cls()
         if isinstance(overrides, Thresholds):
             return overrides
+        if isinstance(overrides, _ThresholdsTable):
+            overrides = overrides.overrides()
         if not isinstance(overrides, Mapping):
             raise VerdictError(f"{source}: expected a table, got {type(overrides).__name__}")
         known = {f.name for f in fields(cls)}
@@ -105,6 +110,57 @@ class Thresholds:
             return cls(**{str(k): v for k, v in overrides.items()})
         except VerdictError as exc:
             raise VerdictError(f"{source}: {exc}".replace(": thresholds.", ": ")) from None
+
+    def as_dict(self) -> dict[str, float]:
+        """Every threshold by name, overrides and defaults alike."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _ThresholdsTable(BaseModel):
+    """What ``ThresholdsSpec`` can do; its fields are generated from ``Thresholds``."""
+
+    # Strict: a TOML string or boolean where a number belongs is a typo, not a value.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="after")
+    def _rule_accepts(self) -> _ThresholdsTable:
+        # Ranges and cross-field rules live in Thresholds; run them at load time.
+        given: dict[str, Any] = self.overrides()
+        try:
+            Thresholds(**given)
+        except VerdictError as exc:
+            raise ValueError(str(exc).removeprefix("thresholds.")) from None
+        return self
+
+    def overrides(self) -> dict[str, float]:
+        """The thresholds the pilot file set, in the rule's order."""
+        given = self.model_fields_set
+        return {name: getattr(self, name) for name in type(self).model_fields if name in given}
+
+    def items(self) -> ItemsView[str, float]:
+        # The table used to be a plain dict of overrides; code that iterates it keeps working.
+        return self.overrides().items()
+
+    def thresholds(self) -> Thresholds:
+        """The rule's thresholds: the defaults with this table's overrides."""
+        return Thresholds.of(self.overrides())
+
+
+def _table_from_rule() -> type[_ThresholdsTable]:
+    """The pilot file's ``[thresholds]`` model, one field per field of ``Thresholds``.
+
+    Generated rather than written out so names, types and defaults have one definition.
+    """
+    hints = get_type_hints(Thresholds)
+    spec: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in fields(Thresholds)}
+    return create_model("ThresholdsSpec", __base__=_ThresholdsTable, __module__=__name__, **spec)
+
+
+if TYPE_CHECKING:
+    # Type checkers cannot follow create_model; the generated class has exactly this interface.
+    ThresholdsSpec = _ThresholdsTable
+else:
+    ThresholdsSpec = _table_from_rule()
 
 
 @dataclass(frozen=True)
@@ -497,6 +553,7 @@ def decide(
         "attainment_lb": lb,
         "burn": burn,
         "dead_letter_rate": float(i.dead_letter_rate),
+        "lost_rate": float(i.lost_rate),
         "duplicate_rate": float(i.duplicate_rate),
         "roi_12m": float(i.roi_12m),
         "payback_months": float(i.payback_months),

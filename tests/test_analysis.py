@@ -29,8 +29,9 @@ from harness.analysis import (
     run_set,
     slo_attainment,
     toxic_windows,
+    verdict_sensitivity,
 )
-from harness.economics import EconomicsConfig
+from harness.economics import EconomicsConfig, Measured
 from harness.journal import JournalWriter, Run, empty_frame, frame
 
 SLO = {"p95_latency_ms": 3000.0, "success_rate": 0.99}
@@ -301,6 +302,45 @@ def test_pilot_summary_feeds_economics_and_verdict(rs: RunSet) -> None:
     ), judged["reasons"]
 
 
+def _lossy_run(root: Path, events: int, lost: int) -> None:
+    """``events`` quick, clean shipments, the last ``lost`` of them never sent at all."""
+    ids = [f"e{i}" for i in range(events)]
+    sent = ids[: events - lost]
+    write_run(
+        root,
+        "run-lossy",
+        "drops",
+        300.0,
+        {"slo": SLO},
+        [_exp(e, f"o{e}") for e in ids],
+        [_att(e, 1, i * 0.01, i * 0.01 + 0.05, 200) for i, e in enumerate(sent)],
+        [_eff(f"o{e}", i * 0.01 + 0.02, e) for i, e in enumerate(sent)],
+        [{"event_id": e, "outcome": "processed", "detail": ""} for e in sent],
+    )
+
+
+def test_sensitivity_grid_judges_lost_events_like_the_verdict(tmp_path: Path) -> None:
+    # Only the losses stand between this pilot and PROMOTE: attainment, burn and money
+    # pass at these lines, so a grid that forgot the lost rate would say PROMOTE here.
+    _lossy_run(tmp_path / "runs", events=200, lost=4)
+    thresholds = {"min_txns": 100, "slo_target": 0.9, "slo_floor": 0.85}
+    summary = pilot_summary(load_runs(tmp_path / "runs"), EconomicsConfig(), thresholds)
+    m = summary["measured"]
+    assert (m["transactions"], m["lost"], m["dead_lettered"]) == (200, 4, 0)
+    assert summary["decision"] == "REFACTOR"
+    failing = [c["name"] for c in summary["verdict"]["checks"] if not c["ok"]]
+    assert failing == ["dead_letters"]
+
+    measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
+    grid = verdict_sensitivity(EconomicsConfig(), measured, m["good"], thresholds)
+    here = grid[grid["current"]]
+    assert len(here) == 1
+    assert here.iloc[0]["decision"] == summary["decision"]
+    # Without failures the same pilot would promote, so the grid does separate the two.
+    clean = grid[(grid["failure_rate"] == 0) & (grid["volume_per_month"] == 2000.0)]
+    assert clean.iloc[0]["decision"] == "PROMOTE"
+
+
 def _big_run(n_attempts: int, seed: int = 7) -> Run:
     rng = np.random.default_rng(seed)
     n_events = n_attempts // 2
@@ -351,6 +391,7 @@ def _big_run(n_attempts: int, seed: int = 7) -> Run:
         effects=effects,
         outcomes=outcomes,
         expected=expected,
+        requests=empty_frame("requests"),
     )
 
 
@@ -376,6 +417,7 @@ def test_small_frames_from_journal_helpers_work_without_disk() -> None:
         effects=empty_frame("effects"),
         outcomes=empty_frame("outcomes"),
         expected=frame("expected", [{"event_id": "e", "expected_effect": "", "dropped": False}]),
+        requests=empty_frame("requests"),
     )
     ev = events_table([run])
     # No outcome rows at all: ending well falls back to having a 2xx.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from harness.economics import (
     annuity_factor,
     evaluate,
 )
-from harness.pilot import EconomicsSpec
+from harness.pilot import EconomicsSpec, PilotError, parse_pilot
 
 # §3.1: 2,000 txns/month, 3 min saved at $44/h, $0.11 platform per txn,
 # 0.5 % dead letters at 10 min each, $500/month fixed, $30,000 build.
@@ -81,7 +82,7 @@ def measured(**counts: int) -> Measured:
     [("every_attempt", 1.8), ("successful_only", 1.1), ("per_execution", 1.0)],
 )
 def test_billing_semantics_choose_which_attempts_cost(semantics: str, calls_per_txn: float) -> None:
-    cfg = EconomicsConfig(platform_cost_per_call=0.01, billing_semantics=semantics)  # type: ignore[arg-type]
+    cfg = EconomicsConfig(platform_cost_per_call=0.01, billing_semantics=semantics)
     e = evaluate(cfg, measured())
     assert e.call_cost_per_txn == pytest.approx(0.01 * calls_per_txn)
 
@@ -136,6 +137,31 @@ def test_config_from_the_pilot_model_and_from_a_mapping() -> None:
 def test_bad_settings_are_one_line_errors(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(EconomicsError, match=message):
         EconomicsConfig.of(settings, source="pilots/x.toml [economics]")
+
+
+def test_the_pilot_file_and_the_money_share_one_economics_model() -> None:
+    assert EconomicsSpec is EconomicsConfig
+    pilot = {
+        "pilot": {"name": "x"},
+        "workflow": {"url": "http://127.0.0.1:9"},
+        "webhook": {"fixtures": "events.jsonl"},
+        "scenarios": {"calm": {}},
+    }
+    loaded = parse_pilot({**pilot, "economics": {"build_cost": 10}}, Path("x.toml"))
+    assert loaded.spec.economics == EconomicsConfig(build_cost=10)
+    # The same rule and wording as EconomicsConfig.of, named by file and key.
+    with pytest.raises(PilotError, match=r"^x\.toml: \[economics\] build_cost: must be a finite"):
+        parse_pilot({**pilot, "economics": {"build_cost": -1}}, Path("x.toml"))
+    with pytest.raises(PilotError, match=r"^x\.toml: \[economics\] build_cst: unknown key"):
+        parse_pilot({**pilot, "economics": {"build_cst": 1}}, Path("x.toml"))
+
+
+def test_another_volume_keeps_everything_else() -> None:
+    bigger = WORKED.with_volume(4000)
+    assert bigger.volume_per_month == 4000
+    assert bigger.model_copy(update={"volume_per_month": 2000.0}) == WORKED
+    with pytest.raises(EconomicsError, match="volume_per_month: must be a finite number"):
+        WORKED.with_volume(-1)
 
 
 def test_measured_rejects_impossible_counts() -> None:

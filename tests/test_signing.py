@@ -19,6 +19,7 @@ from harness.fixtures import CapturedRequest, load_fixtures
 from harness.signing import (
     SignatureError,
     SigningError,
+    generate_secret,
     replay_headers,
     sign,
     standard_key,
@@ -328,3 +329,28 @@ def test_replay_headers_drop_framing_headers() -> None:
     headers = replay_headers(rec, STANDARD_SECRET, NOW)
     assert set(headers) == {"X-Trace", "webhook-id", "webhook-timestamp", "webhook-signature"}
     assert headers["webhook-id"] == "evt_9"
+
+
+@pytest.mark.parametrize("scheme", ["stripe", "standard", "github", "shopify", "none"])
+def test_every_generated_secret_signs_and_verifies(scheme: str) -> None:
+    made = [generate_secret(scheme) for _ in range(500)]
+    if scheme != "none":
+        assert len(set(made)) == len(made)  # random, not a constant
+    req = request(scheme)
+    for secret in made:
+        headers = sign(req, secret, NOW)
+        verify(scheme, BODY, headers, secret, now=NOW)
+        if scheme == "standard":
+            assert len(standard_key(secret)) == 24
+            assert standardwebhooks.Webhook(secret).verify(BODY, sign(req, secret, time.time()))
+
+
+def test_generated_secrets_have_each_schemes_form() -> None:
+    assert generate_secret("stripe").startswith("whsec_")
+    assert generate_secret("standard").startswith("whsec_")
+    assert generate_secret("none") == ""
+    # What the drill used to generate for every scheme: url-safe characters are not base64.
+    with pytest.raises(SigningError, match="not whsec_ followed by base64"):
+        standard_key("whsec_" + "ab-_" * 8)
+    with pytest.raises(SigningError, match="unknown signing scheme 'svix'"):
+        generate_secret("svix")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.economics import EconomicsConfig, Measured, evaluate
+from harness.pilot import PilotError, parse_pilot
 from harness.verdict import (
     Decision,
     PriorReview,
     Thresholds,
+    ThresholdsSpec,
     VerdictError,
     VerdictInputs,
     decide,
@@ -195,6 +199,50 @@ def test_thresholds_are_overridable_and_checked() -> None:
         Thresholds.of({"min_txns": 10.5})
     few = decide(replace(CLEAR, transactions=400, good=400), {"min_txns": 500.0})
     assert few.what_would_change == ["A verdict becomes possible after 100 more transactions."]
+
+
+def _pilot(**tables: Any) -> dict[str, Any]:
+    """The smallest pilot file that loads, plus the given tables."""
+    return {
+        "pilot": {"name": "x"},
+        "workflow": {"url": "http://127.0.0.1:9"},
+        "webhook": {"fixtures": "events.jsonl"},
+        "scenarios": {"calm": {}},
+        **tables,
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"min_txn": 300}, r"^x\.toml: \[thresholds\] min_txn: unknown key \(misspelt\?\)$"),
+        ({"slo_target": "high"}, r"^x\.toml: \[thresholds\] slo_target: .*number"),
+        ({"min_txns": 10.5}, r"^x\.toml: \[thresholds\] min_txns: .*integer"),
+        (
+            {"slo_floor": 0.999},
+            r"^x\.toml: \[thresholds\]: slo_floor: must not be above slo_target$",
+        ),
+    ],
+)
+def test_a_bad_threshold_fails_the_pilot_file_at_load(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(PilotError, match=message):
+        parse_pilot(_pilot(thresholds=table), Path("x.toml"))
+
+
+def test_the_pilot_table_is_the_rule_with_its_overrides() -> None:
+    # One definition: the table's fields and defaults are the rule's, in the same order.
+    rule = {f.name: f.default for f in fields(Thresholds)}
+    table = ThresholdsSpec()
+    assert {name: getattr(table, name) for name in type(table).model_fields} == rule
+    spec = parse_pilot(_pilot(thresholds={"min_txns": 300, "roi_min": 0.5}), Path("x.toml")).spec
+    assert spec.thresholds.overrides() == {"min_txns": 300, "roi_min": 0.5}
+    assert dict(spec.thresholds.items()) == {"min_txns": 300, "roi_min": 0.5}
+    t = Thresholds.of(spec.thresholds)
+    assert (t.min_txns, t.roi_min, t.slo_target) == (300, 0.5, 0.99)
+    assert spec.thresholds.thresholds() == t
+    unset = parse_pilot(_pilot(), Path("x.toml")).spec.thresholds
+    assert unset.overrides() == {}
+    assert unset.thresholds() == Thresholds()
 
 
 def test_second_refactor_without_progress_retires() -> None:
