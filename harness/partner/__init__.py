@@ -1,10 +1,28 @@
-"""Partner simulator: a shipments API with rate limits, 5xx bursts, slow answers and a ledger.
+"""Partner simulator: any HTTP API declared as data, with faults you can dial and a ledger.
 
 Standalone on purpose (imports nothing else from `harness`), so it runs as its
-own process: `python -m harness.partner --port 0 --ledger effects.jsonl`.
+own process: `python -m harness.partner --spec partner.json --port 0`.
+The few names a caller needs are re-exported here.
 """
 
 from .app import create_app
 from .faults import FaultConfig, FaultConfigError, parse_faults
+from .resolve import resolve_partner
+from .selectors import MISSING, Selector, parse_selector
+from .spec import IdempotencySpec, PartnerDecl, PartnerSpecError, ResolvedPartner, RouteSpec
 
-__all__ = ["FaultConfig", "FaultConfigError", "create_app", "parse_faults"]
+__all__ = [
+    "MISSING",
+    "FaultConfig",
+    "FaultConfigError",
+    "IdempotencySpec",
+    "PartnerDecl",
+    "PartnerSpecError",
+    "ResolvedPartner",
+    "RouteSpec",
+    "Selector",
+    "create_app",
+    "parse_faults",
+    "parse_selector",
+    "resolve_partner",
+]

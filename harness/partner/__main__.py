@@ -1,4 +1,4 @@
-"""`python -m harness.partner --port N [--ledger FILE] [--faults JSON]`."""
+"""`python -m harness.partner --spec FILE --port N`; see server.py for every flag."""
 
 from __future__ import annotations
 

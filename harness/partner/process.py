@@ -7,6 +7,7 @@ full pipe; the files double as evidence when a start fails.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .resolve import resolve_partner
 
 _READY = re.compile(r"ready on (http://\S+)")
 
@@ -95,17 +99,32 @@ def service(
 
 @contextmanager
 def partner(
+    spec: Path | Mapping[str, Any],
     *,
+    name: str | None = None,
+    base_dir: Path | None = None,
     ledger: Path | None = None,
+    requests: Path | None = None,
     faults_json: str | None = None,
     cwd: Path | None = None,
     python: str = sys.executable,
 ) -> Iterator[Service]:
-    """The partner simulator on a free loopback port."""
-    argv = [python, "-m", "harness.partner", "--port", "0"]
-    if ledger is not None:
-        argv += ["--ledger", str(ledger)]
-    if faults_json is not None:
-        argv += ["--faults", faults_json]
-    with service(argv, cwd=cwd) as svc:
-        yield svc
+    """The partner simulator on a free loopback port, serving `spec`.
+
+    `spec` is a declaration file (TOML/JSON `PartnerDecl`, or what
+    `resolve_partner` wrote) or a declaration as a dict, resolved here with
+    relative paths starting at `base_dir` (default: `cwd`, else the current folder).
+    """
+    with tempfile.TemporaryDirectory(prefix="chaoslab-partner-") as tmp:
+        if isinstance(spec, Mapping):
+            resolved = resolve_partner(name or "partner", spec, base_dir or cwd or Path.cwd())
+            spec = Path(tmp) / "partner.json"
+            spec.write_text(json.dumps(resolved), encoding="utf-8")
+        argv = [python, "-m", "harness.partner", "--spec", str(Path(spec).resolve())]
+        argv += ["--port", "0"]
+        for flag, value in (("--name", name), ("--ledger", ledger), ("--requests", requests),
+                            ("--faults", faults_json)):  # fmt: skip
+            if value is not None:
+                argv += [flag, str(value)]
+        with service(argv, cwd=cwd) as svc:
+            yield svc

@@ -1,0 +1,38 @@
+"""Reading declaration documents: TOML, JSON or YAML, with errors that name file and line."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .spec import PartnerSpecError
+
+
+def read_document(path: Path) -> Any:
+    """A TOML, JSON or YAML file, decoded; errors name the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PartnerSpecError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PartnerSpecError(f"{path}: not UTF-8 text") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix in {".yaml", ".yml"}:
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PartnerSpecError(f"{path}: not valid TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PartnerSpecError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PartnerSpecError(f"{path}: not valid YAML{line}: {problem}") from None

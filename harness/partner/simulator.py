@@ -1,0 +1,312 @@
+"""The gate every partner request goes through, one step after another:
+
+    count → rate limit (429) → burst before effect (5xx) → route match (404)
+    → required/types (400) → Idempotency-Key (replay/409/422) → needs_entity (404)
+    → effect (entity store + ledger) → burst after effect → slow delay → answer
+
+A slow answer applies its effect first and answers late, which is how a
+client timeout turns into a duplicate when the client retries without a key.
+Effects are applied blindly, with no version check: keeping stale updates
+away is the workflow's job. Every request, matched or not, gets one journal line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import answers, validation
+from .entities import Entity, EntityStore
+from .faults import Burst, FaultConfig, TokenBucket
+from .idempotency import IdempotencyStore, Lookup, StoredResponse, fingerprint, normalise_key
+from .jsonl import JsonLines
+from .netfaults import ConnectionRegistry, FaultResponse
+from .routing import CompiledRoute, Router
+from .selectors import MISSING
+from .spec import ResolvedPartner
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class Exchange:
+    """One journal line: what was asked and what came of it."""
+
+    at: float
+    partner: str
+    method: str
+    path: str
+    query: str
+    status: int | None = None  # None: the connection was broken on purpose
+    duration_ms: float = 0.0
+    route: str | None = None
+    effect: str | None = None  # only when applied
+    key: str | None = None
+    reason: str | None = None
+    traceparent: str | None = None
+    idempotency_key: str | None = None
+
+
+def _decode(raw: bytes) -> tuple[Any, bool]:
+    if not raw.strip():
+        return MISSING, True
+    try:
+        return json.loads(raw), True
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return MISSING, False
+
+
+class Simulator:
+    def __init__(
+        self,
+        partner: ResolvedPartner,
+        faults: FaultConfig,
+        *,
+        ledger: JsonLines,
+        journal: JsonLines,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        registry: ConnectionRegistry | None = None,
+    ) -> None:
+        self.partner = partner
+        self.router = Router(partner.routes)
+        self.ledger, self.journal = ledger, journal
+        self.clock, self.wall = clock, wall
+        self.registry = registry
+        self.keys = IdempotencyStore(partner.idempotency.ttl_s, clock)
+        self.entities = EntityStore()
+        self.faults = faults
+        self.bucket: TokenBucket | None = None
+        self.request_no = 0
+        self.last_request_at: float | None = None
+        self.origin = clock()
+        self.set_faults(faults)
+
+    # -- admin -----------------------------------------------------------
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        self.faults = faults
+        self.restart_clock()
+
+    def restart_clock(self) -> None:
+        self.origin = self.clock()
+        self.request_no = 0
+        rl = self.faults.rate_limit
+        self.bucket = TokenBucket(rl.capacity, rl.refill_per_s) if rl else None
+        if self.bucket is not None:
+            self.bucket.start(self.origin)
+
+    def reset(self) -> None:
+        self.entities.clear()
+        self.keys.clear()
+        self.ledger.clear()
+        self.journal.clear()
+        self.last_request_at = None
+        self.restart_clock()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "requests": self.request_no,
+            "effects": len(self.ledger.entries),
+            "last_request_at": self.last_request_at,
+            "entities": self.entities.state(),
+        }
+
+    # -- the gate --------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        started = self.clock()
+        self.last_request_at = self.wall()
+        x = Exchange(
+            at=self.last_request_at,
+            partner=self.partner.name,
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            traceparent=request.headers.get("traceparent"),
+        )
+        response = await self._gate(request, x)
+        x.status = None if isinstance(response, FaultResponse) else response.status_code
+        x.duration_ms = round((self.clock() - started) * 1000, 3)
+        self.journal.append(asdict(x))
+        return response
+
+    def _reject(
+        self, x: Exchange, status: int, code: str, reason: str, headers: dict[str, str]
+    ) -> Response:
+        x.reason = reason
+        return answers.error(status, code, reason, headers)
+
+    async def _gate(self, request: Request, x: Exchange) -> Response:
+        self.request_no += 1
+        number = self.request_no
+        now = self.clock()
+        elapsed = now - self.origin
+        delay_s = max(
+            (s.delay_ms / 1000 for s in self.faults.slow if s.window.matches(elapsed, number)),
+            default=0.0,
+        )
+        headers = {"X-Sim-Request": str(number)}
+        if self.bucket is not None:
+            allowed = self.bucket.take(now)
+            headers.update(self.bucket.headers(now, limited=not allowed))
+            if not allowed:
+                limited = self._reject(x, 429, "rate_limit", "rate limited", headers)
+                return await _late(delay_s, limited)
+        burst = next((b for b in self.faults.bursts if b.window.matches(elapsed, number)), None)
+        if burst is not None and not burst.after_effect:
+            failed = self._reject(
+                x, burst.status, "injected_fault", f"injected {burst.status}", headers
+            )
+            return await _late(delay_s, failed)
+        raw = await request.body()
+        body, body_is_json = _decode(raw)
+        sources: dict[str, Any] = {
+            "body": body,
+            "query": dict(request.query_params),
+            "header": dict(request.headers),
+            "method": request.method,
+        }
+        route = self.router.match(request.method, x.path, x.query, sources)
+        if route is None:
+            return await _late(
+                delay_s, self._reject(x, 404, "not_found", "no route matches", headers)
+            )
+        x.route = route.spec.label()
+        delay_s += route.spec.delay_ms / 1000
+        checked = validation.check(route.spec, sources, body_is_json=body_is_json)
+        x.key = checked.key
+        if checked.problem is not None:
+            invalid = self._reject(x, 400, "invalid_request", checked.problem, headers)
+            return await _late(delay_s, invalid)
+        return await self._keyed(request, x, route, sources, checked, raw, burst, delay_s, headers)
+
+    def _idempotency_key(self, request: Request) -> str | None:
+        header = self.partner.idempotency.header
+        if not header or request.method in _SAFE_METHODS:
+            return None
+        return normalise_key(request.headers.get(header, "")) or None
+
+    async def _keyed(
+        self,
+        request: Request,
+        x: Exchange,
+        route: CompiledRoute,
+        sources: dict[str, Any],
+        checked: validation.Checked,
+        raw: bytes,
+        burst: Burst | None,
+        delay_s: float,
+        headers: dict[str, str],
+    ) -> Response:
+        key = self._idempotency_key(request)
+        x.idempotency_key = key
+        scope = (request.method, x.path)
+        if key is not None:
+            lookup, stored = self.keys.begin(
+                scope, key, fingerprint(_json_or_none(sources["body"]), raw)
+            )
+            if lookup is Lookup.MISMATCH:
+                reused = self._reject(
+                    x, 422, "idempotency_key_reused",
+                    "idempotency key reused with another body", headers,
+                )  # fmt: skip
+                return await _late(delay_s, reused)
+            if lookup is Lookup.IN_FLIGHT:
+                busy = self._reject(
+                    x, 409, "idempotency_key_in_use", "idempotency key in flight", headers
+                )
+                return await _late(delay_s, busy)
+            if lookup is Lookup.REPLAY and stored is not None:
+                x.reason = "idempotent replay"
+                return await _late(delay_s, answers.from_stored(stored, headers, replayed=True))
+        applied: StoredResponse | None = None
+        try:
+            response, applied = self._apply(x, route, sources, checked, key, burst, headers)
+            # The key stays in flight for the whole delay, as on a real server still busy.
+            return await _late(delay_s, response)
+        finally:
+            if key is not None:
+                if applied is not None:
+                    self.keys.complete(scope, key, applied)
+                else:
+                    self.keys.abandon(scope, key)
+
+    def _apply(
+        self,
+        x: Exchange,
+        route: CompiledRoute,
+        sources: dict[str, Any],
+        checked: validation.Checked,
+        idempotency_key: str | None,
+        burst: Burst | None,
+        headers: dict[str, str],
+    ) -> tuple[Response, StoredResponse | None]:
+        spec = route.spec
+        entity: Entity | None = None
+        if spec.entity and checked.key is not None:
+            entity = self.entities.get(spec.entity, checked.key)
+        if spec.needs_entity and entity is None:
+            missing = f"{spec.entity} {checked.key} not found"
+            return self._reject(x, 404, "not_found", missing, headers), None
+        effect_id: str | None = None
+        if spec.effect and checked.key is not None:
+            entity, effect_id = self.entities.apply(
+                spec.entity, checked.key, checked.version, sources["body"],
+                new_id=not spec.needs_entity,
+            )  # fmt: skip
+            self._record_effect(x, spec.effect, spec.entity, checked, idempotency_key, effect_id)
+        wall = self.wall()
+        stored = answers.route_answer(
+            spec, answers.template_sources(sources, entity, effect_id, wall)
+        )
+        if burst is not None:  # only after-effect bursts get here
+            x.reason = f"injected {burst.status} after effect"
+            failed = answers.error(burst.status, "injected_fault", "failed after commit", headers)
+            return failed, stored
+        if spec.fault:
+            x.reason = f"fault {spec.fault}"
+            return FaultResponse(spec.fault, spec.status, self.registry), stored
+        return answers.from_stored(stored, headers), stored
+
+    def _record_effect(
+        self,
+        x: Exchange,
+        effect: str,
+        entity: str,
+        checked: validation.Checked,
+        idempotency_key: str | None,
+        effect_id: str,
+    ) -> None:
+        x.effect = effect
+        self.ledger.append(
+            {
+                "at": self.wall(),
+                "partner": self.partner.name,
+                "route": x.route,
+                "effect": effect,
+                "entity": entity,
+                "key": checked.key,
+                "version": checked.version,
+                "idempotency_key": idempotency_key,
+                "traceparent": x.traceparent,
+                "id": effect_id,
+            }
+        )
+
+
+async def _late(delay_s: float, response: Response) -> Response:
+    if delay_s > 0:
+        await asyncio.sleep(delay_s)
+    return response
+
+
+def _json_or_none(body: Any) -> Any:
+    return None if body is MISSING else body
