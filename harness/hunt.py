@@ -39,7 +39,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
-from harness.drill import EFFECT_FOR_EVENT, DrillResult, DrillSession
+from harness.drill import DrillResult, DrillSession
+from harness.expectations import ExpectationRule, expect_for
 from harness.fixtures import CapturedRequest, load_fixtures
 from harness.invariants import InvariantResult
 from harness.pilot import Pilot, ScenarioSpec
@@ -126,7 +127,12 @@ class FaultSpace:
         return max(1, len(self.events))
 
 
-def clean_events(events: Sequence[CapturedRequest], count: int = DEFAULT_EVENTS) -> list[int]:
+def clean_events(
+    events: Sequence[CapturedRequest],
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+    count: int = DEFAULT_EVENTS,
+) -> list[int]:
     """The first ``count`` captured events that make a fault-free day.
 
     Leaves out a repeated event id, an update whose entity has no create in
@@ -143,17 +149,16 @@ def clean_events(events: Sequence[CapturedRequest], count: int = DEFAULT_EVENTS)
             break
         if event.event_id in seen:
             continue
-        creates = event.event_type in EFFECT_FOR_EVENT
-        if not creates and (
-            event.entity_id not in created
-            or event.entity_version <= newest.get(event.entity_id, -1)
-        ):
+        want = expect_for(event, rules, partners)
+        key, version = f"{want.partner}:{want.key}", want.version or 0
+        creates = want.times == "once"
+        if not creates and (key not in created or version <= newest.get(key, -1)):
             continue
         chosen.append(index)
         seen.add(event.event_id)
         if creates:
-            created.add(event.entity_id)
-        newest[event.entity_id] = max(newest.get(event.entity_id, -1), event.entity_version)
+            created.add(key)
+        newest[key] = max(newest.get(key, -1), version)
     return chosen
 
 
@@ -164,25 +169,27 @@ def fault_space(
     max_faults: int = DEFAULT_MAX_FAULTS,
     families: Sequence[str] = FAMILIES,
 ) -> FaultSpace:
-    chosen = clean_events(events, count)
+    spec = pilot.spec
+    chosen = clean_events(events, spec.expectations, sorted(spec.partners), count)
     if not chosen:
         raise ValueError(f"{pilot.path}: the fixtures hold no events the hunt can send")
-    spec = pilot.spec
-    raw_timeout = spec.workflow.env.get("PARTNER_TIMEOUT_S", str(DEFAULT_PARTNER_TIMEOUT_S))
-    try:
-        partner_timeout_s = float(raw_timeout)
-    except ValueError:
-        raise ValueError(
-            f"{pilot.path}: [workflow.env] PARTNER_TIMEOUT_S: must be a number, got {raw_timeout!r}"
-        ) from None
+    # A link's caller waits link.timeout_s when the pilot declares it; the
+    # webhook link's caller is the provider.
     timeouts = {
-        name: round(1000 * (partner_timeout_s if link.to == "partner" else spec.webhook.timeout_s))
+        name: round(
+            1000
+            * (
+                spec.webhook.timeout_s
+                if link.to == "workflow"
+                else (link.timeout_s or DEFAULT_PARTNER_TIMEOUT_S)
+            )
+        )
         for name, link in spec.links.items()
     }
     return FaultSpace(
         events=tuple(chosen),
-        # Toxics go on links to the partner only; see ``_toxic_fault``.
-        links=tuple(name for name, link in spec.links.items() if link.to == "partner"),
+        # Toxics go on links to partners only; see ``_toxic_fault``.
+        links=tuple(name for name, link in spec.links.items() if link.to != "workflow"),
         timeouts_ms=timeouts,
         max_faults=max_faults,
         families=tuple(f for f in FAMILIES if f in families),

@@ -14,8 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness import placeholders
+from harness.economics import EconomicsConfig
+from harness.expectations import ExpectationRule, qualify
 from harness.partner.faults import FaultConfigError, parse_faults
+from harness.partner.resolve import resolve_partner
+from harness.partner.spec import PartnerDecl, PartnerSpecError
 from harness.proxy.toxics import TOXIC_TYPES
+from harness.verdict import ThresholdsSpec
 
 
 class PilotError(ValueError):
@@ -27,15 +33,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class OutcomesSpec(_Strict):
+    """Where the workflow reports each event's terminal outcome, and in which words."""
+
+    http: str | None = None  # a path on the workflow answering a JSON list (or {"<list>": [...]})
+    file: str | None = None  # a JSONL file the workflow writes; placeholders allowed
+    list_key: str | None = None  # for an HTTP answer that wraps its list in an object
+    fields: dict[Literal["event_id", "outcome", "detail"], str] = Field(default_factory=dict)
+    values: dict[str, str] = Field(default_factory=dict)  # the workflow's word → ours
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OutcomesSpec:
+        if (self.http is None) == (self.file is None):
+            raise ValueError("give exactly one of http (a path) or file")
+        ours = {"processed", "dead_lettered", "superseded", "duplicate"}
+        for theirs, mine in self.values.items():
+            if mine not in ours:
+                raise ValueError(f"values.{theirs}: {mine!r} is not one of {', '.join(sorted(ours))}")
+        return self
+
+
 class WorkflowSpec(_Strict):
     command: list[str] | None = None  # "python" as first word means this interpreter
     cwd: str = "."  # relative to the pilot file
     url: str | None = None  # a workflow that is already running
     ready_path: str = "/healthz"
-    status_path: str = "/admin/status"
-    outcomes_path: str = "/admin/outcomes"
+    # {"pending": N} while it works; "" settles by quiescence instead.
+    status_path: str = ""
+    # Quiescence: no delivery in flight and no partner request for this long.
+    quiet_s: float = Field(0.5, gt=0)
+    outcomes: OutcomesSpec | None = None
     startup_timeout_s: float = Field(15.0, gt=0)
     settle_timeout_s: float = Field(20.0, gt=0)
+    # Values may use {port}, {secret}, {state_dir}, {run_dir}, {links.NAME.url}.
     env: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -64,24 +94,12 @@ def _partner_faults(faults: dict[str, Any]) -> dict[str, Any]:
     return faults
 
 
-class PartnerSpec(_Strict):
-    faults: dict[str, Any] = Field(default_factory=dict)  # baseline faults of the simulator
-
-    @model_validator(mode="after")
-    def _faults_valid(self) -> PartnerSpec:
-        _partner_faults(self.faults)
-        return self
-
-
 class LinkSpec(_Strict):
-    to: Literal["partner", "workflow"]
-    env: str | None = None  # variable through which the workflow learns the link's address
-
-    @model_validator(mode="after")
-    def _env_for_partner(self) -> LinkSpec:
-        if self.to == "partner" and not self.env:
-            raise ValueError("a link to the partner needs env, the variable the workflow reads")
-        return self
+    to: str  # a declared partner's name, or "workflow" (the webhook path itself)
+    env: str | None = None  # shorthand for [workflow.env] <env> = "{links.<name>.url}"
+    # How long the caller on this link waits for an answer (the workflow's own
+    # setting, declared so the hunt can aim past it; pass it on with {links.NAME.timeout_s}).
+    timeout_s: float | None = Field(None, gt=0)
 
 
 class SloSpec(_Strict):
@@ -202,7 +220,8 @@ class ScenarioSpec(_Strict):
     seed: int = 1
     delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     toxics: list[ToxicWindow] = Field(default_factory=list)
-    partner: dict[str, Any] = Field(default_factory=dict)  # simulator faults for this scenario
+    partner: dict[str, Any] = Field(default_factory=dict)  # faults of the pilot's only partner
+    partners: dict[str, dict[str, Any]] = Field(default_factory=dict)  # faults per partner
     # What the workflow is expected to survive; drills of a scenario marked
     # expect = "violation" pass in CI when an invariant breaks (known-bad demos).
     expect: Literal["pass", "violation"] = "pass"
@@ -210,25 +229,13 @@ class ScenarioSpec(_Strict):
     @model_validator(mode="after")
     def _partner_valid(self) -> ScenarioSpec:
         _partner_faults(self.partner)
+        for faults in self.partners.values():
+            _partner_faults(faults)
         return self
 
 
-class EconomicsSpec(_Strict):
-    volume_per_month: float = Field(2000, ge=0)
-    minutes_saved_per_txn: float = Field(3.0, ge=0)
-    loaded_hourly_rate: float = Field(44.0, ge=0)
-    platform_cost_per_call: float = Field(0.0, ge=0)
-    billing_semantics: Literal["every_attempt", "successful_only", "per_execution"] = (
-        "every_attempt"
-    )
-    partner_call_price: float = Field(0.0, ge=0)
-    minutes_per_dead_letter: float = Field(10.0, ge=0)
-    cost_per_duplicate: float = Field(0.0, ge=0)
-    fixed_monthly_cost: float = Field(0.0, ge=0)
-    build_cost: float = Field(0.0, ge=0)
-    refactor_cost: float = Field(0.0, ge=0)
-    discount_rate: float = Field(0.10, ge=0)
-    horizon_months: int = Field(36, ge=1)
+# [economics] is declared once, where the money is computed.
+EconomicsSpec = EconomicsConfig
 
 
 # Figures a baseline holds, with the tolerance each gets when the pilot's
@@ -274,11 +281,12 @@ class PilotSpec(_Strict):
     expect: Literal["pass", "violation"] = "pass"
     workflow: WorkflowSpec
     webhook: WebhookSpec
-    partner: PartnerSpec = Field(default_factory=PartnerSpec)
+    partners: dict[str, PartnerDecl] = Field(default_factory=dict)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
+    expectations: list[ExpectationRule] = Field(default_factory=list)
     slo: SloSpec = Field(default_factory=SloSpec)
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
 
@@ -310,6 +318,45 @@ class PilotSpec(_Strict):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _names_resolve(self) -> PilotSpec:
+        partners = sorted(self.partners)
+        for name, link in self.links.items():
+            if link.to != "workflow" and link.to not in self.partners:
+                raise ValueError(
+                    f"links.{name}.to: {link.to!r} is neither 'workflow' nor a declared partner "
+                    f"(partners: {', '.join(partners) or 'none'})"
+                )
+        for index, rule in enumerate(self.expectations):
+            try:
+                qualify(rule.effect, partners)
+            except ValueError as exc:
+                raise ValueError(f"expectations[{index}].{exc}") from None
+        for name, scenario in self.scenarios.items():
+            if scenario.partner and len(partners) != 1:
+                raise ValueError(
+                    f"scenarios.{name}.partner: the pilot has {len(partners)} partners; "
+                    "use partners.<name> = {...}"
+                )
+            unknown = sorted(set(scenario.partners) - set(partners))
+            if unknown:
+                raise ValueError(f"scenarios.{name}.partners.{unknown[0]}: no such partner")
+        try:
+            placeholders.check(self.workflow.env, self.links)
+        except ValueError as exc:
+            raise ValueError(f"workflow.env.{exc}") from None
+        return self
+
+    def partner_faults(self, scenario: ScenarioSpec) -> dict[str, dict[str, Any]]:
+        """Each partner's faults for a scenario: its baseline, then the scenario's on top."""
+        out = {}
+        for name, decl in self.partners.items():
+            merged = dict(decl.faults)
+            merged.update(scenario.partner if len(self.partners) == 1 else {})
+            merged.update(scenario.partners.get(name, {}))
+            out[name] = merged
+        return out
+
 
 class Pilot(BaseModel):
     """A validated pilot file plus where it came from."""
@@ -318,6 +365,8 @@ class Pilot(BaseModel):
 
     path: Path
     spec: PilotSpec
+    # Each partner's declaration with imports resolved: what its simulator serves.
+    partners: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -337,12 +386,23 @@ class Pilot(BaseModel):
 def _key_path(loc: tuple[int | str, ...]) -> str:
     """Turn pydantic's location into the TOML way of naming a key."""
     parts = [str(p) for p in loc]
-    if len(parts) >= 2 and parts[0] in {"scenarios", "links"}:
+    if len(parts) >= 2 and parts[0] in {"scenarios", "links", "partners"}:
         head = f"[{parts[0]}.{parts[1]}]"
         rest = parts[2:]
-    elif parts and parts[0] in {"workflow", "webhook", "partner", "slo", "economics", "baseline"}:
+    elif parts and parts[0] in {
+        "workflow",
+        "webhook",
+        "partner",
+        "slo",
+        "economics",
+        "thresholds",
+        "baseline",
+    }:
         head = f"[{parts[0]}]"
         rest = parts[1:]
+    elif len(parts) >= 2 and parts[0] == "expectations":
+        head = f"[[expectations]] #{int(parts[1]) + 1}" if parts[1].isdigit() else "[[expectations]]"
+        rest = parts[2:]
     elif parts == ["expect"]:
         head, rest = "[pilot]", parts
     else:
@@ -434,7 +494,35 @@ def load_pilot(path: str | Path) -> Pilot:
     fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
     if not fixtures.is_file():
         raise PilotError(f"{path}: [webhook] fixtures: no such file {fixtures}")
-    return pilot
+    partners = _resolve_partners(pilot)
+    _check_effects_exist(pilot, partners)
+    return pilot.model_copy(update={"partners": partners})
+
+
+def _resolve_partners(pilot: Pilot) -> dict[str, dict[str, Any]]:
+    resolved = {}
+    for name, decl in pilot.spec.partners.items():
+        try:
+            resolved[name] = resolve_partner(name, decl, pilot.path.parent)
+        except PartnerSpecError as exc:
+            raise PilotError(f"{pilot.path}: {exc}") from None
+    return resolved
+
+
+def _check_effects_exist(pilot: Pilot, partners: dict[str, dict[str, Any]]) -> None:
+    """An expectation naming an effect no route causes could never be met: say so now."""
+    names = sorted(partners)
+    for index, rule in enumerate(pilot.spec.expectations):
+        partner, effect = qualify(rule.effect, names)
+        if not effect:
+            continue
+        effects = sorted({str(r.get("effect") or "") for r in partners[partner].get("routes", [])})
+        effects = [e for e in effects if e]
+        if effect not in effects:
+            raise PilotError(
+                f"{pilot.path}: [[expectations]] #{index + 1} effect: partner {partner!r} has no "
+                f"route causing {effect!r} (effects: {', '.join(effects) or 'none'})"
+            )
 
 
 def load_scenario_file(path: str | Path, pilot: Pilot) -> dict[str, ScenarioSpec]:

@@ -39,13 +39,13 @@ def result(drill: DrillResult, name: str) -> InvariantResult:
 
 
 def ledger(drill: DrillResult) -> list[dict[str, Any]]:
-    path = drill.run_dir / "ledger.jsonl"
+    path = drill.run_dir / "ledger-logistics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def extra_shipments(drill: DrillResult) -> int:
     """Shipments beyond one per order, counted straight from the partner's ledger."""
-    created = Counter(e["business_key"] for e in ledger(drill) if e["kind"] == "shipment.created")
+    created = Counter(e["key"] for e in ledger(drill) if e["effect"] == "shipment.created")
     return sum(n - 1 for n in created.values())
 
 
@@ -78,7 +78,7 @@ async def test_reordering_loses_updates_in_naive_only(
     # From the ledger alone: the version each order ended with at the partner.
     final: dict[str, int] = {}
     for entry in sorted(ledger(bad), key=lambda e: float(e["at"])):
-        final[str(entry["business_key"])] = int(entry["entity_version"])
+        final[str(entry["key"])] = int(entry["version"])
     latest: dict[str, int] = {}
     for f in load_fixtures(REPO / "fixtures/order-sync/events.jsonl"):
         latest[f.entity_id] = max(latest.get(f.entity_id, 0), f.entity_version)

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, find, given, settings
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.drill import EFFECT_FOR_EVENT, DrillError, DrillResult, run_drill
+from harness.drill import DrillError, DrillResult, run_drill
 from harness.faultproxy import open_fault_proxy
 from harness.fixtures import load_fixtures
 from harness.hunt import (
@@ -70,7 +70,7 @@ def space(naive: Pilot) -> FaultSpace:
 
 def test_clean_events_leave_out_the_captures_own_quirks(naive: Pilot) -> None:
     captured = load_fixtures(naive.resolve(naive.spec.webhook.fixtures))
-    chosen = clean_events(captured, 10)
+    chosen = clean_events(captured, naive.spec.expectations, sorted(naive.spec.partners), 10)
     assert len(chosen) == 10
     assert chosen == sorted(chosen)
     picked = [captured[i] for i in chosen]
@@ -80,7 +80,7 @@ def test_clean_events_leave_out_the_captures_own_quirks(naive: Pilot) -> None:
     newest: dict[str, int] = {}
     kinds = Counter()
     for event in picked:
-        if event.event_type in EFFECT_FOR_EVENT:
+        if event.event_type == "payment_intent.succeeded":  # order-sync's create rule
             created.add(event.entity_id)
             kinds["create"] += 1
         else:
@@ -95,7 +95,7 @@ def test_clean_events_leave_out_the_captures_own_quirks(naive: Pilot) -> None:
 
 
 def test_fault_space_uses_the_pilots_timeouts(space: FaultSpace) -> None:
-    # order-sync: PARTNER_TIMEOUT_S = 0.5 for the workflow, 2 s provider window.
+    # order-sync: [links.partner] timeout_s = 0.5 for the workflow, 2 s provider window.
     assert space.timeouts_ms == {"partner": 500, "webhook": 2000}
     # Toxics only on links to the partner (see harness.hunt._toxic_fault).
     assert space.links == ("partner",)
@@ -302,8 +302,8 @@ async def no_proxy() -> AsyncIterator[object]:
 
 
 def fake(monkeypatch: pytest.MonkeyPatch, drills: FakeDrills) -> None:
-    monkeypatch.setattr("harness.drill.run_drill", drills)
-    monkeypatch.setattr("harness.drill.open_fault_proxy", no_proxy)
+    monkeypatch.setattr("harness.drill.run.run_drill", drills)
+    monkeypatch.setattr("harness.drill.session.open_fault_proxy", no_proxy)
 
 
 def dup_at_or_after(position: int) -> Callable[[ScenarioSpec, int], bool]:
@@ -365,8 +365,8 @@ def test_engine_stops_on_a_drill_that_cannot_run(
         calls.append(1)
         raise DrillError("workflow did not start")
 
-    monkeypatch.setattr("harness.drill.run_drill", broken_drill)
-    monkeypatch.setattr("harness.drill.open_fault_proxy", no_proxy)
+    monkeypatch.setattr("harness.drill.run.run_drill", broken_drill)
+    monkeypatch.setattr("harness.drill.session.open_fault_proxy", no_proxy)
     with pytest.raises(DrillError, match="did not start"):
         hunt(naive, budget_s=30, seed=1, reports=tmp_path)
     assert calls == [1]  # not shrunk as if it were a counterexample

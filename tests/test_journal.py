@@ -82,6 +82,7 @@ def test_close_compacts_to_parquet_with_schema(tmp_path: Path) -> None:
         "effects.parquet",
         "expected.parquet",
         "outcomes.parquet",
+        "requests.parquet",
         "run.json",
     ]
     run = load_run(tmp_path / "r1")

@@ -13,9 +13,16 @@ name = "t"
 command = ["python", "-m", "x"]
 [webhook]
 fixtures = "events.jsonl"
+[[partners.api.routes]]
+method = "POST"
+path = "/items"
+effect = "item.created"
+key = "body.id"
 [links.partner]
-to = "partner"
+to = "api"
 env = "PARTNER_URL"
+[[expectations]]
+effect = "api:item.created"
 [scenarios.baseline]
 """
 
@@ -74,6 +81,36 @@ def test_minimal_pilot_has_defaults(tmp_path: Path) -> None:
         (
             '[[scenarios.t.toxics]]\nlink = "partner"\ntype = "slicer"\n',
             "p.toml: [scenarios.t] toxics[0]: attributes: ",
+        ),
+        (
+            '[links.other]\nto = "nobody"\n',
+            "p.toml: links.other.to: 'nobody' is neither 'workflow' nor a declared partner "
+            "(partners: api)",
+        ),
+        (
+            '[[expectations]]\neffect = "crm:x"\n',
+            "p.toml: expectations[1].effect 'crm:x': no partner 'crm' (partners: api)",
+        ),
+        (
+            '[[expectations]]\neffect = "api:item.deleted"\n',
+            "p.toml: [[expectations]] #2 effect: partner 'api' has no route causing "
+            "'item.deleted' (effects: item.created)",
+        ),
+        (
+            '[[expectations]]\neffect = "api:item.created"\ntimes = "twice"\n',
+            "p.toml: [[expectations]] #2 times: Input should be 'once' or 'any'",
+        ),
+        (
+            '[workflow.env]\nAPI = "{links.partner.url}"\nX = "{prot}"\n',
+            "p.toml: workflow.env.X: unknown placeholder {prot}",
+        ),
+        (
+            '[workflow.env]\nAPI = "{links.nope.url}"\n',
+            "p.toml: workflow.env.API: {links.nope.url} names no link (links: partner)",
+        ),
+        (
+            '[[partners.api.routes]]\nmethod = "GET"\npath = "/x"\nstatuss = 200\n',
+            "p.toml: [partners.api] routes[1].statuss: unknown key (misspelt?)",
         ),
         (
             "[scenarios.y]\ndelivery = { reorder = { window = 1 } }\n",

@@ -17,15 +17,20 @@ DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 def killed_run(root: Path, name: str, *, journaled: bool) -> Path:
     run_dir = root / name
     trace = trace_id_for(name, "evt_1")
+    # One line of a partner's ledger, as the simulator writes it.
     ledger = {
         "at": 1000.5,
-        "kind": "shipment.created",
-        "business_key": "ord_1",
-        "entity_version": 1,
+        "partner": "logistics",
+        "route": "create",
+        "effect": "shipment.created",
+        "entity": "shipment",
+        "key": "ord_1",
+        "version": 1,
         "idempotency_key": "",
-        "correlation_id": f"00-{trace}-0000000000000001-01",
-        "shipment_id": "shp_1",
+        "traceparent": f"00-{trace}-0000000000000001-01",
+        "id": "shipment_000001",
     }
+    request = {"at": 1000.4, "partner": "logistics", "method": "POST", "path": "/v1/x", "status": 201}
     journal = JournalWriter(run_dir, name)
     meta = {
         "status": "running",
@@ -41,13 +46,15 @@ def killed_run(root: Path, name: str, *, journaled: bool) -> Path:
         journal.effect(
             {
                 "at": 0.5,
-                "kind": "shipment.created",
+                "partner": "logistics",
+                "kind": "logistics:shipment.created",
                 "business_key": "ord_1",
                 "entity_version": 1,
                 "event_id": "evt_1",
             }
         )
-    (run_dir / "ledger.jsonl").write_text(json.dumps(ledger) + "\n")
+    (run_dir / "ledger-logistics.jsonl").write_text(json.dumps(ledger) + "\n")
+    (run_dir / "requests-logistics.jsonl").write_text(json.dumps(request) + "\n")
     # Killed before close(): the files stay jsonl; only the descriptors go.
     for fd in journal._fds.values():
         os.close(fd)
@@ -62,6 +69,9 @@ def test_effects_are_taken_from_the_ledger_exactly_once(tmp_path: Path, journale
     assert len(run.effects) == 1
     assert run.effects["event_id"].tolist() == ["evt_1"]
     assert run.effects["at"].tolist() == [pytest.approx(0.5)]
+    assert run.effects["kind"].tolist() == ["logistics:shipment.created"]
+    # Requests are taken with the effects, or not at all when the drill had taken both.
+    assert len(run.requests) == (0 if journaled else 1)
     assert len(run.attempts) == 1
     meta = read_meta(run_dir)
     assert meta["status"] == "killed" and meta["recovered"] is True

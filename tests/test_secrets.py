@@ -31,6 +31,6 @@ async def test_secret_reaches_no_journal_report_or_log(
     assert result.stats.delivered > 0
     files = written(tmp_path)
     names = {Path(name).name for name in files}
-    assert {"run.json", "workflow.log", "partner.log", "attempts.parquet"} <= names
+    assert {"run.json", "workflow.log", "partner-logistics.log", "attempts.parquet"} <= names
     # ... and not one byte of it was written anywhere under the reports folder.
     assert [name for name, data in files.items() if SENTINEL.encode() in data] == []

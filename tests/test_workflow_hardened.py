@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from workflow_kit import (
+    LOGISTICS,
     SECRET,
     Drill,
     order_updated,
     payment,
     services,
+    shipments,
     stripe_headers,
     trace_for,
     wait_until,
@@ -196,7 +198,7 @@ def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "workflows.hardened"]
     body = payment("evt_1", "ord_1")
     with (
-        partner(cwd=REPO, faults_json='{"bursts": [{"status": 503}]}') as sim,
+        partner(LOGISTICS, cwd=REPO, faults_json='{"bursts": [{"status": 503}]}') as sim,
         httpx.Client(base_url=sim.url, timeout=10) as api,
     ):
         with service(argv, cwd=REPO, env={**env, "PARTNER_URL": sim.url}) as first:
@@ -211,7 +213,7 @@ def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
             wait_until(lambda: httpx.get(f"{second.url}/admin/status").json()["pending"] == 0)
             outcomes = httpx.get(f"{second.url}/admin/outcomes").json()
         assert [o["outcome"] for o in outcomes] == ["processed"]
-        assert api.get("/_sim/state").json()["orders"]["ord_1"]["shipments"] == 1
+        assert shipments(api.get("/_sim/state").json())["ord_1"]["shipments"] == 1
 
 
 @pytest.mark.parametrize(

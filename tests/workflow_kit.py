@@ -78,6 +78,21 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+LOGISTICS = REPO / "pilots/partners/logistics.toml"
+
+
+def shipments(state: dict[str, Any]) -> dict[str, Any]:
+    """The declared logistics partner's /_sim/state, per order."""
+    return {
+        key: {
+            "shipments": len(entity["ids"]),
+            "version": entity["version"],
+            "address": entity["data"].get("address"),
+        }
+        for key, entity in state["entities"].get("shipment", {}).items()
+    }
+
+
 class Drill:
     def __init__(self, partner_url: str, workflow_url: str) -> None:
         self.partner = httpx.Client(base_url=partner_url, timeout=10)
@@ -107,12 +122,22 @@ class Drill:
         return by_event
 
     def state(self) -> dict[str, Any]:
-        orders: dict[str, Any] = self.partner.get("/_sim/state").json()["orders"]
-        return orders
+        """Per order: shipments made, version and address the partner holds."""
+        return shipments(self.partner.get("/_sim/state").json())
 
     def ledger(self) -> list[dict[str, Any]]:
+        """The partner's ledger in the words of these tests."""
         entries: list[dict[str, Any]] = self.partner.get("/_sim/ledger").json()
-        return entries
+        return [
+            {
+                "kind": e["effect"],
+                "business_key": e["key"],
+                "entity_version": e["version"],
+                "idempotency_key": e["idempotency_key"] or "",
+                "correlation_id": e["traceparent"] or "",
+            }
+            for e in entries
+        ]
 
     def faults(self, faults: dict[str, Any]) -> None:
         assert self.partner.post("/_sim/faults", json=faults).status_code == 200
@@ -125,7 +150,7 @@ def services(module: str, tmp_path: Path) -> Iterator[Callable[..., Drill]]:
 
         def _start(faults: dict[str, Any] | None = None, **env: str) -> Drill:
             sim = stack.enter_context(
-                partner(cwd=REPO, faults_json=json.dumps(faults) if faults else None)
+                partner(LOGISTICS, cwd=REPO, faults_json=json.dumps(faults) if faults else None)
             )
             workflow = stack.enter_context(
                 service(

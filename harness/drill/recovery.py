@@ -1,0 +1,53 @@
+"""Finishing the journals of drills that were killed, so the next drill starts clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.drill.collect import ledger_effects, partner_requests
+from harness.drill.services import PROXY_PREFIX, pid_alive
+from harness.journal import JournalWriter, list_runs, read_meta, recover, write_meta
+from harness.sender import trace_id_for
+
+
+def _take_partner_files(run_dir: Path, meta: dict[str, object]) -> None:
+    # Effects and requests are read from the partners' files at the end of a
+    # drill; a killed drill never got there, so take them now.
+    run_id = str(meta.get("run_id", run_dir.name))
+    origin = meta.get("clock_origin", meta.get("started_at", 0.0))
+    clock = float(origin) if isinstance(origin, int | float) else 0.0
+    events = meta.get("event_ids", [])
+    trace_map = {trace_id_for(run_id, str(e)): str(e) for e in events} if isinstance(
+        events, list
+    ) else {}
+    with JournalWriter(run_dir, run_id) as journal:
+        for ledger in sorted(run_dir.glob("ledger-*.jsonl")):
+            for row in ledger_effects(ledger, run_id, clock, trace_map):
+                journal.effect(row)
+        for requests in sorted(run_dir.glob("requests-*.jsonl")):
+            for row in partner_requests(requests, run_id, clock):
+                journal.request(row)
+
+
+def recover_stale_runs(root: Path) -> list[Path]:
+    recovered: list[Path] = []
+    for run_dir in list_runs(root):
+        meta = read_meta(run_dir)
+        if meta.get("status") != "running" or pid_alive(meta.get("pid")):
+            continue
+        compacting = any(run_dir.glob("*.parquet"))
+        if not meta.get("effects_journaled") and not compacting:
+            _take_partner_files(run_dir, meta)
+        recover(run_dir)
+        meta = read_meta(run_dir)
+        meta["status"] = "killed"
+        write_meta(run_dir, meta)
+        recovered.append(run_dir)
+    return recovered
+
+
+def owner_alive(runs_root: Path, proxy_name: str) -> bool:
+    """A link proxy belongs to a run; it is stale once that run's process is gone."""
+    run_id = proxy_name.removeprefix(PROXY_PREFIX).rsplit(".", 1)[0]
+    meta = read_meta(runs_root / run_id) if (runs_root / run_id).is_dir() else {}
+    return meta.get("status") == "running" and pid_alive(meta.get("pid"))

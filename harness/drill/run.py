@@ -1,0 +1,405 @@
+"""One drill: a pilot's scenario run end to end, journaled and checked.
+
+Order of life: partners → link proxies → workflow → replay (with toxics
+switched on and off) → settle → outcomes, ledgers and request journals →
+diagnosis → invariants. Everything started here is stopped here, on errors
+and Ctrl-C too: the AsyncExitStack unwinds in reverse order of creation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import __version__, placeholders
+from harness.drill import observe
+from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
+from harness.drill.diagnose import contract_mismatch, webhook_refused
+from harness.drill.progress import ProgressSink, watch
+from harness.drill.recovery import owner_alive, recover_stale_runs
+from harness.drill.services import (
+    PROXY_PREFIX,
+    Links,
+    open_links,
+    partner_process,
+    placeholder_values,
+    workflow_env,
+    workflow_process,
+)
+from harness.expectations import expected_rows, unmatched
+from harness.faultproxy import FaultProxy, open_fault_proxy
+from harness.fixtures import CapturedRequest, load_fixtures
+from harness.invariants import InvariantResult, check_all
+from harness.journal import JournalWriter, load_run
+from harness.pilot import Pilot, PilotError, ScenarioSpec
+from harness.processes import free_port
+from harness.schedule import Plan, plan_deliveries
+from harness.sender import Sender, SendStats, trace_id_for
+from harness.signing import generate_secret
+from harness.timeline import ToxicTimeline
+
+
+class DrillError(RuntimeError):
+    """The drill could not run (not: the workflow broke an invariant)."""
+
+
+class ContractMismatch(DrillError):
+    """The workflow and a declared partner (or the webhook path) disagree: nothing to judge."""
+
+
+@dataclass
+class DrillResult:
+    run_id: str
+    run_dir: Path
+    pilot: str
+    scenario: str
+    seed: int
+    results: list[InvariantResult]
+    stats: SendStats
+    duration_s: float
+    expect: str = "pass"
+    unmatched_events: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def new_run_id(pilot: str, scenario: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{pilot}-{scenario}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class Prepared:
+    """Everything decided before anything starts: plan, events, ids, secret."""
+
+    pilot: Pilot
+    scenario_name: str
+    scenario: ScenarioSpec
+    seed: int
+    events: list[CapturedRequest]
+    plan: Plan
+    run_events: list[CapturedRequest]
+    run_id: str
+    run_dir: Path
+    secret: str = field(repr=False)
+    meta: dict[str, Any]
+
+
+def _secret(pilot: Pilot, events: list[CapturedRequest]) -> tuple[str, bool]:
+    """The signing secret from the environment, or a throwaway one in the scheme's form."""
+    value = os.environ.get(pilot.spec.webhook.secret_env)
+    if value:
+        return value, False
+    return generate_secret(events[0].signing if events else "none"), True
+
+
+def prepare(
+    pilot: Pilot, scenario_name: str, scenario: ScenarioSpec, seed: int, runs_root: Path
+) -> Prepared:
+    spec = pilot.spec
+    events = load_fixtures(pilot.resolve(spec.webhook.fixtures))
+    offsets = [e.captured_at.timestamp() for e in events]
+    try:
+        plan = plan_deliveries([e.event_id for e in events], scenario.delivery, seed, offsets)
+    except ValueError as exc:
+        raise PilotError(f"{pilot.path}: [scenarios.{scenario_name}] {exc}") from None
+    run_events = [events[i] for i in sorted({d.event_index for d in plan.deliveries})]
+    run_id = new_run_id(pilot.name, scenario_name)
+    secret, ephemeral = _secret(pilot, events)
+    meta: dict[str, Any] = {
+        "pilot": {"name": pilot.name, "path": str(pilot.path)},
+        "scenario": scenario_name,
+        "scenario_spec": scenario.model_dump(mode="json"),
+        "seed": seed,
+        "status": "running",
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "versions": {"chaoslab": __version__, "python": sys.version.split()[0]},
+        "secret": {"env": spec.webhook.secret_env, "ephemeral": ephemeral},
+        "slo": spec.slo.model_dump(mode="json"),
+        "plan": plan.as_dict(),
+        "partner_faults": pilot.spec.partner_faults(scenario),
+        "event_ids": sorted({e.event_id for e in run_events}),
+        "outcomes_known": spec.workflow.outcomes is not None,
+        "settled_by": "status" if spec.workflow.status_path else "quiescence",
+    }
+    return Prepared(
+        pilot, scenario_name, scenario, seed, events, plan, run_events,
+        run_id, runs_root / run_id, secret, meta,
+    )  # fmt: skip
+
+
+async def _arm_partner(name: str, url: str, faults: dict[str, Any]) -> None:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        response = await client.post(f"{url}/_sim/faults", json=faults)
+    if response.status_code != 200:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text
+        raise DrillError(f"partner {name}: faults rejected: {reason}")
+
+
+async def _partner_request_counts(urls: dict[str, str]) -> dict[str, int | None]:
+    """Every call each partner saw (throttled and failed ones too): the cost driver."""
+    counts: dict[str, int | None] = {}
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        for name, url in urls.items():
+            try:
+                counts[name] = int((await client.get(f"{url}/_sim/state")).json()["requests"])
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                counts[name] = None
+    return counts
+
+
+@dataclass
+class Stage:
+    """What is running while the events are replayed."""
+
+    proxy: FaultProxy
+    partner_urls: dict[str, str]
+    links: Links
+    workflow_url: str
+    state_dir: Path
+
+
+async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProxy) -> Stage:
+    spec = p.pilot.spec
+    runs_root = p.run_dir.parent
+    p.meta["fault_proxy"] = proxy.describe()
+    await proxy.delete_stale(PROXY_PREFIX, lambda name: owner_alive(runs_root, name))
+    partner_urls: dict[str, str] = {}
+    for name in spec.partners:
+        service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
+        partner_urls[name] = service.url
+    port = free_port() if spec.workflow.url is None else 0
+    workflow_url = spec.workflow.url or f"http://127.0.0.1:{port}"
+    links = await open_links(p.pilot, p.run_id, proxy, partner_urls, workflow_url)
+    p.meta["links"] = links.as_meta()
+    state_dir = p.run_dir / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
+    try:
+        env = workflow_env(p.pilot, values, links)
+    except ValueError as exc:
+        raise PilotError(f"{p.pilot.path}: {exc}") from None
+    await stack.enter_async_context(workflow_process(p.pilot, env, port, p.run_dir))
+    return Stage(proxy, partner_urls, links, workflow_url, state_dir)
+
+
+async def _replay(p: Prepared, stage: Stage, journal: JournalWriter, progress: ProgressSink | None) -> Sender:
+    spec, scenario = p.pilot.spec, p.scenario
+    target = next(
+        (stage.links.urls[n] for n, link in spec.links.items() if link.to == "workflow"),
+        stage.workflow_url,
+    )
+    timeline = ToxicTimeline(scenario.toxics, stage.links.proxies, stage.proxy)
+    limits = httpx.Limits(
+        max_connections=scenario.delivery.concurrency,
+        max_keepalive_connections=scenario.delivery.concurrency,
+    )
+    stale = scenario.delivery.stale_signature
+    async with httpx.AsyncClient(base_url=target, timeout=spec.webhook.timeout_s, limits=limits) as client:
+        sender = Sender(
+            client=client,
+            path=spec.webhook.path,
+            events=p.events,
+            plan=p.plan,
+            secret=p.secret,
+            retry_schedule_s=spec.webhook.retry_schedule_s,
+            concurrency=scenario.delivery.concurrency,
+            run_id=p.run_id,
+            scenario=p.scenario_name,
+            record=journal.attempt,
+            hooks=timeline,
+            stale_age_s=stale.age_s if stale else 600.0,
+        )
+        t0 = time.monotonic()
+        # Attempt times count from here; the partners' unix times are mapped onto it.
+        p.meta["clock_origin"] = time.time()
+        # The partners' fault clocks and request counters start now too, so
+        # "from_s" and "from_request" mean the same as in the plan.
+        for name, url in stage.partner_urls.items():
+            await _arm_partner(name, url, p.meta["partner_faults"][name])
+        journal.write_meta(p.meta)
+        timeline.start_clock(t0)
+        async with asyncio.TaskGroup() as group:
+            clock = group.create_task(timeline.run_clock())
+            watcher = (
+                group.create_task(watch(progress, p, sender, t0)) if progress is not None else None
+            )
+            try:
+                await sender.run(t0)
+                clock.cancel()
+                # A switch the clock had begun must land before all goes off.
+                await asyncio.wait({clock})
+                await timeline.switch_all_off()
+                await _settle(p, stage)
+            finally:
+                clock.cancel()
+                if watcher is not None:
+                    watcher.cancel()
+        p.meta["toxics_applied"] = timeline.history()
+    return sender
+
+
+async def _settle(p: Prepared, stage: Stage) -> None:
+    spec = p.pilot.spec.workflow
+    if spec.status_path:
+        async with httpx.AsyncClient(timeout=2.0) as admin:
+            pending = await observe.settle_by_status(
+                admin, stage.workflow_url + spec.status_path, spec.settle_timeout_s
+            )
+        p.meta["pending_at_end"] = pending
+        return
+    urls = list(stage.partner_urls.values())
+    async with httpx.AsyncClient(timeout=2.0) as admin:
+
+        async def last() -> float:
+            return await observe.last_partner_call(admin, urls)
+
+        quiet = await observe.settle_by_quiet(last, spec.quiet_s, spec.settle_timeout_s)
+    p.meta["pending_at_end"] = 0 if quiet else -1
+
+
+async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
+    spec = p.pilot.spec.workflow
+    if spec.outcomes is not None:
+        file = None
+        if spec.outcomes.file is not None:
+            values = placeholder_values(p.pilot, stage.links, 0, "", stage.state_dir, p.run_dir)
+            file = Path(placeholders.fill(spec.outcomes.file, values))
+        for row in await observe.read_outcomes(spec.outcomes, stage.workflow_url, file, p.run_id):
+            journal.outcome(row)
+    counts = await _partner_request_counts(stage.partner_urls)
+    p.meta["partner_requests_by_partner"] = counts
+    # The total is the cost driver the analysis reads; unknown if any partner's is.
+    known = [n for n in counts.values() if n is not None]
+    p.meta["partner_requests"] = sum(known) if len(known) == len(counts) else None
+    # Leave the link proxies before the partners stop, so a real server keeps nothing.
+    for name in stage.links.proxies.values():
+        await stage.proxy.delete_proxy(name)
+
+
+def _journal_partner_files(p: Prepared, journal: JournalWriter) -> None:
+    trace_map = {trace_id_for(p.run_id, e.event_id): e.event_id for e in p.run_events}
+    origin = float(p.meta["clock_origin"])
+    tied = untied = 0
+    for name in p.pilot.spec.partners:
+        for row in ledger_effects(ledger_file(p.run_dir, name), p.run_id, origin, trace_map):
+            tied += bool(row["event_id"])
+            untied += not row["event_id"]
+            journal.effect(row)
+        for row in partner_requests(requests_file(p.run_dir, name), p.run_id, origin):
+            journal.request(row)
+    # The report says how effects were tied to events: forwarded traceparent, or key and time.
+    p.meta["effects_tied"] = {"traceparent": tied, "key_and_time": untied}
+
+
+def _diagnose(p: Prepared, tables: dict[str, Any]) -> str | None:
+    return webhook_refused(tables["attempts"], p.pilot.spec.webhook.path) or contract_mismatch(
+        tables["requests"], tables["effects"]
+    )
+
+
+def _finish(p: Prepared, sender: Sender, journal: JournalWriter, started: float) -> list[InvariantResult]:
+    run = load_run(p.run_dir)
+    tables = {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected", "requests")}
+    diagnosis = _diagnose(p, tables)
+    if diagnosis is not None:
+        p.meta.update(status="unusable", diagnosis=diagnosis, finished_at=time.time())
+        journal.write_meta(p.meta)
+        raise ContractMismatch(diagnosis)
+    results = check_all(
+        tables, p.pilot.spec.slo, outcomes_known=p.pilot.spec.workflow.outcomes is not None
+    )
+    stats = sender.stats
+    p.meta.update(
+        status="finished",
+        finished_at=time.time(),
+        duration_s=round(time.monotonic() - started, 3),
+        stats={
+            "attempts": stats.attempts,
+            "delivered": stats.delivered,
+            "failed": stats.failed,
+            "redeliveries": stats.redeliveries,
+            "gave_up": stats.gave_up,
+            "by_error": dict(stats.by_error),
+        },
+        invariants=[asdict(r) for r in results],
+        ok=all(r.ok for r in results),
+    )
+    journal.write_meta(p.meta)
+    return results
+
+
+async def run_drill(
+    pilot: Pilot,
+    scenario_name: str,
+    *,
+    scenario: ScenarioSpec | None = None,
+    seed: int | None = None,
+    reports: Path = Path("reports"),
+    progress: ProgressSink | None = None,
+    fault_proxy: FaultProxy | None = None,
+) -> DrillResult:
+    """Run one scenario of a pilot and return what the invariants found."""
+    scenario = scenario or pilot.scenario(scenario_name)
+    seed = scenario.seed if seed is None else seed
+    runs_root = reports / "runs"
+    recover_stale_runs(runs_root)
+    p = prepare(pilot, scenario_name, scenario, seed, runs_root)
+    rows = expected_rows(
+        p.run_id, p.run_events, p.plan.never_delivered, pilot.spec.expectations, sorted(pilot.spec.partners)
+    )
+    p.meta["unmatched_events"] = unmatched(rows)
+    started = time.monotonic()
+    with JournalWriter(p.run_dir, p.run_id) as journal:
+        try:
+            journal.write_meta(p.meta)
+            for row in rows:
+                journal.expected(row)
+            async with contextlib.AsyncExitStack() as stack:
+                proxy = fault_proxy or await stack.enter_async_context(open_fault_proxy())
+                stage = await _start(p, stack, proxy)
+                sender = await _replay(p, stage, journal, progress)
+                await _collect(p, stage, journal)
+            _journal_partner_files(p, journal)
+            # From here a recovery must not take the partner files again.
+            p.meta["effects_journaled"] = True
+            journal.write_meta(p.meta)
+            journal.close()
+            results = _finish(p, sender, journal, started)
+        except ContractMismatch:
+            raise
+        except BaseException as exc:
+            # Whatever stopped the drill, run.json says so; the journal so far is kept.
+            interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            p.meta["status"] = "interrupted" if interrupted else "error"
+            p.meta["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            journal.write_meta(p.meta)
+            raise
+    return DrillResult(
+        run_id=p.run_id,
+        run_dir=p.run_dir,
+        pilot=pilot.name,
+        scenario=scenario_name,
+        seed=seed,
+        results=results,
+        stats=sender.stats,
+        duration_s=time.monotonic() - started,
+        expect=scenario.expect,
+        unmatched_events=list(p.meta["unmatched_events"]),
+    )

@@ -1,0 +1,146 @@
+"""Starting what a drill runs against: declared partners, link proxies, the workflow.
+
+Each is an async context manager, so an AsyncExitStack stops them in reverse
+order whatever ends the drill.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import placeholders
+from harness.drill.collect import ledger_file, requests_file
+from harness.faultproxy import FaultProxy
+from harness.pilot import Pilot
+from harness.processes import Service, existing_service, free_port, run_service
+
+PROXY_PREFIX = "chaoslab-"
+
+
+@dataclass(frozen=True)
+class Links:
+    proxies: dict[str, str]  # link name → proxy name at the fault proxy
+    urls: dict[str, str]  # link name → http://listen address
+
+    def as_meta(self) -> dict[str, dict[str, str]]:
+        return {n: {"proxy": self.proxies[n], "url": self.urls[n]} for n in self.proxies}
+
+
+@contextlib.asynccontextmanager
+async def partner_process(
+    pilot: Pilot, name: str, run_dir: Path
+) -> AsyncIterator[Service]:
+    """One declared partner as a simulator process serving exactly its declaration."""
+    spec_file = run_dir / f"partner-{name}.json"
+    spec_file.write_text(json.dumps(pilot.partners[name], indent=1), encoding="utf-8")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "harness.partner",
+        "--spec", str(spec_file),
+        "--name", name,
+        "--port", str(port),
+        "--ledger", str(ledger_file(run_dir, name)),
+        "--requests", str(requests_file(run_dir, name)),
+    ]  # fmt: skip
+    async with run_service(
+        f"partner {name}",
+        command,
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/_sim/health",
+        env={},
+        cwd=Path.cwd(),
+        log_path=run_dir / f"partner-{name}.log",
+        startup_timeout_s=15.0,
+    ) as service:
+        yield service
+
+
+async def open_links(
+    pilot: Pilot,
+    run_id: str,
+    proxy: FaultProxy,
+    partner_urls: Mapping[str, str],
+    workflow_url: str,
+) -> Links:
+    proxies: dict[str, str] = {}
+    urls: dict[str, str] = {}
+    for link_name, link in pilot.spec.links.items():
+        upstream = workflow_url if link.to == "workflow" else partner_urls[link.to]
+        name = f"{PROXY_PREFIX}{run_id}.{link_name}"
+        listen = await proxy.create_proxy(name, upstream.removeprefix("http://"))
+        proxies[link_name] = name
+        urls[link_name] = f"http://{listen}"
+    return Links(proxies, urls)
+
+
+def placeholder_values(
+    pilot: Pilot, links: Links, port: int, secret: str, state_dir: Path, run_dir: Path
+) -> dict[str, str]:
+    values = {
+        "port": str(port),
+        "secret": secret,
+        "state_dir": str(state_dir.resolve()),
+        "run_dir": str(run_dir.resolve()),
+    }
+    for name, url in links.urls.items():
+        values[f"links.{name}.url"] = url
+    for name, link in pilot.spec.links.items():
+        if link.timeout_s is not None:
+            values[f"links.{name}.timeout_s"] = f"{link.timeout_s:g}"
+    return values
+
+
+def workflow_env(pilot: Pilot, values: Mapping[str, str], links: Links) -> dict[str, str]:
+    """The workflow's declared environment with this run's values filled in."""
+    env: dict[str, str] = {}
+    for link_name, link in pilot.spec.links.items():
+        if link.env:
+            env[link.env] = links.urls[link_name]
+    for variable, template in pilot.spec.workflow.env.items():
+        try:
+            env[variable] = placeholders.fill(template, values)
+        except KeyError as exc:
+            raise ValueError(f"[workflow.env] {variable}: {exc.args[0]}") from None
+    return env
+
+
+@contextlib.asynccontextmanager
+async def workflow_process(
+    pilot: Pilot, env: Mapping[str, str], port: int, run_dir: Path
+) -> AsyncIterator[Service]:
+    spec = pilot.spec.workflow
+    if spec.url is not None:
+        async with existing_service("workflow", spec.url, spec.ready_path) as service:
+            yield service
+        return
+    assert spec.command is not None
+    async with run_service(
+        "workflow",
+        spec.command,
+        url=f"http://127.0.0.1:{port}",
+        ready_path=spec.ready_path,
+        env=dict(env),
+        cwd=pilot.resolve(spec.cwd),
+        log_path=run_dir / "workflow.log",
+        startup_timeout_s=spec.startup_timeout_s,
+    ) as service:
+        yield service
+
+
+def pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,184 @@
+"""What each captured event must cause, as the pilot file declares it.
+
+A pilot's ``[[expectations]]`` rules are tried in order against every event;
+the first whose ``when`` conditions hold decides which partner effect the
+event must cause, where its entity key and version come from, and whether
+the effect is counted (``times = "once"``) or only allowed (``"any"``).
+Nothing here knows a domain: it reads selectors the pilot wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.fixtures import CapturedRequest
+from harness.partner.selectors import MISSING, parse_selector
+
+UNMATCHED = -1
+
+
+class ExpectationRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # "partner:effect" (the partner may be left out when the pilot has one);
+    # "" means the event deliberately causes nothing.
+    effect: str
+    times: Literal["once", "any"] = "once"
+    key: str = "entity_id"
+    # "" for an entity with no version (final_state then does not judge it).
+    version: str = "entity_version"
+
+    @field_validator("when")
+    @classmethod
+    def _selectors_in_when(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for selector in value:
+            _check_selector(selector)
+        return value
+
+    @field_validator("key", "version")
+    @classmethod
+    def _selector_fields(cls, value: str) -> str:
+        if value:
+            _check_selector(value)
+        return value
+
+
+def _check_selector(text: str) -> None:
+    try:
+        parse_selector(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+
+
+def qualify(effect: str, partners: Sequence[str]) -> tuple[str, str]:
+    """("partner", "effect") for a rule's effect; ValueError names what is wrong."""
+    if not effect:
+        return "", ""
+    if ":" in effect:
+        partner, name = effect.split(":", 1)
+    elif len(partners) == 1:
+        partner, name = partners[0], effect
+    else:
+        raise ValueError(f"effect {effect!r}: name the partner, e.g. '{partners[0]}:{effect}'")
+    if partner not in partners:
+        known = ", ".join(partners) or "none"
+        raise ValueError(f"effect {effect!r}: no partner {partner!r} (partners: {known})")
+    if not name:
+        raise ValueError(f"effect {effect!r}: the effect name is missing after ':'")
+    return partner, name
+
+
+def effect_kind(partner: str, effect: str) -> str:
+    """The one spelling of an effect in the journal: ``partner:effect``."""
+    return f"{partner}:{effect}" if partner else effect
+
+
+def event_sources(event: CapturedRequest) -> dict[str, Any]:
+    """What a selector can read from a captured event."""
+    try:
+        body: Any = json.loads(event.body)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    return {
+        "body": body,
+        "header": dict(event.headers),
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "entity_id": event.entity_id,
+        "entity_version": event.entity_version,
+    }
+
+
+def _as_text(value: Any) -> str:
+    if value is MISSING or value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _as_version(value: Any) -> int | None:
+    # Providers send versions as numbers or digit strings; anything else is none.
+    if isinstance(value, bool) or value is MISSING or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _holds(rule: ExpectationRule, sources: Mapping[str, Any]) -> bool:
+    for selector, wanted in rule.when.items():
+        got = parse_selector(selector).get(sources)
+        if got is MISSING or _as_text(got) != _as_text(wanted):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What one event must cause, after the rules were applied."""
+
+    rule: int  # index into the pilot's rules, UNMATCHED when none applied
+    partner: str
+    effect: str  # qualified kind, "" for none
+    times: str  # "once", "any" or "" (nothing expected)
+    key: str
+    version: int | None
+
+
+def expect_for(
+    event: CapturedRequest, rules: Sequence[ExpectationRule], partners: Sequence[str]
+) -> Expectation:
+    sources = event_sources(event)
+    for index, rule in enumerate(rules):
+        if not _holds(rule, sources):
+            continue
+        partner, name = qualify(rule.effect, partners)
+        key = _as_text(parse_selector(rule.key).get(sources))
+        version = _as_version(parse_selector(rule.version).get(sources)) if rule.version else None
+        times = rule.times if name else ""
+        return Expectation(index, partner, effect_kind(partner, name), times, key, version)
+    return Expectation(UNMATCHED, "", "", "", event.entity_id, event.entity_version)
+
+
+def expected_rows(
+    run_id: str,
+    events: Sequence[CapturedRequest],
+    never_delivered: frozenset[str],
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+) -> list[dict[str, Any]]:
+    """One row per distinct event the run is about, with what it must cause."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.event_id in rows:
+            continue
+        want = expect_for(event, rules, partners)
+        rows[event.event_id] = {
+            "run_id": run_id,
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "entity_id": want.key,
+            "entity_version": want.version,
+            "partner": want.partner,
+            "expected_effect": want.effect if want.times == "once" else "",
+            "allowed_effect": want.effect if want.times == "any" else "",
+            "rule": want.rule,
+            "dropped": event.event_id in never_delivered,
+        }
+    return list(rows.values())
+
+
+def unmatched(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Event ids no rule matched: counted and listed, never silently ignored."""
+    return [str(r["event_id"]) for r in rows if r.get("rule") == UNMATCHED]
