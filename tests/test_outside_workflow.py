@@ -1,0 +1,57 @@
+"""A workflow nobody wrote for chaoslab, drilled through its pilot file alone.
+
+``workflows/outside`` forwards no traceparent, has no status or outcomes
+endpoint, and reads LISTEN_PORT/HOOK_KEY/UPSTREAM_BASE/DATA_DIR. The drill
+settles by quiescence, ties effects to events by entity key and time, and
+says that dead letters are unknown; a duplicated booking is still caught.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.drill import DrillResult, run_drill
+from harness.journal import load_run
+from harness.pilot import load_pilot
+
+DATA = Path(__file__).resolve().parent / "data" / "outside"
+
+
+def result(drill: DrillResult, name: str) -> tuple[bool, str]:
+    found = next(r for r in drill.results if r.name == name)
+    return found.ok, found.summary
+
+
+async def test_duplicated_booking_caught_and_dedupe_variant_passes(tmp_path: Path) -> None:
+    buggy = await run_drill(load_pilot(DATA / "outside.toml"), "duplicates", reports=tmp_path)
+    ok, summary = result(buggy, "exactly_once")
+    assert not ok and "duplicated" in summary, summary
+    once = next(r for r in buggy.results if r.name == "exactly_once")
+    assert once.counts["duplicated"] >= 1
+
+    fixed = await run_drill(
+        load_pilot(DATA / "outside-dedupe.toml"), "duplicates", reports=tmp_path
+    )
+    assert fixed.ok, [r.summary for r in fixed.results if not r.ok]
+
+    for drill in (buggy, fixed):
+        run = load_run(drill.run_dir)
+        # No traceparent came back: every effect was tied by key and time.
+        assert run.meta["effects_tied"]["traceparent"] == 0
+        assert run.meta["effects_tied"]["key_and_time"] == len(run.effects) > 0
+        assert run.meta["settled_by"] == "quiescence" and run.meta["pending_at_end"] == 0
+        # No outcomes source: accounting says dead letters are unknown.
+        accounted = next(r for r in drill.results if r.name == "all_accounted")
+        assert "dead letters are unknown" in accounted.summary
+        # The one invoice.voided event matches no rule: listed, not ignored.
+        voided = set(run.expected.loc[run.expected["event_type"] == "invoice.voided", "event_id"])
+        assert voided and voided <= set(drill.unmatched_events)
+
+
+@pytest.mark.parametrize("name", ["outside.toml", "outside-dedupe.toml"])
+def test_the_workflows_own_names_reach_it(name: str) -> None:
+    env = load_pilot(DATA / name).spec.workflow.env
+    assert {"LISTEN_PORT", "HOOK_KEY", "UPSTREAM_BASE", "DATA_DIR"} <= set(env)
+    assert not {"PORT", "WEBHOOK_SECRET", "STATE_DIR", "PARTNER_URL"} & set(env)
