@@ -34,9 +34,9 @@ __all__ = [
     "event_outcomes",
     "exactly_once",
     "final_state",
-    "unexpected_effects",
     "nearest_rank",
     "slo",
+    "unexpected_effects",
 ]
 
 TERMINAL_OUTCOMES = ("processed", "dead_lettered", "superseded", "duplicate")
@@ -321,9 +321,9 @@ def unexpected_effects(expected: pd.DataFrame, effects: pd.DataFrame) -> Invaria
     live = expected[~_flag(expected, "dropped")]
     called: set[tuple[str, str]] = set()
     for column in ("expected_effect", "allowed_effect"):
-        kinds = _text(live, column)
-        keys = _text(live, "entity_id")
-        called.update((k, e) for k, e in zip(kinds, keys, strict=True) if k)
+        names = _text(live, column)
+        entities = _text(live, "entity_id")
+        called.update((k, e) for k, e in zip(names, entities, strict=True) if k)
     kinds = _text(effects, "kind").tolist()
     keys = _text(effects, "business_key").tolist()
     events = _text(effects, "event_id").tolist()

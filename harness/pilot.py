@@ -49,7 +49,9 @@ class OutcomesSpec(_Strict):
         ours = {"processed", "dead_lettered", "superseded", "duplicate"}
         for theirs, mine in self.values.items():
             if mine not in ours:
-                raise ValueError(f"values.{theirs}: {mine!r} is not one of {', '.join(sorted(ours))}")
+                raise ValueError(
+                    f"values.{theirs}: {mine!r} is not one of {', '.join(sorted(ours))}"
+                )
         return self
 
 
@@ -401,7 +403,9 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         head = f"[{parts[0]}]"
         rest = parts[1:]
     elif len(parts) >= 2 and parts[0] == "expectations":
-        head = f"[[expectations]] #{int(parts[1]) + 1}" if parts[1].isdigit() else "[[expectations]]"
+        head = (
+            f"[[expectations]] #{int(parts[1]) + 1}" if parts[1].isdigit() else "[[expectations]]"
+        )
         rest = parts[2:]
     elif parts == ["expect"]:
         head, rest = "[pilot]", parts

@@ -37,7 +37,9 @@ def check(env: Mapping[str, str], links: Iterable[str]) -> None:
         try:
             for name in names_in(value):
                 if name.startswith("links.") and name.split(".")[1] not in known:
-                    raise ValueError(f"{{{name}}} names no link (links: {', '.join(sorted(known))})")
+                    raise ValueError(
+                        f"{{{name}}} names no link (links: {', '.join(sorted(known))})"
+                    )
         except ValueError as exc:
             raise ValueError(f"{variable}: {exc}") from None
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_tree import pilot_tree
 from typer.testing import CliRunner
 
 from harness.baseline import (
@@ -28,17 +28,6 @@ from harness.journal import JournalWriter
 from harness.pilot import BASELINE_FIGURES, BaselineSpec, load_pilot
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def pilot_tree(dest: Path) -> Path:
-    """A copy of pilots/ beside links to the fixtures and workflows its paths point at."""
-    (dest / "pilots").mkdir(parents=True)
-    for item in (REPO / "pilots").iterdir():
-        if item.suffix in {".toml", ".json"}:
-            shutil.copy(item, dest / "pilots" / item.name)
-    for name in ("fixtures", "workflows"):
-        (dest / name).symlink_to(REPO / name, target_is_directory=True)
-    return dest / "pilots"
 
 
 # ---------------------------------------------------------------- figures of a run

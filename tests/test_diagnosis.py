@@ -18,7 +18,9 @@ def req(partner: str, status: int, reason: str = "", path: str = "/v1/things") -
 
 
 def effects(*partners: str) -> pd.DataFrame:
-    return frame("effects", [{"partner": p, "kind": f"{p}:x", "business_key": "k"} for p in partners])
+    return frame(
+        "effects", [{"partner": p, "kind": f"{p}:x", "business_key": "k"} for p in partners]
+    )
 
 
 def test_all_rejected_before_any_effect_names_partner_call_and_reason() -> None:
@@ -89,7 +91,7 @@ PARTNER_URL = "{{links.partner.url}}"
 WEBHOOK_SECRET = "{{secret}}"
 STATE_DIR = "{{state_dir}}"
 [webhook]
-fixtures = "{REPO / 'fixtures/order-sync/events.jsonl'}"
+fixtures = "{REPO / "fixtures/order-sync/events.jsonl"}"
 path = "/webhooks/payments"
 [partners.logistics]
 file = "logistics.toml"
@@ -117,8 +119,9 @@ def test_contract_mismatch_exits_2_with_the_partners_reason(tmp_path: Path) -> N
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert "logistics: " in lines[0]
-    assert "calls rejected before any effect: POST /v1/shipments -> 400 body.carrier: required" in (
-        lines[0]
+    assert (
+        "calls rejected before any effect: POST /v1/shipments -> 400 body.carrier: required"
+        in (lines[0])
     )
     assert "lost" not in done.stdout
     # The journal keeps every request the partner received.

@@ -145,7 +145,10 @@ def test_unexpected_effects() -> None:
 
 
 def test_allowed_effects_are_not_unexpected_but_other_kinds_are() -> None:
-    rows = [exp("e1", "o1"), {**exp("e2", "o1", 2), "expected_effect": "", "allowed_effect": UPDATED}]
+    rows = [
+        exp("e1", "o1"),
+        {**exp("e2", "o1", 2), "expected_effect": "", "allowed_effect": UPDATED},
+    ]
     effects = [eff("o1", 1, 0.1), eff("o1", 2, 0.2), {**eff("o1", 2, 0.3), "kind": "refund.issued"}]
     result = unexpected_effects(exp_t(rows), eff_t(effects))
     assert result.counts["unexpected"] == 1

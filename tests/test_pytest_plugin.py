@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pilot_tree import pilot_tree
 
 from harness.drill import DrillSession
+from harness.pilot import load_pilot
 
 pytest_plugins = ["pytester"]
 
@@ -24,36 +26,16 @@ QUIET = (
     "-o",
     "asyncio_default_fixture_loop_scope=function",
 )
-SCENARIOS = [
-    "baseline",
-    "duplicates",
-    "reordered",
-    "partner-throttle",
-    "partner-errors",
-    "partner-timeout",
-    "connection-resets",
-]
-
-
-def pilot_tree(dest: Path) -> Path:
-    """A copy of pilots/ beside links to the fixtures and workflows its paths point at."""
-    (dest / "pilots").mkdir(parents=True)
-    for item in (REPO / "pilots").iterdir():
-        if item.suffix in {".toml", ".json"}:
-            shutil.copy(item, dest / "pilots" / item.name)
-    for name in ("fixtures", "workflows"):
-        (dest / name).symlink_to(REPO / name, target_is_directory=True)
-    return dest / "pilots"
 
 
 def test_every_scenario_of_every_pilot_is_an_item(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--pilots", str(REPO / "pilots"), "--collect-only", "-q", *QUIET)
     ids = [line for line in result.outlines if "::" in line]
-    assert sorted(ids) == sorted(
-        f"{pilot}::{scenario}"
-        for pilot in ("order-sync", "order-sync-naive")
-        for scenario in SCENARIOS
-    )
+    pilots = [load_pilot(path) for path in sorted((REPO / "pilots").glob("*.toml"))]
+    assert {"order-sync", "order-sync-naive", "contacts-sync", "ticket-router"} <= {
+        p.name for p in pilots
+    }
+    assert sorted(ids) == sorted(f"{p.name}::{s}" for p in pilots for s in p.spec.scenarios)
     assert result.ret == 0
 
 

@@ -30,7 +30,13 @@ def killed_run(root: Path, name: str, *, journaled: bool) -> Path:
         "traceparent": f"00-{trace}-0000000000000001-01",
         "id": "shipment_000001",
     }
-    request = {"at": 1000.4, "partner": "logistics", "method": "POST", "path": "/v1/x", "status": 201}
+    request = {
+        "at": 1000.4,
+        "partner": "logistics",
+        "method": "POST",
+        "path": "/v1/x",
+        "status": 201,
+    }
     journal = JournalWriter(run_dir, name)
     meta = {
         "status": "running",

@@ -159,9 +159,10 @@ def test_invariant_table_from_run_json_or_recomputed(reports: Path) -> None:
     table = invariant_table(load_runs(reports / "runs")).set_index(["run_id", "invariant"])
     assert table.loc[("r4", "slo"), "summary"] == "slow"
     assert table.loc[("r4", "slo"), "examples"] == ["e3 took 4 s"]
-    # r1 recorded nothing: checked here, all four invariants.
+    # r1 recorded nothing: checked here, every invariant.
     assert {i for r, i in table.index if r == "r1"} == {
         "exactly_once",
+        "unexpected_effects",
         "all_accounted",
         "final_state",
         "slo",

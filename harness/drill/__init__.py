@@ -1,7 +1,7 @@
 """Drills: one scenario of a pilot run end to end against real processes.
 
-    prepare (plan, expectations) → services (partners, links, workflow) →
-    replay → settle → collect (outcomes, ledgers, requests) → diagnose → check
+prepare (plan, expectations) → services (partners, links, workflow) →
+replay → settle → collect (outcomes, ledgers, requests) → diagnose → check
 """
 
 from harness.drill.progress import Progress, ProgressSink

@@ -101,7 +101,12 @@ async def read_outcomes(
                 return _rows(response.json(), spec, run_id)
             except (httpx.HTTPError, ValueError):
                 return []
-    if file is None or not file.exists():
+    return _rows(_jsonl_items(file), spec, run_id) if file is not None else []
+
+
+def _jsonl_items(file: Path) -> list[Any]:
+    # Read once the workflow has settled; a small file, so no thread hop.
+    if not file.exists():
         return []
     items = []
     for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -109,4 +114,4 @@ async def read_outcomes(
             items.append(json.loads(line))
         except json.JSONDecodeError:
             continue  # a line the workflow was still writing
-    return _rows(items, spec, run_id)
+    return items

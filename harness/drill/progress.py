@@ -54,7 +54,9 @@ async def watch(sink: ProgressSink, p: Prepared, sender: Sender, t0: float) -> N
                 elapsed_s=time.monotonic() - t0,
                 planned=len(p.plan.deliveries),
                 stats=sender.stats,
-                phase="sending" if sender.stats.in_flight or not sender.stats.attempts else "settling",
+                phase="sending"
+                if sender.stats.in_flight or not sender.stats.attempts
+                else "settling",
                 duplicated_effects=duplicated_so_far(p),
             )
         )

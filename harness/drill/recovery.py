@@ -17,9 +17,9 @@ def _take_partner_files(run_dir: Path, meta: dict[str, object]) -> None:
     origin = meta.get("clock_origin", meta.get("started_at", 0.0))
     clock = float(origin) if isinstance(origin, int | float) else 0.0
     events = meta.get("event_ids", [])
-    trace_map = {trace_id_for(run_id, str(e)): str(e) for e in events} if isinstance(
-        events, list
-    ) else {}
+    trace_map = (
+        {trace_id_for(run_id, str(e)): str(e) for e in events} if isinstance(events, list) else {}
+    )
     with JournalWriter(run_dir, run_id) as journal:
         for ledger in sorted(run_dir.glob("ledger-*.jsonl")):
             for row in ledger_effects(ledger, run_id, clock, trace_map):

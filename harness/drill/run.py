@@ -199,7 +199,9 @@ async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProx
     return Stage(proxy, partner_urls, links, workflow_url, state_dir)
 
 
-async def _replay(p: Prepared, stage: Stage, journal: JournalWriter, progress: ProgressSink | None) -> Sender:
+async def _replay(
+    p: Prepared, stage: Stage, journal: JournalWriter, progress: ProgressSink | None
+) -> Sender:
     spec, scenario = p.pilot.spec, p.scenario
     target = next(
         (stage.links.urls[n] for n, link in spec.links.items() if link.to == "workflow"),
@@ -211,7 +213,9 @@ async def _replay(p: Prepared, stage: Stage, journal: JournalWriter, progress: P
         max_keepalive_connections=scenario.delivery.concurrency,
     )
     stale = scenario.delivery.stale_signature
-    async with httpx.AsyncClient(base_url=target, timeout=spec.webhook.timeout_s, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=target, timeout=spec.webhook.timeout_s, limits=limits
+    ) as client:
         sender = Sender(
             client=client,
             path=spec.webhook.path,
@@ -314,7 +318,9 @@ def _diagnose(p: Prepared, tables: dict[str, Any]) -> str | None:
     )
 
 
-def _finish(p: Prepared, sender: Sender, journal: JournalWriter, started: float) -> list[InvariantResult]:
+def _finish(
+    p: Prepared, sender: Sender, journal: JournalWriter, started: float
+) -> list[InvariantResult]:
     run = load_run(p.run_dir)
     tables = {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected", "requests")}
     diagnosis = _diagnose(p, tables)
@@ -362,7 +368,11 @@ async def run_drill(
     recover_stale_runs(runs_root)
     p = prepare(pilot, scenario_name, scenario, seed, runs_root)
     rows = expected_rows(
-        p.run_id, p.run_events, p.plan.never_delivered, pilot.spec.expectations, sorted(pilot.spec.partners)
+        p.run_id,
+        p.run_events,
+        p.plan.never_delivered,
+        pilot.spec.expectations,
+        sorted(pilot.spec.partners),
     )
     p.meta["unmatched_events"] = unmatched(rows)
     started = time.monotonic()
@@ -372,7 +382,9 @@ async def run_drill(
             for row in rows:
                 journal.expected(row)
             async with contextlib.AsyncExitStack() as stack:
-                proxy = fault_proxy or await stack.enter_async_context(open_fault_proxy())
+                proxy = fault_proxy
+                if proxy is None:
+                    proxy = await stack.enter_async_context(open_fault_proxy())
                 stage = await _start(p, stack, proxy)
                 sender = await _replay(p, stage, journal, progress)
                 await _collect(p, stage, journal)

@@ -34,9 +34,7 @@ class Links:
 
 
 @contextlib.asynccontextmanager
-async def partner_process(
-    pilot: Pilot, name: str, run_dir: Path
-) -> AsyncIterator[Service]:
+async def partner_process(pilot: Pilot, name: str, run_dir: Path) -> AsyncIterator[Service]:
     """One declared partner as a simulator process serving exactly its declaration."""
     spec_file = run_dir / f"partner-{name}.json"
     spec_file.write_text(json.dumps(pilot.partners[name], indent=1), encoding="utf-8")

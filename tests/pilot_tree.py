@@ -1,0 +1,22 @@
+"""A throwaway copy of pilots/ that behaves like the real one (tests share it)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pilot_tree(dest: Path) -> Path:
+    """pilots/*.toml and baselines copied (tests edit them), the rest they point at linked."""
+    (dest / "pilots").mkdir(parents=True)
+    for item in (REPO / "pilots").iterdir():
+        if item.suffix in {".toml", ".json"}:
+            shutil.copy(item, dest / "pilots" / item.name)
+    (dest / "pilots" / "partners").symlink_to(
+        REPO / "pilots" / "partners", target_is_directory=True
+    )
+    for name in ("fixtures", "workflows"):
+        (dest / name).symlink_to(REPO / name, target_is_directory=True)
+    return dest / "pilots"
