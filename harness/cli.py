@@ -1,12 +1,14 @@
 """The `chaoslab` command.
 
 Exit codes: 0 every invariant held, 1 an invariant failed, 2 bad input or the
-drill could not run, 130 interrupted (after cleaning up).
+drill could not run, 130 interrupted (after cleaning up); SIGTERM and SIGHUP
+are handled like Ctrl-C and exit 143 and 129.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,8 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+# Typer bundles its own click; its exceptions are caught to report them in one line.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from harness import termination
 from harness.baseline import app as baseline_app
-from harness.cli_support import errors, fail, leaf, reports_dir
+from harness.cli_support import errors, fail, interrupted_exit, leaf, reports_dir
 from harness.drill import DrillError, DrillResult, Progress, run_drill
 from harness.faultproxy import FaultProxyError
 from harness.fixtures import FixtureError
@@ -97,7 +103,16 @@ def result_view(result: DrillResult) -> Group:
         if not r.ok and r.examples:
             detail += "  e.g. " + ", ".join(r.examples[:3])
         table.add_row(r.name, mark, detail)
-    return Group(head, table)
+    if not result.unmatched_events:
+        return Group(head, table)
+    n = len(result.unmatched_events)
+    shown = ", ".join(result.unmatched_events[:3])
+    note = Text(
+        f"{n} event{'s' if n != 1 else ''} matched no [[expectations]] rule, so nothing was "
+        f"expected of {'them' if n != 1 else 'it'}: {shown}{', …' if n > 3 else ''}",
+        style="yellow",
+    )
+    return Group(head, table, note)
 
 
 def _scenarios(
@@ -182,9 +197,30 @@ def drill(
 )
 def proxy_serve(ctx: typer.Context) -> None:
     """Run the embedded Toxiproxy-compatible server (same flags as toxiproxy-server)."""
-    from harness.proxy.server import main as serve_main
+    from harness.proxy_cli import serve
 
-    raise typer.Exit(serve_main(list(ctx.args)))
+    outcome = serve(list(ctx.args))
+    if isinstance(outcome, signal.Signals):
+        raise fail(f"interrupted by {outcome.name}; every proxy was closed", 128 + outcome)
+    raise typer.Exit(outcome)
+
+
+@proxy_app.command("check")
+def proxy_check() -> None:
+    """Say which Toxiproxy server a drill would use, and that it answers."""
+    from harness.faultproxy import open_fault_proxy
+
+    async def probe() -> dict[str, str]:
+        async with open_fault_proxy() as proxy:
+            return proxy.describe()
+
+    try:
+        found = asyncio.run(probe())
+    except FaultProxyError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    typer.echo(f"{found['source']}: Toxiproxy {found['version']} at {found['url']}")
 
 
 # Commands that live in their own modules.
@@ -193,12 +229,35 @@ app.command("hunt")(hunt)
 app.add_typer(baseline_app, name="baseline")
 
 
+def _usage_error(exc: UsageError) -> int:
+    """A wrong option or value, in one line (click's own report is a boxed paragraph)."""
+    command = exc.ctx.command_path if exc.ctx is not None else "chaoslab"
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    errors.print(f"{command}: {message}; see '{command} --help'", soft_wrap=True, markup=False)
+    return exc.exit_code
+
+
 def main() -> None:
+    termination.install()
     try:
-        app()
+        outcome = app(standalone_mode=False, prog_name="chaoslab")
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message())
+        outcome = 2
+    except UsageError as exc:
+        outcome = _usage_error(exc)
+    except ClickException as exc:
+        errors.print(f"chaoslab: {exc.format_message()}", soft_wrap=True, markup=False)
+        outcome = exc.exit_code
+    except typer.Abort:
+        errors.print("chaoslab: aborted")
+        outcome = 1
     except KeyboardInterrupt:
-        errors.print("chaoslab: interrupted")
-        sys.exit(130)
+        outcome = 130
+    code = outcome if isinstance(outcome, int) else 0
+    if code == 130 or termination.received() is not None:
+        code = interrupted_exit()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -45,7 +45,8 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness.processes import free_port, with_parent_death
+from harness.processes import first_error_line, free_port, with_parent_death
+from harness.scratch import scratch_dir
 
 log = logging.getLogger("harness.faultproxy")
 
@@ -435,9 +436,10 @@ async def _wait_ready(server: ServerProcess, deadline: float) -> str:
     async with httpx.AsyncClient(base_url=server.url, timeout=2.0, trust_env=False) as http:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
+                tail = server.log_tail()
+                cause = first_error_line(tail) or " ".join(tail.split())[-200:] or "no output"
                 raise FaultProxyError(
-                    f"fault proxy server exited with code {server.process.returncode}: "
-                    f"{server.log_tail()}"
+                    f"fault proxy server exited with code {server.process.returncode}: {cause}"
                 )
             try:
                 response = await http.get("/version")
@@ -499,6 +501,66 @@ async def _start_server(
     raise last
 
 
+# What /version of a Toxiproxy answers: {"version": "2.12.0"}, or the bare text before 2.7.
+_VERSION_TEXT = re.compile(r"^v?\d+\.\d+[\w.+-]*$")
+
+
+def _version_in(response: httpx.Response) -> str | None:
+    text = response.text.strip()
+    try:
+        data = response.json()
+    except ValueError:
+        return text if _VERSION_TEXT.match(text) else None
+    version = data.get("version") if isinstance(data, dict) else None
+    return str(version) if isinstance(version, str) and version else None
+
+
+def _connect_failure(err: BaseException) -> str:
+    """The socket-level reason under httpx's (and anyio's) wrapping, in a few words."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, OSError) and seen.strerror:
+            return f"cannot connect: {seen.strerror.lower()}"
+        seen = seen.__cause__ or seen.__context__
+    return f"cannot connect: {' '.join(str(err).split()) or type(err).__name__}"
+
+
+async def probe_server(
+    url: str, timeout_s: float = STARTUP_TIMEOUT_S, *, label: str | None = None
+) -> str:
+    """The version of the Toxiproxy server at ``url`` (TOXIPROXY_URL), or one line saying why not.
+
+    Asked directly rather than through the client so that a wrong address is
+    reported as what it is, not as a page of HTML or a urllib3 repr.
+    """
+    where = label or f"{ENV_URL}={url}"
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+            response = await http.get(url.rstrip("/") + "/version")
+    except httpx.ConnectError as err:
+        raise FaultProxyError(f"{where}: {_connect_failure(err)}") from None
+    except httpx.TimeoutException:
+        raise FaultProxyError(f"{where}: no answer within {timeout_s:g} s") from None
+    except httpx.HTTPError as err:
+        raise FaultProxyError(
+            f"{where}: not a Toxiproxy server (GET /version: {type(err).__name__})"
+        ) from None
+    if response.status_code != 200:
+        raise FaultProxyError(
+            f"{where}: not a Toxiproxy server (GET /version answered {response.status_code})"
+        )
+    version = _version_in(response)
+    if version is None:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise FaultProxyError(
+            f"{where}: not a Toxiproxy server (GET /version answered 200 with {kind}, "
+            "not a version)"
+        )
+    return version
+
+
 @contextlib.asynccontextmanager
 async def open_fault_proxy(
     *,
@@ -514,19 +576,18 @@ async def open_fault_proxy(
     environ = os.environ if env is None else env
     url = environ.get(ENV_URL, "").strip()
     server: ServerProcess | None = None
-    with tempfile.TemporaryDirectory(prefix="chaoslab-faultproxy-") as tmp:
+    # The server's log folder; a harness killed outright leaves it to the next one.
+    with scratch_dir("faultproxy") as tmp:
         try:
             if url:
                 facade = FaultProxy(url, "env", server=ENV_URL)
                 try:
-                    facade.server_version = await asyncio.wait_for(
-                        facade.version(), timeout=startup_timeout
+                    facade.server_version = await probe_server(
+                        facade.url, startup_timeout, label=f"{ENV_URL}={url}"
                     )
-                except (FaultProxyError, TimeoutError) as err:
+                except BaseException:
                     await facade.aclose()
-                    raise FaultProxyError(
-                        f"{ENV_URL}={url}: no Toxiproxy server answers there ({err})"
-                    ) from None
+                    raise
             else:
                 binary = shutil.which(SERVER_BINARY) if use_path else None
                 server, version = await _start_server(binary, Path(tmp), startup_timeout)

@@ -46,6 +46,9 @@ KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 # RFC 9110 token: method and header names.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# JSON can spell half a UTF-16 pair ("\ud800"); Python keeps it as a lone
+# surrogate that no UTF-8 encoder accepts, so it must be caught on load.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class FixtureError(ValueError):
@@ -61,7 +64,13 @@ class FixtureError(ValueError):
 
 def _format(path: str, line: int | None, field_name: str, problem: str) -> str:
     where = f"{path}:{line}" if line is not None else path
-    return f"{where}: {field_name}: {problem}" if field_name else f"{where}: {problem}"
+    text = f"{where}: {field_name}: {problem}" if field_name else f"{where}: {problem}"
+    return escape_surrogates(text)
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with lone surrogates spelt as ``\\uXXXX``, so it can be printed."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _show(value: Any, limit: int = 40) -> str:
@@ -80,6 +89,17 @@ def _show(value: Any, limit: int = 40) -> str:
         text = type(value).__name__
     text = text.replace("\n", "\\n").replace("\r", "\\r")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def lone_surrogate(text: str) -> str | None:
+    """A problem sentence if ``text`` holds a lone surrogate escape, else None."""
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (
+        f"holds a lone surrogate \\u{ord(found.group()):04x} (character {found.start()}), "
+        "which is not Unicode text"
+    )
 
 
 def _json_type(value: Any) -> str:
@@ -221,6 +241,9 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
         if non_empty and not value.strip():
             problems.append((name, "must not be empty"))
             return None
+        if (surrogate := lone_surrogate(value)) is not None:
+            problems.append((name, surrogate))
+            return None
         return value
 
     need_str("id", non_empty=True)
@@ -272,6 +295,8 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
                 continue
             if "\r" in value or "\n" in value:
                 problems.append((f"headers.{key}", "must not contain CR or LF"))
+            if (surrogate := lone_surrogate(value)) is not None:
+                problems.append((f"headers.{key}", surrogate))
             folded = key.lower()
             if folded in seen:
                 problems.append(
@@ -292,6 +317,8 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
         body = obj["body"]
         if not isinstance(body, str | bytes | bytearray):
             problems.append(("body", f"must be a string, got {_json_type(body)} {_show(body)}"))
+        elif isinstance(body, str) and (surrogate := lone_surrogate(body)) is not None:
+            problems.append(("body", f"{surrogate}; give bytes that are not UTF-8 as body_b64"))
     else:
         b64 = obj["body_b64"]
         if not isinstance(b64, str):
@@ -330,6 +357,8 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     if "note" in obj and not isinstance(obj["note"], str):
         note = obj["note"]
         problems.append(("note", f"must be a string, got {_json_type(note)} {_show(note)}"))
+    elif isinstance(obj.get("note"), str) and (surrogate := lone_surrogate(obj["note"])):
+        problems.append(("note", surrogate))
 
     for key in obj:
         if key not in KNOWN_FIELDS:
@@ -432,6 +461,9 @@ def _scan(path: str | os.PathLike[str]) -> tuple[list[CapturedRequest], list[Fix
             errors.extend(FixtureError(name, number, f, p) for f, p in problems)
             continue
         records.append(_build(obj))
+    if not records and not errors:
+        # A drill on no events would "fail" its SLO; an empty capture is bad input instead.
+        errors.append(FixtureError(name, None, "", "no requests"))
     return records, errors
 
 

@@ -42,6 +42,9 @@ def import_command(
     """Convert the HAR's requests with a body into fixtures (JSONL)."""
     try:
         result = import_har(har_path)
+        if not result.records:
+            # Written out, this would be a fixtures file every drill rejects.
+            raise HarError(f"{har_path}: no request with a body to import")
         if out is None:
             sys.stdout.write(dumps_fixtures(result.records))
         else:
@@ -50,7 +53,7 @@ def import_command(
         _err(str(exc))
         raise typer.Exit(BAD_INPUT) from None
     except OSError as exc:
-        _err(f"{exc.filename or out}: cannot write: {exc.strerror or exc}")
+        _err(f"--out {out}: cannot write: {_why_not_written(out, exc)}")
         raise typer.Exit(BAD_INPUT) from None
     for note in result.notes:
         _err(f"note: {note}")
@@ -58,6 +61,15 @@ def import_command(
     summary = ", ".join(f"{n} {s}" for s, n in sorted(schemes.items())) or "none"
     target = str(out) if out is not None else "standard output"
     _err(f"{har_path}: imported {len(result.records)} requests ({summary}) to {target}")
+
+
+def _why_not_written(out: Path | None, exc: OSError) -> str:
+    # mkdir on a path through a file reports "File exists"; name the file instead.
+    if out is not None:
+        for folder in out.parents:
+            if folder.exists() and not folder.is_dir():
+                return f"{folder} is a file, not a folder"
+    return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror or exc)
 
 
 @app.command("check")

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
-from harness.fixtures import CapturedRequest, FixtureError, Signing, parse_rfc3339
+from harness.fixtures import (
+    CapturedRequest,
+    FixtureError,
+    Signing,
+    escape_surrogates,
+    lone_surrogate,
+    parse_rfc3339,
+)
 from harness.signing import HOP_BY_HOP
 
 # Captures often hold session cookies or API tokens; fixtures are committed.
@@ -46,6 +53,10 @@ _DELIVERY_ID_HEADERS: dict[str, tuple[str, ...]] = {
 
 class HarError(ValueError):
     """The HAR file cannot be imported; the message is one line."""
+
+    def __init__(self, message: str) -> None:
+        # A bad value quoted in the message may hold a lone surrogate; keep it printable.
+        super().__init__(escape_surrogates(message))
 
 
 @dataclass(frozen=True)
@@ -192,19 +203,63 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     return BusinessKeys(event_id, event_type, entity_id, version, tuple(notes))
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> tuple[Any, str]:
+    """The parsed document and its text (kept to point at lines)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise HarError(f"{path}: cannot read file: {exc.strerror or exc}") from None
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
+        return json.loads(text), text
     except UnicodeDecodeError as exc:
         raise HarError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise HarError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+
+
+# Every JSON string literal, and the escape that spells half a UTF-16 pair.
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _line_of(text: str, value: str) -> int | None:
+    """The line of the JSON string literal in ``text`` that decodes to ``value``."""
+    for match in _STRING_LITERAL.finditer(text):
+        literal = match.group()
+        if _SURROGATE_ESCAPE.search(literal) and json.loads(literal) == value:
+            return text.count("\n", 0, match.start()) + 1
+    return None
+
+
+def _refuse_lone_surrogates(doc: Any, text: str, name: str) -> None:
+    """HarError (file:line: location) for the first request string that is not Unicode.
+
+    JSON lets "\\ud800" through, but such a string has no UTF-8 bytes, so the
+    request it belongs to cannot be stored or sent.
+    """
+    entries = doc.get("log", {}).get("entries") if isinstance(doc, dict) else None
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict):
+            continue
+        where = f"log.entries[{index}].request"
+        fields = [(f"{where}.method", request.get("method")), (f"{where}.url", request.get("url"))]
+        post = request.get("postData")
+        if isinstance(post, dict) and str(post.get("encoding") or "").lower() != "base64":
+            fields.append((f"{where}.postData.text", post.get("text")))
+        headers = request.get("headers")
+        for i, item in enumerate(headers if isinstance(headers, list) else []):
+            if isinstance(item, dict):
+                fields.append((f"{where}.headers[{i}].name", item.get("name")))
+                fields.append((f"{where}.headers[{i}].value", item.get("value")))
+        for location, value in fields:
+            if isinstance(value, str) and (problem := lone_surrogate(value)) is not None:
+                line = _line_of(text, value)
+                at = f"{name}:{line}" if line is not None else name
+                raise HarError(f"{at}: {location}: {problem}")
 
 
 def _headers(
@@ -252,7 +307,8 @@ def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) ->
     har_path = Path(path)
     name = str(path)
     prefix = id_prefix or _safe_prefix(har_path)
-    doc = _read_json(har_path)
+    doc, source = _read_json(har_path)
+    _refuse_lone_surrogates(doc, source, name)
 
     def fail(where: str, problem: str) -> NoReturn:
         raise HarError(f"{name}: {where}: {problem}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +47,53 @@ def resolve_command(command: Sequence[str]) -> list[str]:
     return words
 
 
+def startable(name: str, command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> list[str]:
+    """The command to run, or ServiceError saying why it cannot start.
+
+    Checked here because the launcher execs it in a child: a missing program
+    or folder would otherwise surface as an early exit with a vaguer message.
+    """
+    if not command:
+        raise ServiceError(f"{name}: empty command")
+    if not cwd.is_dir():
+        what = "is not a folder" if cwd.exists() else "does not exist"
+        raise ServiceError(f"{name}: working folder {cwd} {what}")
+    words = resolve_command(command)
+    program = words[0]
+    if os.sep in program:
+        path = Path(program) if Path(program).is_absolute() else cwd / program
+        if not path.is_file():
+            raise ServiceError(f"{name}: command {program!r} not found (looked for {path})")
+        if not os.access(path, os.X_OK):
+            raise ServiceError(f"{name}: command {program!r} is not executable ({path})")
+    elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise ServiceError(f"{name}: command {program!r} not found on PATH")
+    return words
+
+
+# Words that mark the line of a log that says what went wrong.
+_ERROR_WORDS = re.compile(
+    r"\b(error|errno|exception|fatal|panic|failed|cannot|can't|unable|denied|refused"
+    r"|in use|not found|no such)\b|\w(error|exception):",
+    re.IGNORECASE,
+)
+
+
+def first_error_line(text: str, limit: int = 200) -> str | None:
+    """The first line of a service's log that reads like the cause of a failure.
+
+    Indented lines (traceback frames, source excerpts) and the "Traceback"
+    header are skipped: the cause is the unindented line they lead to.
+    """
+    for line in text.splitlines():
+        if not line.strip() or line[0].isspace() or line.startswith("Traceback "):
+            continue
+        if _ERROR_WORDS.search(line):
+            quoted = " ".join(line.split())
+            return quoted if len(quoted) <= limit else quoted[: limit - 1] + "…"
+    return None
+
+
 @dataclass
 class Service:
     name: str
@@ -58,6 +107,23 @@ class Service:
         text = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:])
 
+    def log_cause(self) -> str:
+        """What its log says went wrong, naming the log file, in one line."""
+        if self.log_path is None:
+            return "no log"
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return f"no log at {self.log_path}"
+        line = first_error_line(text)
+        if line is not None:
+            return f"{line!r} (log: {self.log_path})"
+        lines = text.strip().splitlines()
+        if not lines:
+            return f"nothing in its log {self.log_path}"
+        last = " ".join(lines[-1].split())[:200]
+        return f"no error in its log; last line {last!r} (log: {self.log_path})"
+
 
 async def _wait_ready(service: Service, ready_url: str, timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
@@ -67,7 +133,7 @@ async def _wait_ready(service: Service, ready_url: str, timeout_s: float) -> Non
             if service.process is not None and service.process.returncode is not None:
                 raise ServiceError(
                     f"{service.name} exited with code {service.process.returncode} before it "
-                    f"was ready: {service.log_tail() or 'no output'}"
+                    f"was ready: {service.log_cause()}"
                 )
             try:
                 response = await client.get(ready_url)
@@ -78,7 +144,7 @@ async def _wait_ready(service: Service, ready_url: str, timeout_s: float) -> Non
             if loop.time() > deadline:
                 raise ServiceError(
                     f"{service.name} not ready at {ready_url} after {timeout_s:g} s: "
-                    f"{service.log_tail() or 'no output'}"
+                    f"{service.log_cause()}"
                 )
             # Polling a port has no event to wait on; the interval bounds readiness latency.
             await asyncio.sleep(0.05)
@@ -111,11 +177,12 @@ async def run_service(
 ) -> AsyncIterator[Service]:
     """Start a service, wait until it answers, and stop it on the way out."""
     full_env = {**os.environ, **env}
+    words = startable(name, command, cwd, full_env)
     log = open(log_path, "ab") if log_path is not None else None  # noqa: ASYNC230
     try:
         try:
             process = await asyncio.create_subprocess_exec(
-                *with_parent_death(resolve_command(command)),
+                *with_parent_death(words),
                 cwd=cwd,
                 env=full_env,
                 stdin=subprocess.DEVNULL,

@@ -94,6 +94,24 @@ def _pilot_file_of(name: str, run_dirs: Sequence[Path]) -> Path | None:
     return None
 
 
+def _unknown_pilot(name: str, reports: Path) -> str:
+    """Why a pilot name leads nowhere, and the names that would."""
+    known: set[str] = set()
+    for run_dir in list_runs(reports / "runs"):
+        try:
+            known.add(pilot_name(read_meta(run_dir)) or "")
+        except JournalError:
+            continue
+    for folder in (Path("pilots"), REPO / "pilots"):
+        known.update(p.stem for p in folder.glob("*.toml"))
+    known.discard("")
+    choices = f"known pilots: {', '.join(sorted(known))}" if known else "no pilots found"
+    return (
+        f"unknown pilot {name!r}: no runs of it in {reports / 'runs'} and no "
+        f"pilots/{name}.toml; {choices} (or pass a pilot file)"
+    )
+
+
 def _is_pilot_file(pilot: str | Path) -> bool:
     return str(pilot).endswith(".toml") or Path(pilot).is_file()
 
@@ -157,7 +175,9 @@ def review_inputs(
             raise ReviewError("name a pilot, a pilot file or the run folders to review")
         dirs = select_runs(name, reports, runs or None)
         if not dirs:
-            target = path or _pilot_file_of(name, []) or Path(f"pilots/{name}.toml")
+            target = path or _pilot_file_of(name, [])
+            if target is None:
+                raise ReviewError(_unknown_pilot(name, reports))
             raise ReviewError(
                 f"no runs of pilot {name!r} in {reports / 'runs'}; "
                 f"run `chaoslab drill {_shown(target)}` first"

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import respx
 
-from harness.faultproxy import FaultProxy, FaultProxyError, open_fault_proxy
+from harness.faultproxy import FaultProxy, FaultProxyError, open_fault_proxy, probe_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,12 +235,108 @@ async def test_toxiproxy_url_without_a_server_is_a_clear_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(FaultProxyError, match=f"TOXIPROXY_URL=http://127.0.0.1:{port}: no Toxi"):
+    with pytest.raises(FaultProxyError) as caught:
         async with open_fault_proxy(env={"TOXIPROXY_URL": f"http://127.0.0.1:{port}"}):
             pass
+    assert str(caught.value) == f"TOXIPROXY_URL=http://127.0.0.1:{port}: connection refused"
     with pytest.raises(FaultProxyError, match="plain http"):
         async with open_fault_proxy(env={"TOXIPROXY_URL": "https://example.invalid"}):
             pass
+
+
+@pytest.fixture
+async def not_toxiproxy() -> AsyncIterator[dict[str, tuple[int, str, str]]]:
+    """A loopback HTTP server whose answer to any path the test sets (status, type, body)."""
+    answer: dict[str, tuple[int, str, str]] = {"reply": (404, "text/html", "<html>404</html>")}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        status, kind, body = answer["reply"]
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n{body}".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        answer["port"] = (server.sockets[0].getsockname()[1], "", "")
+        yield answer
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        ((404, "text/html", "<html>\n<h1>Not Found</h1>\n</html>"), "GET /version answered 404"),
+        (
+            (200, "text/html; charset=utf-8", "<!doctype html>\n<p>hello</p>"),
+            "GET /version answered 200 with text/html, not a version",
+        ),
+        (
+            (200, "application/json", '{"status": "ok"}'),
+            "GET /version answered 200 with application/json, not a version",
+        ),
+    ],
+)
+async def test_toxiproxy_url_at_another_server_says_so_in_one_line(
+    not_toxiproxy: dict[str, tuple[int, str, str]], reply: tuple[int, str, str], says: str
+) -> None:
+    not_toxiproxy["reply"] = reply
+    url = f"http://127.0.0.1:{not_toxiproxy['port'][0]}"
+    with pytest.raises(FaultProxyError) as caught:
+        async with open_fault_proxy(env={"TOXIPROXY_URL": url}):
+            pass
+    assert str(caught.value) == f"TOXIPROXY_URL={url}: not a Toxiproxy server ({says})"
+
+
+@pytest.mark.parametrize("body", ['{"version": "2.12.0"}', "2.1.4\n"])
+async def test_probe_accepts_both_version_formats(
+    not_toxiproxy: dict[str, tuple[int, str, str]], body: str
+) -> None:
+    not_toxiproxy["reply"] = (200, "text/plain", body)
+    version = await probe_server(f"http://127.0.0.1:{not_toxiproxy['port'][0]}")
+    assert version == body.strip().removeprefix('{"version": "').removesuffix('"}')
+
+
+# ------------------------------------------------------------ scratch folders
+
+
+def test_a_killed_harness_leaves_its_folder_to_the_next_one(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    root = tmp_path / f"chaoslab-{os.getuid()}"
+    harness = subprocess.Popen(
+        [sys.executable, "-c", _HARNESS_SCRIPT], cwd=ROOT, env=env, stdout=subprocess.PIPE
+    )
+    try:
+        assert harness.stdout is not None
+        server_pid = int(harness.stdout.readline())
+        left = list(root.glob("faultproxy-*"))
+        assert len(left) == 1 and left[0].name.startswith(f"faultproxy-{harness.pid}.")
+        harness.kill()
+        harness.wait(timeout=30)
+        assert pid_gone(server_pid)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait(timeout=10)
+        if harness.stdout is not None:
+            harness.stdout.close()
+    assert left[0].exists()  # SIGKILL runs no cleanup...
+    alive = root / f"faultproxy-{os.getpid()}.0-keep"  # ...and a live owner's folder stays
+    alive.mkdir()
+    next_one = "from harness.scratch import scratch_dir\nwith scratch_dir('faultproxy'): pass"
+    subprocess.run([sys.executable, "-c", next_one], cwd=ROOT, env=env, check=True, timeout=60)
+    assert sorted(p.name for p in root.iterdir()) == [alive.name]
+
+
+def test_a_recycled_pid_does_not_keep_a_folder(tmp_path: Path) -> None:
+    from harness.scratch import remove_stale
+
+    ours = tmp_path / f"faultproxy-{os.getpid()}.1-abc"  # our pid, another start time
+    ours.mkdir()
+    assert remove_stale("faultproxy", tmp_path) == [ours]
+    assert not ours.exists()
 
 
 async def test_toxiproxy_server_on_path_is_preferred(

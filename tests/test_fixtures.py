@@ -390,3 +390,50 @@ def test_dumps_matches_dump(tmp_path: Path) -> None:
     records = [make(id="a"), make(id="b", body=b"\xfe")]
     dump_fixtures(records, tmp_path / "f.jsonl")
     assert (tmp_path / "f.jsonl").read_text(encoding="utf-8") == dumps_fixtures(records)
+
+
+# --- inputs that used to crash or pass ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"body": '{"name": "\ud800"}'}, "body"),
+        ({"event_id": "evt_\udfff"}, "event_id"),
+        ({"note": "\ud83d"}, "note"),
+        ({"headers": {"X-Trace": "a\udc00"}}, "headers.X-Trace"),
+    ],
+)
+def test_a_lone_surrogate_escape_is_a_located_problem(
+    tmp_path: Path, changes: dict[str, object], field: str
+) -> None:
+    path = tmp_path / "f.jsonl"
+    # json.dumps writes a lone surrogate as the escape "\ud800", as a capture would hold it.
+    path.write_text(line_of(id="ok") + "\n" + line_of(id="t-2", **changes) + "\n")
+    problems = check_fixtures(path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}:2: {field}: holds a lone surrogate \\u")
+    problems[0].encode("utf-8")  # printable: the surrogate is spelt out, not embedded
+    with pytest.raises(FixtureError) as caught:
+        load_fixtures(path)
+    assert (caught.value.line, caught.value.field) == (2, field)
+
+
+def test_a_surrogate_pair_is_ordinary_text(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text(line_of(body="\U0001f6b2") + "\n")
+    assert "\\ud83d\\udeb2" in path.read_text()
+    assert check_fixtures(path) == []
+    assert load_fixtures(path)[0].body == "🚲".encode()
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n", "\ufeff\n"])
+def test_a_file_without_requests_is_bad_input(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text(content, encoding="utf-8")
+    assert check_fixtures(path) == [f"{path}: no requests"]
+    with pytest.raises(FixtureError, match="no requests"):
+        load_fixtures(path)
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 2
+    assert result.stdout.strip() == f"{path}: no requests"

@@ -285,3 +285,47 @@ def test_cli_import_missing_file_exits_2(tmp_path: Path) -> None:
 
 def test_captured_at_is_kept_in_utc_when_given_so(imported: dict[str, CapturedRequest]) -> None:
     assert imported["capture-0008"].captured_at == datetime(2026, 11, 2, 8, 11, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "location"),
+    [
+        ({"postData": {"text": '{"id": "evt_\ud800"}'}}, "request.postData.text"),
+        ({"headers": [{"name": "X-Trace", "value": "\udc00"}]}, "request.headers[0].value"),
+        ({"url": "http://127.0.0.1/hook/\udbff"}, "request.url"),
+    ],
+)
+def test_a_lone_surrogate_names_the_line_and_the_location(
+    tmp_path: Path, request_fields: dict[str, Any], location: str
+) -> None:
+    path = tmp_path / "sur.har"
+    # One entry per line; json.dumps writes the lone surrogate as its escape.
+    entries = [entry(), entry(**request_fields)]
+    path.write_text('{"log": {"entries": [\n' + ",\n".join(map(json.dumps, entries)) + "\n]}}")
+    with pytest.raises(HarError) as caught:
+        import_har(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:3: log.entries[1].{location}: holds a lone surrogate \\u")
+    result = CliRunner().invoke(app, ["import", str(path), "--out", str(tmp_path / "f.jsonl")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "f.jsonl").exists()
+
+
+def test_a_base64_body_may_hold_any_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "b64.har"
+    body = base64.b64encode(b"\xed\xa0\x80").decode()  # the CESU-8 bytes of U+D800
+    path.write_text(
+        json.dumps({"log": {"entries": [entry(postData={"text": body, "encoding": "base64"})]}})
+    )
+    assert import_har(path).records[0].body == b"\xed\xa0\x80"
+
+
+def test_an_import_without_requests_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "gets.har"
+    path.write_text(json.dumps({"log": {"entries": [entry(method="GET", postData=None)]}}))
+    out = tmp_path / "f.jsonl"
+    result = CliRunner().invoke(app, ["import", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"{path}: no request with a body to import"
+    assert not out.exists()

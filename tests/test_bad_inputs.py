@@ -1,0 +1,253 @@
+"""The bad-input corpus: every case in tests/bad_inputs/ gets one clear answer.
+
+A case is one ``NAME.case.toml`` (the files it reads sit beside it):
+
+    # Why the case exists.
+    argv = ["fixtures", "check", "empty.jsonl"]   # after `chaoslab`
+    stderr = "empty.jsonl: 1 problem"             # in the one stderr line (or a list)
+    stdout = "empty.jsonl: no requests"           # optional, somewhere in stdout
+    code = 2                                      # optional, 2 by default
+    env = { TOXIPROXY_URL = "..." }               # optional
+
+or, for the embedded fault proxy's API, ``status``, ``error`` and a
+``[request]`` table (method, path, body). Text may use {reports},
+{closed_port}, {busy_port} and {not_toxiproxy}.
+
+A command runs as a subprocess in a fresh folder holding copies of the
+case's neighbours, with CHAOSLAB_REPORTS and TMPDIR inside it. It must exit
+with the case's code, print exactly one stderr line holding the expected
+text and no traceback, leave no process running and write no file outside
+the reports folder. Cases run on a thread pool: each is a second or two of
+interpreter start-up, mostly waiting.
+
+Adding a case is adding a file here; no code changes.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = Path(__file__).resolve().parent / "bad_inputs"
+CASE_FILES = sorted(CASES.glob("*.case.toml"))
+CASE_SUFFIX = ".case.toml"
+WORKERS = 4
+TIMEOUT_S = 60
+API_PROXY = "bad-input-api"  # a proxy the API cases can refer to
+
+
+def case_name(path: Path) -> str:
+    return path.name.removesuffix(CASE_SUFFIX)
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    values: dict[str, str] = field(default_factory=dict)  # what its placeholders meant
+    left_running: list[str] = field(default_factory=list)
+    written_outside: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------ what cases may point at
+
+
+class _NotToxiproxy(http.server.BaseHTTPRequestHandler):
+    """A web server with pages, none of them Toxiproxy's."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html>\n<html><body><h1>404 Not Found</h1></body></html>\n"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def places() -> Iterator[dict[str, str]]:
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotToxiproxy)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        yield {
+            "not_toxiproxy": f"http://127.0.0.1:{web.server_address[1]}",
+            "closed_port": str(closed.getsockname()[1]),
+            "busy_port": str(busy.getsockname()[1]),
+        }
+    finally:
+        web.shutdown()
+        web.server_close()
+        closed.close()
+        busy.close()
+
+
+@pytest.fixture(scope="module")
+def proxy_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`chaoslab proxy serve` on a free port, with one proxy for the API cases."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "proxy", "serve", "-port", "0"],
+        cwd=tmp_path_factory.mktemp("proxy"),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()  # printed once the API listens
+        assert "API listening on" in banner, banner
+        url = "http://" + banner.rsplit(" ", 1)[-1].strip()
+        body = {"name": API_PROXY, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}
+        assert httpx.post(url + "/proxies", json=body).status_code == 201
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+# ------------------------------------------------------------ running a command case
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def files_outside(folder: Path, reports: Path) -> set[str]:
+    return {
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if not p.is_dir() and reports not in p.parents
+    }
+
+
+def processes_marked(marker: str) -> list[str]:
+    """Live processes whose environment carries ``marker`` (every descendant of a case)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(environ.parent.name)
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+def run_case(case: dict[str, Any], folder: Path, values: Mapping[str, str]) -> Outcome:
+    for neighbour in CASES.iterdir():
+        if not neighbour.name.endswith(CASE_SUFFIX):
+            shutil.copy(neighbour, folder / neighbour.name)
+    reports, scratch = folder / "reports", folder / "tmp"
+    reports.mkdir()
+    scratch.mkdir()
+    marker = f"CHAOSLAB_BAD_INPUT={uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CHAOSLAB_REPORTS": str(reports),
+        "TMPDIR": str(scratch),
+        "COLUMNS": "80",  # one line must stay one line on a narrow terminal
+        marker.split("=")[0]: marker.split("=")[1],
+    }
+    env.update({k: fill(str(v), values) for k, v in case.get("env", {}).items()})
+    before = files_outside(folder, reports)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *(fill(a, values) for a in case["argv"])],
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    left = processes_marked(marker)
+    deadline = time.monotonic() + 5
+    while left and time.monotonic() < deadline:  # a killed child may still be exiting
+        time.sleep(0.1)
+        left = processes_marked(marker)
+    written = sorted(files_outside(folder, reports) - before)
+    return Outcome(done.returncode, done.stdout, done.stderr, dict(values), left, written)
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    places: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Outcome]]]:
+    """Every command case, started at once on a thread pool."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures: dict[str, Future[Outcome]] = {}
+        for path in CASE_FILES:
+            case = tomllib.loads(path.read_text(encoding="utf-8"))
+            if "argv" not in case:
+                continue
+            folder = tmp_path_factory.mktemp(case_name(path))
+            values = {**places, "reports": str(folder / "reports")}
+            futures[case_name(path)] = pool.submit(run_case, case, folder, values)
+        yield futures
+
+
+# ------------------------------------------------------------ the test
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=case_name)
+def test_bad_input(
+    path: Path,
+    outcomes: dict[str, Future[Outcome]],
+    proxy_api: str,
+) -> None:
+    case = tomllib.loads(path.read_text(encoding="utf-8"))
+    if "request" in case:
+        check_api_case(case, proxy_api)
+        return
+    outcome = outcomes[case_name(path)].result(timeout=TIMEOUT_S * 2)
+    wanted = case["stderr"] if isinstance(case["stderr"], list) else [case["stderr"]]
+    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in outcome.stderr + outcome.stdout
+    assert len(lines) == 1, outcome.stderr
+    for fragment in wanted:
+        assert fill(fragment, outcome.values) in lines[0]
+    if "stdout" in case:
+        assert fill(case["stdout"], outcome.values) in outcome.stdout
+    assert outcome.code == case.get("code", 2), outcome.stderr
+    assert outcome.left_running == []
+    assert outcome.written_outside == []
+
+
+def check_api_case(case: dict[str, Any], api: str) -> None:
+    request = case["request"]
+    response = httpx.request(
+        request["method"], api + request["path"], content=request.get("body", "").encode()
+    )
+    assert response.status_code == case["status"]
+    text = response.text.strip()
+    assert "\n" not in text
+    assert case["error"] in json.loads(text)["error"]
