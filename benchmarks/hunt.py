@@ -20,8 +20,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.hunt import FAMILIES, hunt, verdict_key
-from harness.pilot import load_pilot
+from harness.inputs.pilot import load_pilot
+from harness.search.hunt import FAMILIES, hunt, verdict_key
 
 REPO = Path(__file__).resolve().parent.parent
 

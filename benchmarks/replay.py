@@ -25,14 +25,14 @@ from pathlib import Path
 
 import httpx
 
-from harness.faultproxy import open_fault_proxy
-from harness.fixtures import CapturedRequest
+from harness.inputs.fixtures import CapturedRequest
+from harness.inputs.pilot import DeliverySpec
 from harness.journal import JournalWriter
-from harness.pilot import DeliverySpec
-from harness.processes import free_port
+from harness.plan.schedule import plan_deliveries
 from harness.proxy.proxy import run as run_loop
-from harness.schedule import plan_deliveries
-from harness.sender import Sender
+from harness.replay.sender import Sender
+from harness.runtime.faultproxy import open_fault_proxy
+from harness.runtime.processes import free_port
 
 DELIVERIES = int(os.environ.get("BENCH_DELIVERIES", "6000"))
 # httpcore's pool costs grow with its connection count: here a bare loop did

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/review.py [--attempts N] [--keep DIR]
 
 Builds one synthetic run of N delivery attempts (default 1,000,000) in the
-journal's own layout (the schemas of harness/columns.py, parquet plus
+journal's own layout (the schemas of harness/journal/columns.py, parquet plus
 run.json), vectorised with numpy, then measures:
 
 - analysis: loading the run, ``pilot_summary`` and the sensitivity grid, in
@@ -32,10 +32,10 @@ import pyarrow.parquet as pq
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.analysis import load_runs, pilot_summary, verdict_sensitivity
-from harness.columns import TABLES
-from harness.economics import Measured
-from harness.review import execute_notebook, render_html, review_inputs
+from harness.journal.columns import TABLES
+from harness.report.analysis import load_runs, pilot_summary, verdict_sensitivity
+from harness.report.economics import Measured
+from harness.report.review import execute_notebook, render_html, review_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 PILOT = REPO / "pilots" / "order-sync.toml"

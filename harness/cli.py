@@ -23,18 +23,18 @@ from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from harness import termination
-from harness.baseline import app as baseline_app
 from harness.cli_support import errors, fail, interrupted_exit, leaf, reports_dir
 from harness.drill import DrillError, DrillResult, Progress, run_drill
-from harness.faultproxy import FaultProxyError
-from harness.fixtures import FixtureError
-from harness.fixtures_cli import app as fixtures_app
-from harness.hunt_cli import hunt
+from harness.inputs.fixtures import FixtureError
+from harness.inputs.fixtures_cli import app as fixtures_app
+from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec, load_pilot, load_scenario_file
 from harness.journal import JournalError
-from harness.pilot import Pilot, PilotError, ScenarioSpec, load_pilot, load_scenario_file
-from harness.processes import ServiceError
-from harness.review import review_command
-from harness.signing import SigningError
+from harness.regression.baseline import app as baseline_app
+from harness.replay.signing import SigningError
+from harness.report.review import review_command
+from harness.runtime.faultproxy import FaultProxyError
+from harness.runtime.processes import ServiceError
+from harness.search.hunt_cli import hunt
 
 app = typer.Typer(
     name="chaoslab",
@@ -208,7 +208,7 @@ def proxy_serve(ctx: typer.Context) -> None:
 @proxy_app.command("check")
 def proxy_check() -> None:
     """Say which Toxiproxy server a drill would use, and that it answers."""
-    from harness.faultproxy import open_fault_proxy
+    from harness.runtime.faultproxy import open_fault_proxy
 
     async def probe() -> dict[str, str]:
         async with open_fault_proxy() as proxy:

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from harness.cli import result_view
 from harness.drill import DrillResult, run_drill
-from harness.pilot import load_pilot
+from harness.inputs.pilot import load_pilot
 
 REPO = Path(__file__).resolve().parent.parent
 # Every scenario of each pilot: one pass is the evidence a review needs for a
@@ -72,7 +72,7 @@ def main() -> int:
 
 def _review(console: Console, reports: Path, results: list[DrillResult]) -> bool:
     """The pilot review of both pilots, on exactly the runs this demo made."""
-    from harness.review import ReviewError, print_result, run_review
+    from harness.report.review import ReviewError, print_result, run_review
 
     for pilot_path in PILOTS:
         pilot = load_pilot(REPO / pilot_path)

@@ -26,9 +26,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from harness import analysis as an
-from harness import review as rv
-from harness.economics import Measured
+from harness.report import analysis as an
+from harness.report import review as rv
+from harness.report.economics import Measured
 
 plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False, "axes.spines.right": False})
 inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import (
+from harness.journal import JournalWriter, Run, empty_frame, frame
+from harness.report.analysis import (
     RunSet,
     error_classes_over_time,
     events_table,
@@ -31,8 +32,7 @@ from harness.analysis import (
     toxic_windows,
     verdict_sensitivity,
 )
-from harness.economics import EconomicsConfig, Measured
-from harness.journal import JournalWriter, Run, empty_frame, frame
+from harness.report.economics import EconomicsConfig, Measured
 
 SLO = {"p95_latency_ms": 3000.0, "success_rate": 0.99}
 

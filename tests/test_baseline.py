@@ -10,7 +10,10 @@ import pytest
 from pilot_tree import pilot_tree
 from typer.testing import CliRunner
 
-from harness.baseline import (
+from harness.cli import app
+from harness.inputs.pilot import BASELINE_FIGURES, BaselineSpec, load_pilot
+from harness.journal import JournalWriter
+from harness.regression.baseline import (
     FIGURES,
     BaselineError,
     FigureCheck,
@@ -23,9 +26,6 @@ from harness.baseline import (
     merge_baseline,
     write_baseline,
 )
-from harness.cli import app
-from harness.journal import JournalWriter
-from harness.pilot import BASELINE_FIGURES, BaselineSpec, load_pilot
 
 REPO = Path(__file__).resolve().parent.parent
 

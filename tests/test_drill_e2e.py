@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from harness.checks.invariants import InvariantResult
 from harness.drill import DrillResult, run_drill
-from harness.fixtures import load_fixtures
-from harness.invariants import InvariantResult
-from harness.pilot import Pilot, load_pilot
+from harness.inputs.fixtures import load_fixtures
+from harness.inputs.pilot import Pilot, load_pilot
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

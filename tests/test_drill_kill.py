@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harness.journal import load_run, read_meta
-from harness.processes import free_port
+from harness.runtime.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from harness.economics import (
+from harness.inputs.pilot import EconomicsSpec, PilotError, parse_pilot
+from harness.report.economics import (
     EconomicsConfig,
     EconomicsError,
     Measured,
     annuity_factor,
     evaluate,
 )
-from harness.pilot import EconomicsSpec, PilotError, parse_pilot
 
 # §3.1: 2,000 txns/month, 3 min saved at $44/h, $0.11 platform per txn,
 # 0.5 % dead letters at 10 min each, $500/month fixed, $30,000 build.

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import respx
 
-from harness.faultproxy import FaultProxy, FaultProxyError, open_fault_proxy, probe_server
+from harness.runtime.faultproxy import FaultProxy, FaultProxyError, open_fault_proxy, probe_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +168,7 @@ async def test_cancellation_stops_the_subprocess() -> None:
 _HARNESS_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
-    from harness.faultproxy import open_fault_proxy
+    from harness.runtime.faultproxy import open_fault_proxy
 
     async def main():
         async with open_fault_proxy(env={}, use_path=False) as fp:
@@ -325,13 +325,15 @@ def test_a_killed_harness_leaves_its_folder_to_the_next_one(tmp_path: Path) -> N
     assert left[0].exists()  # SIGKILL runs no cleanup...
     alive = root / f"faultproxy-{os.getpid()}.0-keep"  # ...and a live owner's folder stays
     alive.mkdir()
-    next_one = "from harness.scratch import scratch_dir\nwith scratch_dir('faultproxy'): pass"
+    next_one = (
+        "from harness.runtime.scratch import scratch_dir\nwith scratch_dir('faultproxy'): pass"
+    )
     subprocess.run([sys.executable, "-c", next_one], cwd=ROOT, env=env, check=True, timeout=60)
     assert sorted(p.name for p in root.iterdir()) == [alive.name]
 
 
 def test_a_recycled_pid_does_not_keep_a_folder(tmp_path: Path) -> None:
-    from harness.scratch import remove_stale
+    from harness.runtime.scratch import remove_stale
 
     ours = tmp_path / f"faultproxy-{os.getpid()}.1-abc"  # our pid, another start time
     ours.mkdir()

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.fixtures import (
+from harness.inputs.fixtures import (
     SIGNING_SCHEMES,
     CapturedRequest,
     FixtureError,
@@ -27,8 +27,8 @@ from harness.fixtures import (
     dumps_fixtures,
     load_fixtures,
 )
-from harness.fixtures_cli import app
-from harness.signing import verify_stripe
+from harness.inputs.fixtures_cli import app
+from harness.replay.signing import verify_stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "fixtures" / "order-sync" / "events.jsonl"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from harness.fixtures import CapturedRequest, check_fixtures, load_fixtures
-from harness.fixtures_cli import app
-from harness.har import HarError, business_keys, guess_signing, import_har
-from harness.signing import verify
+from harness.inputs.fixtures import CapturedRequest, check_fixtures, load_fixtures
+from harness.inputs.fixtures_cli import app
+from harness.inputs.har import HarError, business_keys, guess_signing, import_har
+from harness.replay.signing import verify
 
 DATA = Path(__file__).resolve().parent / "data"
 CAPTURE = DATA / "capture.har"

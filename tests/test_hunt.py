@@ -20,11 +20,15 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from typer.testing import CliRunner
 
+from harness.checks.invariants import InvariantResult
 from harness.cli import app
 from harness.drill import DrillError, DrillResult, run_drill
-from harness.faultproxy import open_fault_proxy
-from harness.fixtures import load_fixtures
-from harness.hunt import (
+from harness.inputs.fixtures import load_fixtures
+from harness.inputs.pilot import Pilot, ScenarioSpec, load_pilot, load_scenario_file
+from harness.plan.schedule import plan_deliveries
+from harness.replay.sender import SendStats
+from harness.runtime.faultproxy import open_fault_proxy
+from harness.search.hunt import (
     DeliveryFault,
     FaultSpace,
     PartnerFault,
@@ -40,10 +44,6 @@ from harness.hunt import (
     schedule_from_scenario,
     schedules,
 )
-from harness.invariants import InvariantResult
-from harness.pilot import Pilot, ScenarioSpec, load_pilot, load_scenario_file
-from harness.schedule import plan_deliveries
-from harness.sender import SendStats
 
 REPO = Path(__file__).resolve().parent.parent
 NAIVE = REPO / "pilots/order-sync-naive.toml"
@@ -97,7 +97,7 @@ def test_clean_events_leave_out_the_captures_own_quirks(naive: Pilot) -> None:
 def test_fault_space_uses_the_pilots_timeouts(space: FaultSpace) -> None:
     # order-sync: [links.partner] timeout_s = 0.5 for the workflow, 2 s provider window.
     assert space.timeouts_ms == {"partner": 500, "webhook": 2000}
-    # Toxics only on links to the partner (see harness.hunt._toxic_fault).
+    # Toxics only on links to the partner (see harness.search.hunt._toxic_fault).
     assert space.links == ("partner",)
     scenario = scenario_for(
         space,

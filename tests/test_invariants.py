@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.invariants import (
+from harness.checks.invariants import (
     SloTargets,
     all_accounted,
     all_ok,

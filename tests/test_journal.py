@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import columns
 from harness.journal import (
     JournalError,
     JournalWriter,
     check_row,
+    columns,
     empty_frame,
     frame,
     list_runs,

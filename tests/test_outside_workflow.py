@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.drill import DrillResult, run_drill
+from harness.inputs.pilot import load_pilot
 from harness.journal import load_run
-from harness.pilot import load_pilot
 
 DATA = Path(__file__).resolve().parent / "data" / "outside"
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.pilot import BASELINE_FIGURES, PilotError, load_pilot, load_scenario_file
+from harness.inputs.pilot import BASELINE_FIGURES, PilotError, load_pilot, load_scenario_file
 
 REPO = Path(__file__).resolve().parent.parent
 

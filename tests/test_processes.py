@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.processes import ServiceError, first_error_line, free_port, run_service
+from harness.runtime.processes import ServiceError, first_error_line, free_port, run_service
 
 UVICORN_PORT_CLASH = """\
 INFO:     Started server process [4242]

@@ -10,7 +10,7 @@ import pytest
 from pilot_tree import pilot_tree
 
 from harness.drill import DrillSession
-from harness.pilot import load_pilot
+from harness.inputs.pilot import load_pilot
 
 pytest_plugins = ["pytester"]
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from harness.journal import JournalWriter
-from harness.review import run_review
+from harness.report.review import run_review
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "reports" / "test-artifacts"

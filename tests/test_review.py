@@ -1,7 +1,7 @@
 """The pilot review: notebook helpers, and both notebooks executed on a real drill.
 
 The fast tests check the numbers and sentences the notebooks show (they
-live in harness.analysis and harness.review, so no kernel is needed). The
+live in harness.report.analysis and harness.report.review, so no kernel is needed). The
 slow ones run a small real drill of the reference pilot, execute both
 notebooks through `chaoslab review` as a user would, and read the HTML.
 """
@@ -22,8 +22,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness import review as rv
-from harness.analysis import (
+from harness.drill import run_drill
+from harness.inputs.pilot import load_pilot
+from harness.journal import JournalWriter
+from harness.report import review as rv
+from harness.report.analysis import (
     errors_in_windows,
     events_table,
     invariant_table,
@@ -32,10 +35,7 @@ from harness.analysis import (
     pilot_summary,
     verdict_sensitivity,
 )
-from harness.drill import run_drill
-from harness.economics import EconomicsConfig, Measured
-from harness.journal import JournalWriter
-from harness.pilot import load_pilot
+from harness.report.economics import EconomicsConfig, Measured
 
 REPO = Path(__file__).resolve().parent.parent
 PILOT = REPO / "pilots" / "order-sync.toml"

@@ -1,7 +1,7 @@
 from collections import Counter
 
-from harness.pilot import DeliverySpec
-from harness.schedule import plan_deliveries
+from harness.inputs.pilot import DeliverySpec
+from harness.plan.schedule import plan_deliveries
 
 EVENTS = [f"evt_{i}" for i in range(30)]
 

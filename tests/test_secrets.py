@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.drill import run_drill
-from harness.pilot import load_pilot
+from harness.inputs.pilot import load_pilot
 
 REPO = Path(__file__).resolve().parent.parent
 SENTINEL = "whsec_SENTINEL_do_not_store_4f9c2a"

@@ -15,8 +15,8 @@ import pytest
 import standardwebhooks
 import stripe
 
-from harness.fixtures import CapturedRequest, load_fixtures
-from harness.signing import (
+from harness.inputs.fixtures import CapturedRequest, load_fixtures
+from harness.replay.signing import (
     SignatureError,
     SigningError,
     generate_secret,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from harness.economics import EconomicsConfig, Measured, evaluate
-from harness.pilot import PilotError, parse_pilot
-from harness.verdict import (
+from harness.inputs.pilot import PilotError, parse_pilot
+from harness.report.economics import EconomicsConfig, Measured, evaluate
+from harness.report.verdict import (
     Decision,
     PriorReview,
     Thresholds,

@@ -27,8 +27,8 @@ from stub_partner import (
     workflow_process,
 )
 
-from harness.fixtures import load_fixtures
-from harness.signing import replay_headers
+from harness.inputs.fixtures import load_fixtures
+from harness.replay.signing import replay_headers
 
 KEY = b"contacts-test-key-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

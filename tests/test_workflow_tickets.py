@@ -22,8 +22,8 @@ from stub_partner import (
     workflow_process,
 )
 
-from harness.fixtures import load_fixtures
-from harness.signing import replay_headers
+from harness.inputs.fixtures import load_fixtures
+from harness.replay.signing import replay_headers
 
 SECRET = "ticket-router-test-secret"
 

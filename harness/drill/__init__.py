@@ -8,7 +8,7 @@ from harness.drill.progress import Progress, ProgressSink
 from harness.drill.recovery import recover_stale_runs
 from harness.drill.run import ContractMismatch, DrillError, DrillResult, new_run_id, run_drill
 from harness.drill.session import DrillSession
-from harness.sender import trace_id_for
+from harness.replay.sender import trace_id_for
 
 __all__ = [
     "ContractMismatch",

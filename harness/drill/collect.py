@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.expectations import effect_kind
+from harness.inputs.expectations import effect_kind
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from harness.pilot import OutcomesSpec
+from harness.inputs.pilot import OutcomesSpec
 
 POLL_S = 0.1  # the workflow offers no completion event; poll at a bounded interval
 

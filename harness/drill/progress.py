@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.drill.collect import ledger_effects, ledger_file
-from harness.sender import Sender, SendStats
+from harness.replay.sender import Sender, SendStats
 
 if TYPE_CHECKING:
     from harness.drill.run import Prepared

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.drill.collect import ledger_effects, partner_requests
 from harness.drill.services import PROXY_PREFIX, pid_alive
 from harness.journal import JournalWriter, list_runs, read_meta, recover, write_meta
-from harness.sender import trace_id_for
+from harness.replay.sender import trace_id_for
 
 
 def _take_partner_files(run_dir: Path, meta: dict[str, object]) -> None:

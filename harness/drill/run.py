@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from harness import __version__, placeholders
+from harness import __version__
+from harness.checks.invariants import InvariantResult, check_all
 from harness.drill import observe
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.diagnose import contract_mismatch, webhook_refused
@@ -36,17 +37,17 @@ from harness.drill.services import (
     workflow_env,
     workflow_process,
 )
-from harness.expectations import expected_rows, unmatched
-from harness.faultproxy import FaultProxy, open_fault_proxy
-from harness.fixtures import CapturedRequest, load_fixtures
-from harness.invariants import InvariantResult, check_all
+from harness.inputs import placeholders
+from harness.inputs.expectations import expected_rows, unmatched
+from harness.inputs.fixtures import CapturedRequest, load_fixtures
+from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
 from harness.journal import JournalWriter, load_run
-from harness.pilot import Pilot, PilotError, ScenarioSpec
-from harness.processes import free_port
-from harness.schedule import Plan, plan_deliveries
-from harness.sender import Sender, SendStats, trace_id_for
-from harness.signing import generate_secret
-from harness.timeline import ToxicTimeline
+from harness.plan.schedule import Plan, plan_deliveries
+from harness.replay.sender import Sender, SendStats, trace_id_for
+from harness.replay.signing import generate_secret
+from harness.replay.timeline import ToxicTimeline
+from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
+from harness.runtime.processes import free_port
 
 
 class DrillError(RuntimeError):

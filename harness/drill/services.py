@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import placeholders
 from harness.drill.collect import ledger_file, requests_file
-from harness.faultproxy import FaultProxy
-from harness.pilot import Pilot
-from harness.processes import Service, existing_service, free_port, run_service
+from harness.inputs import placeholders
+from harness.inputs.pilot import Pilot
+from harness.runtime.faultproxy import FaultProxy
+from harness.runtime.processes import Service, existing_service, free_port, run_service
 
 PROXY_PREFIX = "chaoslab-"
 

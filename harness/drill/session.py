@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from harness.drill import run as drill_run
 from harness.drill.run import DrillResult
-from harness.faultproxy import FaultProxy, open_fault_proxy
-from harness.pilot import Pilot, ScenarioSpec
+from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 
 T = TypeVar("T")
 

@@ -83,11 +83,17 @@ def toxic_json(toxic: ToxicView) -> str:
         gojson.encode_string(name) + ":" + str(toxic.attributes.get(name, 0)) for name in cls.fields
     )
     return (
-        '{"attributes":{' + attrs + "}"
-        + ',"name":' + gojson.encode_string(toxic.name)
-        + ',"type":' + gojson.encode_string(toxic.type_name)
-        + ',"stream":' + gojson.encode_string(toxic.stream)
-        + ',"toxicity":' + gojson.format_float32(toxic.toxicity)
+        '{"attributes":{'
+        + attrs
+        + "}"
+        + ',"name":'
+        + gojson.encode_string(toxic.name)
+        + ',"type":'
+        + gojson.encode_string(toxic.type_name)
+        + ',"stream":'
+        + gojson.encode_string(toxic.stream)
+        + ',"toxicity":'
+        + gojson.format_float32(toxic.toxicity)
         + "}"
     )
 
@@ -99,11 +105,16 @@ def toxics_json(entry: Entry) -> str:
 def proxy_json(entry: Entry) -> str:
     p = entry.proxy
     return (
-        '{"name":' + gojson.encode_string(p.name)
-        + ',"listen":' + gojson.encode_string(p.listen)
-        + ',"upstream":' + gojson.encode_string(p.upstream)
-        + ',"enabled":' + ("true" if p.enabled else "false")
-        + ',"Logger":{},"toxics":' + toxics_json(entry)
+        '{"name":'
+        + gojson.encode_string(p.name)
+        + ',"listen":'
+        + gojson.encode_string(p.listen)
+        + ',"upstream":'
+        + gojson.encode_string(p.upstream)
+        + ',"enabled":'
+        + ("true" if p.enabled else "false")
+        + ',"Logger":{},"toxics":'
+        + toxics_json(entry)
         + "}"
     )
 
@@ -387,9 +398,14 @@ class Api:
 
     async def proxy_index(self, request: Request) -> Response:
         entries = self.collection.entries()
-        body = "{" + ",".join(
-            gojson.encode_string(name) + ":" + proxy_json(entries[name]) for name in sorted(entries)
-        ) + "}"
+        body = (
+            "{"
+            + ",".join(
+                gojson.encode_string(name) + ":" + proxy_json(entries[name])
+                for name in sorted(entries)
+            )
+            + "}"
+        )
         return json_response(body)
 
     async def proxy_create(self, request: Request) -> Response:
@@ -433,9 +449,13 @@ class Api:
         if err is None:
             return json_response('{"proxies":' + proxies + "}", 201)
         body = (
-            '{"error":' + gojson.encode_string(err.message)
-            + ',"status":' + str(err.status)
-            + ',"proxies":' + proxies + "}"
+            '{"error":'
+            + gojson.encode_string(err.message)
+            + ',"status":'
+            + str(err.status)
+            + ',"proxies":'
+            + proxies
+            + "}"
         )
         return json_response(body, err.status)
 

@@ -47,7 +47,14 @@ def _quote_char(c: int) -> str:
     if c == 0x22:
         return "'\"'"
     specials = {
-        7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v", 92: "\\\\"
+        7: "\\a",
+        8: "\\b",
+        12: "\\f",
+        10: "\\n",
+        13: "\\r",
+        9: "\\t",
+        11: "\\v",
+        92: "\\\\",
     }
     if c in specials:
         return "'" + specials[c] + "'"
@@ -72,8 +79,14 @@ def _go_replace(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error("go-replace", _go_replace)
 
 _ESCAPES = {
-    ord('"'): '"', ord("\\"): "\\", ord("/"): "/", ord("b"): "\b",
-    ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t",
+    ord('"'): '"',
+    ord("\\"): "\\",
+    ord("/"): "/",
+    ord("b"): "\b",
+    ord("f"): "\f",
+    ord("n"): "\n",
+    ord("r"): "\r",
+    ord("t"): "\t",
 }
 
 
@@ -542,9 +555,7 @@ def decode_struct(body: bytes, st: GoStruct) -> dict[str, Any]:
     return out
 
 
-def decode_struct_slice(
-    body: bytes, st: GoStruct, slice_type: str
-) -> list[dict[str, Any]] | None:
+def decode_struct_slice(body: bytes, st: GoStruct, slice_type: str) -> list[dict[str, Any]] | None:
     """Decode a JSON array of `st` (None for `null`)."""
     node = parse(body)
     dec = _Decoder()
@@ -566,8 +577,18 @@ def decode_struct_slice(
 # ---------------------------------------------------------------- encoding
 
 _ENC_ESCAPES = {
-    '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f",
-    "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029",
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
 }
 _ENC_NEEDS = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]')
 

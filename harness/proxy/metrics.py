@@ -155,7 +155,8 @@ class Metrics:
         )
         try:
             gauge(
-                "process_open_fds", "Number of open file descriptors.",
+                "process_open_fds",
+                "Number of open file descriptors.",
                 len(os.listdir("/proc/self/fd")),
             )
         except OSError:
@@ -166,9 +167,7 @@ class Metrics:
             with open("/proc/self/statm") as fh:
                 pages = [int(x) for x in fh.read().split()[:2]]
             page = os.sysconf("SC_PAGE_SIZE")
-            gauge(
-                "process_virtual_memory_bytes", "Virtual memory size in bytes.", pages[0] * page
-            )
+            gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", pages[0] * page)
             gauge(
                 "process_resident_memory_bytes", "Resident memory size in bytes.", pages[1] * page
             )

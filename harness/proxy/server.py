@@ -390,9 +390,14 @@ def parse_flags(argv: list[str]) -> Options:
 
 
 _LEVELS = {
-    "panic": logging.CRITICAL, "fatal": logging.CRITICAL, "error": logging.ERROR,
-    "warn": logging.WARNING, "warning": logging.WARNING, "info": logging.INFO,
-    "debug": logging.DEBUG, "trace": logging.DEBUG,
+    "panic": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": logging.DEBUG,
 }
 
 
@@ -458,8 +463,10 @@ async def serve(opts: Options, ready: asyncio.Event | None = None) -> int:
     if opts.config:
         await _load_config(api, opts.config)
     try:
-        port = int(opts.port) if opts.port.isdigit() else __import__("socket").getservbyname(
-            opts.port, "tcp"
+        port = (
+            int(opts.port)
+            if opts.port.isdigit()
+            else __import__("socket").getservbyname(opts.port, "tcp")
         )
         bound = await http.start(opts.host, port)
     except (OSError, ValueError) as err:

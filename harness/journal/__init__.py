@@ -9,7 +9,7 @@
 Rows go to disk the moment they are written, one ``write(2)`` per JSON line
 on an O_APPEND descriptor, so a SIGKILLed run keeps every row it wrote; at
 worst the last line is torn, and readers drop it. Column names and types
-come only from ``harness.columns``.
+come only from ``harness.journal.columns``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from harness.columns import TABLES
+from harness.journal.columns import TABLES
 
 __all__ = [
     "JournalError",

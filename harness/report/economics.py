@@ -60,7 +60,7 @@ def _one_line(exc: ValidationError, source: str) -> str:
 
 
 class EconomicsConfig(BaseModel):
-    """The pilot file's ``[economics]`` section (``harness.pilot`` uses this very model).
+    """The pilot file's ``[economics]`` section (``harness.inputs.pilot`` uses this very model).
 
     Defaults are the §3.1 worked example's labour figures with no platform,
     build or failure costs: override them per pilot. Unknown keys are an error:

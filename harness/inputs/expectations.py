@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.fixtures import CapturedRequest
+from harness.inputs.fixtures import CapturedRequest
 from harness.partner.selectors import MISSING, parse_selector
 
 UNMATCHED = -1

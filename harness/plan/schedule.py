@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.pilot import DeliverySpec
+from harness.inputs.pilot import DeliverySpec
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Invariants: pure checks over a run's tables, in the manner of Jepsen's checkers.
 
 A drill's journal is its history. Each check here reads DataFrames (shaped
-like ``harness.columns``) and returns an ``InvariantResult``: a validity
+like ``harness.journal.columns``) and returns an ``InvariantResult``: a validity
 flag, counts, a few example ids a person can look up, and one sentence.
 Nothing here opens a socket or a file, so every check is unit-tested with
 hand-written tables.

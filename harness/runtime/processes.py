@@ -1,6 +1,6 @@
 """Services the drill starts (workflow, partner simulator) as real processes.
 
-Every process is started in its own session through ``harness.launch``, which
+Every process is started in its own session through ``harness.runtime.launch``, which
 asks the kernel to kill it when the harness dies (PR_SET_PDEATHSIG), so a
 harness killed with SIGKILL leaves nothing running; the normal exit, Ctrl-C
 and exceptions stop them through the async context manager.
@@ -36,7 +36,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def with_parent_death(command: Sequence[str]) -> list[str]:
     """The command, wrapped so that it is killed when this process dies."""
-    return [sys.executable, "-m", "harness.launch", str(os.getpid()), *command]
+    return [sys.executable, "-m", "harness.runtime.launch", str(os.getpid()), *command]
 
 
 def resolve_command(command: Sequence[str]) -> list[str]:

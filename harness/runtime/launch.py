@@ -1,4 +1,4 @@
-"""Run a command that dies with the harness: ``python -m harness.launch PID CMD [ARG...]``.
+"""Run a command that dies with the harness: ``python -m harness.runtime.launch PID CMD [ARG...]``.
 
 The kernel sends the command SIGKILL when the process that started this
 launcher dies (PR_SET_PDEATHSIG survives exec), so a harness killed outright
@@ -18,7 +18,9 @@ _PR_SET_PDEATHSIG = 1
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or not argv[0].isdigit():
-        print("usage: python -m harness.launch PARENT_PID COMMAND [ARG...]", file=sys.stderr)
+        print(
+            "usage: python -m harness.runtime.launch PARENT_PID COMMAND [ARG...]", file=sys.stderr
+        )
         return 2
     parent, command = int(argv[0]), argv[1:]
     if sys.platform.startswith("linux"):

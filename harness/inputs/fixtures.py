@@ -150,7 +150,7 @@ class CapturedRequest:
 
     ``headers`` are the captured ones (read-only); signature headers in them
     are evidence of the capture and are replaced when the request is replayed
-    (see ``harness.signing.replay_headers``).
+    (see ``harness.replay.signing.replay_headers``).
     """
 
     id: str

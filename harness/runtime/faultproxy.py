@@ -45,10 +45,10 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness.processes import first_error_line, free_port, with_parent_death
-from harness.scratch import scratch_dir
+from harness.runtime.processes import first_error_line, free_port, with_parent_death
+from harness.runtime.scratch import scratch_dir
 
-log = logging.getLogger("harness.faultproxy")
+log = logging.getLogger("harness.runtime.faultproxy")
 
 ENV_URL = "TOXIPROXY_URL"
 PARENT_PID_ENV = "CHAOSLAB_PROXY_PARENT_PID"
@@ -472,7 +472,7 @@ def _spawn(binary: str | None, log_path: Path) -> ServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
             env=env,
             # Own session: a terminal Ctrl-C reaches the harness only, which
             # then cleans up over the API before stopping the server.

@@ -1,4 +1,4 @@
-"""`chaoslab hunt`: the command around ``harness.hunt``, with its progress display.
+"""`chaoslab hunt`: the command around ``harness.search.hunt``, with its progress display.
 
 Kept apart from ``harness.cli`` (which registers it with one line) so that
 importing either module never needs the other half-initialised.
@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli_support import fail, leaf, reports_dir
-from harness.hunt import (
+from harness.inputs.pilot import PilotError, load_pilot
+from harness.search.hunt import (
     CORRECTNESS,
     DEFAULT_EVENTS,
     DEFAULT_MAX_FAULTS,
@@ -28,10 +29,9 @@ from harness.hunt import (
     HuntStatus,
     parse_duration,
 )
-from harness.hunt import (
+from harness.search.hunt import (
     hunt as run_hunt,
 )
-from harness.pilot import PilotError, load_pilot
 
 console = Console()
 PLAIN_EVERY_S = 5.0  # a plain progress line at most this often when not on a terminal

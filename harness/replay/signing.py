@@ -25,7 +25,7 @@ import math
 import secrets
 from collections.abc import Mapping
 
-from harness.fixtures import CapturedRequest
+from harness.inputs.fixtures import CapturedRequest
 
 DEFAULT_TOLERANCE_S = 300.0
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
-from harness.fixtures import (
+from harness.inputs.fixtures import (
     CapturedRequest,
     FixtureError,
     Signing,
@@ -38,7 +38,7 @@ from harness.fixtures import (
     lone_surrogate,
     parse_rfc3339,
 )
-from harness.signing import HOP_BY_HOP
+from harness.replay.signing import HOP_BY_HOP
 
 # Captures often hold session cookies or API tokens; fixtures are committed.
 CREDENTIAL_HEADERS = frozenset(("cookie", "authorization", "proxy-authorization"))

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.fixtures import CapturedRequest
-from harness.schedule import Plan, PlannedDelivery
-from harness.signing import replay_headers
+from harness.inputs.fixtures import CapturedRequest
+from harness.plan.schedule import Plan, PlannedDelivery
+from harness.replay.signing import replay_headers
 
 
 class DeliveryHooks(Protocol):

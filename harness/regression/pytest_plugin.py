@@ -8,7 +8,7 @@ An item drills its scenario (``harness.drill.run_drill``) and passes when the
 invariants did what the scenario expects (``expect = "pass"``: all held;
 ``"violation"``: one broke), and no figure regressed beyond the pilot's
 ``[baseline]`` tolerances against ``<pilot>.baseline.json`` (see
-``harness.baseline``). Items are named ``<pilot name>::<scenario>``.
+``harness.regression.baseline``). Items are named ``<pilot name>::<scenario>``.
 
 All items of a session share one `harness.drill.DrillSession` (one fault proxy,
 one event loop): the loop is
@@ -32,9 +32,9 @@ import pytest
 # pyarrow, httpx) is imported only once --pilots asks for drills, so other test
 # runs stay fast and never depend on the drill engine importing cleanly.
 if TYPE_CHECKING:
-    from harness.baseline import FigureCheck
     from harness.drill import DrillResult, DrillSession
-    from harness.pilot import Pilot, ScenarioSpec
+    from harness.inputs.pilot import Pilot, ScenarioSpec
+    from harness.regression.baseline import FigureCheck
 
 PLUGIN_NAME = "chaoslab-pilots"
 EXAMPLES = 3  # per broken invariant: enough to look one up, few enough to read
@@ -42,10 +42,10 @@ EXAMPLES = 3  # per broken invariant: enough to look one up, few enough to read
 
 def _setup_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "the drill could not run"; shown as one line, not a traceback."""
-    from harness.baseline import BaselineError
     from harness.drill import DrillError
-    from harness.faultproxy import FaultProxyError
-    from harness.pilot import PilotError
+    from harness.inputs.pilot import PilotError
+    from harness.regression.baseline import BaselineError
+    from harness.runtime.faultproxy import FaultProxyError
 
     return (PilotError, BaselineError, DrillError, FaultProxyError, OSError, TimeoutError)
 
@@ -143,7 +143,7 @@ class PilotRunner:
 
     def _readable_id(self, path: Path) -> str | None:
         """The pilot's name as the file's id, unless it is unusable or taken."""
-        from harness.pilot import PilotError, load_pilot
+        from harness.inputs.pilot import PilotError, load_pilot
 
         try:
             name = load_pilot(path).name
@@ -188,7 +188,7 @@ class PilotRunner:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.records:
             return
-        from harness.baseline import FIGURES, SHORT
+        from harness.regression.baseline import FIGURES, SHORT
 
         tr = terminalreporter
         tr.section("chaoslab pilots")
@@ -222,7 +222,7 @@ class PilotCheckFailed(Exception):
 
 class PilotFile(pytest.File):
     def collect(self) -> Iterator[PilotItem]:
-        from harness.pilot import load_pilot
+        from harness.inputs.pilot import load_pilot
 
         pilot = load_pilot(self.path)
         for name, scenario in pilot.spec.scenarios.items():
@@ -231,7 +231,7 @@ class PilotFile(pytest.File):
     def repr_failure(  # type: ignore[override]
         self, excinfo: pytest.ExceptionInfo[BaseException]
     ) -> str | Any:
-        from harness.pilot import PilotError
+        from harness.inputs.pilot import PilotError
 
         if isinstance(excinfo.value, PilotError):
             return str(excinfo.value)
@@ -255,7 +255,7 @@ class PilotItem(pytest.Item):
         return runner
 
     def runtest(self) -> None:
-        from harness.baseline import figures_of
+        from harness.regression.baseline import figures_of
 
         runner = self._runner()
         started = time.monotonic()
@@ -280,7 +280,7 @@ class PilotItem(pytest.Item):
             raise PilotCheckFailed(report)
 
     def _baseline_checks(self, figures: dict[str, float | None]) -> list[FigureCheck] | None:
-        from harness.baseline import baseline_path, compare, load_baseline
+        from harness.regression.baseline import baseline_path, compare, load_baseline
 
         path = baseline_path(self.pilot)
         if not path.exists():
@@ -292,7 +292,7 @@ class PilotItem(pytest.Item):
 
     def _report(self, result: DrillResult, checks: list[FigureCheck] | None) -> str:
         """Empty when the item passes; else what a person needs, without a traceback."""
-        from harness.baseline import baseline_path, format_checks
+        from harness.regression.baseline import baseline_path, format_checks
 
         sections: list[str] = []
         problems: list[str] = []  # the first line, which pytest's short summary shows

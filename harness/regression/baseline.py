@@ -5,7 +5,7 @@ pilot file, ``<pilot>.baseline.json``: per scenario the retries and partner
 calls per transaction, the p95 end-to-end latency and the dead letters. The
 pytest plugin (``pytest --pilots pilots/``) drills the same scenarios again and
 fails an item when a figure rose by more than the tolerance the pilot's
-``[baseline]`` table allows (see ``harness.pilot.BASELINE_FIGURES``).
+``[baseline]`` table allows (see ``harness.inputs.pilot.BASELINE_FIGURES``).
 
 Every figure is "lower is better"; an improvement never fails, it is a hint
 to run ``baseline update`` and commit the new file.
@@ -29,13 +29,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.analysis import events_table, failure_rates, retry_amplification, run_set
+from harness.checks.invariants import nearest_rank
 from harness.cli_support import errors, fail, leaf, reports_dir
 from harness.drill import DrillResult, run_drill
-from harness.faultproxy import open_fault_proxy
-from harness.invariants import nearest_rank
+from harness.inputs.pilot import BASELINE_FIGURES, BaselineSpec, Pilot, PilotError, load_pilot
 from harness.journal import load_run
-from harness.pilot import BASELINE_FIGURES, BaselineSpec, Pilot, PilotError, load_pilot
+from harness.report.analysis import events_table, failure_rates, retry_amplification, run_set
+from harness.runtime.faultproxy import open_fault_proxy
 
 __all__ = [
     "FIGURES",

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.columns import TABLES
-from harness.economics import Economics, EconomicsConfig, Measured, evaluate
-from harness.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
+from harness.checks.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
 from harness.journal import Run, empty_frame, list_runs, load_run, pilot_name
-from harness.verdict import PriorReview, Thresholds, VerdictInputs, decide, wilson_lower
+from harness.journal.columns import TABLES
+from harness.report.economics import Economics, EconomicsConfig, Measured, evaluate
+from harness.report.verdict import PriorReview, Thresholds, VerdictInputs, decide, wilson_lower
 
 __all__ = [
     "RunSet",
@@ -649,7 +649,7 @@ def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
     A run whose run.json holds no ``invariants`` (killed before the end) is
     checked here from its tables, so every run shows up.
     """
-    from harness.invariants import check_all
+    from harness.checks.invariants import check_all
 
     targets = _slo_of(rs, slo)
     scenario_of = dict(zip(rs.runs["run_id"], rs.runs["scenario"], strict=True))

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness import placeholders
-from harness.economics import EconomicsConfig
-from harness.expectations import ExpectationRule, qualify
+from harness.inputs import placeholders
+from harness.inputs.expectations import ExpectationRule, qualify
 from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
 from harness.proxy.toxics import TOXIC_TYPES
-from harness.verdict import ThresholdsSpec
+from harness.report.economics import EconomicsConfig
+from harness.report.verdict import ThresholdsSpec
 
 
 class PilotError(ValueError):

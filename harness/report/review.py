@@ -6,7 +6,7 @@
                        reports/<pilot>/drill_analysis.html, pilot_review.html (+ .ipynb, .json)
 
 The notebooks hold no business logic: they call ``review_inputs`` and the
-functions in ``harness.analysis``, and the one-sentence captions under
+functions in ``harness.report.analysis``, and the one-sentence captions under
 their figures come from the ``*_sentence`` functions here, which are
 unit-tested. ``run_review`` executes them; ``review_command`` is
 ``chaoslab review``.
@@ -29,12 +29,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from harness.checks.invariants import SloTargets
 from harness.cli_support import fail, reports_dir
-from harness.economics import EconomicsConfig
-from harness.invariants import SloTargets
+from harness.inputs.pilot import PilotError, load_pilot
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
-from harness.pilot import PilotError, load_pilot
-from harness.verdict import Thresholds, money, months, pct
+from harness.report.economics import EconomicsConfig
+from harness.report.verdict import Thresholds, money, months, pct
 
 __all__ = [
     "NOTEBOOKS",
@@ -62,7 +62,7 @@ __all__ = [
     "verdict_markdown",
 ]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 # Executed in this order; the second one writes the verdict the command prints.
 NOTEBOOKS = ("drill_analysis", "pilot_review")

@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 
-from harness.fixtures import FixtureError, check_fixtures, dump_fixtures, dumps_fixtures
-from harness.fixtures import load_fixtures as _load
-from harness.har import HarError, import_har
+from harness.inputs.fixtures import FixtureError, check_fixtures, dump_fixtures, dumps_fixtures
+from harness.inputs.fixtures import load_fixtures as _load
+from harness.inputs.har import HarError, import_har
 
 app = typer.Typer(
     help="Captured webhook requests: import HAR exports, check JSONL fixture files.",

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.pilot import ToxicWindow
+from harness.inputs.pilot import ToxicWindow
 
 
 class ToxicControl(Protocol):

@@ -16,7 +16,7 @@ faults at all: the reference capture holds a repeated event and an update
 that arrives before its create, and with those in the set the "smallest
 schedule" would be the empty one (see ``clean_events``).
 
-This module is the engine; ``harness.hunt_cli`` is the command.
+This module is the engine; ``harness.search.hunt_cli`` is the command.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
+from harness.checks.invariants import InvariantResult
 from harness.drill import DrillResult, DrillSession
-from harness.expectations import ExpectationRule, expect_for
-from harness.fixtures import CapturedRequest, load_fixtures
-from harness.invariants import InvariantResult
-from harness.pilot import Pilot, ScenarioSpec
-from harness.schedule import Plan, plan_deliveries
+from harness.inputs.expectations import ExpectationRule, expect_for
+from harness.inputs.fixtures import CapturedRequest, load_fixtures
+from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.plan.schedule import Plan, plan_deliveries
 
 DEFAULT_EVENTS = 10
 DEFAULT_MAX_FAULTS = 4

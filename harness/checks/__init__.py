@@ -1,0 +1,1 @@
+"""Invariants: pure checks over a run's journal (no sockets, no files)."""

@@ -1,0 +1,1 @@
+"""What a drill starts from: pilot files, captured fixtures, HAR imports, expectations."""

@@ -1,0 +1,1 @@
+"""The fault schedule: which delivery goes when, with which fault (seeded, pure)."""

@@ -1,0 +1,1 @@
+"""Pilots as a regression suite: the pytest plugin and committed baselines."""

@@ -1,0 +1,1 @@
+"""Sending the plan to the workflow: signing, delivery, toxic windows."""

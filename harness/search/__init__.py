@@ -1,0 +1,1 @@
+"""The hunt: searching fault schedules for the smallest one that breaks an invariant."""
