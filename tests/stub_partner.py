@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from process_kit import ServiceStartError, service
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -130,36 +130,16 @@ def workflow_process(
     module: str, env: dict[str, str], port: int, log: Path, ready_path: str = "/healthz"
 ) -> Iterator[httpx.Client]:
     """Run `python -m workflows.<module>`; yield a client for it once `ready_path` answers."""
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", f"workflows.{module}"],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=sink,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{module} exited {process.returncode}: {log.read_text()[-500:]}")
-        try:
-            # Any answer below 500 means the server is up (an outside service may have no route).
-            return client.get(ready_path).status_code < 500
-        except httpx.TransportError:
-            return False
-
+    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(ready, 15.0)
-        yield client
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with service(
+            [sys.executable, "-m", f"workflows.{module}"], env=env, cwd=REPO,
+            ready_url=base + ready_path,
+        ) as svc, httpx.Client(base_url=base, timeout=10) as client:  # fmt: skip
+            yield client
+            log.write_bytes(svc.stdout_path.read_bytes() + svc.stderr_path.read_bytes())
+    except ServiceStartError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def regenerate_fixtures(folder: str, out: Path) -> bytes:

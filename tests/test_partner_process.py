@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from harness.partner.process import Service, partner
+from process_kit import Service, partner
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = ["EMPTY_RESPONSE", "CONNECTION_RESET_BY_PEER", "RANDOM_DATA_THEN_CLOSE",

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from process_kit import partner, service
 from workflow_kit import (
     LOGISTICS,
     SECRET,
@@ -24,8 +25,6 @@ from workflow_kit import (
     trace_for,
     wait_until,
 )
-
-from harness.partner.process import partner, service
 
 REPO = Path(__file__).resolve().parents[1]
 

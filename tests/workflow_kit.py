@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from harness.partner.process import partner, service
+from process_kit import partner, service
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "whsec_workflow_test_secret"

@@ -1,8 +1,12 @@
-"""Start a service (the simulator, or a workflow) as a child process and wait until it is ready.
+"""The tests' one way to start a service (the simulator, or a workflow) as a process.
 
-Services print one line `<name> ready on http://host:port` to stdout once bound.
-Output goes to files rather than pipes so a chatty child can never block on a
-full pipe; the files double as evidence when a start fails.
+Drills start theirs through ``harness.runtime.processes`` (async); tests are
+synchronous, so this is the synchronous counterpart. A service is ready when
+it printed ``<name> ready on http://host:port`` (the simulator, the reference
+workflows) or, given ``ready_url``, once that URL answers below 500 (a
+workflow that prints nothing). Output goes to files rather than pipes so a
+chatty child can never block on a full pipe; the files double as evidence
+when a start fails.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from .resolve import resolve_partner
+import httpx
+
+from harness.partner import resolve_partner
 
 _READY = re.compile(r"ready on (http://\S+)")
 
@@ -56,16 +63,51 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
         process.wait(timeout=grace_s)
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code < 500
+    except httpx.TransportError:
+        return False
+
+
+def _wait_ready(
+    name: str, process: subprocess.Popen[bytes], out: Path, err: Path, ready_url: str | None,
+    timeout_s: float,
+) -> str:  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if ready_url is not None:
+            if _answers(ready_url):
+                parts = urlsplit(ready_url)
+                return f"{parts.scheme}://{parts.netloc}"
+        else:
+            match = _READY.search(out.read_text(encoding="utf-8", errors="replace"))
+            if match:
+                return match.group(1)
+        if process.poll() is not None:
+            tail = (err.read_text(encoding="utf-8", errors="replace").strip()
+                    or out.read_text(encoding="utf-8", errors="replace").strip())  # fmt: skip
+            raise ServiceStartError(
+                f"{name}: exited with {process.returncode} before ready: "
+                f"{tail.splitlines()[-1] if tail else '(no output)'}"
+            )
+        if time.monotonic() > deadline:
+            raise ServiceStartError(f"{name}: not ready after {timeout_s}s")
+        # A port or a log line has no event to wait on; the interval bounds readiness latency.
+        time.sleep(0.02)
+
+
 @contextmanager
 def service(
     argv: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    ready_url: str | None = None,
     ready_timeout_s: float = 15.0,
     stop_grace_s: float = 5.0,
 ) -> Iterator[Service]:
-    """Run `argv`, yield once it printed its ready line, always stop it on exit."""
+    """Run `argv`, yield once it is ready, always stop it on exit."""
     args = list(argv)
     name = args[args.index("-m") + 1] if "-m" in args[:-1] else args[0]
     logs = Path(tempfile.mkdtemp(prefix="chaoslab-svc-"))
@@ -75,22 +117,7 @@ def service(
             args, stdout=out, stderr=err, cwd=cwd, env={**os.environ, **(env or {})}
         )
     try:
-        deadline = time.monotonic() + ready_timeout_s
-        url = None
-        while url is None:
-            match = _READY.search(out_path.read_text(encoding="utf-8", errors="replace"))
-            if match:
-                url = match.group(1)
-                break
-            if process.poll() is not None:
-                tail = err_path.read_text(encoding="utf-8", errors="replace").strip()
-                raise ServiceStartError(
-                    f"{name}: exited with {process.returncode} before ready: "
-                    f"{tail.splitlines()[-1] if tail else '(no stderr)'}"
-                )
-            if time.monotonic() > deadline:
-                raise ServiceStartError(f"{name}: not ready after {ready_timeout_s}s")
-            time.sleep(0.02)
+        url = _wait_ready(name, process, out_path, err_path, ready_url, ready_timeout_s)
         yield Service(url=url, process=process, stdout_path=out_path, stderr_path=err_path)
     finally:
         _stop(process, stop_grace_s)
