@@ -11,14 +11,19 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from harness.inputs.expectations import ExpectationRule
 from harness.inputs.fixtures import CapturedRequest, check_fixtures, load_fixtures
 from harness.inputs.fixtures_cli import app
 from harness.inputs.har import HarError, business_keys, guess_signing, import_har
+from harness.inputs.har_pilot import key_by_rules
+from harness.inputs.pilot import load_pilot
 from harness.replay.signing import verify
 
 DATA = Path(__file__).resolve().parent / "data"
 CAPTURE = DATA / "capture.har"
-EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "order-sync" / "events.jsonl"
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "fixtures" / "order-sync" / "events.jsonl"
+PILOT = REPO / "pilots" / "order-sync.toml"
 
 # The secrets tests/data/capture.har was signed with (test values only).
 SECRETS = {
@@ -67,7 +72,7 @@ def test_stripe_entry_keys_headers_path_and_time(imported: dict[str, CapturedReq
     assert (rec.event_id, rec.event_type, rec.entity_id, rec.entity_version) == (
         "evt_3HarStripe0001",
         "payment_intent.succeeded",
-        "ord_HarOrder0001",  # metadata.order_id wins over the payment intent's id
+        "pi_3HarPi0001",  # generic default: data.object.id, whatever the domain
         1,
     )
     assert rec.path == "/webhooks/payments?src=stripe"
@@ -169,12 +174,16 @@ def har_of(records: list[CapturedRequest]) -> dict[str, Any]:
 
 
 def test_order_sync_fixtures_survive_a_trip_through_har(tmp_path: Path) -> None:
-    # The extraction rules must recover the keys the generator chose, on
-    # every ugly body (string versions, null fields, the 300 KB one...).
+    # The pilot's rules must recover the keys the generator chose, on every
+    # ugly body (string versions, null fields, the 300 KB one...).
     records = load_fixtures(EVENTS)
     path = tmp_path / "order-sync.har"
     path.write_text(json.dumps(har_of(records), ensure_ascii=False), encoding="utf-8")
-    back = import_har(path).records
+    spec = load_pilot(PILOT, require_fixtures=False).spec
+    plain = import_har(path)
+    back = key_by_rules(
+        plain, str(path), str(PILOT), spec.expectations, sorted(spec.partners)
+    ).records
     assert len(back) == len(records)
     for before, after in zip(records, back, strict=True):
         assert after.body == before.body
@@ -328,4 +337,68 @@ def test_an_import_without_requests_writes_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import", str(path), "--out", str(out)])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"{path}: no request with a body to import"
+    assert not out.exists()
+
+
+def cli_keys(argv: list[str]) -> tuple[dict[str, tuple[str, int]], list[str]]:
+    """(fixture id -> (entity_id, entity_version), note lines) of a CLI import."""
+    result = CliRunner().invoke(app, ["import", str(CAPTURE), *argv])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    return {r["id"]: (r["entity_id"], r["entity_version"]) for r in rows}, notes
+
+
+def test_import_without_a_pilot_uses_the_generic_keys() -> None:
+    keys, notes = cli_keys([])
+    assert keys["capture-0001"] == ("pi_3HarPi0001", 1)  # the payment, data.object.id
+    assert keys["capture-0007"] == ("ord_HarOrder0001", 3)
+    assert not any("[[expectations]]" in n for n in notes)
+
+
+def test_import_with_a_pilot_takes_keys_from_its_rules() -> None:
+    keys, notes = cli_keys(["--pilot", str(PILOT)])
+    plain, _ = cli_keys([])
+    # order-sync keys a payment by the order in its metadata, and an update by its object.
+    assert keys["capture-0001"] == ("ord_HarOrder0001", 1)
+    assert keys["capture-0003"] == ("ord_HarOrder0002", 4)
+    assert keys["capture-0007"] == ("ord_HarOrder0001", 3)
+    # GitHub, Shopify and the binary upload match no rule: defaults kept, noted once.
+    for unmatched in ("capture-0004", "capture-0005", "capture-0008"):
+        assert keys[unmatched] == plain[unmatched]
+    summary = [n for n in notes if "match no [[expectations]] rule" in n]
+    assert summary == [
+        f"note: {CAPTURE}: 3 of 6 events match no [[expectations]] rule of {PILOT}; they "
+        "keep the generic keys (log.entries[3], log.entries[4], log.entries[7])"
+    ]
+
+
+def test_a_rule_that_finds_no_key_keeps_the_default_and_says_so() -> None:
+    rules = [
+        ExpectationRule(
+            when={"event_type": "payment_intent.succeeded"},
+            effect="",
+            key="body.data.object.metadata.nowhere",
+            version="body.data.object.metadata.nowhere",
+        )
+    ]
+    result = key_by_rules(import_har(CAPTURE), "c.har", "p.toml", rules, [])
+    first = result.records[0]
+    assert (first.entity_id, first.entity_version) == ("pi_3HarPi0001", 1)
+    assert "c.har: log.entries[0]: p.toml: [[expectations]] #1 key " in "\n".join(result.notes)
+    assert any("entity_id kept 'pi_3HarPi0001'" in n for n in result.notes)
+    assert any("entity_version kept 1" in n for n in result.notes)
+    assert any("5 of 6 events match no [[expectations]] rule" in n for n in result.notes)
+
+
+def test_a_bad_pilot_stops_the_import_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "f.jsonl"
+    result = CliRunner().invoke(
+        app, ["import", str(CAPTURE), "--pilot", str(tmp_path / "gone.toml"), "-o", str(out)]
+    )
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip()
+        == f"{tmp_path / 'gone.toml'}: cannot read pilot file (No such file or directory)"
+    )
     assert not out.exists()

@@ -27,8 +27,16 @@ effect = "api:item.created"
 """
 
 
+# One valid captured request: load_pilot refuses a fixtures file without any.
+ONE_EVENT = (
+    '{"id": "f-1", "captured_at": "2026-11-02T09:00:00Z", "method": "POST", '
+    '"path": "/webhooks/payments", "headers": {}, "body": "{}", "signing": "none", '
+    '"event_id": "evt_1", "event_type": "t", "entity_id": "", "entity_version": 0}\n'
+)
+
+
 def write(tmp_path: Path, text: str) -> Path:
-    (tmp_path / "events.jsonl").write_text("")
+    (tmp_path / "events.jsonl").write_text(ONE_EVENT)
     path = tmp_path / "p.toml"
     path.write_text(text)
     return path
@@ -137,6 +145,35 @@ def test_invalid_toml_and_missing_fixture(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL.replace("events.jsonl", "missing.jsonl"))
     with pytest.raises(PilotError, match=r"\[webhook\] fixtures: no such file"):
         load_pilot(path)
+
+
+def test_an_empty_fixtures_file_fails_on_load(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "events.jsonl").write_text("\n")
+    with pytest.raises(PilotError) as info:
+        load_pilot(path)
+    assert str(info.value) == (
+        f"{path}: [webhook] fixtures: {tmp_path / 'events.jsonl'}: no requests"
+    )
+    # An import that is about to write the fixtures may load the pilot anyway.
+    assert load_pilot(path, require_fixtures=False).name == "t"
+
+
+def test_a_broken_fixtures_line_fails_on_load(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "events.jsonl").write_text(ONE_EVENT + "{not json\n")
+    with pytest.raises(PilotError, match=r"\[webhook\] fixtures: .*events\.jsonl:2: json: not"):
+        load_pilot(path)
+
+
+def test_a_workflow_cwd_that_is_not_a_folder_fails_on_load(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for cwd in ("nowhere", "afile"):
+        text = MINIMAL.replace("[webhook]", f'cwd = "{cwd}"\n[webhook]')
+        path = write(tmp_path, text)
+        with pytest.raises(PilotError) as info:
+            load_pilot(path)
+        assert str(info.value) == f"{path}: [workflow] cwd: no such folder {tmp_path / cwd}"
 
 
 def test_workflow_needs_command_or_url(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ import typer
 
 from harness.inputs.fixtures import FixtureError, check_fixtures, dump_fixtures, dumps_fixtures
 from harness.inputs.fixtures import load_fixtures as _load
-from harness.inputs.har import HarError, import_har
+from harness.inputs.har import HarError, HarImport, import_har
+from harness.inputs.har_pilot import key_by_rules
+from harness.inputs.pilot import PilotError, load_pilot
 
 app = typer.Typer(
     help="Captured webhook requests: import HAR exports, check JSONL fixture files.",
@@ -38,10 +40,19 @@ def import_command(
         Path | None,
         typer.Option("--out", "-o", help="JSONL file to write (default: standard output)"),
     ] = None,
+    pilot: Annotated[
+        Path | None,
+        typer.Option(
+            "--pilot",
+            help="Pilot file whose [[expectations]] rules say where entity ids and versions are",
+        ),
+    ] = None,
 ) -> None:
     """Convert the HAR's requests with a body into fixtures (JSONL)."""
     try:
         result = import_har(har_path)
+        if pilot is not None:
+            result = _keyed_by_pilot(result, har_path, pilot)
         if not result.records:
             # Written out, this would be a fixtures file every drill rejects.
             raise HarError(f"{har_path}: no request with a body to import")
@@ -49,7 +60,7 @@ def import_command(
             sys.stdout.write(dumps_fixtures(result.records))
         else:
             dump_fixtures(result.records, out)
-    except (HarError, FixtureError) as exc:
+    except (HarError, FixtureError, PilotError) as exc:
         _err(str(exc))
         raise typer.Exit(BAD_INPUT) from None
     except OSError as exc:
@@ -61,6 +72,14 @@ def import_command(
     summary = ", ".join(f"{n} {s}" for s, n in sorted(schemes.items())) or "none"
     target = str(out) if out is not None else "standard output"
     _err(f"{har_path}: imported {len(result.records)} requests ({summary}) to {target}")
+
+
+def _keyed_by_pilot(result: HarImport, har_path: Path, pilot_path: Path) -> HarImport:
+    # The pilot's own fixtures may be the file this import is about to write.
+    spec = load_pilot(pilot_path, require_fixtures=False).spec
+    return key_by_rules(
+        result, str(har_path), str(pilot_path), spec.expectations, sorted(spec.partners)
+    )
 
 
 def _why_not_written(out: Path | None, exc: OSError) -> str:

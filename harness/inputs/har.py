@@ -6,10 +6,12 @@ business keys are read from a Stripe-style JSON event body:
 
     event_id        the scheme's delivery id header, else body "id"
     event_type      body "type" (GitHub: X-GitHub-Event[.action], Shopify: topic)
-    entity_id       data.object.metadata.order_id, else data.object.id
-                    (Shopify: the body's own "id")
+    entity_id       data.object.id (Shopify: the body's own "id")
     entity_version  data.object.version or data.object.metadata.version
                     (integer or digit string); else 1 if there is an entity, 0 if not
+
+These are generic defaults: which field names the entity is the pilot's
+business (``[[expectations]]`` key and version), applied by ``har_pilot``.
 
 Anything that cannot be read is a ``HarError`` naming the file and the JSON
 location (``capture.har: log.entries[3].request.url: missing``). Entries
@@ -66,6 +68,8 @@ class HarImport:
 
     records: list[CapturedRequest]
     notes: list[str] = field(default_factory=list)
+    # The HAR entry index each record came from, in step with ``records``.
+    entries: list[int] = field(default_factory=list)
 
 
 def guess_signing(headers: Mapping[str, str]) -> Signing:
@@ -182,11 +186,7 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     version: int | None = None
     if isinstance(obj, dict):
         metadata = obj.get("metadata")
-        order_id = metadata.get("order_id") if isinstance(metadata, dict) else None
-        # The order, not the payment, is the entity a shipment belongs to.
-        if isinstance(order_id, str) and order_id:
-            entity_id = order_id
-        elif _is_id(obj.get("id")):
+        if _is_id(obj.get("id")):
             entity_id = str(obj["id"])
         if obj.get("version") is not None:
             version = _as_version(obj["version"], "data.object.version")
@@ -195,7 +195,7 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     elif signing == "shopify" and _is_id(event.get("id")):
         entity_id = str(event["id"])
     if not entity_id:
-        notes.append("no data.object.metadata.order_id or data.object.id; entity_id left empty")
+        notes.append("no data.object.id; entity_id left empty")
     if version is None:
         # An unversioned entity counts as its first version, like a create;
         # with no entity at all there is nothing to version.
@@ -321,6 +321,7 @@ def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) ->
 
     records: list[CapturedRequest] = []
     notes: list[str] = []
+    positions: list[int] = []
     for index, entry in enumerate(entries):
         where = f"log.entries[{index}]"
         if not isinstance(entry, dict):
@@ -412,4 +413,5 @@ def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) ->
             )
         except FixtureError as exc:
             fail(where, f"{exc.field}: {exc.problem}")
-    return HarImport(records=records, notes=notes)
+        positions.append(index)
+    return HarImport(records=records, notes=notes, entries=positions)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.inputs import placeholders
 from harness.inputs.expectations import ExpectationRule, qualify
+from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
@@ -490,30 +491,44 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return _merge(base, data)
 
 
-def load_pilot(path: str | Path) -> Pilot:
-    """Read and validate a pilot file. ``extends = "other.toml"`` starts from another one."""
+def load_pilot(path: str | Path, *, require_fixtures: bool = True) -> Pilot:
+    """Read and validate a pilot file. ``extends = "other.toml"`` starts from another one.
+
+    Everything a drill would trip over later fails here, before anything
+    starts. ``require_fixtures=False`` skips the fixtures file, for when it is
+    what is being made (a HAR import keyed by this pilot).
+    """
     path = Path(path)
     data = _read_toml(path)
     pilot = parse_pilot(data, path)
-    fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
-    if not fixtures.is_file():
-        raise PilotError(f"{path}: [webhook] fixtures: no such file {fixtures}")
-    partners = _resolve_partners(pilot)
-    _check_effects_exist(pilot, partners)
+    cwd = pilot.resolve(pilot.spec.workflow.cwd)
+    if not cwd.is_dir():
+        raise PilotError(f"{path}: [workflow] cwd: no such folder {cwd}")
+    if require_fixtures:
+        fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
+        if not fixtures.is_file():
+            raise PilotError(f"{path}: [webhook] fixtures: no such file {fixtures}")
+        try:
+            # Read anyway by every drill; an empty or broken file must not cost a started run.
+            load_fixtures(fixtures)
+        except FixtureError as exc:
+            raise PilotError(f"{path}: [webhook] fixtures: {exc}") from None
+    partners = _resolve_partners(pilot, Path(path))
+    _check_effects_exist(pilot, partners, Path(path))
     return pilot.model_copy(update={"partners": partners})
 
 
-def _resolve_partners(pilot: Pilot) -> dict[str, dict[str, Any]]:
+def _resolve_partners(pilot: Pilot, shown: Path) -> dict[str, dict[str, Any]]:
     resolved = {}
     for name, decl in pilot.spec.partners.items():
         try:
             resolved[name] = resolve_partner(name, decl, pilot.path.parent)
         except PartnerSpecError as exc:
-            raise PilotError(f"{pilot.path}: {exc}") from None
+            raise PilotError(f"{shown}: {exc}") from None
     return resolved
 
 
-def _check_effects_exist(pilot: Pilot, partners: dict[str, dict[str, Any]]) -> None:
+def _check_effects_exist(pilot: Pilot, partners: dict[str, dict[str, Any]], shown: Path) -> None:
     """An expectation naming an effect no route causes could never be met: say so now."""
     names = sorted(partners)
     for index, rule in enumerate(pilot.spec.expectations):
@@ -524,7 +539,7 @@ def _check_effects_exist(pilot: Pilot, partners: dict[str, dict[str, Any]]) -> N
         effects = [e for e in effects if e]
         if effect not in effects:
             raise PilotError(
-                f"{pilot.path}: [[expectations]] #{index + 1} effect: partner {partner!r} has no "
+                f"{shown}: [[expectations]] #{index + 1} effect: partner {partner!r} has no "
                 f"route causing {effect!r} (effects: {', '.join(effects) or 'none'})"
             )
 
