@@ -71,21 +71,35 @@ def main() -> int:
 
 
 def _review(console: Console, reports: Path, results: list[DrillResult]) -> bool:
-    """The pilot review of both pilots, on exactly the runs this demo made."""
+    """The review of every pilot, each on exactly the runs this demo made.
+
+    A failed review is reported and the next pilot is still reviewed: one
+    broken notebook run must not hide the other pilots' verdicts.
+    """
+    from harness.inputs.pilot import PilotError
+    from harness.journal import JournalError
     from harness.report.review import ReviewError, print_result, run_review
 
+    failed: list[str] = []
     for pilot_path in PILOTS:
         pilot = load_pilot(REPO / pilot_path)
         mine = [r.run_dir for r in results if r.pilot == pilot.name]
+        if not mine:
+            # No runs means no evidence; reviewing the folder would read other runs.
+            console.print(Text(f"review of {pilot.name} skipped: no runs", style="bold red"))
+            failed.append(pilot.name)
+            continue
         console.print(f"[dim]reviewing {pilot.name} ({len(mine)} runs) …[/dim]")
         try:
             print_result(run_review(REPO / pilot_path, reports, run_dirs=mine), console)
-        except ReviewError as exc:
+        except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
             console.print(
                 Text(f"review of {pilot.name} failed: {exc}", style="bold red"), soft_wrap=True
             )
-            return False
-    return True
+            failed.append(pilot.name)
+    if failed:
+        console.print(Text(f"reviews failed: {', '.join(failed)}", style="bold red"))
+    return not failed
 
 
 if __name__ == "__main__":

@@ -50,6 +50,16 @@ display(
 )
 
 # %% [markdown]
+# ## Was every event judged, and how were partner effects tied to events?
+# An event no `[[expectations]]` rule matches is expected to cause nothing, so
+# no invariant looks at it. Effects are tied to the event that caused them by
+# the `traceparent` the workflow forwards; without one, by entity key and time.
+
+# %%
+display(Markdown(an.unmatched_events_sentence(rs)))
+display(Markdown(an.effects_tied_sentence(rs)))
+
+# %% [markdown]
 # ## How hard did deliveries have to retry?
 
 # %% tags=["figure"]
@@ -136,7 +146,7 @@ display(Markdown(rv.errors_sentence(an.errors_in_windows(rs.attempts, rs.windows
 # %% tags=["figure"]
 inv = an.invariant_table(rs, slo)
 grid = inv.groupby(["scenario", "invariant"])["ok"].all().unstack()
-order = [c for c in ("exactly_once", "all_accounted", "final_state", "slo") if c in grid.columns]
+order = [c for c in ("exactly_once", "unexpected_effects", "all_accounted", "final_state", "slo") if c in grid.columns]
 grid = grid[order + [c for c in grid.columns if c not in order]].astype(float)
 fig, ax = plt.subplots(figsize=(7, 0.4 * len(grid) + 1.2))
 held = plt.matplotlib.colors.ListedColormap(["#fc9272", "#c7e9c0"])

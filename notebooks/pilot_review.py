@@ -121,7 +121,7 @@ display(Markdown(rv.md(rv.roi_sentence(summary))))
 # %% tags=["figure"]
 m = summary["measured"]
 measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
-grid = an.verdict_sensitivity(cfg, measured, m["good"], inputs.thresholds)
+grid = an.verdict_sensitivity(cfg, measured, m["good"], inputs.thresholds, outcomes_known=summary["outcomes_known"])
 codes = {"PROMOTE": 0, "REFACTOR": 1, "RETIRE": 2, "NO VERDICT": 3}
 table = grid.pivot(index="failure_rate", columns="volume_per_month", values="decision")
 roi = grid.pivot(index="failure_rate", columns="volume_per_month", values="roi_12m")

@@ -19,6 +19,7 @@ import pytest
 from harness.journal import JournalWriter, Run, empty_frame, frame
 from harness.report.analysis import (
     RunSet,
+    effects_tied_sentence,
     error_classes_over_time,
     events_table,
     failure_rates,
@@ -30,6 +31,7 @@ from harness.report.analysis import (
     run_set,
     slo_attainment,
     toxic_windows,
+    unmatched_events_sentence,
     verdict_sensitivity,
 )
 from harness.report.economics import EconomicsConfig, Measured
@@ -339,6 +341,119 @@ def test_sensitivity_grid_judges_lost_events_like_the_verdict(tmp_path: Path) ->
     # Without failures the same pilot would promote, so the grid does separate the two.
     clean = grid[(grid["failure_rate"] == 0) & (grid["volume_per_month"] == 2000.0)]
     assert clean.iloc[0]["decision"] == "PROMOTE"
+
+
+def _tied_run(root: Path, run_id: str, scenario: str, started: float, meta: dict[str, Any]) -> None:
+    """Three events of which the third matched no rule; only run.json's records differ."""
+    write_run(
+        root,
+        run_id,
+        scenario,
+        started,
+        {"slo": SLO, **meta},
+        [_exp("e1", "o1"), _exp("e2", "o2"), {**_exp("e3", "o3"), "expected_effect": ""}],
+        [_att(e, 1, 0.0, 0.1, 200) for e in ("e1", "e2", "e3")],
+        [_eff("o1", 0.05, "e1"), _eff("o2", 0.06, "e2")],
+        [],
+    )
+
+
+def test_unmatched_events_sentence_counts_what_no_rule_judged(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    _tied_run(root, "r1", "baseline", 1.0, {"unmatched_events": []})
+    assert unmatched_events_sentence(load_runs(root)) == (
+        "Every one of the 3 drilled events matched an [[expectations]] rule, so the "
+        "invariants judged them all."
+    )
+    _tied_run(root, "r2", "reordered", 2.0, {"unmatched_events": ["e3"]})
+    _tied_run(root, "r3", "duplicates", 3.0, {"unmatched_events": ["e3", "e9"]})
+    # A run from before the field was journaled adds neither events nor unmatched ones.
+    _tied_run(root, "r4", "old", 4.0, {})
+    rs = load_runs(root)
+    assert list(rs.runs.sort_values("run_id")["unmatched_events"].fillna(-1)) == [0, 1, 2, -1]
+    assert unmatched_events_sentence(rs) == (
+        "3 of 9 drilled events matched no [[expectations]] rule (in duplicates, reordered), "
+        "so nothing was expected of them and no invariant judged their effects; e.g. e3, e9."
+    )
+    old = load_runs([root / "r4"])
+    assert unmatched_events_sentence(old) == (
+        "These runs did not record which events matched no [[expectations]] rule."
+    )
+
+
+def test_effects_tied_sentence_says_how_effects_met_their_events(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+
+    def tied(run_id: str, scenario: str, trace: int, key: int) -> RunSet:
+        meta = {"effects_tied": {"traceparent": trace, "key_and_time": key}}
+        _tied_run(root, run_id, scenario, float(len(list(root.glob("*")))), meta)
+        return load_runs(root)
+
+    assert effects_tied_sentence(load_runs([])) == (
+        "These runs did not record how partner effects were tied to events."
+    )
+    assert effects_tied_sentence(tied("r1", "baseline", 36, 0)) == (
+        "All 36 partner effects were tied to their events by the traceparent the workflow "
+        "forwarded: exact, no guessing."
+    )
+    assert effects_tied_sentence(tied("r2", "crm-slow", 30, 4)) == (
+        "Of 70 partner effects, 66 were tied to their events by the forwarded traceparent and "
+        "4 (in crm-slow) by entity key and time, an inference that can mix up two events about "
+        "one entity close together."
+    )
+    only_key = load_runs([tied("r3", "outside", 0, 1).items[0]])
+    assert effects_tied_sentence(only_key) == (
+        "The workflow forwarded no traceparent, so all 1 partner effect were tied to their "
+        "events by entity key and time, an inference that can mix up two events about one "
+        "entity close together."
+    )
+    none = load_runs([tied("r4", "empty", 0, 0).items[0]])
+    assert effects_tied_sentence(none) == (
+        "No partner effect was recorded, so none had to be tied to an event."
+    )
+
+
+def test_unknown_outcomes_leave_dead_letters_unknown_not_zero(tmp_path: Path) -> None:
+    """A workflow with no outcomes source: 3 events accepted (2xx) but never applied."""
+    root = tmp_path / "runs"
+    ids = [f"e{i}" for i in range(200)]
+    write_run(
+        root,
+        "run-blind",
+        "baseline",
+        1.0,
+        {"slo": SLO, "outcomes_known": False},
+        [_exp(e, f"o{e}") for e in ids],
+        [_att(e, 1, i * 0.01, i * 0.01 + 0.05, 200) for i, e in enumerate(ids)],
+        [_eff(f"o{e}", i * 0.01 + 0.02, e) for i, e in enumerate(ids[3:], start=3)],
+        # Stray rows must not be read as outcomes when the run says it has none.
+        [{"event_id": "e0", "outcome": "dead_lettered", "detail": ""}],
+    )
+    thresholds = {"min_txns": 100, "slo_target": 0.9, "slo_floor": 0.85}
+    summary = pilot_summary(load_runs(root), EconomicsConfig(), thresholds)
+    assert summary["outcomes_known"] is False
+    assert summary["outcomes_known_runs"] == 0
+    assert summary["measured"]["dead_lettered"] == 0
+    assert summary["decision"] == "PROMOTE"
+    dead = next(c for c in summary["verdict"]["checks"] if c["name"] == "dead_letters")
+    assert dead["sentence"].startswith(
+        "Dead letters are unknown (the workflow reports no outcomes)"
+    )
+    # Unknown ranks first among the passing checks, so the opening's three reasons show it.
+    assert summary["reasons"][0] == dead["sentence"]
+    assert not any("Dead-letter rate is" in r for r in summary["reasons"])
+    m = summary["measured"]
+    measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
+    grid = verdict_sensitivity(
+        EconomicsConfig(), measured, m["good"], thresholds, outcomes_known=False
+    )
+    assert grid[grid["current"]].iloc[0]["decision"] == summary["decision"]
+    # The same run with an outcomes source is judged on them as before.
+    known = load_runs(root).items[0]
+    known.meta["outcomes_known"] = True
+    judged = pilot_summary(load_runs([known]), EconomicsConfig(), thresholds)
+    assert judged["outcomes_known"] is True
+    assert judged["measured"]["dead_lettered"] == 1
 
 
 def _big_run(n_attempts: int, seed: int = 7) -> Run:

@@ -413,3 +413,66 @@ def test_no_runs_tells_the_user_to_drill_first(tmp_path: Path) -> None:
         "pilots/order-sync.toml` first"
     )
     assert done.stdout == ""
+
+
+def test_reliability_sentence_says_dead_letters_are_unknown_without_outcomes(
+    reports: Path,
+) -> None:
+    summary = _summary(reports, {"min_txns": 1})
+    blind = {
+        **summary,
+        "outcomes_known": False,
+        "measured": {**summary["measured"], "dead_lettered": 0},
+    }
+    text = rv.reliability_sentence(blind)
+    assert text.endswith(
+        "; 1 duplicate side effect in all; dead letters are unknown, as the workflow reports "
+        "no outcomes (an event it accepted and then failed counts as good here)."
+    )
+    clean = {**blind, "measured": {**blind["measured"], "duplicates": 0}}
+    assert "no transaction was lost or duplicated; dead letters are unknown" in (
+        rv.reliability_sentence(clean)
+    )
+    assert "dead-lettered, lost or duplicated" not in rv.reliability_sentence(clean)
+
+
+def test_joint_conditions_are_shown_together(reports: Path) -> None:
+    flips = [
+        "PROMOTE if duplicate side effects stop entirely (now 6 %).",
+        "PROMOTE if the dead-letter rate falls to 0.1 % or below (now 17 %).",
+        "PROMOTE if the attainment lower bound reaches 98 % (now 73 %).",
+        "PROMOTE if the chaos burn rate falls to 6× or less (now 11×).",
+    ]
+    changes = [*flips, "PROMOTE needs all 4 of these together.", "RETIRE if payback rises."]
+    summary = {**_summary(reports, {"min_txns": 1}), "what_would_change": changes}
+    opening = rv.verdict_markdown(summary, rv.review_inputs("order-sync", reports))
+    assert all(f in opening for f in flips)
+    assert "PROMOTE needs all 4 of these together." in opening
+    assert "RETIRE if" not in opening
+    # Without joint conditions the first three are shown, as before.
+    one = {**summary, "what_would_change": [flips[0], "RETIRE if payback rises.", "C3.", "C4."]}
+    shown = rv.verdict_markdown(one, rv.review_inputs("order-sync", reports))
+    assert f"{flips[0]} RETIRE if payback rises. C3.\n" in shown
+    assert "C4." not in shown
+
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    result = rv.ReviewResult(
+        pilot="p",
+        decision="REFACTOR",
+        reasons=["a"],
+        changes=changes,
+        evidence="e",
+        html={"pilot_review": Path("a.html"), "drill_analysis": Path("b.html")},
+        notebooks={},
+        seconds={},
+        summary_path=Path("s.json"),
+    )
+    rv.print_result(result, Console(file=out, width=400))
+    assert (
+        "PROMOTE if duplicate side effects stop entirely (now 6 %). (one of 4 changes PROMOTE "
+        "needs together; see the report)"
+    ) in out.getvalue()

@@ -36,6 +36,7 @@ from harness.report.verdict import PriorReview, Thresholds, VerdictInputs, decid
 
 __all__ = [
     "RunSet",
+    "effects_tied_sentence",
     "error_classes_over_time",
     "errors_in_windows",
     "events_table",
@@ -50,6 +51,7 @@ __all__ = [
     "run_set",
     "slo_attainment",
     "toxic_windows",
+    "unmatched_events_sentence",
     "verdict_inputs",
     "verdict_sensitivity",
 ]
@@ -64,6 +66,10 @@ RUN_COLUMNS = [
     "ok",
     "duration_s",
     "partner_requests",
+    "outcomes_known",
+    "unmatched_events",
+    "tied_traceparent",
+    "tied_key_and_time",
     "run_dir",
 ]
 
@@ -102,6 +108,20 @@ def _partner_requests(meta: Mapping[str, Any]) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return math.nan
+
+
+def _count(value: Any) -> float:
+    """A recorded count (or list of ids) as a number; NaN when the run did not record it."""
+    if isinstance(value, list):
+        return float(len(value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def _unmatched_ids(meta: Mapping[str, Any]) -> list[str]:
+    value = meta.get("unmatched_events")
+    return [str(x) for x in value] if isinstance(value, list) else []
 
 
 def toxic_windows(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -151,6 +171,11 @@ def _run_row(run: Run) -> dict[str, Any]:
         "ok": meta.get("ok"),
         "duration_s": meta.get("duration_s"),
         "partner_requests": _partner_requests(meta),
+        # Runs from before the key always had an outcomes source.
+        "outcomes_known": meta.get("outcomes_known") is not False,
+        "unmatched_events": _count(meta.get("unmatched_events")),
+        "tied_traceparent": _count(_nested(meta, "effects_tied", "traceparent")),
+        "tied_key_and_time": _count(_nested(meta, "effects_tied", "key_and_time")),
         "run_dir": str(run.run_dir),
     }
 
@@ -292,7 +317,8 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
 
 
 def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFrame:
-    outcomes = run.outcomes if len(run.outcomes) else None
+    reports = run.meta.get("outcomes_known") is not False
+    outcomes = run.outcomes if reports and len(run.outcomes) else None
     per = event_latencies(run.attempts, run.effects, outcomes)
     exp = run.expected
     dropped = exp["dropped"].fillna(False).astype(bool)
@@ -348,7 +374,9 @@ def events_table(runs: RunSet | Iterable[Run], slo_ms: float | None = None) -> p
     ``good`` = ended well (processed, superseded or deduplicated), within
     ``slo_ms`` end to end when given, and no duplicate side effect. When a
     run has no outcome rows at all, ending well falls back to "reached the
-    partner or got a 2xx".
+    partner or got a 2xx", and so it does for a run whose workflow has no
+    outcomes source (``outcomes_known`` false in run.json): its dead letters
+    are unknown, not zero.
     """
     rs = _as_run_set(runs)
     scenario_of = dict(zip(rs.runs["run_id"], rs.runs["scenario"], strict=True))
@@ -532,14 +560,21 @@ def measured_from(rs: RunSet, events: pd.DataFrame) -> Measured:
 
 
 def verdict_inputs(
-    measured: Measured, good: int, econ: Economics, transactions: int | None = None
+    measured: Measured,
+    good: int,
+    econ: Economics,
+    transactions: int | None = None,
+    *,
+    outcomes_known: bool = True,
 ) -> VerdictInputs:
     """What the verdict rule is given: the one place drills and money become its inputs.
 
     ``pilot_summary`` and every cell of ``verdict_sensitivity`` go through here, so
     the grid cannot judge on other terms than the review. ``transactions`` is the
     evidence behind the Wilson bound; a grid cell passes the drills' count because
-    its rates are hypothetical (default: ``measured.transactions``).
+    its rates are hypothetical (default: ``measured.transactions``). Without an
+    outcomes source the dead-letter count is not a measurement, and the verdict
+    must say so rather than read it as zero.
     """
     return VerdictInputs(
         transactions=measured.transactions if transactions is None else transactions,
@@ -552,6 +587,7 @@ def verdict_inputs(
         npv=econ.npv,
         npv_after_fix=econ.npv_after_fix,
         horizon_months=econ.horizon_months,
+        dead_letters_known=outcomes_known,
     )
 
 
@@ -595,7 +631,12 @@ def pilot_summary(
     cfg = EconomicsConfig.of(economics_cfg)
     econ = evaluate(cfg, measured)
     good = int(events["good"].astype(bool).sum()) if len(events) else 0
-    verdict = decide(verdict_inputs(measured, good, econ), t, previous)
+    known_runs = int(rs.runs["outcomes_known"].astype(bool).sum())
+    # One run without outcomes leaves the pilot's dead-letter count incomplete.
+    outcomes_known = known_runs == len(rs.runs)
+    verdict = decide(
+        verdict_inputs(measured, good, econ, outcomes_known=outcomes_known), t, previous
+    )
     by_scenario = (
         slo_attainment(events, t.slo_target, t.z).merge(
             failure_rates(events).drop(columns="transactions"), on="scenario"
@@ -624,6 +665,8 @@ def pilot_summary(
             # Runs whose partner request count was recorded; the rest count effects only.
             "partner_calls_counted_runs": int(rs.runs["partner_requests"].notna().sum()),
         },
+        "outcomes_known": outcomes_known,
+        "outcomes_known_runs": known_runs,
         "economics": econ.as_dict(),
         "slo": None
         if targets is None
@@ -722,6 +765,72 @@ def errors_in_windows(attempts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
     return table.reset_index()[["scenario", "attempts", "failed", "in_window", "has_window"]]
 
 
+def _recorded(rs: RunSet, column: str) -> pd.DataFrame:
+    """The runs that recorded ``column`` (drills before it was journaled did not)."""
+    return rs.runs[pd.to_numeric(rs.runs[column], errors="coerce").notna()]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def unmatched_events_sentence(rs: RunSet) -> str:
+    """How many drilled events no ``[[expectations]]`` rule matched, so nothing judged them."""
+    runs = _recorded(rs, "unmatched_events")
+    if runs.empty:
+        return "These runs did not record which events matched no [[expectations]] rule."
+    mine = set(runs["run_id"])
+    events = int(rs.expected["run_id"].isin(mine).sum())
+    unmatched = int(runs["unmatched_events"].sum())
+    if unmatched == 0:
+        return (
+            f"Every one of the {events:,} drilled events matched an [[expectations]] rule, "
+            "so the invariants judged them all."
+        )
+    where = sorted(set(runs.loc[runs["unmatched_events"] > 0, "scenario"].astype(str)))
+    ids = list(
+        dict.fromkeys(i for r in rs.items if r.run_id in mine for i in _unmatched_ids(r.meta))
+    )
+    shown = ", ".join(ids[:3]) + (", …" if len(ids) > 3 else "")
+    return (
+        f"{unmatched:,} of {events:,} drilled events matched no [[expectations]] rule "
+        f"(in {', '.join(where)}), so nothing was expected of them and no invariant judged "
+        f"their effects; e.g. {shown}."
+    )
+
+
+def effects_tied_sentence(rs: RunSet) -> str:
+    """How partner effects were tied to the events that caused them, over the runs."""
+    runs = _recorded(rs, "tied_traceparent")
+    if runs.empty:
+        return "These runs did not record how partner effects were tied to events."
+    by_trace = int(runs["tied_traceparent"].sum())
+    by_key = int(pd.to_numeric(runs["tied_key_and_time"], errors="coerce").fillna(0).sum())
+    total = by_trace + by_key
+    if total == 0:
+        return "No partner effect was recorded, so none had to be tied to an event."
+    if by_key == 0:
+        return (
+            f"All {_plural(total, 'partner effect')} were tied to their events by the "
+            "traceparent the workflow forwarded: exact, no guessing."
+        )
+    # Key-and-time ties are inferred: two events about one entity close together can swap.
+    guessed = (
+        "by entity key and time, an inference that can mix up two events about one entity "
+        "close together"
+    )
+    if by_trace == 0:
+        return (
+            f"The workflow forwarded no traceparent, so all {_plural(total, 'partner effect')} "
+            f"were tied to their events {guessed}."
+        )
+    where = sorted(set(runs.loc[runs["tied_key_and_time"] > 0, "scenario"].astype(str)))
+    return (
+        f"Of {_plural(total, 'partner effect')}, {by_trace:,} were tied to their events by the "
+        f"forwarded traceparent and {by_key:,} (in {', '.join(where)}) {guessed}."
+    )
+
+
 SENSITIVITY_FAILURE_RATES = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
@@ -733,6 +842,7 @@ def verdict_sensitivity(
     *,
     volumes: Sequence[float] | None = None,
     failure_rates: Sequence[float] | None = None,
+    outcomes_known: bool = True,
 ) -> pd.DataFrame:
     """ROI and the verdict over a grid of monthly volume × failure rate.
 
@@ -742,7 +852,7 @@ def verdict_sensitivity(
     calls per transaction stay as measured, and so does the evidence (the
     number of transactions, for the Wilson bound). The pilot's own volume
     and failure rate are always grid points, and there the verdict is
-    exactly the one ``pilot_summary`` gives.
+    exactly the one ``pilot_summary`` gives (pass its ``outcomes_known``).
     """
     cfg = EconomicsConfig.of(economics_cfg)
     t = Thresholds.of(thresholds)
@@ -779,7 +889,10 @@ def verdict_sensitivity(
         cell_good = good if f == observed else round(share * n)
         for v in vols:
             econ = evaluate(cfg.with_volume(v), cell)
-            verdict = decide(verdict_inputs(cell, int(cell_good), econ, transactions=n), t)
+            inputs = verdict_inputs(
+                cell, int(cell_good), econ, transactions=n, outcomes_known=outcomes_known
+            )
+            verdict = decide(inputs, t)
             rows.append(
                 {
                     "volume_per_month": v,

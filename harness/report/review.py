@@ -326,14 +326,26 @@ def evidence_sentence(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
     )
 
 
+def _changes_shown(changes: Sequence[str]) -> list[str]:
+    """The first three changes, or every change PROMOTE needs when it needs them together.
+
+    Cutting a list of joint conditions after three would read as if the first
+    three were enough.
+    """
+    together = [c for c in changes if c.startswith("PROMOTE needs all")]
+    if together:
+        return [c for c in changes if c.startswith("PROMOTE if")] + together
+    return list(changes[:3])
+
+
 def verdict_markdown(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
     """The review's opening: the verdict, its three main reasons, what would change it."""
     reasons = list(summary["reasons"])[:3]
     lines = [f"## Verdict: {summary['decision']}", ""]
     lines += [f"{i}. {md(r)}" for i, r in enumerate(reasons, 1)]
-    changes = list(summary["what_would_change"])
+    changes = _changes_shown(list(summary["what_would_change"]))
     if changes:
-        lines += ["", "**What would change it:** " + " ".join(md(c) for c in changes[:3])]
+        lines += ["", "**What would change it:** " + " ".join(md(c) for c in changes)]
     lines += ["", md(evidence_sentence(summary, inputs))]
     return "\n".join(lines)
 
@@ -352,6 +364,7 @@ def reliability_sentence(summary: Mapping[str, Any]) -> str:
         worst = min(rows, key=lambda r: r["attainment"])
         if worst["attainment"] < 1:
             text += f"; the weakest scenario is {worst['scenario']} at {pct(worst['attainment'])}"
+    known = summary.get("outcomes_known", True) is not False
     failures = [
         f"{m[k]:,} {label}"
         for k, label in (
@@ -359,8 +372,17 @@ def reliability_sentence(summary: Mapping[str, Any]) -> str:
             ("lost", "lost"),
             ("duplicates", "duplicate side effect" + ("s" if m["duplicates"] != 1 else "")),
         )
-        if m[k]
+        if m[k] and (known or k != "dead_lettered")
     ]
+    if not known:
+        # Without outcomes an accepted event that then failed looks good: say so, not "0".
+        unknown = (
+            "dead letters are unknown, as the workflow reports no outcomes (an event it "
+            "accepted and then failed counts as good here)"
+        )
+        if failures:
+            return text + f"; {_list(failures)} in all; {unknown}."
+        return text + f"; no transaction was lost or duplicated; {unknown}."
     if failures:
         return text + f"; {_list(failures)} in all."
     return text + "; no transaction was dead-lettered, lost or duplicated."
@@ -663,7 +685,16 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
     for reason in result.reasons[:3]:
         console.print(f"  - {reason}", soft_wrap=True, markup=False)
     if result.changes:
-        console.print(f"  {result.changes[0]}", soft_wrap=True, markup=False)
+        first = result.changes[0]
+        joint = sum(c.startswith("PROMOTE if") for c in result.changes)
+        if (
+            first.startswith("PROMOTE if")
+            and joint > 1
+            and any(c.startswith("PROMOTE needs all") for c in result.changes)
+        ):
+            # Alone, the first of several joint conditions would read as sufficient.
+            first += f" (one of {joint} changes PROMOTE needs together; see the report)"
+        console.print(f"  {first}", soft_wrap=True, markup=False)
     console.print(f"  {result.evidence}", style="dim", soft_wrap=True, markup=False)
     console.print(f"  report: {_shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
     console.print(

@@ -179,6 +179,9 @@ class VerdictInputs:
     # Events that never reached a terminal outcome: worse than a dead letter, since
     # nobody is told. They count against the same limit.
     lost_rate: float = 0.0
+    # False when the workflow reports no outcomes: dead_letter_rate is then not a
+    # measurement (it reads 0) and the reasons must say so rather than claim 0 %.
+    dead_letters_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -330,10 +333,30 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
     )
 
     dlq = i.dead_letter_rate + i.lost_rate
-    # Named "dead-letter rate" unless events were lost too, then both are named.
-    what = "the dead-lettered-or-lost rate" if i.lost_rate else "the dead-letter rate"
     ok = dlq <= t.dlq_promote
     past = f", past the {pct(t.dlq_retire)} retire line" if dlq > t.dlq_retire else ""
+    limit = (
+        f"within the {pct(t.dlq_promote)} limit"
+        if ok
+        else f"above the {pct(t.dlq_promote)} limit{past}"
+    )
+    weight = _gap(dlq, t.dlq_promote, t.dlq_retire)
+    if i.dead_letters_known:
+        # Named "dead-letter rate" unless events were lost too, then both are named.
+        what = "the dead-lettered-or-lost rate" if i.lost_rate else "the dead-letter rate"
+        sentence = (
+            f"{what.removeprefix('the ').capitalize()} is {pct(dlq)}"
+            + (f" ({pct(i.lost_rate)} lost without a trace), " if i.lost_rate else ", ")
+            + limit
+        )
+    else:
+        what = "the lost rate"
+        sentence = (
+            "Dead letters are unknown (the workflow reports no outcomes); "
+            f"{pct(i.lost_rate)} of transactions were lost without a trace, {limit}"
+        )
+        # Unknown is no better than at the line: it ranks first among passing checks.
+        weight = max(weight, 0.0)
     out.append(
         Check(
             "dead_letters",
@@ -341,14 +364,8 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
             ok,
             dlq,
             t.dlq_promote,
-            _gap(dlq, t.dlq_promote, t.dlq_retire),
-            f"{what.removeprefix('the ').capitalize()} is {pct(dlq)}"
-            + (f" ({pct(i.lost_rate)} lost without a trace), " if i.lost_rate else ", ")
-            + (
-                f"within the {pct(t.dlq_promote)} limit"
-                if ok
-                else f"above the {pct(t.dlq_promote)} limit{past}"
-            ),
+            weight,
+            sentence,
             (
                 f"{what} rises above {pct(t.dlq_promote)}"
                 if ok
