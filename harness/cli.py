@@ -11,7 +11,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
@@ -24,17 +24,14 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from harness import termination
 from harness.cli_support import errors, fail, interrupted_exit, leaf, reports_dir
-from harness.drill import DrillError, DrillResult, Progress, run_drill
-from harness.inputs.fixtures import FixtureError
 from harness.inputs.fixtures_cli import app as fixtures_app
-from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec, load_pilot, load_scenario_file
-from harness.journal import JournalError
-from harness.regression.baseline import app as baseline_app
-from harness.replay.signing import SigningError
-from harness.report.review import review_command
-from harness.runtime.faultproxy import FaultProxyError
-from harness.runtime.processes import ServiceError
+from harness.regression.baseline_cli import app as baseline_app
+from harness.report.review_cli import review_command
 from harness.search.hunt_cli import hunt
+
+if TYPE_CHECKING:
+    from harness.drill import DrillResult, Progress
+    from harness.inputs.pilot import Pilot, ScenarioSpec
 
 app = typer.Typer(
     name="chaoslab",
@@ -51,16 +48,24 @@ console = Console()
 
 # Errors a person can act on: printed as one line, exit code 2, no traceback.
 # Anything else is a bug in chaoslab and keeps its traceback.
-_USER_ERRORS: tuple[type[BaseException], ...] = (
-    PilotError,
-    FixtureError,
-    SigningError,
-    JournalError,
-    DrillError,
-    ServiceError,
-    FaultProxyError,
-    OSError,
+_USER_ERRORS = (
+    ("harness.inputs.pilot", "PilotError"),
+    ("harness.inputs.fixtures", "FixtureError"),
+    ("harness.replay.signing", "SigningError"),
+    ("harness.journal", "JournalError"),
+    ("harness.drill.run", "DrillError"),
+    ("harness.runtime.processes", "ServiceError"),
+    ("harness.runtime.faultproxy", "FaultProxyError"),
 )
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The error classes above whose modules are loaded (an error of one not loaded can't be)."""
+    found: list[type[BaseException]] = [OSError]
+    for module, name in _USER_ERRORS:
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
 
 
 def _progress_view(snapshot: Progress | None, title: str) -> Table:
@@ -118,6 +123,8 @@ def result_view(result: DrillResult) -> Group:
 def _scenarios(
     pilot: Pilot, names: list[str] | None, scenario_file: Path | None
 ) -> list[tuple[str, ScenarioSpec]]:
+    from harness.inputs.pilot import load_scenario_file
+
     if scenario_file is not None:
         return list(load_scenario_file(scenario_file, pilot).items())
     chosen = names or list(pilot.spec.scenarios)
@@ -131,6 +138,8 @@ async def _drill_all(
     reports: Path,
     live: bool,
 ) -> list[DrillResult]:
+    from harness.drill import run_drill
+
     results: list[DrillResult] = []
     for name, spec in scenarios:
         title = f"{pilot.name} :: {name}"
@@ -164,10 +173,12 @@ def drill(
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Run a pilot's scenarios against the workflow and check the invariants."""
+    from harness.inputs.pilot import load_pilot
+
     try:
         pilot = load_pilot(pilot_path)
         chosen = _scenarios(pilot, scenario, scenario_file)
-    except _USER_ERRORS as exc:
+    except _user_errors() as exc:
         raise fail(str(exc)) from None
     live = not quiet and console.is_terminal
     try:
@@ -176,7 +187,7 @@ def drill(
         raise fail("interrupted; everything the drill started was stopped", 130) from None
     except Exception as exc:
         cause = leaf(exc)
-        if isinstance(cause, _USER_ERRORS):
+        if isinstance(cause, _user_errors()):
             raise fail(str(cause)) from None
         raise
     if len(results) > 1:
@@ -208,7 +219,7 @@ def proxy_serve(ctx: typer.Context) -> None:
 @proxy_app.command("check")
 def proxy_check() -> None:
     """Say which Toxiproxy server a drill would use, and that it answers."""
-    from harness.runtime.faultproxy import open_fault_proxy
+    from harness.runtime.faultproxy import FaultProxyError, open_fault_proxy
 
     async def probe() -> dict[str, str]:
         async with open_fault_proxy() as proxy:

@@ -38,12 +38,12 @@ from harness.search.hunt import (
     clean_events,
     fault_space,
     hunt,
-    parse_duration,
     scenario_for,
     scenario_toml,
     schedule_from_scenario,
     schedules,
 )
+from harness.search.settings import parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 NAIVE = REPO / "pilots/order-sync-naive.toml"

@@ -16,8 +16,6 @@ import typer
 from harness.inputs.fixtures import FixtureError, check_fixtures, dump_fixtures, dumps_fixtures
 from harness.inputs.fixtures import load_fixtures as _load
 from harness.inputs.har import HarError, HarImport, import_har
-from harness.inputs.har_pilot import key_by_rules
-from harness.inputs.pilot import PilotError, load_pilot
 
 app = typer.Typer(
     help="Captured webhook requests: import HAR exports, check JSONL fixture files.",
@@ -60,7 +58,7 @@ def import_command(
             sys.stdout.write(dumps_fixtures(result.records))
         else:
             dump_fixtures(result.records, out)
-    except (HarError, FixtureError, PilotError) as exc:
+    except (HarError, FixtureError) as exc:
         _err(str(exc))
         raise typer.Exit(BAD_INPUT) from None
     except OSError as exc:
@@ -75,8 +73,15 @@ def import_command(
 
 
 def _keyed_by_pilot(result: HarImport, har_path: Path, pilot_path: Path) -> HarImport:
-    # The pilot's own fixtures may be the file this import is about to write.
-    spec = load_pilot(pilot_path, require_fixtures=False).spec
+    # Pilot files pull in pydantic and the partner declarations: load them only when asked.
+    from harness.inputs.har_pilot import key_by_rules
+    from harness.inputs.pilot import PilotError, load_pilot
+
+    try:
+        # The pilot's own fixtures may be the file this import is about to write.
+        spec = load_pilot(pilot_path, require_fixtures=False).spec
+    except PilotError as exc:
+        raise HarError(str(exc)) from None
     return key_by_rules(
         result, str(har_path), str(pilot_path), spec.expectations, sorted(spec.partners)
     )

@@ -13,29 +13,19 @@ to run ``baseline update`` and commit the new file.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import Any
 
 from harness.checks.invariants import nearest_rank
-from harness.cli_support import errors, fail, leaf, reports_dir
-from harness.drill import DrillResult, run_drill
-from harness.inputs.pilot import BASELINE_FIGURES, BaselineSpec, Pilot, PilotError, load_pilot
+from harness.inputs.pilot import BASELINE_FIGURES, BaselineSpec, Pilot
 from harness.journal import load_run
 from harness.report.analysis import events_table, failure_rates, retry_amplification, run_set
-from harness.runtime.faultproxy import open_fault_proxy
 
 __all__ = [
     "FIGURES",
@@ -163,9 +153,9 @@ class FigureCheck:
         if self.relative:
             parts.append(f"{self.relative:.0%}")
         if self.absolute or not parts:
-            parts.append(f"{_number(self.figure, self.absolute)}{unit}")
+            parts.append(f"{figure_text(self.figure, self.absolute)}{unit}")
         joined = " or ".join(parts)
-        return f"+{_number(self.figure, self.allowed)}{unit} ({joined})"
+        return f"+{figure_text(self.figure, self.allowed)}{unit} ({joined})"
 
 
 def compare(
@@ -179,7 +169,7 @@ def compare(
     return checks
 
 
-def _number(figure: str, value: float | None) -> str:
+def figure_text(figure: str, value: float | None) -> str:
     if value is None:
         return "-"
     if DIGITS[figure] == 0 or figure == "p95_latency_ms":
@@ -193,8 +183,8 @@ def format_checks(checks: Sequence[FigureCheck]) -> str:
     rows = [
         (
             c.figure,
-            _number(c.figure, c.old) + (UNITS[c.figure] if c.old is not None else ""),
-            _number(c.figure, c.new) + (UNITS[c.figure] if c.new is not None else ""),
+            figure_text(c.figure, c.old) + (UNITS[c.figure] if c.old is not None else ""),
+            figure_text(c.figure, c.new) + (UNITS[c.figure] if c.new is not None else ""),
             c.tolerance_text(),
             c.status,
         )
@@ -223,7 +213,7 @@ def baseline_path(pilot: Pilot) -> Path:
     return pilot.path.with_name(f"{pilot.path.stem}.baseline.json")
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_baseline_file(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -240,7 +230,7 @@ def _read(path: Path) -> dict[str, Any]:
 def load_baseline(path: Path | str) -> dict[str, dict[str, float | None]]:
     """Scenario → figures from a baseline file; every problem is one line naming it."""
     path = Path(path)
-    raw = _read(path)
+    raw = read_baseline_file(path)
     out: dict[str, dict[str, float | None]] = {}
     for scenario, entry in raw["scenarios"].items():
         figures = entry.get("figures") if isinstance(entry, dict) else None
@@ -285,122 +275,3 @@ def write_baseline(path: Path, content: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------- the command
-
-app = typer.Typer(
-    help="Baseline figures per scenario, committed beside the pilot and held in CI.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-
-
-@dataclass
-class _Measured:
-    scenario: str
-    seed: int
-    results: list[DrillResult]
-    figures: dict[str, float | None]
-
-
-async def _measure(
-    pilot: Pilot, scenarios: Sequence[str], runs: int, reports: Path
-) -> list[_Measured]:
-    measured: list[_Measured] = []
-    # One fault proxy for every drill: starting a server per drill costs more than a drill's setup.
-    async with open_fault_proxy() as proxy:
-        for name in scenarios:
-            results = [
-                await run_drill(pilot, name, reports=reports, fault_proxy=proxy)
-                for _ in range(runs)
-            ]
-            figures = median_figures([figures_of(r.run_dir) for r in results])
-            measured.append(_Measured(name, results[0].seed, results, figures))
-    return measured
-
-
-def update(
-    pilot_path: Annotated[Path, typer.Argument(metavar="PILOT", help="pilot file (TOML)")],
-    scenario: Annotated[
-        list[str] | None,
-        typer.Option("--scenario", "-s", help="only this scenario (repeatable); others are kept"),
-    ] = None,
-    runs: Annotated[
-        int, typer.Option(min=1, max=20, help="drills per scenario; the median is stored")
-    ] = 1,
-    reports: Annotated[Path | None, typer.Option(help="reports folder for the runs")] = None,
-) -> None:
-    """Drill the scenarios and store their figures in <pilot>.baseline.json."""
-    try:
-        pilot = load_pilot(pilot_path)
-        names = scenario or list(pilot.spec.scenarios)
-        for name in names:
-            pilot.scenario(name)
-        path = baseline_path(pilot)
-        existing = _read(path) if path.exists() else None
-        old = load_baseline(path) if existing is not None else {}
-    except (PilotError, BaselineError) as exc:
-        raise fail(str(exc)) from None
-    folder = reports_dir(reports)
-    try:
-        measured = asyncio.run(_measure(pilot, names, runs, folder))
-    except KeyboardInterrupt:
-        raise fail("interrupted; nothing was written", 130) from None
-    except Exception as exc:
-        cause = leaf(exc)
-        if isinstance(cause, (OSError, ValueError, RuntimeError)):
-            raise fail(str(cause)) from None
-        raise
-
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    entries = {
-        m.scenario: {
-            "figures": m.figures,
-            "runs": len(m.results),
-            "seed": m.seed,
-            "updated": stamp,
-        }
-        for m in measured
-    }
-    try:
-        write_baseline(path, merge_baseline(existing, pilot, entries))
-    except OSError as exc:
-        raise fail(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-    table = Table(title=f"{pilot.name}: baseline {path}", title_justify="left", box=None)
-    table.add_column("scenario", no_wrap=True)
-    table.add_column("invariants")
-    for name in FIGURES:
-        table.add_column(SHORT[name], justify="right", no_wrap=True)
-    for m in measured:
-        broken = sorted({x.name for r in m.results for x in r.results if not x.ok})
-        expected = m.results[0].expect == "violation"
-        if broken:
-            verdict = Text("broke " + ", ".join(broken), style="yellow" if expected else "bold red")
-        else:
-            verdict = Text("held", style="bold red" if expected else "green")
-        before = old.get(m.scenario, {})
-        cells = []
-        for name in FIGURES:
-            now = _number(name, m.figures[name])
-            was = before.get(name)
-            cells.append(now if name not in before else f"{_number(name, was)} → {now}")
-        table.add_row(m.scenario, verdict, *cells)
-    console.print(table)
-    mismatched = [
-        m.scenario
-        for m in measured
-        if any(not r.ok for r in m.results) != (m.results[0].expect == "violation")
-    ]
-    if mismatched:
-        errors.print(
-            "chaoslab: note: stored anyway, but these scenarios did not do what they expect "
-            f"(the suite will fail them): {', '.join(mismatched)}",
-            soft_wrap=True,
-        )
-
-
-app.command("update")(update)

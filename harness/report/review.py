@@ -8,7 +8,7 @@
 The notebooks hold no business logic: they call ``review_inputs`` and the
 functions in ``harness.report.analysis``, and the one-sentence captions under
 their figures come from the ``*_sentence`` functions here, which are
-unit-tested. ``run_review`` executes them; ``review_command`` is
+unit-tested. ``run_review`` executes them; ``review_cli.review_command`` is
 ``chaoslab review``.
 """
 
@@ -22,15 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
-import typer
 from rich.console import Console
 from rich.text import Text
 
 from harness.checks.invariants import SloTargets
-from harness.cli_support import fail, reports_dir
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
 from harness.report.economics import EconomicsConfig
@@ -53,7 +51,6 @@ __all__ = [
     "reliability_sentence",
     "render_html",
     "retry_sentence",
-    "review_command",
     "review_inputs",
     "roi_sentence",
     "run_review",
@@ -521,7 +518,7 @@ def _source(name: str) -> Any:
     return nb
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[0] if lines else ""
 
@@ -554,14 +551,14 @@ def execute_notebook(
         except PapermillExecutionError as exc:
             where = f"cell {exc.exec_count}" if exc.exec_count else f"cell #{exc.cell_index}"
             raise ReviewError(
-                f"{name} notebook failed in {where}: {exc.ename}: {_first_line(exc.evalue)} "
+                f"{name} notebook failed in {where}: {exc.ename}: {first_line(exc.evalue)} "
                 f"(partial notebook: {_shown(output)})"
             ) from None
         except (RuntimeError, TimeoutError) as exc:
             # A kernel that fails to start is a known flake; a cell error is not retried.
             if attempt == 2 or "kernel" not in str(exc).lower():
                 raise ReviewError(
-                    f"{name} notebook could not run: {_first_line(str(exc))}"
+                    f"{name} notebook could not run: {first_line(str(exc))}"
                 ) from None
     raise AssertionError("unreachable")
 
@@ -700,18 +697,3 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
     console.print(
         f"  drill analysis: {_shown(result.html['drill_analysis'])}", soft_wrap=True, markup=False
     )
-
-
-def review_command(
-    pilot: Annotated[str, typer.Argument(metavar="PILOT", help="pilot name or pilot file")],
-    reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
-    runs: Annotated[
-        int | None, typer.Option(help="only the N newest runs of the pilot (default: all)")
-    ] = None,
-) -> None:
-    """Turn a pilot's drill runs into HTML reports and a promote / refactor / retire verdict."""
-    try:
-        result = run_review(pilot, reports_dir(reports), runs)
-    except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
-        raise fail(_first_line(str(exc))) from None
-    print_result(result)

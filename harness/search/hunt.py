@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,28 +44,18 @@ from harness.inputs.expectations import ExpectationRule, expect_for
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, ScenarioSpec
 from harness.plan.schedule import Plan, plan_deliveries
-
-DEFAULT_EVENTS = 10
-DEFAULT_MAX_FAULTS = 4
-DEFAULT_SHRINK_S = 45.0
-DEFAULT_REPLAYS = 3
-# A toxic or partner fault spans at most this many deliveries or requests:
-# enough to outlast a naive retry loop, short enough for a hardened one.
-MAX_SPAN = 3
-# How far past the caller's timeout a slowed answer arrives.
-OVER_TIMEOUT_MS = 300
-# Where a duplicate or a redelivery lands: right after the original, or after
-# every other event (base times are all 0, so 0.5 s sorts after them).
-DELAYS_S = (0.0, 0.5)
-# The workflow contract's default partner timeout (docs/architecture.md).
-DEFAULT_PARTNER_TIMEOUT_S = 2.0
-# What the hunt judges by default. The SLO is left out: on ten events, one
-# delivery the provider only gets through on its third retry already misses a
-# 3 s p95, whatever the workflow does, so every "finding" would be the fault
-# injected rather than a flaw. `--slo` adds it.
-CORRECTNESS = ("exactly_once", "all_accounted", "final_state")
-
-FAMILIES = ("delivery", "partner", "toxic")
+from harness.search.settings import (
+    CORRECTNESS,
+    DEFAULT_EVENTS,
+    DEFAULT_MAX_FAULTS,
+    DEFAULT_PARTNER_TIMEOUT_S,
+    DEFAULT_REPLAYS,
+    DEFAULT_SHRINK_S,
+    DELAYS_S,
+    FAMILIES,
+    MAX_SPAN,
+    OVER_TIMEOUT_MS,
+)
 
 DeliveryKind = Literal["duplicate", "drop", "swap"]
 ToxicKind = Literal["latency", "timeout", "reset_peer"]
@@ -575,27 +564,6 @@ class _CannotRun(BaseException):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def parse_duration(text: str, option: str = "--budget") -> float:
-    """'60s', '2m', '90' (seconds) → seconds; a clear error otherwise."""
-    raw = text.strip().lower()
-    scale = 1.0
-    if raw.endswith("ms"):
-        raw, scale = raw[:-2], 0.001
-    elif raw.endswith("s"):
-        raw = raw[:-1]
-    elif raw.endswith("m"):
-        raw, scale = raw[:-1], 60.0
-    elif raw.endswith("h"):
-        raw, scale = raw[:-1], 3600.0
-    try:
-        value = float(raw) * scale
-    except ValueError:
-        raise ValueError(f"{option}: expected a duration like 60s or 2m, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{option}: must be a positive duration, got {text!r}")
-    return value
 
 
 def new_hunt_id(pilot: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,20 +18,18 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli_support import fail, leaf, reports_dir
-from harness.inputs.pilot import PilotError, load_pilot
-from harness.search.hunt import (
+from harness.search.settings import (
     CORRECTNESS,
     DEFAULT_EVENTS,
     DEFAULT_MAX_FAULTS,
     DEFAULT_REPLAYS,
     DEFAULT_SHRINK_S,
     FAMILIES,
-    HuntStatus,
     parse_duration,
 )
-from harness.search.hunt import (
-    hunt as run_hunt,
-)
+
+if TYPE_CHECKING:
+    from harness.search.hunt import HuntStatus
 
 console = Console()
 PLAIN_EVERY_S = 5.0  # a plain progress line at most this often when not on a terminal
@@ -94,6 +92,11 @@ def hunt(
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Search fault schedules for the smallest one that breaks an invariant."""
+    # Imported here: the hunt (Hypothesis, the drill engine) is heavy, and every
+    # other command should start without it.
+    from harness.inputs.pilot import PilotError, load_pilot
+    from harness.search.hunt import hunt as run_hunt
+
     try:
         budget_s = parse_duration(budget)
         shrink_s = parse_duration(shrink_budget, "--shrink-budget")

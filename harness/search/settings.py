@@ -1,0 +1,48 @@
+"""The hunt's settings and defaults, light enough for the CLI to import at start-up."""
+
+from __future__ import annotations
+
+import math
+
+DEFAULT_EVENTS = 10
+DEFAULT_MAX_FAULTS = 4
+DEFAULT_SHRINK_S = 45.0
+DEFAULT_REPLAYS = 3
+# A toxic or partner fault spans at most this many deliveries or requests:
+# enough to outlast a naive retry loop, short enough for a hardened one.
+MAX_SPAN = 3
+# How far past the caller's timeout a slowed answer arrives.
+OVER_TIMEOUT_MS = 300
+# Where a duplicate or a redelivery lands: right after the original, or after
+# every other event (base times are all 0, so 0.5 s sorts after them).
+DELAYS_S = (0.0, 0.5)
+# The workflow contract's default partner timeout (docs/architecture.md).
+DEFAULT_PARTNER_TIMEOUT_S = 2.0
+# What the hunt judges by default. The SLO is left out: on ten events, one
+# delivery the provider only gets through on its third retry already misses a
+# 3 s p95, whatever the workflow does, so every "finding" would be the fault
+# injected rather than a flaw. `--slo` adds it.
+CORRECTNESS = ("exactly_once", "unexpected_effects", "all_accounted", "final_state")
+
+FAMILIES = ("delivery", "partner", "toxic")
+
+
+def parse_duration(text: str, option: str = "--budget") -> float:
+    """'60s', '2m', '90' (seconds) → seconds; a clear error otherwise."""
+    raw = text.strip().lower()
+    scale = 1.0
+    if raw.endswith("ms"):
+        raw, scale = raw[:-2], 0.001
+    elif raw.endswith("s"):
+        raw = raw[:-1]
+    elif raw.endswith("m"):
+        raw, scale = raw[:-1], 60.0
+    elif raw.endswith("h"):
+        raw, scale = raw[:-1], 3600.0
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        raise ValueError(f"{option}: expected a duration like 60s or 2m, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{option}: must be a positive duration, got {text!r}")
+    return value
