@@ -170,7 +170,19 @@ def test_sigkill_keeps_journal_and_next_drill_starts_clean(
     assert json.loads((finished[0] / "run.json").read_text())["status"] == "finished"
 
 
-def test_ctrl_c_stops_everything_and_says_so(tmp_path: Path, shared_proxy: str) -> None:
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    # Ctrl-C at a terminal; SIGTERM from CI runners and `timeout`; SIGHUP from a closed terminal.
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+)
+def test_ctrl_c_stops_everything_and_says_so(
+    tmp_path: Path, shared_proxy: str, sig: signal.Signals, code: int
+) -> None:
     scenario_file = tmp_path / "slow.toml"
     scenario_file.write_text(SLOW_SCENARIO)
     reports = tmp_path / "reports"
@@ -191,8 +203,8 @@ def test_ctrl_c_stops_everything_and_says_so(tmp_path: Path, shared_proxy: str) 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # A terminal's Ctrl-C: SIGINT with its default meaning, whatever our parent ignores.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # Signals with their default meaning, whatever our parent ignores.
+        preexec_fn=_default_signals,
     )
     try:
 
@@ -203,12 +215,12 @@ def test_ctrl_c_stops_everything_and_says_so(tmp_path: Path, shared_proxy: str) 
         wait_for(enough, 60, "5 recorded attempts")
         started = children(drill.pid)
         run_dir = next(reports.glob("runs/*"))
-        drill.send_signal(signal.SIGINT)
+        drill.send_signal(sig)
         _, stderr = drill.communicate(timeout=30)
     finally:
         if drill.poll() is None:
             drill.kill()
-    assert drill.returncode == 130
+    assert drill.returncode == code
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "interrupted" in lines[0], stderr
     assert not any(alive(p) for p in started)

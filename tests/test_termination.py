@@ -61,6 +61,11 @@ def spawn() -> Iterator[list[subprocess.Popen[str]]]:
             proc.wait(timeout=10)
 
 
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start(
     started: list[subprocess.Popen[str]], argv: list[str], cwd: Path
 ) -> subprocess.Popen[str]:
@@ -71,6 +76,9 @@ def start(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # The CLI keeps a signal its parent ignored (nohup's SIGHUP) ignored on
+        # purpose; these tests are about the default case, however pytest was started.
+        preexec_fn=_default_signals,
     )
     started.append(proc)
     return proc
