@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from harness.inputs.pilot import OutcomesSpec
+from harness.runtime.http import client as http_client
 
 POLL_S = 0.1  # the workflow offers no completion event; poll at a bounded interval
 
@@ -94,7 +95,7 @@ async def read_outcomes(
 ) -> list[dict[str, Any]]:
     """Outcome rows in our words, from the workflow's endpoint or file."""
     if spec.http is not None:
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with http_client(timeout=5.0) as client:
             try:
                 response = await client.get(workflow_url + spec.http)
                 response.raise_for_status()

@@ -47,6 +47,7 @@ from harness.replay.sender import Sender, SendStats, trace_id_for
 from harness.replay.signing import generate_secret
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
+from harness.runtime.http import client as http_client
 from harness.runtime.processes import free_port
 
 
@@ -143,7 +144,7 @@ def prepare(
 
 
 async def _arm_partner(name: str, url: str, faults: dict[str, Any]) -> None:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    async with http_client(timeout=5.0) as client:
         response = await client.post(f"{url}/_sim/faults", json=faults)
     if response.status_code != 200:
         try:
@@ -156,7 +157,7 @@ async def _arm_partner(name: str, url: str, faults: dict[str, Any]) -> None:
 async def _partner_request_counts(urls: dict[str, str]) -> dict[str, int | None]:
     """Every call each partner saw (throttled and failed ones too): the cost driver."""
     counts: dict[str, int | None] = {}
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    async with http_client(timeout=2.0) as client:
         for name, url in urls.items():
             try:
                 counts[name] = int((await client.get(f"{url}/_sim/state")).json()["requests"])
@@ -214,7 +215,7 @@ async def _replay(
         max_keepalive_connections=scenario.delivery.concurrency,
     )
     stale = scenario.delivery.stale_signature
-    async with httpx.AsyncClient(
+    async with http_client(
         base_url=target, timeout=spec.webhook.timeout_s, limits=limits
     ) as client:
         sender = Sender(
@@ -263,14 +264,14 @@ async def _replay(
 async def _settle(p: Prepared, stage: Stage) -> None:
     spec = p.pilot.spec.workflow
     if spec.status_path:
-        async with httpx.AsyncClient(timeout=2.0) as admin:
+        async with http_client(timeout=2.0) as admin:
             pending = await observe.settle_by_status(
                 admin, stage.workflow_url + spec.status_path, spec.settle_timeout_s
             )
         p.meta["pending_at_end"] = pending
         return
     urls = list(stage.partner_urls.values())
-    async with httpx.AsyncClient(timeout=2.0) as admin:
+    async with http_client(timeout=2.0) as admin:
 
         async def last() -> float:
             return await observe.last_partner_call(admin, urls)

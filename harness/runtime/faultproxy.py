@@ -45,6 +45,7 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from harness.runtime.http import client as http_client
 from harness.runtime.processes import first_error_line, free_port, with_parent_death
 from harness.runtime.scratch import scratch_dir
 
@@ -151,9 +152,7 @@ class FaultProxy:
         self.server = server
         self.server_version = ""
         self.server_pid: int | None = None  # set when the server was started here
-        self._http = http or httpx.AsyncClient(
-            base_url=self.url, timeout=CALL_TIMEOUT_S, trust_env=False
-        )
+        self._http = http or http_client(base_url=self.url, timeout=CALL_TIMEOUT_S, trust_env=False)
         self._owns_http = http is None
         self._proxies: dict[str, None] = {}  # created here, in creation order
         self._toxics: dict[tuple[str, str], None] = {}
@@ -433,7 +432,7 @@ def _server_argv(binary: str | None, port: int) -> list[str]:
 
 async def _wait_ready(server: ServerProcess, deadline: float) -> str:
     """Poll GET /version until it answers; returns the version string."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=2.0, trust_env=False) as http:
+    async with http_client(base_url=server.url, timeout=2.0, trust_env=False) as http:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 tail = server.log_tail()
@@ -537,7 +536,7 @@ async def probe_server(
     """
     where = label or f"{ENV_URL}={url}"
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+        async with http_client(timeout=timeout_s, trust_env=False) as http:
             response = await http.get(url.rstrip("/") + "/version")
     except httpx.ConnectError as err:
         raise FaultProxyError(f"{where}: {_connect_failure(err)}") from None

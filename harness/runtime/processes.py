@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from harness.runtime.http import client as http_client
+
 
 class ServiceError(RuntimeError):
     """A service did not start; the message says which and why, in one line."""
@@ -128,7 +130,7 @@ class Service:
 async def _wait_ready(service: Service, ready_url: str, timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    async with httpx.AsyncClient(timeout=1.0) as client:
+    async with http_client(timeout=1.0) as client:
         while True:
             if service.process is not None and service.process.returncode is not None:
                 raise ServiceError(
