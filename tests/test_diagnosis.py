@@ -93,6 +93,7 @@ STATE_DIR = "{{state_dir}}"
 [webhook]
 fixtures = "{REPO / "fixtures/order-sync/events.jsonl"}"
 path = "/webhooks/payments"
+retry_schedule_s = [0.1]
 [partners.logistics]
 file = "logistics.toml"
 [links.partner]

@@ -236,7 +236,7 @@ def test_naive_hunt_finds_a_small_duplicate_that_replays(naive: Pilot, tmp_path:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_hardened_survives_a_short_hunt(hardened: Pilot, tmp_path: Path) -> None:
-    found = hunt(hardened, budget_s=20, seed=5, reports=tmp_path, shrink_s=10, replays=1)
+    found = hunt(hardened, budget_s=12, seed=5, reports=tmp_path, shrink_s=10, replays=1)
     assert not found.found, found.story
     assert found.status.tried >= 5
     assert f"({found.status.tried} tried)" in found.story[-1]
