@@ -23,10 +23,8 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from .app import create_app
-from .documents import read_document
 from .faults import FaultConfig, FaultConfigError, parse_faults
 from .netfaults import ConnectionRegistry, protocol_class
-from .resolve import resolve_partner
 from .spec import PartnerSpecError, ResolvedPartner, describe
 
 _RESOLVED_KEYS = set(ResolvedPartner.model_fields)
@@ -56,13 +54,29 @@ def _load_faults(text: str) -> FaultConfig:
 
 def load_spec(path: Path, name: str | None) -> ResolvedPartner:
     """A resolved declaration (has only resolved keys, JSON) or a declaration to resolve."""
-    decoded: Any = read_document(path)
+    # Drills hand over resolved JSON: the importers (YAML, OpenAPI, WireMock)
+    # load only for a declaration given by hand, to keep start-up short.
+    if path.suffix.lower() == ".json":
+        try:
+            decoded: Any = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            decoded = None
+        if isinstance(decoded, dict) and set(decoded) <= _RESOLVED_KEYS:
+            return _validated(path, {**decoded, **({"name": name} if name else {})})
+    from .documents import read_document
+    from .resolve import resolve_partner
+
+    decoded = read_document(path)
     if not isinstance(decoded, dict):
         raise PartnerSpecError(f"{path}: must hold one partner declaration (an object)")
     if path.suffix.lower() != ".toml" and set(decoded) <= _RESOLVED_KEYS:
         data = {**decoded, **({"name": name} if name else {})}
     else:
         data = resolve_partner(name or path.stem, decoded, path.parent, label=str(path))
+    return _validated(path, data)
+
+
+def _validated(path: Path, data: dict[str, Any]) -> ResolvedPartner:
     try:
         return ResolvedPartner.model_validate(data)
     except ValidationError as exc:
