@@ -55,3 +55,30 @@ def test_the_workflows_own_names_reach_it(name: str) -> None:
     env = load_pilot(DATA / name).spec.workflow.env
     assert {"LISTEN_PORT", "HOOK_KEY", "UPSTREAM_BASE", "DATA_DIR"} <= set(env)
     assert not {"PORT", "WEBHOOK_SECRET", "STATE_DIR", "PARTNER_URL"} & set(env)
+
+
+# Fails to bind once, the way a workflow does when another process took the
+# port between the drill choosing it and the workflow binding it; then runs.
+FLAKY_BIND = """
+import os, pathlib, runpy, sys
+marker = pathlib.Path(os.environ["DATA_DIR"]) / "tried"
+if not marker.exists():
+    marker.write_text("once")
+    print("OSError: [Errno 98] address already in use", file=sys.stderr)
+    sys.exit(1)
+runpy.run_module("workflows.outside", run_name="__main__")
+"""
+
+
+async def test_a_port_taken_before_the_workflow_binds_it_is_chosen_again(tmp_path: Path) -> None:
+    pilot = load_pilot(DATA / "outside.toml")
+    spec = pilot.spec.workflow.model_copy(update={"command": ["python", "-c", FLAKY_BIND]})
+    pilot = pilot.model_copy(update={"spec": pilot.spec.model_copy(update={"workflow": spec})})
+    scenario = pilot.scenario("duplicates")
+    short = scenario.model_copy(
+        update={"delivery": scenario.delivery.model_copy(update={"limit": 4})}
+    )
+    drill = await run_drill(pilot, "duplicates", scenario=short, reports=tmp_path)
+    assert drill.stats.delivered > 0
+    log = (drill.run_dir / "workflow.log").read_text()
+    assert "address already in use" in log

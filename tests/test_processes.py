@@ -140,3 +140,28 @@ async def test_an_early_exit_without_an_error_line_shows_the_last_line(tmp_path:
         "workflow exited with code 4 before it was ready: no error in its log; "
         f"last line 'bye' (log: {tmp_path / 'workflow.log'})"
     )
+
+
+ANNOUNCING_SERVER = """
+import http.server, sys
+server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+print(f"thing ready on http://127.0.0.1:{server.server_address[1]}", flush=True)
+server.serve_forever()
+"""
+
+
+async def test_a_service_that_picks_its_port_is_found_where_it_says(tmp_path: Path) -> None:
+    async with run_service(
+        "thing",
+        [sys.executable, "-c", ANNOUNCING_SERVER],
+        url=None,
+        ready_path="/",
+        env={},
+        cwd=tmp_path,
+        log_path=tmp_path / "thing.log",
+        startup_timeout_s=15,
+    ) as service:
+        port = int(service.url.rsplit(":", 1)[1])
+        # It is listening there: binding the same port now must fail.
+        with socket.socket() as probe, pytest.raises(OSError):
+            probe.bind(("127.0.0.1", port))

@@ -48,7 +48,7 @@ from harness.replay.signing import generate_secret
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.runtime.processes import free_port
+from harness.runtime.processes import ServiceError, free_port
 
 
 class DrillError(RuntimeError):
@@ -177,6 +177,11 @@ class Stage:
     state_dir: Path
 
 
+# A workflow is told its port ({port}); between choosing a free one and the
+# workflow binding it, another process may take it. Then it is asked again.
+PORT_TRIES = 3
+
+
 async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProxy) -> Stage:
     spec = p.pilot.spec
     runs_root = p.run_dir.parent
@@ -186,19 +191,36 @@ async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProx
     for name in spec.partners:
         service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
         partner_urls[name] = service.url
-    port = free_port() if spec.workflow.url is None else 0
-    workflow_url = spec.workflow.url or f"http://127.0.0.1:{port}"
-    links = await open_links(p.pilot, p.run_id, proxy, partner_urls, workflow_url)
-    p.meta["links"] = links.as_meta()
+    links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
     state_dir = p.run_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
-    try:
-        env = workflow_env(p.pilot, values, links)
-    except ValueError as exc:
-        raise PilotError(f"{p.pilot.path}: {exc}") from None
-    await stack.enter_async_context(workflow_process(p.pilot, env, port, p.run_dir))
+    workflow_url = await _start_workflow(p, stack, links, state_dir)
+    links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
+    p.meta["links"] = links.as_meta()
     return Stage(proxy, partner_urls, links, workflow_url, state_dir)
+
+
+async def _start_workflow(
+    p: Prepared, stack: contextlib.AsyncExitStack, links: Links, state_dir: Path
+) -> str:
+    if p.pilot.spec.workflow.url is not None:
+        await stack.enter_async_context(workflow_process(p.pilot, {}, 0, p.run_dir))
+        return p.pilot.spec.workflow.url
+    for attempt in range(1, PORT_TRIES + 1):
+        port = free_port()
+        values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
+        try:
+            env = workflow_env(p.pilot, values, links)
+        except ValueError as exc:
+            raise PilotError(f"{p.pilot.path}: {exc}") from None
+        try:
+            await stack.enter_async_context(workflow_process(p.pilot, env, port, p.run_dir))
+        except ServiceError as exc:
+            if "address already in use" not in str(exc) or attempt == PORT_TRIES:
+                raise
+            continue
+        return f"http://127.0.0.1:{port}"
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 async def _replay(

@@ -19,7 +19,7 @@ from harness.drill.collect import ledger_file, requests_file
 from harness.inputs import placeholders
 from harness.inputs.pilot import Pilot
 from harness.runtime.faultproxy import FaultProxy
-from harness.runtime.processes import Service, existing_service, free_port, run_service
+from harness.runtime.processes import Service, existing_service, run_service
 
 PROXY_PREFIX = "chaoslab-"
 
@@ -38,19 +38,18 @@ async def partner_process(pilot: Pilot, name: str, run_dir: Path) -> AsyncIterat
     """One declared partner as a simulator process serving exactly its declaration."""
     spec_file = run_dir / f"partner-{name}.json"
     spec_file.write_text(json.dumps(pilot.partners[name], indent=1), encoding="utf-8")
-    port = free_port()
     command = [
         sys.executable, "-m", "harness.partner",
         "--spec", str(spec_file),
         "--name", name,
-        "--port", str(port),
+        "--port", "0",  # it picks and announces its port: no race for one
         "--ledger", str(ledger_file(run_dir, name)),
         "--requests", str(requests_file(run_dir, name)),
     ]  # fmt: skip
     async with run_service(
         f"partner {name}",
         command,
-        url=f"http://127.0.0.1:{port}",
+        url=None,
         ready_path="/_sim/health",
         env={},
         cwd=Path.cwd(),
@@ -64,13 +63,16 @@ async def open_links(
     pilot: Pilot,
     run_id: str,
     proxy: FaultProxy,
-    partner_urls: Mapping[str, str],
-    workflow_url: str,
+    upstreams: Mapping[str, str],
+    into: Links | None = None,
 ) -> Links:
-    proxies: dict[str, str] = {}
-    urls: dict[str, str] = {}
+    """Proxies for the links whose target is in ``upstreams`` (partner names, "workflow")."""
+    proxies: dict[str, str] = dict(into.proxies) if into else {}
+    urls: dict[str, str] = dict(into.urls) if into else {}
     for link_name, link in pilot.spec.links.items():
-        upstream = workflow_url if link.to == "workflow" else partner_urls[link.to]
+        if link.to not in upstreams:
+            continue
+        upstream = upstreams[link.to]
         name = f"{PROXY_PREFIX}{run_id}.{link_name}"
         listen = await proxy.create_proxy(name, upstream.removeprefix("http://"))
         proxies[link_name] = name

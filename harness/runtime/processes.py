@@ -165,19 +165,50 @@ async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 3.0
         await process.wait()
 
 
+# What a service that picks its own port (`--port 0`) prints once bound.
+ANNOUNCED = re.compile(rb"ready on (http://[^\s]+)")
+
+
+async def _announced_url(service: Service, timeout_s: float) -> str:
+    """The URL a service printed once bound: no port is picked for it, so none can be taken."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        if service.log_path is not None and service.log_path.exists():
+            match = ANNOUNCED.search(service.log_path.read_bytes())
+            if match:
+                return match.group(1).decode()
+        if service.process is not None and service.process.returncode is not None:
+            raise ServiceError(
+                f"{service.name} exited with code {service.process.returncode} before it "
+                f"was ready: {service.log_cause()}"
+            )
+        if loop.time() > deadline:
+            raise ServiceError(
+                f"{service.name} did not say where it listens after {timeout_s:g} s: "
+                f"{service.log_cause()}"
+            )
+        # A log line has no event to wait on; the interval bounds readiness latency.
+        await asyncio.sleep(0.02)
+
+
 @contextlib.asynccontextmanager
 async def run_service(
     name: str,
     command: Sequence[str],
     *,
-    url: str,
+    url: str | None,
     ready_path: str,
     env: Mapping[str, str],
     cwd: Path,
     log_path: Path | None,
     startup_timeout_s: float,
 ) -> AsyncIterator[Service]:
-    """Start a service, wait until it answers, and stop it on the way out."""
+    """Start a service, wait until it answers, and stop it on the way out.
+
+    ``url=None``: the service binds a port of its own choosing and announces it
+    (``… ready on http://host:port``) in its log, which must then be given.
+    """
     full_env = {**os.environ, **env}
     words = startable(name, command, cwd, full_env)
     log = open(log_path, "ab") if log_path is not None else None  # noqa: ASYNC230
@@ -194,9 +225,11 @@ async def run_service(
             )
         except OSError as exc:
             raise ServiceError(f"{name}: cannot start {command[0]!r}: {exc.strerror}") from None
-        service = Service(name=name, url=url, process=process, log_path=log_path)
+        service = Service(name=name, url=url or "", process=process, log_path=log_path)
         try:
-            await _wait_ready(service, url.rstrip("/") + ready_path, startup_timeout_s)
+            if url is None:
+                service.url = await _announced_url(service, startup_timeout_s)
+            await _wait_ready(service, service.url.rstrip("/") + ready_path, startup_timeout_s)
             yield service
         finally:
             await asyncio.shield(stop_process(process))

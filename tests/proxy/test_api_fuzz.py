@@ -19,6 +19,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -198,6 +199,7 @@ def _check(resp: httpx.Response, method: str) -> None:
         json.loads(resp.content)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=200,
     deadline=None,

@@ -17,7 +17,7 @@ async def test_latency_100_adds_about_100_ms_to_a_round_trip() -> None:
         base = await client.round_trip()
         await proxy.add_toxic("lat", "latency", "downstream", 1.0, {"latency": 100, "jitter": 0})
         delayed = await client.round_trip()
-    assert 0.099 <= delayed < 0.25
+    assert 0.099 <= delayed < 0.5  # room for a loaded CI machine; the floor is the point
     assert delayed - base >= 0.095
 
 
