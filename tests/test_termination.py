@@ -121,13 +121,25 @@ def test_a_blocked_command_is_interrupted(
     check = start(spawn, [*CHAOSLAB, "fixtures", "check", str(fifo)], tmp_path)
     writer = _open_writer_once_read(fifo)
     try:
-        # It now waits in read() for an end of file that never comes.
+        # It now waits in read() for an end of file that never comes. A signal that
+        # lands between the interpreter's last check and the read() syscall would
+        # only be handled once read() returns (CPython checks at bytecode
+        # boundaries), so the signal goes once the process sleeps in read().
+        _wait_until_reading_a_pipe(check.pid)
         check.send_signal(sig)
         _, err = check.communicate(timeout=30)
     finally:
         os.close(writer)
     assert check.returncode == code
     assert stderr_lines(err) == [f"chaoslab: interrupted ({sig.name})"]
+
+
+def _wait_until_reading_a_pipe(pid: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    wchan = Path(f"/proc/{pid}/wchan")
+    while "pipe_read" not in wchan.read_text():
+        assert time.monotonic() < deadline, f"process {pid} never blocked reading the fifo"
+        time.sleep(0.02)  # a sleeping process announces nothing; /proc is the only way to learn
 
 
 def _open_writer_once_read(fifo: Path, timeout_s: float = 30.0) -> int:
