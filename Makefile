@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Three workers: see pyproject.toml's test extra. TEST_WORKERS=0 runs serially.
-TEST_WORKERS ?= 3
+# Four workers: see pyproject.toml's test extra. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 4
 test: venv
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --pilots pilots
 
