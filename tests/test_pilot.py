@@ -92,12 +92,12 @@ def test_minimal_pilot_has_defaults(tmp_path: Path) -> None:
         ),
         (
             '[links.other]\nto = "nobody"\n',
-            "p.toml: links.other.to: 'nobody' is neither 'workflow' nor a declared partner "
+            "p.toml: [links.other] to: 'nobody' is neither 'workflow' nor a declared partner "
             "(partners: api)",
         ),
         (
             '[[expectations]]\neffect = "crm:x"\n',
-            "p.toml: expectations[1].effect 'crm:x': no partner 'crm' (partners: api)",
+            "p.toml: [[expectations]] #2 effect: 'crm:x' names no declared partner (partners: api)",
         ),
         (
             '[[expectations]]\neffect = "api:item.deleted"\n',
@@ -110,11 +110,11 @@ def test_minimal_pilot_has_defaults(tmp_path: Path) -> None:
         ),
         (
             '[workflow.env]\nAPI = "{links.partner.url}"\nX = "{prot}"\n',
-            "p.toml: workflow.env.X: unknown placeholder {prot}",
+            "p.toml: [workflow.env] X: unknown placeholder {prot}",
         ),
         (
             '[workflow.env]\nAPI = "{links.nope.url}"\n',
-            "p.toml: workflow.env.API: {links.nope.url} names no link (links: partner)",
+            "p.toml: [workflow.env] API: {links.nope.url} names no link (links: partner)",
         ),
         (
             '[[partners.api.routes]]\nmethod = "GET"\npath = "/x"\nstatuss = 200\n',

@@ -65,12 +65,12 @@ def qualify(effect: str, partners: Sequence[str]) -> tuple[str, str]:
     elif len(partners) == 1:
         partner, name = partners[0], effect
     else:
-        raise ValueError(f"effect {effect!r}: name the partner, e.g. '{partners[0]}:{effect}'")
+        raise ValueError(f"effect: {effect!r} must name its partner, e.g. '{partners[0]}:{effect}'")
     if partner not in partners:
         known = ", ".join(partners) or "none"
-        raise ValueError(f"effect {effect!r}: no partner {partner!r} (partners: {known})")
+        raise ValueError(f"effect: {effect!r} names no declared partner (partners: {known})")
     if not name:
-        raise ValueError(f"effect {effect!r}: the effect name is missing after ':'")
+        raise ValueError(f"effect: {effect!r} has no effect name after ':'")
     return partner, name
 
 

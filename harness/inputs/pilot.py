@@ -327,27 +327,27 @@ class PilotSpec(_Strict):
         for name, link in self.links.items():
             if link.to != "workflow" and link.to not in self.partners:
                 raise ValueError(
-                    f"links.{name}.to: {link.to!r} is neither 'workflow' nor a declared partner "
+                    f"[links.{name}] to: {link.to!r} is neither 'workflow' nor a declared partner "
                     f"(partners: {', '.join(partners) or 'none'})"
                 )
         for index, rule in enumerate(self.expectations):
             try:
                 qualify(rule.effect, partners)
             except ValueError as exc:
-                raise ValueError(f"expectations[{index}].{exc}") from None
+                raise ValueError(f"[[expectations]] #{index + 1} {exc}") from None
         for name, scenario in self.scenarios.items():
             if scenario.partner and len(partners) != 1:
                 raise ValueError(
-                    f"scenarios.{name}.partner: the pilot has {len(partners)} partners; "
+                    f"[scenarios.{name}] partner: the pilot has {len(partners)} partners; "
                     "use partners.<name> = {...}"
                 )
             unknown = sorted(set(scenario.partners) - set(partners))
             if unknown:
-                raise ValueError(f"scenarios.{name}.partners.{unknown[0]}: no such partner")
+                raise ValueError(f"[scenarios.{name}] partners.{unknown[0]}: no such partner")
         try:
             placeholders.check(self.workflow.env, self.links)
         except ValueError as exc:
-            raise ValueError(f"workflow.env.{exc}") from None
+            raise ValueError(f"[workflow.env] {exc}") from None
         return self
 
     def partner_faults(self, scenario: ScenarioSpec) -> dict[str, dict[str, Any]]:
