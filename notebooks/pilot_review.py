@@ -55,7 +55,7 @@ fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.5), s
 y = np.arange(len(names))
 left.barh(y, observed, color=["#9ecae1"] * len(by) + ["#3182bd"], label="observed")
 left.plot([v["attainment_lb"]], [y[-1]], "k|", markersize=16, label="lower bound (all)")
-left.axvline(t["slo_target"], color="#d62728", linestyle="--", label=f"target {t['slo_target']:.0%}")
+left.axvline(t["slo_target"], color="#d62728", linestyle="--", label=f"target {rv.pct(t['slo_target'])}")
 left.set_xlim(min(0.8, min(observed) - 0.02), 1.0)
 left.set_yticks(y, names)
 left.invert_yaxis()
