@@ -108,16 +108,34 @@ def result_view(result: DrillResult) -> Group:
         if not r.ok and r.examples:
             detail += "  e.g. " + ", ".join(r.examples[:3])
         table.add_row(r.name, mark, detail)
-    if not result.unmatched_events:
-        return Group(head, table)
-    n = len(result.unmatched_events)
-    shown = ", ".join(result.unmatched_events[:3])
-    note = Text(
-        f"{n} event{'s' if n != 1 else ''} matched no [[expectations]] rule, so nothing was "
-        f"expected of {'them' if n != 1 else 'it'}: {shown}{', …' if n > 3 else ''}",
-        style="yellow",
-    )
-    return Group(head, table, note)
+    return Group(head, table, *_notes(result))
+
+
+def _notes(result: DrillResult) -> list[Text]:
+    """What the run could not judge: events no rule covers, calls no route declares."""
+    notes = []
+    if result.unmatched_events:
+        n = len(result.unmatched_events)
+        shown = ", ".join(result.unmatched_events[:3])
+        notes.append(
+            Text(
+                f"{n} event{'s' if n != 1 else ''} matched no [[expectations]] rule, so nothing "
+                f"was expected of {'them' if n != 1 else 'it'}: {shown}{', …' if n > 3 else ''}",
+                style="yellow",
+            )
+        )
+    if result.unexpected_calls:
+        n = len(result.unexpected_calls)
+        kinds = sorted(set(result.unexpected_calls))
+        shown = "; ".join(kinds[:3]) + ("; …" if len(kinds) > 3 else "")
+        notes.append(
+            Text(
+                f"{n} partner call{'s' if n != 1 else ''} matched no declared route "
+                f"(answered 404): {shown}",
+                style="yellow",
+            )
+        )
+    return notes
 
 
 def _scenarios(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.drill.diagnose import contract_mismatch, webhook_refused
+from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.journal import frame, load_run
 
 
@@ -131,3 +131,18 @@ def test_contract_mismatch_exits_2_with_the_partners_reason(tmp_path: Path) -> N
     assert run.meta["status"] == "unusable"
     assert len(run.requests) >= 6 and set(run.requests["status"]) == {400}
     assert run.effects.empty
+
+
+def test_calls_no_route_declares_are_listed_not_judged() -> None:
+    calls = [
+        {**req("crm", 201), "route": "create"},
+        {**req("crm", 404, "no route matches", "/v3/lists"), "route": ""},
+        # A declared route answering 404 (an update before its create) is no stray call.
+        {**req("crm", 404, "contact x not found", "/v3/c/x"), "route": "update"},
+        {**req("erp", 404, "no route matches", "/stock"), "method": "GET", "route": ""},
+    ]
+    assert unexpected_calls(frame("requests", calls)) == [
+        "crm: POST /v3/lists",
+        "erp: GET /stock",
+    ]
+    assert unexpected_calls(frame("requests", [])) == []

@@ -48,6 +48,8 @@ async def test_duplicated_booking_caught_and_dedupe_variant_passes(tmp_path: Pat
         # The one invoice.voided event matches no rule: listed, not ignored.
         voided = set(run.expected.loc[run.expected["event_type"] == "invoice.voided", "event_id"])
         assert voided and voided <= set(drill.unmatched_events)
+        # Every call the workflow made is one the pilot declares.
+        assert drill.unexpected_calls == [] and run.meta["unexpected_calls"] == []
 
 
 @pytest.mark.parametrize("name", ["outside.toml", "outside-dedupe.toml"])

@@ -65,3 +65,21 @@ def webhook_refused(attempts: pd.DataFrame, path: str) -> str | None:
 def _template(path: str) -> str:
     # A long id in the path makes every line unique; show the first example as is.
     return path if len(path) <= 80 else path[:77] + "..."
+
+
+def unexpected_calls(requests: pd.DataFrame) -> list[str]:
+    """Calls no declared route matched ("crm: GET /v3/x"), in the order they came.
+
+    Not a verdict: a call the pilot did not declare is either the workflow's
+    mistake or a gap in the declaration, and the run says which calls they were.
+    """
+    if requests.empty:
+        return []
+    status = pd.to_numeric(requests["status"], errors="coerce")
+    stray = requests[(requests["route"].fillna("") == "") & (status == 404)]
+    return [
+        f"{partner}: {method} {_template(path)}"
+        for partner, method, path in zip(
+            stray["partner"], stray["method"], stray["path"], strict=True
+        )
+    ]

@@ -25,7 +25,7 @@ from harness import __version__
 from harness.checks.invariants import InvariantResult, check_all
 from harness.drill import observe
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
-from harness.drill.diagnose import contract_mismatch, webhook_refused
+from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.drill.progress import ProgressSink, watch
 from harness.drill.recovery import owner_alive, recover_stale_runs
 from harness.drill.services import (
@@ -71,6 +71,7 @@ class DrillResult:
     duration_s: float
     expect: str = "pass"
     unmatched_events: list[str] = field(default_factory=list)
+    unexpected_calls: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -355,6 +356,7 @@ def _finish(
     results = check_all(
         tables, p.pilot.spec.slo, outcomes_known=p.pilot.spec.workflow.outcomes is not None
     )
+    p.meta["unexpected_calls"] = unexpected_calls(tables["requests"])
     stats = sender.stats
     p.meta.update(
         status="finished",
@@ -438,4 +440,5 @@ async def run_drill(
         duration_s=time.monotonic() - started,
         expect=scenario.expect,
         unmatched_events=list(p.meta["unmatched_events"]),
+        unexpected_calls=list(p.meta.get("unexpected_calls", [])),
     )
