@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from harness.drill import DrillResult, run_drill
 from harness.inputs.pilot import load_pilot
 from harness.journal import load_run
@@ -50,13 +48,6 @@ async def test_duplicated_booking_caught_and_dedupe_variant_passes(tmp_path: Pat
         assert voided and voided <= set(drill.unmatched_events)
         # Every call the workflow made is one the pilot declares.
         assert drill.unexpected_calls == [] and run.meta["unexpected_calls"] == []
-
-
-@pytest.mark.parametrize("name", ["outside.toml", "outside-dedupe.toml"])
-def test_the_workflows_own_names_reach_it(name: str) -> None:
-    env = load_pilot(DATA / name).spec.workflow.env
-    assert {"LISTEN_PORT", "HOOK_KEY", "UPSTREAM_BASE", "DATA_DIR"} <= set(env)
-    assert not {"PORT", "WEBHOOK_SECRET", "STATE_DIR", "PARTNER_URL"} & set(env)
 
 
 # Fails to bind once, the way a workflow does when another process took the

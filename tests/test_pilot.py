@@ -270,3 +270,12 @@ def test_bad_baseline_table_is_one_line(tmp_path: Path, extra: str, message: str
     with pytest.raises(PilotError) as info:
         load_pilot(write(tmp_path, MINIMAL + extra))
     assert str(info.value) == f"{tmp_path / 'p.toml'}: {message}"
+
+
+def test_an_outcomes_file_may_use_placeholders_and_is_checked(tmp_path: Path) -> None:
+    good = MINIMAL.replace(
+        "[webhook]", 'outcomes = { file = "{state_dir}/outcomes.jsonl" }\n[webhook]'
+    )
+    assert load_pilot(write(tmp_path, good)).spec.workflow.outcomes is not None
+    with pytest.raises(PilotError, match=r"\[workflow\] outcomes.file: unknown placeholder"):
+        load_pilot(write(tmp_path, good.replace("{state_dir}", "{state_dr}")))

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.inputs.expectations import effect_kind
+from harness.inputs.expectations import as_version, effect_kind
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -34,15 +34,6 @@ def trace_of(traceparent: str) -> str:
     return parts[1] if len(parts) == 4 else ""
 
 
-def _version(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def ledger_effects(
     ledger: Path, run_id: str, clock_origin: float, trace_to_event: Mapping[str, str]
 ) -> list[dict[str, Any]]:
@@ -59,7 +50,7 @@ def ledger_effects(
                 "partner": partner,
                 "kind": effect_kind(partner, str(entry.get("effect") or "")),
                 "business_key": str(entry.get("key") or ""),
-                "entity_version": _version(entry.get("version")),
+                "entity_version": as_version(entry.get("version")),
                 "idempotency_key": str(entry.get("idempotency_key") or ""),
                 "correlation_id": trace,
                 "event_id": event_id,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.drill.collect import ledger_effects, ledger_file
+from harness.inputs.expectations import effect_kind, qualify
 from harness.replay.sender import Sender, SendStats
 
 if TYPE_CHECKING:
@@ -36,13 +37,17 @@ ProgressSink = Callable[[Progress], None]
 
 def duplicated_so_far(p: Prepared) -> int:
     """Effects beyond the first of each kind and entity, for kinds expected exactly once."""
-    once = {r.effect for r in p.pilot.spec.expectations if r.times == "once"}
+    partners = sorted(p.pilot.spec.partners)
+    once = {
+        effect_kind(*qualify(r.effect, partners))
+        for r in p.pilot.spec.expectations
+        if r.times == "once" and r.effect
+    }
     seen: Counter[tuple[str, str]] = Counter()
-    for name in p.pilot.spec.partners:
+    for name in partners:
         for row in ledger_effects(ledger_file(p.run_dir, name), p.run_id, 0.0, {}):
-            effect = str(row["kind"])
-            if effect in once or effect.split(":", 1)[-1] in once:
-                seen[(effect, str(row["business_key"]))] += 1
+            if row["kind"] in once:
+                seen[(str(row["kind"]), str(row["business_key"]))] += 1
     return sum(n - 1 for n in seen.values() if n > 1)
 
 

@@ -176,6 +176,8 @@ class Stage:
     links: Links
     workflow_url: str
     state_dir: Path
+    # What {placeholders} stood for when the workflow started (for an outcomes file).
+    values: dict[str, str] = field(repr=False)
 
 
 # A workflow is told its port ({port}); between choosing a free one and the
@@ -195,18 +197,20 @@ async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProx
     links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
     state_dir = p.run_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    workflow_url = await _start_workflow(p, stack, links, state_dir)
+    workflow_url, values = await _start_workflow(p, stack, links, state_dir)
     links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
     p.meta["links"] = links.as_meta()
-    return Stage(proxy, partner_urls, links, workflow_url, state_dir)
+    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values)
 
 
 async def _start_workflow(
     p: Prepared, stack: contextlib.AsyncExitStack, links: Links, state_dir: Path
-) -> str:
+) -> tuple[str, dict[str, str]]:
+    """The workflow's URL and the placeholder values it was started with."""
     if p.pilot.spec.workflow.url is not None:
         await stack.enter_async_context(workflow_process(p.pilot, {}, 0, p.run_dir))
-        return p.pilot.spec.workflow.url
+        values = placeholder_values(p.pilot, links, 0, p.secret, state_dir, p.run_dir)
+        return p.pilot.spec.workflow.url, values
     for attempt in range(1, PORT_TRIES + 1):
         port = free_port()
         values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
@@ -220,7 +224,7 @@ async def _start_workflow(
             if "address already in use" not in str(exc) or attempt == PORT_TRIES:
                 raise
             continue
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}", values
     raise AssertionError("unreachable: the last try returns or raises")
 
 
@@ -308,8 +312,7 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
     if spec.outcomes is not None:
         file = None
         if spec.outcomes.file is not None:
-            values = placeholder_values(p.pilot, stage.links, 0, "", stage.state_dir, p.run_dir)
-            file = Path(placeholders.fill(spec.outcomes.file, values))
+            file = Path(placeholders.fill(spec.outcomes.file, stage.values))
         for row in await observe.read_outcomes(spec.outcomes, stage.workflow_url, file, p.run_id):
             journal.outcome(row)
     counts = await _partner_request_counts(stage.partner_urls)

@@ -103,7 +103,7 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def _as_version(value: Any) -> int | None:
+def as_version(value: Any) -> int | None:
     # Providers send versions as numbers or digit strings; anything else is none.
     if isinstance(value, bool) or value is MISSING or value is None:
         return None
@@ -145,7 +145,7 @@ def expect_for(
             continue
         partner, name = qualify(rule.effect, partners)
         key = _as_text(parse_selector(rule.key).get(sources))
-        version = _as_version(parse_selector(rule.version).get(sources)) if rule.version else None
+        version = as_version(parse_selector(rule.version).get(sources)) if rule.version else None
         times = rule.times if name else ""
         return Expectation(index, partner, effect_kind(partner, name), times, key, version)
     return Expectation(UNMATCHED, "", "", "", event.entity_id, event.entity_version)

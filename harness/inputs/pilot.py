@@ -344,10 +344,15 @@ class PilotSpec(_Strict):
             unknown = sorted(set(scenario.partners) - set(partners))
             if unknown:
                 raise ValueError(f"[scenarios.{name}] partners.{unknown[0]}: no such partner")
-        try:
-            placeholders.check(self.workflow.env, self.links)
-        except ValueError as exc:
-            raise ValueError(f"[workflow.env] {exc}") from None
+        outcomes = self.workflow.outcomes
+        for prefix, values in (
+            ("[workflow.env] ", self.workflow.env),
+            ("[workflow] outcomes.", {"file": outcomes.file} if outcomes and outcomes.file else {}),
+        ):
+            try:
+                placeholders.check(values, self.links)
+            except ValueError as exc:
+                raise ValueError(f"{prefix}{exc}") from None
         return self
 
     def partner_faults(self, scenario: ScenarioSpec) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ OVER_TIMEOUT_MS = 300
 # Where a duplicate or a redelivery lands: right after the original, or after
 # every other event (base times are all 0, so 0.5 s sorts after them).
 DELAYS_S = (0.0, 0.5)
-# The workflow contract's default partner timeout (docs/architecture.md).
+# How long a workflow waits for a partner when its link declares no timeout_s.
 DEFAULT_PARTNER_TIMEOUT_S = 2.0
 # What the hunt judges by default. The SLO is left out: on ten events, one
 # delivery the provider only gets through on its third retry already misses a
