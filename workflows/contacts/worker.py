@@ -12,76 +12,38 @@ revision the CRM holds:
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Iterable
+
+from workflows.common.keyed_pool import KeyedPool
 
 from . import events
 from .crm import CrmClient, CrmError
 from .store import Contact, Queued, Store
 
-IDLE_POLL_S = 0.2
 
-
-class Worker:
+class Worker(KeyedPool[Queued]):
     def __init__(
         self, store: Store, crm: CrmClient, *, workers: int = 4, orphan_wait_s: float = 10.0
     ) -> None:
+        super().__init__(workers)
         self.store = store
         self.crm = crm
-        self.workers = workers
         self.orphan_wait_s = orphan_wait_s
-        self._wake = asyncio.Event()
-        self._busy_users: set[str] = set()
-        self._busy_events: set[str] = set()
 
-    def notify(self) -> None:
-        self._wake.set()
+    def pending(self) -> Iterable[Queued]:
+        return self.store.pending()
 
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for _ in range(self.workers):
-                tg.create_task(self._loop())
+    def entity_of(self, item: Queued) -> str | None:
+        return item.user_id
 
-    async def _loop(self) -> None:
-        while True:
-            self._expire_orphans()
-            item = self._claim()
-            if item is None:
-                # Clear, then look again: a notify between the two cannot be lost.
-                self._wake.clear()
-                item = self._claim()
-            if item is None:
-                try:
-                    async with asyncio.timeout(IDLE_POLL_S):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
-                continue
-            try:
-                await self._process(item)
-            finally:
-                self._busy_events.discard(item.event_id)
-                if item.user_id is not None:
-                    self._busy_users.discard(item.user_id)
-                self.notify()
-
-    def _claim(self) -> Queued | None:
-        for item in self.store.pending():
-            if item.event_id in self._busy_events or item.user_id in self._busy_users:
-                continue
-            self._busy_events.add(item.event_id)
-            if item.user_id is not None:
-                self._busy_users.add(item.user_id)
-            return item
-        return None
-
-    def _expire_orphans(self) -> None:
+    def expire_orphans(self) -> None:
         now = time.time()
         for item in self.store.waiting():
             if now - (item.waiting_since or now) < self.orphan_wait_s or item.user_id is None:
                 continue
             # Its create may still be in the inbox, retrying through a CRM outage.
-            if item.user_id in self._busy_users or any(
+            if self.busy(item.user_id) or any(
                 other.state != "waiting" for other in self.store.open_for(item.user_id)
             ):
                 continue
@@ -92,7 +54,7 @@ class Worker:
                 " its user.created never arrived",
             )
 
-    async def _process(self, item: Queued) -> None:
+    async def process(self, item: Queued) -> None:
         if item.problem is not None:
             self.store.finish(item.event_id, "dead_lettered", f"malformed event: {item.problem}")
             return

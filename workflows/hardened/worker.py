@@ -13,18 +13,17 @@ the workflow remembers what the partner holds (shipment id, applied version):
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Iterable
 
 from workflows.common import events
+from workflows.common.keyed_pool import KeyedPool
 
 from .client import PartnerClient, PartnerError
 from .inbox import Inbox, InboxEvent
 
-IDLE_POLL_S = 0.2
 
-
-class Processor:
+class Processor(KeyedPool[InboxEvent]):
     def __init__(
         self,
         inbox: Inbox,
@@ -33,58 +32,18 @@ class Processor:
         workers: int = 4,
         orphan_update_timeout_s: float = 10.0,
     ) -> None:
+        super().__init__(workers)
         self.inbox = inbox
         self.client = client
-        self.workers = workers
         self.orphan_update_timeout_s = orphan_update_timeout_s
-        self._wake = asyncio.Event()
-        self._busy_orders: set[str] = set()
-        self._busy_events: set[str] = set()
 
-    def notify(self) -> None:
-        self._wake.set()
+    def pending(self) -> Iterable[InboxEvent]:
+        return self.inbox.pending()
 
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for _ in range(self.workers):
-                tg.create_task(self._work())
+    def entity_of(self, item: InboxEvent) -> str | None:
+        return item.order_id
 
-    async def _work(self) -> None:
-        while True:
-            self._expire_orphans()
-            event = self._claim()
-            if event is None:
-                # Clear, then look once more: a notify between the two cannot be lost.
-                self._wake.clear()
-                event = self._claim()
-            if event is None:
-                try:
-                    async with asyncio.timeout(IDLE_POLL_S):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
-                continue
-            try:
-                await self._process(event)
-            finally:
-                self._busy_events.discard(event.event_id)
-                if event.order_id is not None:
-                    self._busy_orders.discard(event.order_id)
-                self.notify()
-
-    def _claim(self) -> InboxEvent | None:
-        for event in self.inbox.pending():
-            if event.event_id in self._busy_events:
-                continue
-            if event.order_id is not None and event.order_id in self._busy_orders:
-                continue
-            self._busy_events.add(event.event_id)
-            if event.order_id is not None:
-                self._busy_orders.add(event.order_id)
-            return event
-        return None
-
-    def _expire_orphans(self) -> None:
+    def expire_orphans(self) -> None:
         now = time.time()
         for event in self.inbox.waiting():
             since = event.waiting_since or now
@@ -93,7 +52,7 @@ class Processor:
             # Not an orphan while its create is in the inbox (being retried through
             # a partner outage, say): that create will release it.
             if event.order_id is not None and (
-                event.order_id in self._busy_orders
+                self.busy(event.order_id)
                 or any(
                     other.event_id != event.event_id and other.state != "waiting"
                     for other in self.inbox.open_events_for(event.order_id)
@@ -107,7 +66,7 @@ class Processor:
                 f"{self.orphan_update_timeout_s:g}s: its create never arrived",
             )
 
-    async def _process(self, event: InboxEvent) -> None:
+    async def process(self, event: InboxEvent) -> None:
         if event.problem is not None:
             self.inbox.finish(event.event_id, "dead_lettered", f"malformed event: {event.problem}")
             return
