@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
+
+from workflows.common.config import ConfigError
+
+
+class _HasPort(Protocol):
+    @property
+    def port(self) -> int: ...
+
+
+S = TypeVar("S", bound=_HasPort)
 
 
 async def serve(app: Starlette, port: int, name: str, host: str = "127.0.0.1") -> None:
@@ -20,3 +33,17 @@ async def serve(app: Starlette, port: int, name: str, host: str = "127.0.0.1") -
             await asyncio.sleep(0.01)
         bound = server.servers[0].sockets[0].getsockname()[1]
         print(f"{name} ready on http://{host}:{bound}", flush=True)
+
+
+def run(name: str, settings_from_env: Callable[[], S], create_app: Callable[[S], Starlette]) -> int:
+    """A workflow's `__main__`: settings from the environment (one line if bad), then serve."""
+    try:
+        settings = settings_from_env()
+    except ConfigError as exc:
+        print(f"workflows.{name}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(create_app(settings), settings.port, name))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
-from workflows.common.config import ConfigError
-from workflows.common.serve import serve
+from workflows.common.serve import run
 
 from .app import create_app
 from .settings import ContactsSettings
 
-
-def main() -> int:
-    try:
-        settings = ContactsSettings.from_env()
-    except ConfigError as exc:
-        print(f"workflows.contacts: {exc}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(serve(create_app(settings), settings.port, "contacts"))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-sys.exit(main())
+sys.exit(run("contacts", ContactsSettings.from_env, create_app))
