@@ -42,7 +42,7 @@ def contract_mismatch(requests: pd.DataFrame, effects: pd.DataFrame) -> str | No
         ).most_common(1)[0]
         return (
             f"{partner}: {len(rejected):,} of {len(calls):,} calls rejected before any effect: "
-            f"{method} {_template(path)} -> {code} {reason or 'no reason given'}"
+            f"{method} {_short(path)} -> {code} {reason or 'no reason given'}"
         )
     return None
 
@@ -62,7 +62,7 @@ def webhook_refused(attempts: pd.DataFrame, path: str) -> str | None:
     )
 
 
-def _template(path: str) -> str:
+def _short(path: str) -> str:
     # A long id in the path makes every line unique; show the first example as is.
     return path if len(path) <= 80 else path[:77] + "..."
 
@@ -78,7 +78,7 @@ def unexpected_calls(requests: pd.DataFrame) -> list[str]:
     status = pd.to_numeric(requests["status"], errors="coerce")
     stray = requests[(requests["route"].fillna("") == "") & (status == 404)]
     return [
-        f"{partner}: {method} {_template(path)}"
+        f"{partner}: {method} {_short(path)}"
         for partner, method, path in zip(
             stray["partner"], stray["method"], stray["path"], strict=True
         )
