@@ -1,0 +1,64 @@
+"""`chaoslab init`: a team's layout for drilling their workflow in their own repository.
+
+    pilots/example.toml              a commented pilot: your command, a declared partner
+    fixtures/example/events.jsonl    a few captured deliveries it replays
+    reports/.gitignore               runs and reviews stay out of git
+    requirements-chaoslab.txt        what CI installs
+    .github/workflows/chaoslab.yml   CI: pytest --pilots pilots/, reports/ as an artifact
+    ci/chaoslab.gitlab-ci.yml        the same for GitLab CI (include it)
+
+Nothing is ever overwritten: if one of these files exists, nothing is written.
+The templates are package data (``harness/scaffold/templates``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from harness import __version__
+
+# Where each template goes, relative to the folder being set up.
+LAYOUT: dict[str, str] = {
+    "pilots/example.toml": "example.toml",
+    "fixtures/example/events.jsonl": "events.jsonl",
+    "reports/.gitignore": "reports.gitignore",
+    "requirements-chaoslab.txt": "requirements.txt",
+    ".github/workflows/chaoslab.yml": "github-actions.yml",
+    "ci/chaoslab.gitlab-ci.yml": "gitlab-ci.yml",
+}
+
+
+class ScaffoldError(RuntimeError):
+    """A layout that cannot be written; the message is one line for people."""
+
+
+def _template(name: str) -> str:
+    text = resources.files(__package__).joinpath("templates", name).read_text("utf-8")
+    return text.replace("{chaoslab_version}", __version__)
+
+
+def init_layout(target: Path) -> list[Path]:
+    """Write the layout into ``target``; returns the files written, in order.
+
+    Checks every destination before writing any, so a refusal leaves the
+    folder as it was.
+    """
+    if target.exists() and not target.is_dir():
+        raise ScaffoldError(f"{target}: not a folder")
+    taken = [rel for rel in LAYOUT if (target / rel).exists() or (target / rel).is_symlink()]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise ScaffoldError(f"{target / taken[0]}: already exists{more}; nothing was written")
+    blocked = [rel for rel in LAYOUT for p in (target / rel).parents if p.is_file()]
+    if blocked:
+        raise ScaffoldError(f"{target / blocked[0]}: a file is in the way; nothing was written")
+    texts = {rel: _template(name) for rel, name in LAYOUT.items()}
+    written = []
+    for rel, text in texts.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as out:  # "x": never overwrite, even in a race
+            out.write(text)
+        written.append(path)
+    return written

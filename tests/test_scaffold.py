@@ -1,0 +1,163 @@
+"""`chaoslab init`, `chaoslab --version` and a pilot's own review notebooks, on plain files.
+
+The end-to-end proof (the built wheel, a fresh virtualenv, a real drill and
+review) is tests/test_install.py; these are the cheap checks around it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.cli import main
+from harness.inputs.pilot import PilotError, load_pilot
+from harness.report import notebooks
+from harness.report.review import ReviewError, execute_notebook, notebooks_of
+from harness.scaffold import LAYOUT, init_layout
+
+
+def chaoslab(
+    *args: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["chaoslab", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+def test_init_writes_the_layout_and_lists_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = chaoslab("init", str(tmp_path / "team"), capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    for rel in LAYOUT:
+        assert (tmp_path / "team" / rel).is_file(), rel
+        assert f"created {tmp_path / 'team' / rel}" in out
+    ignored = (tmp_path / "team" / "reports" / ".gitignore").read_text().splitlines()
+    assert "*" in ignored and "!.gitignore" in ignored
+    requirements = (tmp_path / "team" / "requirements-chaoslab.txt").read_text()
+    assert f"chaoslab=={harness.__version__}" in requirements
+    for ci in (".github/workflows/chaoslab.yml", "ci/chaoslab.gitlab-ci.yml"):
+        text = (tmp_path / "team" / ci).read_text()
+        assert "pytest --pilots pilots/" in text and "reports/" in text, ci
+
+
+def test_init_refuses_to_overwrite_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pilots").mkdir()
+    (tmp_path / "pilots" / "example.toml").write_text("# ours\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = chaoslab("init", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 2 and out == ""
+    assert err.strip() == "chaoslab: pilots/example.toml: already exists; nothing was written"
+    assert (tmp_path / "pilots" / "example.toml").read_text() == "# ours\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["example.toml", "pilots"]
+
+
+def test_init_refuses_a_file_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "ci").write_text("not a folder\n")
+    with pytest.raises(RuntimeError, match=r"ci/chaoslab.gitlab-ci.yml: a file is in the way"):
+        init_layout(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ci"]
+
+
+def test_version_is_the_package_version(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = chaoslab("--version", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and out == f"chaoslab {harness.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", harness.__version__)
+
+
+def test_the_example_pilot_loads_and_its_commented_scenarios_too(tmp_path: Path) -> None:
+    init_layout(tmp_path)
+    pilot = load_pilot(tmp_path / "pilots" / "example.toml")
+    assert pilot.name == "example" and list(pilot.spec.scenarios) == ["duplicates"]
+    assert pilot.spec.webhook.secret_env and "{secret}" in pilot.spec.workflow.env.values()
+    # The bad days offered as comments must load once uncommented.
+    text = (tmp_path / "pilots" / "example.toml").read_text()
+    uncommented = re.sub(r"^# (\[scenarios\.|description|delivery|partner|toxics)", r"\1",
+                         text, flags=re.M)
+    (tmp_path / "pilots" / "more.toml").write_text(uncommented)
+    more = load_pilot(tmp_path / "pilots" / "more.toml")
+    assert list(more.spec.scenarios) == ["duplicates", "partner-errors", "partner-slow"]
+
+
+PILOT_TAIL = """
+[review]
+notebooks = {notebooks}
+"""
+
+
+def with_review(tmp_path: Path, entries: list[str]) -> Path:
+    init_layout(tmp_path)
+    path = tmp_path / "pilots" / "example.toml"
+    path.write_text(path.read_text() + PILOT_TAIL.format(notebooks=entries).replace("'", '"'))
+    return path
+
+
+def test_a_pilot_runs_its_own_notebook_beside_ours(tmp_path: Path) -> None:
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "latency.py").write_text("# %%\nprint(pilot)\n")
+    path = with_review(tmp_path, ["pilot_review", "../analysis/latency.py"])
+    assert load_pilot(path).spec.review.notebooks == ["pilot_review", "../analysis/latency.py"]
+    assert notebooks_of(path.resolve()) == [
+        ("pilot_review", None),
+        ("latency", (tmp_path / "analysis" / "latency.py").resolve()),
+    ]
+    assert notebooks_of(None) == [("drill_analysis", None), ("pilot_review", None)]
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        (["drill_analysis"], "pilot_review must be listed: it writes the verdict"),
+        (["pilot_review", "no_such"], "no_such: no such notebook in chaoslab (ours: "),
+        (["pilot_review", "../mine.py"], "../mine.py: no such file "),
+        (["pilot_review", "../mine.txt/"], "a notebook is a .py (jupytext) or .ipynb file"),
+        (["pilot_review", "pilot_review"], "a second notebook named 'pilot_review'"),
+        ([], "[review] notebooks: List should have at least 1 item"),
+    ],
+)
+def test_review_notebooks_are_checked_on_load(
+    tmp_path: Path, entries: list[str], problem: str
+) -> None:
+    path = with_review(tmp_path, entries)
+    with pytest.raises(PilotError) as caught:
+        load_pilot(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: [review] notebooks") and problem in message, message
+    assert "\n" not in message
+
+
+def test_our_notebooks_come_from_the_package(tmp_path: Path) -> None:
+    folder = notebooks.builtin_dir()  # the checkout's notebooks/, installed as harness.notebooks
+    assert (folder / "__init__.py").is_file() and (folder / "pilot_review.py").is_file()
+    assert {"drill_analysis", "pilot_review"} <= set(notebooks.builtin_names())
+    with pytest.raises(ReviewError, match="no such notebook in chaoslab"):
+        notebooks_of(with_review(tmp_path, ["pilot_review", "nope"]).resolve())
+
+
+@pytest.mark.slow
+def test_a_pilots_own_notebook_runs_in_its_folder_with_the_review_parameters(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "analysis" / "mine.py"
+    mine.parent.mkdir()
+    mine.write_text(
+        '# %% tags=["parameters"]\npilot = ""\nrun_dirs = []\npilot_file = ""\n'
+        "# %%\nimport pathlib\n"
+        'pathlib.Path("seen.txt").write_text(repr((pilot, run_dirs, pilot_file)))\n'
+    )
+    out = tmp_path / "reports" / "example"
+    out.mkdir(parents=True)
+    params = {"pilot": "example", "run_dirs": ["/runs/a"], "pilot_file": "/p/example.toml"}
+    executed = execute_notebook("mine", params, out, source=mine)
+    assert executed == out / "mine.ipynb" and executed.is_file()
+    assert (mine.parent / "seen.txt").read_text() == repr(tuple(params.values()))
