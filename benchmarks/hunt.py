@@ -1,18 +1,23 @@
-"""How fast the hunt finds, and how small it shrinks, a failure of the naive workflow.
+"""Schedules per minute: one fresh drill per schedule (before) against standing stages (after).
 
-    .venv/bin/python benchmarks/hunt.py [--seeds 1,2,3,4,5] [--budget 60] [--faults ...]
+    .venv/bin/python benchmarks/hunt.py [--budget 60] [--seed 1] [--workers 3]
+        [--faults delivery,move,partner,...]
 
-One hunt per seed against pilots/order-sync-naive.toml, each in a throwaway
-reports folder. Per seed: time to the first failing schedule, the size of the
-final (shrunk) schedule, schedules tried, total time. Then median and max over
-the seeds. A seed that finds nothing within its budget is reported as such
-and counts as the budget for the time figures.
+Both hunts run in this one process, one after the other, on the hardened
+reference pilot (pilots/order-sync.toml): the hunt finds nothing there, so
+each explores for its whole budget and the figure is clean. Before: every
+schedule starts its own partner, links and workflow (``standing=False``).
+After: ``--workers`` standing stages side by side, partners reset and events
+salted per schedule. Prints schedules per minute while exploring for each,
+and the ratio; a schedule that breaks an invariant here is a false alarm and
+is printed too. ``--faults delivery,partner,toxic`` keeps to the families
+the hunt had before the larger fault space, whose schedules are shorter (no
+late copies, rate limits or restarts).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -21,62 +26,59 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.inputs.pilot import load_pilot
-from harness.search.hunt import FAMILIES, hunt, verdict_key
+from harness.search.hunt import HuntResult, hunt
+from harness.search.settings import DEFAULT_WORKERS, FAMILIES
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pilot", type=Path, default=REPO / "pilots/order-sync-naive.toml")
-    parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated Hypothesis seeds")
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds per hunt")
-    parser.add_argument(
-        "--faults", default=",".join(FAMILIES), help="fault families (delivery,partner,toxic)"
+def _line(label: str, result: HuntResult) -> str:
+    status = result.status
+    alarm = "" if not result.found else f"  FALSE ALARM: {result.counterexample}"
+    return (
+        f"{label:<28} {status.explored:>6} {status.explore_s:>8.1f}s "
+        f"{status.per_minute():>9.1f}{alarm}"
     )
-    parser.add_argument("--replays", type=int, default=0, help="replays of each counterexample")
-    args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    families = [f.strip() for f in args.faults.split(",") if f.strip()]
-    pilot = load_pilot(args.pilot)
 
-    rows: list[tuple[int, float | None, int | None, int, float, str]] = []
-    print(f"hunt benchmark: {pilot.name}, budget {args.budget:g}s, faults {','.join(families)}")
-    print(f"{'seed':>5} {'first failure':>14} {'final size':>11} {'tried':>6} {'total':>8}  broke")
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--pilot", type=Path, default=REPO / "pilots/order-sync.toml")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds of exploring per mode")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="standing stages")
+    parser.add_argument("--faults", default=",".join(FAMILIES), help="fault families")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the hunts here (default: a temp folder)"
+    )
+    args = parser.parse_args(argv)
+    pilot = load_pilot(args.pilot)
+    families = [f.strip() for f in args.faults.split(",") if f.strip()]
+    print(
+        f"hunt speed: {pilot.name}, {args.budget:g}s budget per mode, seed {args.seed}, "
+        f"faults {','.join(families)}"
+    )
+    print(f"{'mode':<28} {'tried':>6} {'explore':>9} {'per min':>9}")
     with tempfile.TemporaryDirectory(prefix="chaoslab-bench-hunt-") as tmp:
-        for seed in seeds:
-            result = hunt(
+        reports = args.keep or Path(tmp)
+        def run(standing: bool, workers: int) -> HuntResult:
+            return hunt(
                 pilot,
                 budget_s=args.budget,
-                seed=seed,
-                reports=Path(tmp),
-                replays=args.replays,
+                seed=args.seed,
+                reports=reports,
+                replays=0,
                 families=families,
+                standing=standing,
+                workers=workers,
             )
-            first = result.status.first_failure_s
-            size = len(result.schedule) if result.schedule is not None else None
-            broke = (
-                ",".join(verdict_key(result.result.results, result.judged))
-                if result.result
-                else "-"
-            )
-            if result.schedule:
-                broke += " by " + ", ".join(f.kind for f in result.schedule)
-            rows.append((seed, first, size, result.status.tried, result.duration_s, broke))
-            print(
-                f"{seed:>5} {'none' if first is None else f'{first:.1f}s':>14} "
-                f"{'-' if size is None else size:>11} {result.status.tried:>6} "
-                f"{result.duration_s:>7.1f}s  {broke}",
-                flush=True,
-            )
-    firsts = [r[1] if r[1] is not None else args.budget for r in rows]
-    sizes = [r[2] for r in rows if r[2] is not None]
-    found = sum(1 for r in rows if r[1] is not None)
-    print(
-        f"found in {found}/{len(rows)} seeds; time to first failure median "
-        f"{statistics.median(firsts):.1f}s max {max(firsts):.1f}s; final size "
-        + (f"median {statistics.median(sizes):g} max {max(sizes)}" if sizes else "n/a")
-    )
+
+        before = run(False, 1)
+        print(_line("before: a drill per schedule", before), flush=True)
+        after = run(True, args.workers)
+        print(_line(f"after: {args.workers} standing stages", after), flush=True)
+    ratio = after.status.per_minute() / max(before.status.per_minute(), 1e-9)
+    print(f"ratio: {ratio:.1f}x schedules per minute")
     return 0
 
 

@@ -24,6 +24,7 @@ from harness.search.settings import (
     DEFAULT_MAX_FAULTS,
     DEFAULT_REPLAYS,
     DEFAULT_SHRINK_S,
+    DEFAULT_WORKERS,
     FAMILIES,
     parse_duration,
 )
@@ -84,8 +85,15 @@ def hunt(
         int, typer.Option(min=0, help="runs of the final counterexample to check it is stable")
     ] = DEFAULT_REPLAYS,
     faults: Annotated[
-        str, typer.Option(help="fault families to draw from: delivery, partner, toxic")
+        str, typer.Option(help=f"fault families to draw from: {', '.join(FAMILIES)}")
     ] = ",".join(FAMILIES),
+    workers: Annotated[
+        int, typer.Option(min=1, max=8, help="standing stages running schedules side by side")
+    ] = DEFAULT_WORKERS,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="start every service afresh for each schedule (slow)"),
+    ] = False,
     slo: Annotated[
         bool, typer.Option("--slo", help="judge the SLO too (default: correctness only)")
     ] = False,
@@ -141,6 +149,8 @@ def hunt(
                 judged=judged,
                 families=families,
                 on_update=show,
+                workers=workers,
+                standing=not fresh,
             )
     except KeyboardInterrupt:
         raise fail("interrupted; every drill process was stopped", 130) from None

@@ -1,0 +1,162 @@
+"""A standing stage: partners, link proxies and a workflow kept running across drills.
+
+Starting processes is most of a short drill's cost, and a hunt runs hundreds
+of short drills. A standing stage starts them once; each drill on it then
+
+    resets every partner (ledger, idempotency store, entities, request counter)
+    → clears any toxic left on its links → replays events salted with a
+    drill-unique suffix (``harness.replay.salt``) → settles → copies the
+    partners' files for this drill into the drill's own run folder.
+
+The workflow keeps its state between drills; salting is what keeps drills
+independent (new event ids, new entity keys, so nothing it remembers applies).
+A drill's run folder holds everything a normal drill's does, so it reads and
+replays the same way; only the processes' own logs stay in the stage folder.
+
+A stage whose workflow died or no longer answers is not a finding: the caller
+asks ``healthy()`` after a drill and opens a fresh stage if it is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.drill import run as drill_run
+from harness.drill.collect import ledger_file, requests_file
+from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.journal import write_meta
+from harness.replay.salt import new_salt
+from harness.runtime.faultproxy import FaultProxy
+from harness.runtime.http import client as http_client
+
+# A salted key ends in "-s" + 6 hex digits (harness.replay.salt).
+_SALTED = re.compile(r"-(s[0-9a-f]{6})$")
+
+
+class StandingStage:
+    """One workflow with its partners and links, reused drill after drill."""
+
+    def __init__(self, pilot: Pilot, runs_root: Path, proxy: FaultProxy, name: str) -> None:
+        self.pilot = pilot
+        self.runs_root = runs_root
+        self.proxy = proxy
+        self.name = name
+        self.drills = 0
+        self._stack = contextlib.AsyncExitStack()
+        self._stage: drill_run.Stage | None = None
+        self._home: drill_run.Prepared | None = None
+        self._salts: set[str] = set()
+
+    @property
+    def folder(self) -> Path:
+        assert self._home is not None, "the stage is not open"
+        return self._home.run_dir
+
+    async def open(self) -> StandingStage:
+        home = drill_run.prepare(self.pilot, self.name, ScenarioSpec(), 1, self.runs_root)
+        home.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            stage = await drill_run._start(home, self._stack, self.proxy)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        stage.standing = True
+        self._stage, self._home = stage, home
+        self._write_status("running")
+        return self
+
+    def _write_status(self, status: str) -> None:
+        # "running" with our pid: a stage opened next to this one must not take
+        # its link proxies for a killed drill's leftovers (see owner_alive).
+        assert self._home is not None
+        meta = {**self._home.meta, "run_id": self._home.run_id, "status": status}
+        meta.update(pid=os.getpid(), stage=self.name)
+        write_meta(self._home.run_dir, meta)
+
+    async def close(self) -> None:
+        self._stage = None
+        try:
+            await self._stack.aclose()
+        finally:
+            if self._home is not None:
+                self._write_status("closed")
+
+    def new_salt(self) -> str:
+        salt = new_salt()
+        while salt in self._salts:
+            salt = new_salt()
+        self._salts.add(salt)
+        return salt
+
+    async def begin(self, p: drill_run.Prepared) -> drill_run.Stage:
+        """Ready the stage for drill ``p``: the workflow's secret, clean partners, no toxics."""
+        stage, home = self._stage, self._home
+        assert stage is not None and home is not None, "the stage is not open"
+        self.drills += 1
+        p.secret = home.secret
+        p.meta["secret"] = home.meta["secret"]
+        p.meta["fault_proxy"] = home.meta.get("fault_proxy")
+        p.meta["links"] = home.meta.get("links")
+        p.meta["standing"] = {"stage": self.name, "folder": str(home.run_dir), "drill": self.drills}
+        for proxy_name in stage.links.proxies.values():
+            for toxic in await self.proxy.toxics(proxy_name):
+                await self.proxy.remove_toxic(proxy_name, toxic.name)
+        async with http_client(timeout=5.0) as client:
+            for name, url in stage.partner_urls.items():
+                response = await client.post(f"{url}/_sim/reset")
+                if response.status_code != 200:
+                    raise drill_run.DrillError(f"partner {name}: reset refused")
+        return stage
+
+    def end(self, p: drill_run.Prepared) -> None:
+        """This drill's partner files into its run folder, without another drill's stragglers."""
+        salt = p.meta.get("salt")
+        for name in self.pilot.spec.partners:
+            for source, target in (
+                (ledger_file(self.folder, name), ledger_file(p.run_dir, name)),
+                (requests_file(self.folder, name), requests_file(p.run_dir, name)),
+            ):
+                _copy_own_lines(source, target, salt)
+
+    async def healthy(self) -> bool:
+        """The workflow still runs and answers its ready path."""
+        stage = self._stage
+        if stage is None:
+            return False
+        process = stage.workflow.process if stage.workflow is not None else None
+        if process is not None and process.returncode is not None:
+            return False
+        spec = self.pilot.spec.workflow
+        async with http_client(timeout=2.0) as client:
+            try:
+                response = await client.get(stage.workflow_url + spec.ready_path)
+            except httpx.HTTPError:
+                return False
+        return response.status_code < 500
+
+
+def _copy_own_lines(source: Path, target: Path, salt: Any) -> None:
+    """Lines of ``source`` whose business key carries no other drill's salt."""
+    if not source.exists():
+        return
+    if not isinstance(salt, str):
+        shutil.copyfile(source, target)
+        return
+    kept = []
+    for line in source.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            key = str(json.loads(line).get("key") or "")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        found = _SALTED.search(key)
+        if found is None or found.group(1) == salt:
+            kept.append(line)
+    target.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")

@@ -1,0 +1,391 @@
+"""The hunt's fault space: what a schedule may hold, and how Hypothesis draws it.
+
+A schedule is a short list of faults, each bound to a delivery position or a
+partner request number (never to the clock), so the same schedule does the
+same thing every run:
+
+    delivery  an event delivered twice (the copy right after, or late, up to
+              the provider's whole retry horizon), or lost and sent again
+    move      an event delivered later, right after a later one (a delayed
+              delivery; a neighbour swap is the smallest move)
+    capture   one of the capture's own quirks (a repeated event, an update
+              before its create) let into the event set, where it was captured
+    toxic     a link to a partner slow past its caller's timeout, holding
+              answers, or resetting connections while given deliveries are in flight
+    partner   partner calls failing (before or after the effect), throttled,
+              answered too late, answered never (lost after the effect), the
+              partner forgetting its idempotency keys, or a rate limit that
+              answers 429 with Retry-After (the one time-bound partner fault:
+              how a workflow waits is what it tests)
+    workflow  the workflow process killed (SIGKILL) right after a delivery
+              and started again with its state folder
+
+Positions name events of the hunt's own set (``FaultSpace.events``), so a
+fault keeps its meaning while the shrinker deletes the others; the scenario
+translation (``harness.search.translate``) turns them into plan slots.
+Every strategy shrinks towards fewer faults, earlier kinds and smaller
+numbers, so the shrinker ends on the plainest schedule that still breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from harness.inputs.expectations import ExpectationRule, expect_for
+from harness.inputs.fixtures import CapturedRequest
+from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.search.settings import (
+    DEFAULT_EVENTS,
+    DEFAULT_MAX_FAULTS,
+    DEFAULT_PARTNER_TIMEOUT_S,
+    FAMILIES,
+    MAX_SPAN,
+    RATE_LIMIT_REFILLS,
+    late_delays,
+)
+
+DeliveryKind = Literal["duplicate", "drop"]
+ToxicKind = Literal["latency", "timeout", "reset_peer"]
+PartnerKind = Literal[
+    "error", "error_after_effect", "throttle", "slow", "lost_answer", "forget_keys"
+]
+Stream = Literal["downstream", "upstream"]
+
+
+@dataclass(frozen=True)
+class DeliveryFault:
+    """A fault on one delivery; ``position`` is the place in the hunt's event set."""
+
+    kind: DeliveryKind
+    position: int
+    delay_s: float = 0.0  # duplicate: when the copy follows; drop: when it is redelivered
+
+
+@dataclass(frozen=True)
+class MoveFault:
+    """Event ``position`` is delivered late: right after event ``after`` (> position)."""
+
+    position: int
+    after: int
+
+
+@dataclass(frozen=True)
+class CaptureFault:
+    """A quirky captured event (fixture line ``line``) joins the set, in captured order."""
+
+    line: int
+
+
+@dataclass(frozen=True)
+class ToxicFault:
+    """A toxic on a link while the deliveries at plan positions first..last are in flight."""
+
+    link: str
+    kind: ToxicKind
+    stream: Stream
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class PartnerFault:
+    """A partner misbehaviour on API requests number first_request .. +count-1."""
+
+    kind: PartnerKind
+    first_request: int
+    count: int
+    status: int = 0  # for error kinds; throttle is 429, the others have none
+
+
+@dataclass(frozen=True)
+class RateLimitFault:
+    """The partner allows ``capacity`` calls at once, then ``refill_per_s`` a second;
+    past that it answers 429 with Retry-After."""
+
+    capacity: int
+    refill_per_s: float
+
+
+@dataclass(frozen=True)
+class RestartFault:
+    """The workflow is killed and started again right after plan delivery ``after_delivery``."""
+
+    after_delivery: int
+
+
+Fault = (
+    DeliveryFault
+    | MoveFault
+    | CaptureFault
+    | ToxicFault
+    | PartnerFault
+    | RateLimitFault
+    | RestartFault
+)
+Schedule = tuple[Fault, ...]
+
+
+@dataclass(frozen=True)
+class FaultSpace:
+    """What the hunt may vary for one pilot."""
+
+    events: tuple[int, ...]  # captured events sent, as fixture lines, in this order
+    links: tuple[str, ...]  # link names from the pilot (to partners)
+    timeouts_ms: dict[str, int]  # per link: the timeout of whoever waits on it
+    max_faults: int = DEFAULT_MAX_FAULTS
+    families: tuple[str, ...] = FAMILIES  # which kinds of fault are drawn
+    quirks: tuple[int, ...] = ()  # fixture lines the capture family may let in
+    delays_s: tuple[float, ...] = (0.0, 0.5)  # where a copy or a redelivery may land
+    partner_kinds: tuple[PartnerKind, ...] = ("error", "error_after_effect", "throttle", "slow")
+    restarts: bool = False  # the workflow can be restarted (a command, and the drill supports it)
+    # Pairs (position, later position) of events about the same entity: the
+    # moves that put an update before its create, or an older update last.
+    related: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def requests(self) -> int:
+        """Partner request numbers drawn from 1..this (about one call per event)."""
+        return max(1, len(self.events))
+
+
+def _chosen_and_quirks(
+    events: Sequence[CapturedRequest],
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+    count: int,
+) -> tuple[list[int], list[int]]:
+    chosen: list[int] = []
+    skipped: list[tuple[int, str]] = []  # (line, entity key) of the capture's quirks
+    seen: set[str] = set()
+    created: set[str] = set()
+    newest: dict[str, int] = {}
+    # Quirks are looked for a little past the last event chosen too: a stale
+    # update often comes right after the newer one it lost the race to.
+    for index, event in enumerate(events[: 2 * count + 2]):
+        want = expect_for(event, rules, partners)
+        key, version = f"{want.partner}:{want.key}", want.version or 0
+        creates = want.times == "once"
+        if event.event_id in seen or (
+            not creates and (key not in created or version <= newest.get(key, -1))
+        ):
+            skipped.append((index, key))
+            continue
+        if len(chosen) >= count:
+            continue
+        chosen.append(index)
+        seen.add(event.event_id)
+        if creates:
+            created.add(key)
+        newest[key] = max(newest.get(key, -1), version)
+    # Only quirks about entities the set creates: an update for an entity it
+    # never creates would wait for ever in any workflow, a finding about the
+    # event set rather than the workflow.
+    return chosen, [line for line, key in skipped if key in created]
+
+
+def clean_events(
+    events: Sequence[CapturedRequest],
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+    count: int = DEFAULT_EVENTS,
+) -> list[int]:
+    """The first ``count`` captured events that make a fault-free day.
+
+    Leaves out a repeated event id, an update whose entity has no create in
+    the set yet, and an update that is not newer than one already taken: with
+    them in the base set the empty schedule would already break a naive
+    workflow. They are not lost to the hunt: the capture family lets each one
+    in as a fault of its own (see ``quirks``).
+    """
+    return _chosen_and_quirks(events, rules, partners, count)[0]
+
+
+def quirks(
+    events: Sequence[CapturedRequest],
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+    count: int = DEFAULT_EVENTS,
+) -> list[int]:
+    """The captured lines ``clean_events`` left out among those it looked at."""
+    return _chosen_and_quirks(events, rules, partners, count)[1]
+
+
+def _accepts(scenario: dict[str, Any]) -> bool:
+    """Whether this build's scenarios (and so its drills) know a fault."""
+    try:
+        ScenarioSpec.model_validate(scenario)
+    except (ValidationError, ValueError):
+        return False
+    return True
+
+
+def supported_partner_kinds() -> tuple[PartnerKind, ...]:
+    kinds: list[PartnerKind] = ["error", "error_after_effect", "throttle", "slow"]
+    if _accepts({"partner": {"lost_answers": [{"from_request": 1, "count": 1}]}}):
+        kinds.append("lost_answer")
+    if _accepts({"partner": {"forget_keys": [{"requests": [1]}]}}):
+        kinds.append("forget_keys")
+    return tuple(kinds)
+
+
+def restarts_supported(pilot: Pilot) -> bool:
+    return pilot.spec.workflow.command is not None and _accepts(
+        {"workflow": {"restarts": [{"after_delivery": 0}]}}
+    )
+
+
+def related_pairs(
+    chosen: Sequence[int],
+    events: Sequence[CapturedRequest],
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+) -> tuple[tuple[int, int], ...]:
+    """(position, later position) of set events whose expectations name the same entity."""
+    keys = []
+    for line in chosen:
+        want = expect_for(events[line], rules, partners)
+        keys.append(f"{want.partner}:{want.key}" if want.key else "")
+    return tuple(
+        (a, b)
+        for a in range(len(keys))
+        for b in range(a + 1, len(keys))
+        if keys[a] and keys[a] == keys[b]
+    )
+
+
+def fault_space(
+    pilot: Pilot,
+    events: Sequence[CapturedRequest],
+    count: int = DEFAULT_EVENTS,
+    max_faults: int = DEFAULT_MAX_FAULTS,
+    families: Sequence[str] = FAMILIES,
+) -> FaultSpace:
+    spec = pilot.spec
+    partners = sorted(spec.partners)
+    chosen, left_out = _chosen_and_quirks(events, spec.expectations, partners, count)
+    if not chosen:
+        raise ValueError(f"{pilot.path}: the fixtures hold no events the hunt can send")
+    # A link's caller waits link.timeout_s when the pilot declares it; the
+    # webhook link's caller is the provider.
+    timeouts = {
+        name: round(
+            1000
+            * (
+                spec.webhook.timeout_s
+                if link.to == "workflow"
+                else (link.timeout_s or DEFAULT_PARTNER_TIMEOUT_S)
+            )
+        )
+        for name, link in spec.links.items()
+    }
+    return FaultSpace(
+        events=tuple(chosen),
+        # Toxics go on links to partners only; see ``_toxic_fault``.
+        links=tuple(name for name, link in spec.links.items() if link.to != "workflow"),
+        timeouts_ms=timeouts,
+        max_faults=max_faults,
+        families=tuple(f for f in FAMILIES if f in families),
+        quirks=tuple(left_out),
+        delays_s=late_delays(sum(spec.webhook.retry_schedule_s)),
+        partner_kinds=supported_partner_kinds(),
+        restarts=restarts_supported(pilot),
+        related=related_pairs(chosen, events, spec.expectations, partners),
+    )
+
+
+# ---------------------------------------------------------------- strategies
+
+
+@st.composite
+def _delivery_fault(draw: st.DrawFn, space: FaultSpace) -> DeliveryFault:
+    kind: DeliveryKind = draw(st.sampled_from(("duplicate", "drop")))
+    position = draw(st.integers(0, len(space.events) - 1))
+    return DeliveryFault(kind, position, draw(st.sampled_from(space.delays_s)))
+
+
+@st.composite
+def _move_fault(draw: st.DrawFn, space: FaultSpace) -> MoveFault:
+    # Half the moves pass an event about the same entity (ordering is about
+    # entities); the plain kind comes first, so the shrinker prefers it.
+    related = bool(space.related) and draw(st.booleans())
+    if related:
+        position, after = draw(st.sampled_from(space.related))
+        return MoveFault(position, after)
+    n = len(space.events)
+    position = draw(st.integers(0, n - 2))
+    # By how far: one place (a neighbour swap) is the simplest.
+    return MoveFault(position, position + draw(st.integers(1, n - 1 - position)))
+
+
+@st.composite
+def _capture_fault(draw: st.DrawFn, space: FaultSpace) -> CaptureFault:
+    return CaptureFault(draw(st.sampled_from(space.quirks)))
+
+
+@st.composite
+def _partner_fault(draw: st.DrawFn, space: FaultSpace) -> PartnerFault:
+    kind: PartnerKind = draw(st.sampled_from(space.partner_kinds))
+    first = draw(st.integers(1, space.requests))
+    count = 1 if kind == "forget_keys" else draw(st.integers(1, MAX_SPAN))
+    status = {"error": 503, "error_after_effect": 500, "throttle": 429}.get(kind, 0)
+    if kind == "error":
+        status = draw(st.sampled_from((503, 500)))
+    return PartnerFault(kind, first, count, status)
+
+
+@st.composite
+def _toxic_fault(draw: st.DrawFn, space: FaultSpace) -> ToxicFault:
+    link = draw(st.sampled_from(space.links))
+    kind: ToxicKind = draw(st.sampled_from(("latency", "timeout", "reset_peer")))
+    # Downstream is where "it happened but the caller never heard" lives; a
+    # reset can also lose the request on its way up.
+    stream: Stream = "downstream"
+    if kind == "reset_peer":
+        stream = draw(st.sampled_from(("downstream", "upstream")))
+    # The timeline switches a window on as delivery `first` is queued, which
+    # with one delivery at a time is while delivery first-1 is still in
+    # flight, and off as delivery last+1 is queued (see ``in_flight``). A
+    # partner call comes well after its delivery starts, so on a partner link
+    # that is the same every run; on the webhook link the switch would race the
+    # delivery's own request, so the hunt leaves that link alone (duplicate
+    # and drop model the provider's side instead). `first` starts at 1 because
+    # a window that starts at 0 would be switched off as delivery 0 starts.
+    n = len(space.events)
+    first = draw(st.integers(1, n - 1))
+    last = min(n - 1, first + draw(st.integers(0, MAX_SPAN - 1)))
+    return ToxicFault(link, kind, stream, first, last)
+
+
+@st.composite
+def _rate_limit_fault(draw: st.DrawFn, space: FaultSpace) -> RateLimitFault:
+    return RateLimitFault(draw(st.integers(1, 3)), draw(st.sampled_from(RATE_LIMIT_REFILLS)))
+
+
+@st.composite
+def _restart_fault(draw: st.DrawFn, space: FaultSpace) -> RestartFault:
+    return RestartFault(draw(st.integers(0, len(space.events) - 1)))
+
+
+def fault_strategies(space: FaultSpace) -> list[st.SearchStrategy[Fault]]:
+    """One strategy per family the space allows, simplest family first."""
+    n = len(space.events)
+    parts: list[st.SearchStrategy[Fault]] = []
+    if "delivery" in space.families:
+        parts.append(_delivery_fault(space))
+    if "move" in space.families and n > 1:
+        parts.append(_move_fault(space))
+    if "partner" in space.families:
+        parts.append(_partner_fault(space))
+        parts.append(_rate_limit_fault(space))
+    if "toxic" in space.families and space.links and n > 1:
+        parts.append(_toxic_fault(space))
+    if "capture" in space.families and space.quirks:
+        parts.append(_capture_fault(space))
+    if "workflow" in space.families and space.restarts:
+        parts.append(_restart_fault(space))
+    return parts

@@ -1,0 +1,151 @@
+"""A hunt told in words: one sentence per fault, naming the events concerned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.checks.invariants import InvariantResult
+from harness.inputs.fixtures import CapturedRequest
+from harness.plan.schedule import Plan
+from harness.search.settings import OVER_TIMEOUT_MS
+from harness.search.space import (
+    CaptureFault,
+    DeliveryFault,
+    Fault,
+    FaultSpace,
+    MoveFault,
+    PartnerFault,
+    RateLimitFault,
+    RestartFault,
+    ToxicFault,
+)
+from harness.search.translate import in_flight, partner_timeout_ms
+
+
+def event_label(event: CapturedRequest) -> str:
+    return f"{event.event_id} ({event.event_type} for {event.entity_id} v{event.entity_version})"
+
+
+def _when(delay_s: float) -> str:
+    if delay_s == 0:
+        return "right after the original"
+    if delay_s <= 0.5:
+        return "after the other events"
+    return f"{delay_s:g} s later, after the other events"
+
+
+def _delivery(space: FaultSpace, fault: DeliveryFault, events: Sequence[CapturedRequest]) -> str:
+    label = event_label(events[space.events[fault.position]])
+    if fault.kind == "duplicate":
+        return (
+            f"event #{fault.position} {label} is delivered twice, the copy {_when(fault.delay_s)}"
+        )
+    again = "at once" if fault.delay_s == 0 else _when(fault.delay_s)
+    return (
+        f"the first delivery of event #{fault.position} {label} is lost; "
+        f"the provider sends it again {again}"
+    )
+
+
+def _move(space: FaultSpace, fault: MoveFault, events: Sequence[CapturedRequest]) -> str:
+    moved, after = events[space.events[fault.position]], events[space.events[fault.after]]
+    if fault.after == fault.position + 1:
+        return (
+            f"events #{fault.position} and #{fault.after} arrive swapped: "
+            f"{event_label(after)} before {event_label(moved)}"
+        )
+    return (
+        f"event #{fault.position} {event_label(moved)} is delivered late, "
+        f"after event #{fault.after} {event_label(after)}"
+    )
+
+
+def _toxic(space: FaultSpace, fault: ToxicFault, plan: Plan) -> str:
+    covered = in_flight(fault, plan)
+    names = (
+        ", ".join(f"{pos} ({plan.deliveries[pos].event_id})" for pos in covered) or "no delivery"
+    )
+    span = (
+        f"delivery {fault.first} is queued until delivery {fault.last + 1} is"
+        if fault.last + 1 < len(plan.deliveries)
+        else f"delivery {fault.first} is queued until sending ends"
+    )
+    what = {
+        "latency": f"answers are delayed {space.timeouts_ms[fault.link] + OVER_TIMEOUT_MS} ms "
+        f"(the caller waits {space.timeouts_ms[fault.link]} ms)",
+        "timeout": "answers are held and never arrive",
+        "reset_peer": "connections are reset",
+    }[fault.kind]
+    direction = "on the way back" if fault.stream == "downstream" else "on the way in"
+    return (
+        f"on the {fault.link} link, {what} {direction}, from when {span}: "
+        f"while deliveries {names} are in flight"
+    )
+
+
+def _partner(space: FaultSpace, fault: PartnerFault) -> str:
+    one = fault.count == 1
+    numbers = (
+        f"request {fault.first_request}"
+        if one
+        else f"requests {fault.first_request}-{fault.first_request + fault.count - 1}"
+    )
+    s = "s" if one else ""
+    return {
+        "error": f"partner {numbers} fail{s} with {fault.status} (nothing is applied)",
+        "error_after_effect": f"partner {numbers} appl{'ies' if one else 'y'} the change, "
+        f"then answer{s} {fault.status}",
+        "throttle": f"partner {numbers} {'is' if one else 'are'} throttled with 429",
+        "slow": f"partner {numbers} appl{'ies' if one else 'y'} the change but answer{s} "
+        f"{partner_timeout_ms(space) + OVER_TIMEOUT_MS} ms late, past the workflow's timeout",
+        "lost_answer": f"partner {numbers} appl{'ies' if one else 'y'} the change, but the "
+        "answer never reaches the workflow (its connection is held, then closed)",
+        "forget_keys": f"just before {numbers}, the partner forgets every idempotency key it "
+        "stored (a restart), so a retry of an earlier call is new to it",
+    }[fault.kind]
+
+
+def describe_fault(
+    space: FaultSpace, fault: Fault, events: Sequence[CapturedRequest], plan: Plan
+) -> str:
+    """One sentence a person can follow, naming the events concerned."""
+    if isinstance(fault, DeliveryFault):
+        return _delivery(space, fault, events)
+    if isinstance(fault, MoveFault):
+        return _move(space, fault, events)
+    if isinstance(fault, CaptureFault):
+        event = events[fault.line]
+        return (
+            f"the capture's own line {fault.line} {event_label(event)} is sent too, "
+            "where it was captured (a repeat, an update before its create, or an older "
+            "update after a newer one)"
+        )
+    if isinstance(fault, ToxicFault):
+        return _toxic(space, fault, plan)
+    if isinstance(fault, RateLimitFault):
+        return (
+            f"the partner allows {fault.capacity} call{'s' if fault.capacity != 1 else ''} at "
+            f"once, then {fault.refill_per_s:g} a second; past that it answers 429 with "
+            "Retry-After"
+        )
+    if isinstance(fault, RestartFault):
+        at = (
+            plan.deliveries[fault.after_delivery]
+            if fault.after_delivery < len(plan.deliveries)
+            else None
+        )
+        which = f" ({at.event_id})" if at is not None else ""
+        return (
+            f"the workflow process is killed (SIGKILL) right after delivery "
+            f"{fault.after_delivery}{which} is answered, and started again with its state folder"
+        )
+    return _partner(space, fault)
+
+
+def broken(results: Sequence[InvariantResult], judged: Sequence[str]) -> list[InvariantResult]:
+    return [r for r in results if not r.ok and r.name in judged]
+
+
+def verdict_key(results: Sequence[InvariantResult], judged: Sequence[str]) -> tuple[str, ...]:
+    """What a run showed, for comparing replays: the judged invariants it broke."""
+    return tuple(r.name for r in broken(results, judged))
