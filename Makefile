@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo bench bench-hunt lint lab clean
+.PHONY: venv nodered test demo bench bench-hunt lint lab clean
 
 venv: $(STAMP)
 
@@ -14,19 +14,31 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The low-code pilot (pilots/shop-orders.toml) runs Node-RED, pinned by its
+# lockfile; npm runs only when node_modules is missing or the lockfile changed.
+NODERED := workflows/shop-orders-nodered
+NODERED_STAMP := $(NODERED)/node_modules/.installed
+
+nodered: $(NODERED_STAMP)
+
+$(NODERED_STAMP): $(NODERED)/package.json $(NODERED)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 18 or newer with npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	cd $(NODERED) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODERED_STAMP)
+
 # Four workers: see pyproject.toml's test extra. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 4
-test: venv
+test: venv nodered
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --pilots pilots
 
-demo: venv
+demo: venv nodered
 	$(PY) -m harness.demo
 
 # Each benchmark prints its figures next to a baseline measured in the same run.
 bench: venv
 	@for b in proxy replay review; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
-# Minutes, not seconds: five seeded hunts against the naive workflow.
+# Two minutes: hunt schedules per minute, a fresh drill per schedule vs standing stages.
 bench-hunt: venv
 	$(PY) benchmarks/hunt.py
 
@@ -34,9 +46,12 @@ lint: venv
 	$(VENV)/bin/ruff check harness workflows tests benchmarks
 	$(VENV)/bin/mypy
 
+# JupyterLab on the pilot review (jupytext opens the .py notebooks as notebooks).
+# As root (containers, CI images) JupyterLab refuses to start without --allow-root.
+LAB_ROOT = $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
 lab: venv
 	$(PY) -m pip install --quiet -e '.[test,lab]'
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) notebooks/pilot_review.py
 
 clean:
 	rm -rf $(VENV) reports/runs reports/hunts

@@ -196,7 +196,12 @@ def main() -> int:
 
         out = root / "order-sync"
         out.mkdir(parents=True, exist_ok=True)
-        params = {"pilot": "order-sync", "run_dirs": [str(run_dir)], "pilot_file": str(PILOT)}
+        params = {
+            "pilot": "order-sync",
+            "run_dirs": [str(run_dir)],
+            "pilot_file": str(PILOT),
+            "interactive": False,  # as `chaoslab review` runs it: no what-if sliders
+        }
         started = time.perf_counter()
         executed = execute_notebook("pilot_review", params, out)
         notebook = time.perf_counter() - started

@@ -22,11 +22,14 @@ from rich.text import Text
 # Typer bundles its own click; its exceptions are caught to report them in one line.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from harness import termination
+from harness import __version__, termination
 from harness.cli_support import errors, fail, interrupted_exit, leaf, reports_dir
+from harness.history.cli import app as history_app
 from harness.inputs.fixtures_cli import app as fixtures_app
 from harness.regression.baseline_cli import app as baseline_app
+from harness.report.portfolio_cli import portfolio_command
 from harness.report.review_cli import review_command
+from harness.scaffold.cli import init_command
 from harness.search.hunt_cli import hunt
 
 if TYPE_CHECKING:
@@ -45,6 +48,22 @@ proxy_app = typer.Typer(help="The embedded Toxiproxy-compatible fault proxy.", n
 app.add_typer(proxy_app, name="proxy")
 
 console = Console()
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"chaoslab {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Chaos drills for workflow automations."""
 
 # Errors a person can act on: printed as one line, exit code 2, no traceback.
 # Anything else is a bug in chaoslab and keeps its traceback.
@@ -135,6 +154,30 @@ def _notes(result: DrillResult) -> list[Text]:
                 style="yellow",
             )
         )
+    return notes + _findings(result)
+
+
+def _findings(result: DrillResult) -> list[Text]:
+    """What the nemesis did, and unknown outcomes: shown even when every invariant holds."""
+    notes = []
+    for restart in result.workflow_restarts:
+        moment = (
+            f"after delivery {restart['after_delivery']}"
+            if restart.get("after_delivery") is not None
+            else f"at {restart.get('at_s')}s"
+        )
+        notes.append(
+            Text(
+                f"workflow killed {moment} ({restart['killed_at']:.2f}s into the run, pid "
+                f"{restart['pid_before']}) and back {restart['down_s']:.2f}s later "
+                f"(pid {restart['pid_after']})",
+                style="cyan",
+            )
+        )
+    for r in result.results:
+        if r.name == "dead_lettered_applied" and r.counts.get("applied"):
+            shown = ", ".join(r.examples[:3])
+            notes.append(Text(f"dead-lettered but applied: {shown}", style="yellow"))
     return notes
 
 
@@ -253,9 +296,12 @@ def proxy_check() -> None:
 
 
 # Commands that live in their own modules.
+app.command("init")(init_command)
 app.command("review")(review_command)
+app.command("portfolio")(portfolio_command)
 app.command("hunt")(hunt)
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(history_app, name="history")
 
 
 def _usage_error(exc: UsageError) -> int:

@@ -63,3 +63,11 @@ def reports_dir(reports: Path | None) -> Path:
         blocked = "" if existing == path else f" ({existing} is a file)"
         raise fail(f"{named}: not a folder{blocked}")
     return path
+
+
+def shown(path: Path) -> str:
+    """A path relative to the working folder when it is inside it (shorter to read)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

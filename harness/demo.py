@@ -1,4 +1,4 @@
-"""`make demo`: every reference pilot drilled, scenario by scenario, then reviewed.
+"""`make demo`: every reference pilot drilled, scenario by scenario, reviewed, then the portfolio.
 
 Each scenario says what it expects: the naive order-sync workflow should
 break invariants (duplicated effects, lost updates) where the hardened one
@@ -65,13 +65,48 @@ def main() -> int:
         if story
         else "[bold red]Some drills did not come out as expected; see the runs above."
     )
-    reviewed = _review(console, reports, results)
+    verdicts: dict[str, str] = {}
+    reviewed = _review(console, reports, results, verdicts)
+    paged = _portfolio(console, reports)
+    _closing_note(console, results, verdicts)
     console.print(f"[dim]demo took {time.monotonic() - started:.0f} s[/dim]")
-    return 0 if story and reviewed else 1
+    return 0 if story and reviewed and paged else 1
 
 
-def _review(console: Console, reports: Path, results: list[DrillResult]) -> bool:
-    """The review of every pilot, each on exactly the runs this demo made.
+def _portfolio(console: Console, reports: Path) -> bool:
+    """reports/index.html: every pilot's verdict and its history on one page."""
+    from harness.report.portfolio_cli import print_page
+    from harness.report.portfolio_page import write_portfolio
+    from harness.report.review import ReviewError
+
+    console.print("[dim]writing the portfolio page …[/dim]")
+    try:
+        print_page(write_portfolio(reports), console)
+    except (ReviewError, OSError, ValueError) as exc:
+        console.print(Text(f"portfolio page failed: {exc}", style="bold red"), soft_wrap=True)
+        return False
+    return True
+
+
+def _closing_note(
+    console: Console, results: list[DrillResult], verdicts: dict[str, str]
+) -> None:
+    """Each pilot's verdict beside the wall time its drills took."""
+    table = Table(title="verdicts", box=None, title_justify="left")
+    for column in ("pilot", "verdict", "drills", "drill wall time"):
+        table.add_column(column)
+    for pilot in dict.fromkeys(r.pilot for r in results):
+        mine = [r for r in results if r.pilot == pilot]
+        wall = f"{sum(r.duration_s for r in mine):.0f} s"
+        table.add_row(pilot, verdicts.get(pilot, "no verdict"), str(len(mine)), wall)
+    console.print(table)
+
+
+def _review(
+    console: Console, reports: Path, results: list[DrillResult], verdicts: dict[str, str]
+) -> bool:
+    """The review of every pilot, each on exactly the runs this demo made; each
+    decision goes into ``verdicts``.
 
     A failed review is reported and the next pilot is still reviewed: one
     broken notebook run must not hide the other pilots' verdicts.
@@ -91,7 +126,9 @@ def _review(console: Console, reports: Path, results: list[DrillResult]) -> bool
             continue
         console.print(f"[dim]reviewing {pilot.name} ({len(mine)} runs) …[/dim]")
         try:
-            print_result(run_review(REPO / pilot_path, reports, run_dirs=mine), console)
+            review = run_review(REPO / pilot_path, reports, run_dirs=mine)
+            print_result(review, console)
+            verdicts[pilot.name] = review.decision
         except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
             console.print(
                 Text(f"review of {pilot.name} failed: {exc}", style="bold red"), soft_wrap=True

@@ -20,6 +20,7 @@ run_dirs: list[str] = []  # explicit run folders (none: every run of the pilot)
 runs = 0  # only the N newest runs (0: all)
 pilot_file = ""  # economics, thresholds, SLO (blank: the file the runs name)
 summary_path = ""  # where `chaoslab review` collects the verdict (blank: nowhere)
+interactive = True  # what-if sliders (JupyterLab); `chaoslab review` sets False for the HTML
 
 # %%
 import matplotlib.pyplot as plt
@@ -27,6 +28,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from harness.report import analysis as an
+from harness.report import production as pe
 from harness.report import review as rv
 from harness.report.economics import Measured
 
@@ -34,10 +36,21 @@ plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False, "axes.spines.ri
 inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None)
 cfg = inputs.economics
 summary = an.pilot_summary(an.load_runs(inputs.run_dirs), cfg, inputs.thresholds, slo=inputs.slo)
+# Production history, if imported: volume, success rate and money come from it, labelled.
+summary, cfg = pe.with_production(summary, inputs, cfg)
 if summary_path:
     rv.save_summary(summary, summary_path)
 display(Markdown(f"# Pilot review: {inputs.pilot}"))
 display(Markdown(rv.verdict_markdown(summary, inputs)))
+
+# %% [markdown]
+# ## Which evidence says what?
+# Drills show behaviour under injected faults; production history shows the
+# volume and failures of the weeks it really ran. Each figure names its source.
+
+# %%
+display(Markdown(rv.md(pe.production_sentence(summary))))
+display(pe.evidence_table(summary).style.hide(axis="index"))
 
 # %% [markdown]
 # ## Does it keep its promises under chaos?
@@ -74,6 +87,7 @@ right.set_xlabel("failed transactions, share of the scenario")
 right.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
 plt.show()
 display(Markdown(rv.reliability_sentence(summary)))
+display(Markdown(pe.source_note(summary, "attainment_under_chaos")))
 
 # %% [markdown]
 # ## What does a transaction cost, against doing it by hand?
@@ -92,6 +106,7 @@ ax.xaxis.set_major_formatter("${x:,.2f}")
 ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3)
 plt.show()
 display(Markdown(rv.md(rv.cost_sentence(costs))))
+display(Markdown(rv.md(pe.sources_sentence(summary))))
 
 # %% [markdown]
 # ## When does it pay back, and what is it worth?
@@ -111,17 +126,19 @@ ax.yaxis.set_major_formatter("${x:,.0f}")
 ax.legend(frameon=False, loc="upper left")
 plt.show()
 display(Markdown(rv.md(rv.roi_sentence(summary))))
+display(Markdown(rv.md(pe.source_note(summary, "roi_payback_npv"))))
 
 # %% [markdown]
 # ## Where would the verdict flip?
 # The verdict over monthly volume and failure rate (dead-lettered, lost or
-# duplicated transactions, in the mix the drills showed), with 12-month ROI
-# in each cell; everything else as measured. The circle is this pilot today.
+# duplicated transactions, in the mix production showed if imported, else the
+# drills), with 12-month ROI in each cell; everything else as measured. The
+# circle is this pilot today.
 
 # %% tags=["figure"]
 m = summary["measured"]
 measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
-grid = an.verdict_sensitivity(cfg, measured, m["good"], inputs.thresholds, outcomes_known=summary["outcomes_known"])
+grid = pe.sensitivity(summary, cfg, inputs.thresholds)
 codes = {"PROMOTE": 0, "REFACTOR": 1, "RETIRE": 2, "NO VERDICT": 3}
 table = grid.pivot(index="failure_rate", columns="volume_per_month", values="decision")
 roi = grid.pivot(index="failure_rate", columns="volume_per_month", values="roi_12m")
@@ -139,3 +156,12 @@ ax.set_ylabel("failure rate")
 ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(c)) for c in codes.values()], labels=list(codes), frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4)
 plt.show()
 display(Markdown(rv.md(rv.sensitivity_sentence(grid))))
+display(Markdown(rv.md(pe.sensitivity_note(summary))))
+
+# %%
+# What if volume doubles? Sliders that redraw the money and say where the verdict
+# flips; shown only in a live kernel with ipywidgets (the HTML keeps the grid above).
+if interactive:
+    from harness.report import whatif_view
+
+    whatif_view.show_controls(summary, cfg)

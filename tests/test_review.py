@@ -166,6 +166,9 @@ def test_invariant_table_from_run_json_or_recomputed(reports: Path) -> None:
         "all_accounted",
         "final_state",
         "slo",
+        "retry_after_honoured",
+        "call_budget",
+        "dead_lettered_applied",
     }
     assert not table.loc[("r2", "exactly_once"), "ok"]
     # The 4 s shipment breaks the latency SLO in every run; r2 also shipped twice.

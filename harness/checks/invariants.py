@@ -11,6 +11,10 @@ hand-written tables.
     all_accounted  each delivered event reached a terminal outcome; none vanished
     final_state    the partner ends holding the newest version of every entity
     slo            end-to-end latency p95 and success rate against the pilot's targets
+    dead_lettered_applied  events the workflow dead-lettered whose effect landed anyway
+                   (an unknown outcome: reported, failing only when the pilot asks)
+
+Politeness towards partners (Retry-After, a call budget) is in ``politeness``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "all_accounted",
     "all_ok",
     "check_all",
+    "dead_lettered_applied",
     "event_latencies",
     "event_outcomes",
     "exactly_once",
@@ -451,7 +456,11 @@ def _delivered_only(expected: pd.DataFrame, attempts: pd.DataFrame) -> Invariant
 
 
 def final_state(
-    expected: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame | None = None
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    *,
+    fail_dead_lettered_applied: bool = False,
 ) -> InvariantResult:
     """The partner ends holding the newest expected version of each entity.
 
@@ -463,7 +472,10 @@ def final_state(
     the workflow dead-lettered are left out of the target (reported, not
     lost). A lost update is either ``overwritten`` (the newest version was
     applied, then an older one on top: the reordering bug) or ``stale`` (the
-    newest version never arrived).
+    newest version never arrived). An entity ahead of its target because a
+    dead-lettered event's version landed all the same (the workflow gave up on
+    a call whose answer was lost) is ``dead_lettered_applied``: an unknown
+    outcome, reported, and a failure only with ``fail_dead_lettered_applied``.
     """
     rows = pd.DataFrame(
         {
@@ -480,6 +492,13 @@ def final_state(
         final = event_outcomes(outcomes)
         dead_events = set(final[final == "dead_lettered"].index)
     live = rows[~rows["event_id"].isin(dead_events)]
+    dead_versions = set(
+        zip(
+            rows.loc[rows["event_id"].isin(dead_events), "key"],
+            rows.loc[rows["event_id"].isin(dead_events), "version"],
+            strict=True,
+        )
+    )
 
     def newest(table: pd.DataFrame) -> pd.Series:
         anchored = set(table.loc[table["anchor"], "key"])
@@ -503,6 +522,7 @@ def final_state(
     overwritten: list[str] = []
     stale: list[str] = []
     ahead: list[str] = []
+    applied_dead: list[str] = []
     correct = 0
     for key, want in target.items():
         key = str(key)
@@ -512,6 +532,10 @@ def final_state(
         got = last[key]
         if got == want:
             correct += 1
+        elif got > want and (key, got) in dead_versions:
+            applied_dead.append(
+                f"{key}: holds v{_v(got)} from a dead-lettered event, newest processed v{_v(want)}"
+            )
         elif got > want:
             ahead.append(f"{key}: holds v{_v(got)}, newest expected v{_v(want)}")
         elif highest[key] >= want:
@@ -530,24 +554,40 @@ def final_state(
         "missing": len(missing),
         "ahead": len(ahead),
         "dead_lettered": len(dead_entities),
+        "dead_lettered_applied": len(applied_dead),
     }
     ok = not (missing or overwritten or stale or ahead)
+    if fail_dead_lettered_applied and applied_dead:
+        ok = False
     examples = (
         [f"overwritten {x}" for x in _take(overwritten)]
         + [f"stale {x}" for x in _take(stale)]
         + [f"missing {x}" for x in _take(missing)]
         + [f"ahead {x}" for x in _take(ahead)]
+        + [f"dead-lettered but applied {x}" for x in _take(applied_dead)]
     )
     tail = (
         f" ({len(dead_entities):,} with a dead-lettered newest version, reported)"
         if dead_entities
         else ""
     )
+    if applied_dead:
+        tail += (
+            f" ({len(applied_dead):,} ahead because a dead-lettered update was applied "
+            "anyway: an unknown outcome)"
+        )
+    correct_or_known = correct + (0 if fail_dead_lettered_applied else len(applied_dead))
     if ok:
-        summary = f"All {len(target):,} entities end at their newest expected version{tail}."
+        summary = (
+            f"{correct_or_known:,} of {len(target):,} entities end at their newest expected "
+            f"version{tail}."
+            if applied_dead
+            else f"All {len(target):,} entities end at their newest expected version{tail}."
+        )
     else:
         summary = (
-            f"{len(target) - correct:,} of {len(target):,} entities end in the wrong state: "
+            f"{len(target) - correct_or_known:,} of {len(target):,} entities end in the wrong "
+            "state: "
             f"{len(overwritten):,} overwritten by an older version, {len(stale):,} stale, "
             f"{len(missing):,} missing, {len(ahead):,} ahead{tail}."
         )
@@ -718,6 +758,71 @@ def slo(
     return InvariantResult("slo", ok, counts, examples, summary)
 
 
+# ---------------------------------------------------------------- unknown outcomes
+
+
+def dead_lettered_applied(
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    fail: bool = False,
+) -> InvariantResult:
+    """Events the workflow dead-lettered although their effect landed at the partner.
+
+    The workflow gave up on a call whose answer never came (a timeout, a lost
+    answer) while the partner had applied it: an unknown outcome, not a broken
+    promise. An effect belongs to the event by ``event_id`` when tied, else by
+    kind, entity key and version. Reported with counts and examples; it fails
+    only when the pilot asks (``[checks] dead_lettered_applied = "fail"``).
+    """
+    final = event_outcomes(outcomes)
+    dead = set(final[final == "dead_lettered"].index)
+    live = expected[~_flag(expected, "dropped")]
+    rows = pd.DataFrame(
+        {
+            "event_id": _text(live, "event_id"),
+            "kinds": list(
+                zip(_text(live, "expected_effect"), _text(live, "allowed_effect"), strict=True)
+            ),
+            "key": _text(live, "entity_id"),
+            "version": _number(live, "entity_version"),
+        }
+    )
+    rows = rows[rows["event_id"].isin(dead)].drop_duplicates("event_id")
+    tied = set(_text(effects, "event_id"))
+    loose = set(
+        zip(
+            _text(effects, "kind")[_text(effects, "event_id") == ""],
+            _text(effects, "business_key")[_text(effects, "event_id") == ""],
+            _number(effects, "entity_version")[_text(effects, "event_id") == ""],
+            strict=True,
+        )
+    )
+    applied: list[str] = []
+    for event_id, kinds, key, version in zip(
+        rows["event_id"], rows["kinds"], rows["key"], rows["version"], strict=True
+    ):
+        named = [k for k in kinds if k]
+        if not named:
+            continue
+        if event_id in tied or any((k, key, version) in loose for k in named):
+            applied.append(f"{event_id} ({named[0]} for {key} v{_v(version)})")
+    counts: dict[str, int | float] = {"dead_lettered": len(dead), "applied": len(applied)}
+    if applied:
+        summary = (
+            f"{len(applied):,} of {len(dead):,} dead-lettered events were applied at the "
+            "partner anyway: dead-lettered but applied (an unknown outcome"
+            + (", which this pilot fails)." if fail else ", reported).")
+        )
+    elif dead:
+        summary = f"None of the {len(dead):,} dead-lettered events was applied at the partner."
+    else:
+        summary = "No event was dead-lettered."
+    ok = not (fail and applied)
+    return InvariantResult("dead_lettered_applied", ok, counts, _take(applied), summary)
+
+
 # ---------------------------------------------------------------- all together
 
 
@@ -734,8 +839,16 @@ def _tables(run_tables: RunTables | Mapping[str, pd.DataFrame]) -> dict[str, pd.
         missing = [n for n in names if n not in run_tables]
         if missing:
             raise ValueError(f"run tables lack {', '.join(missing)}")
-        return {n: run_tables[n] for n in names}
-    return {n: getattr(run_tables, n) for n in names}
+        found = {n: run_tables[n] for n in names}
+        if "requests" in run_tables:
+            found["requests"] = run_tables["requests"]
+        return found
+    found = {n: getattr(run_tables, n) for n in names}
+    table = getattr(run_tables, "table", None)
+    if callable(table):
+        # A journal.Run reads its tables by name.
+        found["requests"] = table("requests")
+    return found
 
 
 def check_all(
@@ -743,20 +856,34 @@ def check_all(
     slo_cfg: Any,
     *,
     outcomes_known: bool = True,
+    politeness: Any = None,
+    fail_dead_lettered_applied: bool = False,
 ) -> list[InvariantResult]:
     """Every invariant over one run (a ``journal.Run`` or a mapping of tables).
 
     ``outcomes_known`` is False for a workflow with no outcomes source: its
     dead letters cannot be told from losses, so only delivery is judged.
+    The politeness checks (``retry_after_honoured``, ``call_budget``) run when
+    the tables include ``requests``, with the pilot's ``[politeness]``
+    (``politeness``); ``fail_dead_lettered_applied`` is the pilot's
+    ``[checks] dead_lettered_applied = "fail"``.
     """
+    from harness.checks import politeness as polite  # it imports this module
+
     t = _tables(run_tables)
     targets = SloTargets.of(slo_cfg)
     outcomes = t["outcomes"]
-    return [
+    fail_dead = fail_dead_lettered_applied
+    results = [
         exactly_once(t["expected"], t["effects"], outcomes),
         unexpected_effects(t["expected"], t["effects"]),
         all_accounted(t["expected"], t["attempts"], outcomes, outcomes_known),
-        final_state(t["expected"], t["effects"], outcomes),
+        final_state(
+            t["expected"],
+            t["effects"],
+            outcomes,
+            fail_dead_lettered_applied=fail_dead and outcomes_known,
+        ),
         slo(
             t["attempts"],
             t["effects"],
@@ -765,6 +892,16 @@ def check_all(
             outcomes if outcomes_known else None,
         ),
     ]
+    if "requests" in t:
+        results += [
+            polite.retry_after_honoured(t["requests"], politeness),
+            polite.call_budget(t["expected"], t["requests"], politeness),
+        ]
+    if outcomes_known:
+        results.append(
+            dead_lettered_applied(t["expected"], t["effects"], outcomes, fail=fail_dead)
+        )
+    return results
 
 
 def all_ok(results: Iterable[InvariantResult]) -> bool:

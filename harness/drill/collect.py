@@ -82,9 +82,17 @@ def partner_requests(path: Path, run_id: str, clock_origin: float) -> list[dict[
                 "reason": str(entry.get("reason") or ""),
                 "correlation_id": trace_of(str(entry.get("traceparent") or "")),
                 "idempotency_key": str(entry.get("idempotency_key") or ""),
+                "fault": str(entry.get("fault") or ""),
+                "retry_after_s": _seconds(entry.get("retry_after_s")),
             }
         )
     return rows
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def ledger_file(run_dir: Path, partner: str) -> Path:

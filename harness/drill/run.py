@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -26,6 +26,7 @@ from harness.checks.invariants import InvariantResult, check_all
 from harness.drill import observe
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
+from harness.drill.nemesis import workflow_nemesis
 from harness.drill.progress import ProgressSink, watch
 from harness.drill.recovery import owner_alive, recover_stale_runs
 from harness.drill.services import (
@@ -43,12 +44,16 @@ from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
 from harness.journal import JournalWriter, load_run
 from harness.plan.schedule import Plan, plan_deliveries
+from harness.replay.salt import salt_events
 from harness.replay.sender import Sender, SendStats, trace_id_for
 from harness.replay.signing import generate_secret
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.runtime.processes import ServiceError, free_port
+from harness.runtime.processes import Service, ServiceError, free_port
+
+if TYPE_CHECKING:
+    from harness.drill.standing import StandingStage
 
 
 class DrillError(RuntimeError):
@@ -72,6 +77,8 @@ class DrillResult:
     expect: str = "pass"
     unmatched_events: list[str] = field(default_factory=list)
     unexpected_calls: list[str] = field(default_factory=list)
+    # The nemesis's restarts of the workflow, as run.json has them.
+    workflow_restarts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -108,11 +115,40 @@ def _secret(pilot: Pilot, events: list[CapturedRequest]) -> tuple[str, bool]:
     return generate_secret(events[0].signing if events else "none"), True
 
 
+_CAPTURES: dict[tuple[Path, int], list[CapturedRequest]] = {}
+
+
+def _captured(path: Path) -> list[CapturedRequest]:
+    """The capture at ``path``, read again only when the file changed (records are frozen)."""
+    key = (path.resolve(), path.stat().st_mtime_ns)
+    if key not in _CAPTURES:
+        _CAPTURES.clear()
+        _CAPTURES[key] = load_fixtures(path)
+    return _CAPTURES[key]
+
+
 def prepare(
-    pilot: Pilot, scenario_name: str, scenario: ScenarioSpec, seed: int, runs_root: Path
+    pilot: Pilot,
+    scenario_name: str,
+    scenario: ScenarioSpec,
+    seed: int,
+    runs_root: Path,
+    salt: str | None = None,
 ) -> Prepared:
     spec = pilot.spec
-    events = load_fixtures(pilot.resolve(spec.webhook.fixtures))
+    if salt is None:
+        events = load_fixtures(pilot.resolve(spec.webhook.fixtures))
+    else:
+        # On a standing workflow: fresh ids, so earlier drills' state cannot
+        # answer for this one. Drills there come by the hundred: the capture
+        # is read once, and only the events sent are salted.
+        events = salt_events(
+            _captured(pilot.resolve(spec.webhook.fixtures)),
+            salt,
+            spec.expectations,
+            sorted(spec.partners),
+            only=scenario.delivery.events,
+        )
     offsets = [e.captured_at.timestamp() for e in events]
     try:
         plan = plan_deliveries([e.event_id for e in events], scenario.delivery, seed, offsets)
@@ -137,6 +173,7 @@ def prepare(
         "event_ids": sorted({e.event_id for e in run_events}),
         "outcomes_known": spec.workflow.outcomes is not None,
         "settled_by": "status" if spec.workflow.status_path else "quiescence",
+        "salt": salt,
     }
     return Prepared(
         pilot, scenario_name, scenario, seed, events, plan, run_events,
@@ -178,6 +215,11 @@ class Stage:
     state_dir: Path
     # What {placeholders} stood for when the workflow started (for an outcomes file).
     values: dict[str, str] = field(repr=False)
+    # Kept running across drills (harness.drill.standing): its links stay, and
+    # its outcomes source also lists earlier drills' events.
+    standing: bool = False
+    # The workflow process the drill started (None when reached by url): what a restart restarts.
+    workflow: Service | None = None
 
 
 # A workflow is told its port ({port}); between choosing a free one and the
@@ -197,20 +239,20 @@ async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProx
     links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
     state_dir = p.run_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    workflow_url, values = await _start_workflow(p, stack, links, state_dir)
+    workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir)
     links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
     p.meta["links"] = links.as_meta()
-    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values)
+    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
 
 
 async def _start_workflow(
     p: Prepared, stack: contextlib.AsyncExitStack, links: Links, state_dir: Path
-) -> tuple[str, dict[str, str]]:
-    """The workflow's URL and the placeholder values it was started with."""
+) -> tuple[str, dict[str, str], Service | None]:
+    """The workflow's URL, the placeholder values it was started with, and its process."""
     if p.pilot.spec.workflow.url is not None:
         await stack.enter_async_context(workflow_process(p.pilot, {}, 0, p.run_dir))
         values = placeholder_values(p.pilot, links, 0, p.secret, state_dir, p.run_dir)
-        return p.pilot.spec.workflow.url, values
+        return p.pilot.spec.workflow.url, values, None
     for attempt in range(1, PORT_TRIES + 1):
         port = free_port()
         values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
@@ -219,12 +261,14 @@ async def _start_workflow(
         except ValueError as exc:
             raise PilotError(f"{p.pilot.path}: {exc}") from None
         try:
-            await stack.enter_async_context(workflow_process(p.pilot, env, port, p.run_dir))
+            service = await stack.enter_async_context(
+                workflow_process(p.pilot, env, port, p.run_dir)
+            )
         except ServiceError as exc:
             if "address already in use" not in str(exc) or attempt == PORT_TRIES:
                 raise
             continue
-        return f"http://127.0.0.1:{port}", values
+        return f"http://127.0.0.1:{port}", values, service
     raise AssertionError("unreachable: the last try returns or raises")
 
 
@@ -237,6 +281,12 @@ async def _replay(
         stage.workflow_url,
     )
     timeline = ToxicTimeline(scenario.toxics, stage.links.proxies, stage.proxy)
+    # The workflow nemesis (restarts) wraps the toxics' hooks; it needs the sender's
+    # in-flight count, bound late because the sender takes the hooks.
+    nemesis = workflow_nemesis(
+        scenario.workflow.restarts, stage.workflow, timeline, lambda: sender.stats.in_flight
+    )
+    record = journal.attempt if nemesis is None else nemesis.recorder(journal.attempt)
     limits = httpx.Limits(
         max_connections=scenario.delivery.concurrency,
         max_keepalive_connections=scenario.delivery.concurrency,
@@ -255,8 +305,8 @@ async def _replay(
             concurrency=scenario.delivery.concurrency,
             run_id=p.run_id,
             scenario=p.scenario_name,
-            record=journal.attempt,
-            hooks=timeline,
+            record=record,
+            hooks=timeline if nemesis is None else nemesis,
             stale_age_s=stale.age_s if stale else 600.0,
         )
         t0 = time.monotonic()
@@ -268,13 +318,19 @@ async def _replay(
             await _arm_partner(name, url, p.meta["partner_faults"][name])
         journal.write_meta(p.meta)
         timeline.start_clock(t0)
+        if nemesis is not None:
+            nemesis.start_clock(t0)
         async with asyncio.TaskGroup() as group:
             clock = group.create_task(timeline.run_clock())
+            restarts = group.create_task(nemesis.run_clock()) if nemesis is not None else None
             watcher = (
                 group.create_task(watch(progress, p, sender, t0)) if progress is not None else None
             )
             try:
                 await sender.run(t0)
+                if nemesis is not None and restarts is not None:
+                    await nemesis.after_sending()
+                    await restarts
                 clock.cancel()
                 # A switch the clock had begun must land before all goes off.
                 await asyncio.wait({clock})
@@ -282,9 +338,13 @@ async def _replay(
                 await _settle(p, stage)
             finally:
                 clock.cancel()
+                if restarts is not None:
+                    restarts.cancel()
                 if watcher is not None:
                     watcher.cancel()
         p.meta["toxics_applied"] = timeline.history()
+        if nemesis is not None:
+            p.meta["workflow_restarts"] = nemesis.history()
     return sender
 
 
@@ -313,15 +373,17 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
         file = None
         if spec.outcomes.file is not None:
             file = Path(placeholders.fill(spec.outcomes.file, stage.values))
+        ours = set(p.meta["event_ids"])
         for row in await observe.read_outcomes(spec.outcomes, stage.workflow_url, file, p.run_id):
-            journal.outcome(row)
+            if not stage.standing or row["event_id"] in ours:
+                journal.outcome(row)
     counts = await _partner_request_counts(stage.partner_urls)
     p.meta["partner_requests_by_partner"] = counts
     # The total is the cost driver the analysis reads; unknown if any partner's is.
     known = [n for n in counts.values() if n is not None]
     p.meta["partner_requests"] = sum(known) if len(known) == len(counts) else None
     # Leave the link proxies before the partners stop, so a real server keeps nothing.
-    for name in stage.links.proxies.values():
+    for name in stage.links.proxies.values() if not stage.standing else ():
         await stage.proxy.delete_proxy(name)
 
 
@@ -357,7 +419,11 @@ def _finish(
         journal.write_meta(p.meta)
         raise ContractMismatch(diagnosis)
     results = check_all(
-        tables, p.pilot.spec.slo, outcomes_known=p.pilot.spec.workflow.outcomes is not None
+        tables,
+        p.pilot.spec.slo,
+        outcomes_known=p.pilot.spec.workflow.outcomes is not None,
+        politeness=p.pilot.spec.politeness,
+        fail_dead_lettered_applied=p.pilot.spec.checks.dead_lettered_applied == "fail",
     )
     p.meta["unexpected_calls"] = unexpected_calls(tables["requests"])
     stats = sender.stats
@@ -389,13 +455,19 @@ async def run_drill(
     reports: Path = Path("reports"),
     progress: ProgressSink | None = None,
     fault_proxy: FaultProxy | None = None,
+    standing: StandingStage | None = None,
 ) -> DrillResult:
-    """Run one scenario of a pilot and return what the invariants found."""
+    """Run one scenario of a pilot and return what the invariants found.
+
+    With ``standing``, the drill runs on services kept running across drills
+    (partners reset, events salted) instead of starting its own.
+    """
     scenario = scenario or pilot.scenario(scenario_name)
     seed = scenario.seed if seed is None else seed
     runs_root = reports / "runs"
     recover_stale_runs(runs_root)
-    p = prepare(pilot, scenario_name, scenario, seed, runs_root)
+    salt = standing.new_salt() if standing is not None else None
+    p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt)
     rows = expected_rows(
         p.run_id,
         p.run_events,
@@ -411,12 +483,17 @@ async def run_drill(
             for row in rows:
                 journal.expected(row)
             async with contextlib.AsyncExitStack() as stack:
-                proxy = fault_proxy
-                if proxy is None:
-                    proxy = await stack.enter_async_context(open_fault_proxy())
-                stage = await _start(p, stack, proxy)
+                if standing is not None:
+                    stage = await standing.begin(p)
+                else:
+                    proxy = fault_proxy
+                    if proxy is None:
+                        proxy = await stack.enter_async_context(open_fault_proxy())
+                    stage = await _start(p, stack, proxy)
                 sender = await _replay(p, stage, journal, progress)
                 await _collect(p, stage, journal)
+                if standing is not None:
+                    standing.end(p)
             _journal_partner_files(p, journal)
             # From here a recovery must not take the partner files again.
             p.meta["effects_journaled"] = True
@@ -444,4 +521,5 @@ async def run_drill(
         expect=scenario.expect,
         unmatched_events=list(p.meta["unmatched_events"]),
         unexpected_calls=list(p.meta.get("unexpected_calls", [])),
+        workflow_restarts=list(p.meta.get("workflow_restarts", [])),
     )

@@ -1,16 +1,23 @@
-"""Many drills from synchronous code, sharing one event loop and one fault proxy."""
+"""Many drills from synchronous code, sharing one event loop and one fault proxy.
+
+With ``standing=K`` the session keeps K standing stages (harness.drill.standing)
+and runs each drill on one of them instead of starting services per drill;
+``run_batch`` runs a list of drills side by side, one per stage.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.drill import run as drill_run
-from harness.drill.run import DrillResult
+from harness.drill.run import ContractMismatch, DrillResult
+from harness.drill.standing import StandingStage
 from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.journal import read_meta
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 
 T = TypeVar("T")
@@ -26,11 +33,15 @@ class DrillSession:
     started, before it goes on.
     """
 
-    def __init__(self, reports: Path) -> None:
+    def __init__(self, reports: Path, *, standing: int = 0) -> None:
         self.reports = reports
+        self.standing = standing  # how many standing stages; 0: every drill starts its own
+        self.stage_restarts = 0  # stages replaced because their workflow died or hung
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stack = contextlib.AsyncExitStack()
         self._proxy: FaultProxy | None = None
+        self._stages: dict[int, StandingStage] = {}
+        self._opened = 0
 
     def __enter__(self) -> DrillSession:
         return self
@@ -52,19 +63,125 @@ class DrillSession:
             raise
 
     def run(self, pilot: Pilot, name: str, scenario: ScenarioSpec | None = None) -> DrillResult:
+        return self._run(self._drill(0, pilot, name, scenario))
+
+    def run_batch(
+        self,
+        pilot: Pilot,
+        jobs: Sequence[tuple[str, ScenarioSpec]],
+        *,
+        failed: Callable[[DrillResult], bool],
+        more: Callable[[], bool],
+    ) -> dict[int, DrillResult]:
+        """Run ``jobs`` in order, side by side on the stages, until one fails.
+
+        A worker takes the next job while ``more()`` says so and no job before
+        it has ``failed``; the jobs before the first failure all finish, so the
+        first failure in list order is the one a sequential run would find.
+        """
+        return self._run(self._batch(pilot, jobs, failed, more))
+
+    async def _batch(
+        self,
+        pilot: Pilot,
+        jobs: Sequence[tuple[str, ScenarioSpec]],
+        failed: Callable[[DrillResult], bool],
+        more: Callable[[], bool],
+    ) -> dict[int, DrillResult]:
+        results: dict[int, DrillResult] = {}
+        cut = [len(jobs)]  # no job at or after this index is taken
+        taken = iter(range(len(jobs)))
+
+        async def worker(slot: int) -> None:
+            for index in taken:
+                if index >= cut[0] or not more():
+                    return
+                name, scenario = jobs[index]
+                result = await self._drill(slot, pilot, name, scenario)
+                results[index] = result
+                if failed(result):
+                    cut[0] = min(cut[0], index)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for slot in range(max(1, self.standing)):
+                    group.create_task(worker(slot))
+        except BaseExceptionGroup as errors:
+            # One drill's own error, as a single drill would raise it.
+            first: BaseException = errors
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+        return results
+
+    async def _fault_proxy(self) -> FaultProxy:
         if self._proxy is None:
-            self._proxy = self._run(self._stack.enter_async_context(open_fault_proxy()))
-        return self._run(
-            drill_run.run_drill(
-                pilot, name, scenario=scenario, reports=self.reports, fault_proxy=self._proxy
+            self._proxy = await self._stack.enter_async_context(open_fault_proxy())
+        return self._proxy
+
+    async def _drill(
+        self, slot: int, pilot: Pilot, name: str, scenario: ScenarioSpec | None
+    ) -> DrillResult:
+        proxy = await self._fault_proxy()
+        if not self.standing:
+            return await drill_run.run_drill(
+                pilot, name, scenario=scenario, reports=self.reports, fault_proxy=proxy
             )
-        )
+        stage = await self._stage(slot, pilot)
+        try:
+            result = await drill_run.run_drill(
+                pilot, name, scenario=scenario, reports=self.reports, standing=stage
+            )
+        except ContractMismatch:
+            raise
+        except Exception:
+            # The stage, not the schedule, may be what broke: once more on a fresh one.
+            stage = await self._replace(slot, pilot)
+            return await drill_run.run_drill(
+                pilot, name, scenario=scenario, reports=self.reports, standing=stage
+            )
+        if read_meta(result.run_dir).get("pending_at_end") == -1 or not await stage.healthy():
+            # A workflow that died or hung may have done so in an earlier drill;
+            # only what a fresh stage shows counts.
+            stage = await self._replace(slot, pilot)
+            result = await drill_run.run_drill(
+                pilot, name, scenario=scenario, reports=self.reports, standing=stage
+            )
+        return result
+
+    async def _stage(self, slot: int, pilot: Pilot) -> StandingStage:
+        stage = self._stages.get(slot)
+        if stage is None or stage.pilot is not pilot:
+            if stage is not None:
+                await stage.close()
+            self._opened += 1
+            stage = StandingStage(
+                pilot, self.reports / "stages", await self._fault_proxy(), f"stage-{self._opened}"
+            )
+            await stage.open()
+            self._stages[slot] = stage
+        return stage
+
+    async def _replace(self, slot: int, pilot: Pilot) -> StandingStage:
+        old = self._stages.pop(slot, None)
+        if old is not None:
+            self.stage_restarts += 1
+            await old.close()
+        return await self._stage(slot, pilot)
+
+    async def _close_stages(self) -> None:
+        stages, self._stages = list(self._stages.values()), {}
+        for stage in stages:
+            await stage.close()
 
     def close(self) -> None:
         if self._loop is None:
             return
         try:
-            self._run(self._stack.aclose())
+            try:
+                self._run(self._close_stages())
+            finally:
+                self._run(self._stack.aclose())
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         finally:
             self._proxy = None

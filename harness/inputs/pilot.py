@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.history.spec import HistorySpec
 from harness.inputs import placeholders
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
@@ -21,6 +22,7 @@ from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
 from harness.proxy.toxics import TOXIC_TYPES
+from harness.report import notebooks
 from harness.report.economics import EconomicsConfig
 from harness.report.verdict import ThresholdsSpec
 
@@ -218,11 +220,34 @@ class ToxicWindow(_Strict):
         return self
 
 
+class Restart(_Strict):
+    """The workflow process killed (SIGKILL) and started again, its state folder kept."""
+
+    # Right after the delivery at this plan position (0-based, as toxics and
+    # faults count) has been answered, before the next one goes out; or at a
+    # time since the replay began.
+    after_delivery: int | None = Field(None, ge=0)
+    at_s: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_moment(self) -> Restart:
+        if (self.after_delivery is None) == (self.at_s is None):
+            raise ValueError("give exactly one of after_delivery or at_s")
+        return self
+
+
+class WorkflowFaults(_Strict):
+    """What a scenario does to the workflow process itself (a nemesis)."""
+
+    restarts: list[Restart] = Field(default_factory=list)
+
+
 class ScenarioSpec(_Strict):
     description: str = ""
     seed: int = 1
     delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     toxics: list[ToxicWindow] = Field(default_factory=list)
+    workflow: WorkflowFaults = Field(default_factory=WorkflowFaults)
     partner: dict[str, Any] = Field(default_factory=dict)  # faults of the pilot's only partner
     partners: dict[str, dict[str, Any]] = Field(default_factory=dict)  # faults per partner
     # What the workflow is expected to survive; drills of a scenario marked
@@ -239,6 +264,27 @@ class ScenarioSpec(_Strict):
 
 # [economics] is declared once, where the money is computed.
 EconomicsSpec = EconomicsConfig
+
+
+class PolitenessSpec(_Strict):
+    """How the workflow must treat its partners (retry_after_honoured, call_budget)."""
+
+    # Partner calls per effect the run calls for; a retry storm goes past it
+    # (harness.checks.politeness.DEFAULT_MAX_CALLS_PER_EFFECT says why 10).
+    max_calls_per_effect: float = Field(10.0, gt=0)
+    # Slack for clocks when judging "no call before the time the partner asked for".
+    grace_ms: float = Field(100.0, ge=0)
+    # Whose calls a wait applies to: the operation that was told to wait (its
+    # event, else its idempotency key), or every call to that partner.
+    scope: Literal["operation", "partner"] = "operation"
+
+
+class ChecksSpec(_Strict):
+    """How findings that are not broken promises count."""
+
+    # An event dead-lettered although its effect landed (an unknown outcome):
+    # "report" shows it; "fail" also fails final_state and the finding itself.
+    dead_lettered_applied: Literal["report", "fail"] = "report"
 
 
 # Figures a baseline holds, with the tolerance each gets when the pilot's
@@ -277,6 +323,12 @@ class BaselineSpec(_Strict):
         )
 
 
+class ReviewSpec(_Strict):
+    # What `chaoslab review` runs, in order, all with the same parameters:
+    # ours by name, the team's own by path (relative to the pilot file).
+    notebooks: list[str] = Field(default_factory=lambda: list(notebooks.DEFAULT), min_length=1)
+
+
 class PilotSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -291,6 +343,11 @@ class PilotSpec(_Strict):
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    politeness: PolitenessSpec = Field(default_factory=PolitenessSpec)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    # How to read the pilot's production export (`chaoslab history import`).
+    history: HistorySpec | None = None
+    review: ReviewSpec = Field(default_factory=ReviewSpec)
     scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -344,6 +401,11 @@ class PilotSpec(_Strict):
             unknown = sorted(set(scenario.partners) - set(partners))
             if unknown:
                 raise ValueError(f"[scenarios.{name}] partners.{unknown[0]}: no such partner")
+            if scenario.workflow.restarts and self.workflow.command is None:
+                raise ValueError(
+                    f"[scenarios.{name}] workflow.restarts: the workflow is reached by url, "
+                    "so the drill cannot restart it (give [workflow] command)"
+                )
         outcomes = self.workflow.outcomes
         for prefix, values in (
             ("[workflow.env] ", self.workflow.env),
@@ -405,6 +467,10 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         "economics",
         "thresholds",
         "baseline",
+        "review",
+        "history",
+        "politeness",
+        "checks",
     }:
         head = f"[{parts[0]}]"
         rest = parts[1:]
@@ -490,10 +556,36 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base_path in seen:
         raise PilotError(f"{path}: extends: {parent} extends this file again (a cycle)")
     base = _read_toml(base_path, (*seen, path.resolve()))
-    # The base's relative paths are relative to the base file; both live side by side here.
     if base_path.parent != path.resolve().parent:
-        raise PilotError(f"{path}: extends: the base pilot must be in the same folder")
+        # The base's relative paths are relative to the base file: pin them there.
+        base = _rebased(base, base_path.parent)
     return _merge(base, data)
+
+
+def _rebased(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A pilot's file and folder settings made absolute, as seen from ``folder``."""
+
+    def pin(value: Any) -> Any:
+        return str((folder / value).resolve()) if isinstance(value, str) else value
+
+    out = dict(data)
+    workflow = dict(out.get("workflow") or {})
+    workflow["cwd"] = pin(workflow.get("cwd", "."))
+    out["workflow"] = workflow
+    if isinstance(out.get("webhook"), dict) and "fixtures" in out["webhook"]:
+        out["webhook"] = {**out["webhook"], "fixtures": pin(out["webhook"]["fixtures"])}
+    if isinstance(out.get("baseline"), dict) and "file" in out["baseline"]:
+        out["baseline"] = {**out["baseline"], "file": pin(out["baseline"]["file"])}
+    files = {"file", "wiremock", "openapi"}
+    partners = out.get("partners")
+    if isinstance(partners, dict):
+        out["partners"] = {
+            name: {k: pin(v) if k in files else v for k, v in decl.items()}
+            if isinstance(decl, dict)
+            else decl
+            for name, decl in partners.items()
+        }
+    return out
 
 
 def load_pilot(path: str | Path, *, require_fixtures: bool = True) -> Pilot:
@@ -518,6 +610,10 @@ def load_pilot(path: str | Path, *, require_fixtures: bool = True) -> Pilot:
             load_fixtures(fixtures)
         except FixtureError as exc:
             raise PilotError(f"{path}: [webhook] fixtures: {exc}") from None
+    try:
+        notebooks.resolve(pilot.spec.review.notebooks, pilot.path.parent)
+    except notebooks.NotebookError as exc:
+        raise PilotError(f"{path}: [review] notebooks: {exc}") from None
     partners = _resolve_partners(pilot, Path(path))
     _check_effects_exist(pilot, partners, Path(path))
     return pilot.model_copy(update={"partners": partners})

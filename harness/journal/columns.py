@@ -65,6 +65,11 @@ REQUESTS = pa.schema(
         ("reason", pa.string()),  # why it was answered so: "no route matches", "body.x: required"
         ("correlation_id", pa.string()),
         ("idempotency_key", pa.string()),
+        # What the partner did to the call on purpose: "forgot_keys", "lost_answer:<how>", "".
+        ("fault", pa.string()),
+        # On a 429/503: how long the answer asked the caller to wait (Retry-After,
+        # RateLimit reset), in seconds from the answer; null when it named no time.
+        ("retry_after_s", pa.float64()),
     ]
 )
 

@@ -6,11 +6,22 @@ drills and deterministic request-count hunts use the same shapes:
 
     {"from_s": 1.0, "until_s": 3.0}        seconds since the clock origin
     {"from_request": 5, "count": 3}        /v1 requests number 5, 6 and 7
-    {"requests": [2, 9]}                   exactly those /v1 request numbers
+    {"requests": [2, 9]}                   exactly those request numbers
     {}                                     always
 
-The clock origin and the request counter restart at simulator start, at every
+Request numbers count every request to the partner's API (admin `/_sim/`
+calls are not counted), whether or not a declared route matched it. The clock
+origin and the request counter restart at simulator start, at every
 `POST /_sim/faults` and at `POST /_sim/reset`.
+
+Besides throttling and failing, two faults make the partner forget:
+
+    forget_keys   just before handling a request in the window, the partner
+                  forgets every idempotency key it stored (a restart or a
+                  pruning), so a retry of an earlier call is new to it
+    lost_answers  the call is handled (its effect lands in the ledger), then
+                  the answer never reaches the caller: the connection is held
+                  until the caller gives up ("timeout") or reset ("reset")
 """
 
 from __future__ import annotations
@@ -85,21 +96,49 @@ class Slow:
         return {"delay_ms": self.delay_ms, **self.window.to_json()}
 
 
+LOST_ANSWER_MODES = ("timeout", "reset")
+
+
+@dataclass(frozen=True)
+class LostAnswer:
+    window: Window
+    # "timeout": hold the connection until the caller gives up (or hold_s), then
+    # close it; "reset": reset it at once. Either way the effect has happened.
+    how: str = "timeout"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.window.to_json(), "how": self.how}
+
+
 @dataclass(frozen=True)
 class FaultConfig:
     rate_limit: RateLimit | None = None
     bursts: tuple[Burst, ...] = ()
     slow: tuple[Slow, ...] = ()
+    forget_keys: tuple[Window, ...] = ()
+    lost_answers: tuple[LostAnswer, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rate_limit": self.rate_limit.to_json() if self.rate_limit else None,
             "bursts": [b.to_json() for b in self.bursts],
             "slow": [s.to_json() for s in self.slow],
         }
+        # Only when set, so configs written before these faults existed read the same.
+        if self.forget_keys:
+            out["forget_keys"] = [w.to_json() for w in self.forget_keys]
+        if self.lost_answers:
+            out["lost_answers"] = [a.to_json() for a in self.lost_answers]
+        return out
+
+    def forgets_keys(self, elapsed_s: float, request_no: int) -> bool:
+        return any(w.matches(elapsed_s, request_no) for w in self.forget_keys)
+
+    def lost_answer(self, elapsed_s: float, request_no: int) -> LostAnswer | None:
+        return next((a for a in self.lost_answers if a.window.matches(elapsed_s, request_no)), None)
 
 
-_TOP_KEYS = {"rate_limit", "bursts", "slow"}
+_TOP_KEYS = {"rate_limit", "bursts", "slow", "forget_keys", "lost_answers"}
 _WINDOW_KEYS = {"from_s", "until_s", "from_request", "count", "requests"}
 
 
@@ -210,7 +249,27 @@ def parse_faults(raw: Any) -> FaultConfig:
             raise FaultConfigError(f"{where}.delay_ms: missing")
         delay = _integer(f"{where}.delay_ms", s["delay_ms"], minimum=0)
         slow.append(Slow(delay_ms=delay, window=_window(where, s)))
-    return FaultConfig(rate_limit=rate_limit, bursts=tuple(bursts), slow=tuple(slow))
+    forget = [
+        _window(f"forget_keys[{i}]", _object(f"forget_keys[{i}]", item, _WINDOW_KEYS))
+        for i, item in enumerate(_list("forget_keys", data.get("forget_keys", [])))
+    ]
+    lost = []
+    for i, item in enumerate(_list("lost_answers", data.get("lost_answers", []))):
+        where = f"lost_answers[{i}]"
+        a = _object(where, item, _WINDOW_KEYS | {"how"})
+        how = a.get("how", "timeout")
+        if how not in LOST_ANSWER_MODES:
+            raise FaultConfigError(
+                f"{where}.how: must be one of {', '.join(LOST_ANSWER_MODES)}, got {how!r}"
+            )
+        lost.append(LostAnswer(window=_window(where, a), how=how))
+    return FaultConfig(
+        rate_limit=rate_limit,
+        bursts=tuple(bursts),
+        slow=tuple(slow),
+        forget_keys=tuple(forget),
+        lost_answers=tuple(lost),
+    )
 
 
 @dataclass

@@ -108,3 +108,37 @@ class FaultResponse(Response):
             async with asyncio.timeout(5):
                 while (await receive())["type"] != "http.disconnect":
                     pass
+
+
+# Longer than any sane client timeout: a caller still waiting by then has none.
+HOLD_S = 30.0
+
+
+class LostAnswerResponse(FaultResponse):
+    """The call was handled; its answer never arrives.
+
+    "timeout" keeps the connection open, silent, until the caller gives up and
+    hangs up (or HOLD_S passes), then closes it; "reset" resets it at once. The
+    caller cannot tell whether the work was done: an unknown outcome.
+    """
+
+    def __init__(
+        self, how: str, registry: ConnectionRegistry | None, hold_s: float = HOLD_S
+    ) -> None:
+        fault = "CONNECTION_RESET_BY_PEER" if how == "reset" else "EMPTY_RESPONSE"
+        super().__init__(fault, 502, registry)
+        self.headers["X-Sim-Fault"] = "LOST_ANSWER"
+        self.how = how
+        self.hold_s = hold_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = self.registry.get(scope.get("client")) if self.registry else None
+        if transport is not None and self.how == "timeout":
+            # Wait for the caller to hang up; its disconnect is the event to wait on.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.hold_s):
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    return
+        # Reset, held long enough, or served in-process: break it (or answer 502).
+        await super().__call__(scope, receive, send)

@@ -1,8 +1,9 @@
 """The gate every partner request goes through, one step after another:
 
-    count → rate limit (429) → burst before effect (5xx) → route match (404)
-    → required/types (400) → Idempotency-Key (replay/409/422) → needs_entity (404)
-    → effect (entity store + ledger) → burst after effect → slow delay → answer
+    count (→ forget keys) → rate limit (429) → burst before effect (5xx)
+    → route match (404) → required/types (400) → Idempotency-Key (replay/409/422)
+    → needs_entity (404) → effect (entity store + ledger) → burst after effect
+    → slow delay → answer (or the answer is lost)
 
 A slow answer applies its effect first and answers late, which is how a
 client timeout turns into a duplicate when the client retries without a key.
@@ -27,7 +28,7 @@ from .entities import Entity, EntityStore
 from .faults import Burst, FaultConfig, TokenBucket
 from .idempotency import IdempotencyStore, Lookup, StoredResponse, fingerprint, normalise_key
 from .jsonl import JsonLines
-from .netfaults import ConnectionRegistry, FaultResponse
+from .netfaults import ConnectionRegistry, FaultResponse, LostAnswerResponse
 from .routing import CompiledRoute, Router
 from .selectors import MISSING
 from .spec import ResolvedPartner
@@ -52,6 +53,9 @@ class Exchange:
     reason: str | None = None
     traceparent: str | None = None
     idempotency_key: str | None = None
+    fault: str | None = None  # "forgot_keys", "lost_answer:<how>": what the partner did to it
+    # How long the answer asked the caller to wait (Retry-After, RateLimit-Reset), on 429/503.
+    retry_after_s: float | None = None
 
 
 def _decode(raw: bytes) -> tuple[Any, bool]:
@@ -131,9 +135,13 @@ class Simulator:
             path=request.url.path,
             query=request.url.query,
             traceparent=request.headers.get("traceparent"),
+            # Known before any answer, so a throttled call still says which operation it was.
+            idempotency_key=self._idempotency_key(request),
         )
         response = await self._gate(request, x)
         x.status = None if isinstance(response, FaultResponse) else response.status_code
+        if x.status is not None:
+            x.retry_after_s = answers.asked_wait_s(x.status, response.headers, self.wall())
         x.duration_ms = round((self.clock() - started) * 1000, 3)
         self.journal.append(asdict(x))
         return response
@@ -154,6 +162,10 @@ class Simulator:
             default=0.0,
         )
         headers = {"X-Sim-Request": str(number)}
+        if self.faults.forgets_keys(elapsed, number):
+            # A restart or a pruning between an earlier call and this one.
+            self.keys.clear()
+            x.fault = "forgot_keys"
         if self.bucket is not None:
             allowed = self.bucket.take(now)
             headers.update(self.bucket.headers(now, limited=not allowed))
@@ -186,7 +198,15 @@ class Simulator:
         if checked.problem is not None:
             invalid = self._reject(x, 400, "invalid_request", checked.problem, headers)
             return await _late(delay_s, invalid)
-        return await self._keyed(request, x, route, sources, checked, raw, burst, delay_s, headers)
+        answer = await self._keyed(
+            request, x, route, sources, checked, raw, burst, delay_s, headers
+        )
+        lost = self.faults.lost_answer(elapsed, number)
+        if lost is None or isinstance(answer, FaultResponse):
+            return answer
+        # The work is done (or replayed); only the answer goes missing.
+        x.fault = f"lost_answer:{lost.how}"
+        return LostAnswerResponse(lost.how, self.registry)
 
     def _idempotency_key(self, request: Request) -> str | None:
         header = self.partner.idempotency.header

@@ -36,6 +36,7 @@ from harness.report.verdict import PriorReview, Thresholds, VerdictInputs, decid
 
 __all__ = [
     "RunSet",
+    "at_failure_rate",
     "effects_tied_sentence",
     "error_classes_over_time",
     "errors_in_windows",
@@ -45,6 +46,7 @@ __all__ = [
     "latency_percentiles",
     "load_runs",
     "measured_from",
+    "observed_failure_rate",
     "pilot_summary",
     "retry_amplification",
     "retry_distribution",
@@ -834,6 +836,40 @@ def effects_tied_sentence(rs: RunSet) -> str:
 SENSITIVITY_FAILURE_RATES = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
+def observed_failure_rate(measured: Measured) -> float:
+    """Share of transactions dead-lettered, lost or duplicated: what failures cost money."""
+    n = measured.transactions
+    return (measured.dead_lettered + measured.lost + measured.duplicates) / n if n else 0.0
+
+
+def at_failure_rate(
+    measured: Measured, good: int, failure_rate: float, billing_semantics: str
+) -> tuple[Measured, int]:
+    """The drills' counts moved to another failure rate, and the good transactions then.
+
+    Dead letters, losses and duplicates keep the mix the drills showed (all dead
+    letters if they showed none); calls per transaction stay as measured. The
+    sensitivity grid and the what-if controls both move the rate through here.
+    """
+    n = measured.transactions
+    kinds = np.array([measured.dead_lettered, measured.lost, measured.duplicates], dtype=float)
+    observed = observed_failure_rate(measured)
+    if failure_rate == observed:
+        return measured, good
+    mix = kinds / kinds.sum() if kinds.sum() > 0 else np.array([1.0, 0.0, 0.0])
+    dl, lost, dup = (mix * failure_rate).tolist()
+    cell = Measured.from_rates(
+        dead_letter_rate=dl,
+        lost_rate=lost,
+        duplicate_rate=dup,
+        billed_calls_per_txn=measured.billed_calls_per_txn(billing_semantics),
+        partner_calls_per_txn=measured.partner_calls_per_txn,
+    )
+    # Failures beyond (or short of) what was seen move good transactions one for one.
+    share = min(1.0, max(0.0, good / n + observed - failure_rate)) if n else 0.0
+    return cell, round(share * n)
+
+
 def verdict_sensitivity(
     economics_cfg: Any,
     measured: Measured,
@@ -859,9 +895,7 @@ def verdict_sensitivity(
     n = measured.transactions
     if n <= 0:
         raise ValueError("verdict_sensitivity: no transactions were measured")
-    kinds = np.array([measured.dead_lettered, measured.lost, measured.duplicates], dtype=float)
-    observed = float(kinds.sum()) / n
-    mix = kinds / kinds.sum() if kinds.sum() > 0 else np.array([1.0, 0.0, 0.0])
+    observed = observed_failure_rate(measured)
     base = cfg.volume_per_month
     if volumes is None:
         volumes = np.geomspace(base / 8, base * 8, 13).tolist()
@@ -870,23 +904,9 @@ def verdict_sensitivity(
     # Rounded so a grid point that is the pilot's volume up to float noise is that point.
     vols = sorted({round(float(v), 6) for v in volumes} | {round(float(base), 6)})
     rates = sorted({float(f) for f in failure_rates} | {observed})
-    billed = measured.billed_calls_per_txn(cfg.billing_semantics)
     rows: list[dict[str, Any]] = []
     for f in rates:
-        dl, lost, dup = (mix * f).tolist()
-        if f == observed:
-            cell = measured
-        else:
-            cell = Measured.from_rates(
-                dead_letter_rate=dl,
-                lost_rate=lost,
-                duplicate_rate=dup,
-                billed_calls_per_txn=billed,
-                partner_calls_per_txn=measured.partner_calls_per_txn,
-            )
-        # Failures beyond (or short of) what was seen move good transactions one for one.
-        share = min(1.0, max(0.0, good / n + observed - f))
-        cell_good = good if f == observed else round(share * n)
+        cell, cell_good = at_failure_rate(measured, good, f, cfg.billing_semantics)
         for v in vols:
             econ = evaluate(cfg.with_volume(v), cell)
             inputs = verdict_inputs(

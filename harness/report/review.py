@@ -29,10 +29,16 @@ from rich.console import Console
 from rich.text import Text
 
 from harness.checks.invariants import SloTargets
+from harness.cli_support import shown
+from harness.history.store import production_imports
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
 from harness.report.economics import EconomicsConfig
+from harness.report.notebooks import DEFAULT as NOTEBOOKS
+from harness.report.notebooks import NotebookError, builtin_dir, builtin_path
+from harness.report.notebooks import resolve as resolve_notebooks
 from harness.report.verdict import Thresholds, money, months, pct
+from harness.report.verdict_log import record_verdict
 
 __all__ = [
     "NOTEBOOKS",
@@ -59,10 +65,9 @@ __all__ = [
     "verdict_markdown",
 ]
 
+# A source checkout's root, for its pilots/ (installed, this is site-packages: none there).
+# The notebooks are found through the package (harness/report/notebooks.py), never here.
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO / "notebooks"
-# Executed in this order; the second one writes the verdict the command prints.
-NOTEBOOKS = ("drill_analysis", "pilot_review")
 KERNEL = "python3"  # ipykernel's spec; jupyter_client runs it with this interpreter
 CELL_TIMEOUT_S = 300
 
@@ -144,6 +149,8 @@ class ReviewInputs:
     slo: SloTargets
     # Thresholds the pilot file sets (the rest are the rule's defaults).
     pilot_thresholds: dict[str, float] = field(default_factory=dict)
+    # The pilot's production imports (`chaoslab history import`), newest first.
+    history_dirs: list[Path] = field(default_factory=list)
 
 
 def review_inputs(
@@ -177,7 +184,7 @@ def review_inputs(
                 raise ReviewError(_unknown_pilot(name, reports))
             raise ReviewError(
                 f"no runs of pilot {name!r} in {reports / 'runs'}; "
-                f"run `chaoslab drill {_shown(target)}` first"
+                f"run `chaoslab drill {shown(target)}` first"
             )
     if spec is None:
         if not name:
@@ -203,6 +210,7 @@ def review_inputs(
         thresholds={k: getattr(t, k) for k in t.__dataclass_fields__},
         slo=SloTargets.of(spec.slo),
         pilot_thresholds=own,
+        history_dirs=production_imports(reports, name or spec.name),
     )
 
 
@@ -211,14 +219,6 @@ def _meta(run_dir: Path) -> dict[str, Any]:
         return read_meta(run_dir)
     except JournalError:
         return {}
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the working folder when it is inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 # ---------------------------------------------------------------- sentences under figures
@@ -319,11 +319,21 @@ def evidence_sentence(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
     return (
         f"Evidence: {m['transactions']:,} drilled transactions (events) over {summary['runs']} "
         f"runs of {len(scenarios)} scenarios ({', '.join(scenarios)}); a verdict needs at least "
-        f"{int(t['min_txns']):,} ({source})."
+        f"{int(t['min_txns']):,} ({source})." + _production_evidence(summary)
     )
 
 
-def _changes_shown(changes: Sequence[str]) -> list[str]:
+def _production_evidence(summary: Mapping[str, Any]) -> str:
+    prod = summary.get("production")
+    if not prod:
+        return ""
+    return (
+        f" Production history: {prod['transactions']:,} transactions "
+        f"({prod['label']}); volume, success rate and money come from it."
+    )
+
+
+def _changesshown(changes: Sequence[str]) -> list[str]:
     """The first three changes, or every change PROMOTE needs when it needs them together.
 
     Cutting a list of joint conditions after three would read as if the first
@@ -340,7 +350,7 @@ def verdict_markdown(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
     reasons = list(summary["reasons"])[:3]
     lines = [f"## Verdict: {summary['decision']}", ""]
     lines += [f"{i}. {md(r)}" for i, r in enumerate(reasons, 1)]
-    changes = _changes_shown(list(summary["what_would_change"]))
+    changes = _changesshown(list(summary["what_would_change"]))
     if changes:
         lines += ["", "**What would change it:** " + " ".join(md(c) for c in changes)]
     lines += ["", md(evidence_sentence(summary, inputs))]
@@ -388,7 +398,9 @@ def reliability_sentence(summary: Mapping[str, Any]) -> str:
 def cost_breakdown(summary: Mapping[str, Any], cfg: EconomicsConfig) -> dict[str, float]:
     """Cost of one successful transaction by part, next to doing it by hand."""
     e = summary["economics"]
-    successes = cfg.volume_per_month * summary["measured"]["success_rate"]
+    # With production history the economics used its success rate, not the drills'.
+    basis = summary.get("economics_basis") or summary["measured"]
+    successes = cfg.volume_per_month * basis["success_rate"]
     per = (lambda x: x / successes) if successes > 0 else (lambda x: math.inf)
     return {
         "manual": cfg.value_per_txn,
@@ -506,16 +518,37 @@ class ReviewResult:
     summary_path: Path
 
 
-def _source(name: str) -> Any:
+def _source(name: str, path: Path | None = None) -> Any:
+    """Our notebook ``name``, or the one at ``path`` (a pilot's own, .py or .ipynb)."""
     import jupytext
 
-    path = NOTEBOOK_DIR / f"{name}.py"
+    try:
+        path = path or builtin_path(name)
+    except NotebookError as exc:
+        raise ReviewError(str(exc)) from None
     if not path.is_file():
         raise ReviewError(f"{path}: notebook source is missing")
-    nb = jupytext.read(path, fmt="py:percent")
+    nb = jupytext.read(path, fmt="py:percent" if path.suffix == ".py" else None)
     # A text notebook may lack a kernelspec; papermill refuses to guess one.
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     return nb
+
+
+def notebooks_of(pilot_file: Path | None) -> list[tuple[str, Path | None]]:
+    """The notebooks a review of this pilot runs, in order: (name, source; None for ours)."""
+    entries: list[str] = list(NOTEBOOKS)
+    if pilot_file is not None:
+        try:
+            entries = load_pilot(pilot_file, require_fixtures=False).spec.review.notebooks
+        except PilotError as exc:
+            raise ReviewError(str(exc)) from None
+    base = pilot_file.parent if pilot_file is not None else Path.cwd()
+    try:
+        found = resolve_notebooks(entries, base)
+    except NotebookError as exc:
+        raise ReviewError(f"{pilot_file}: [review] notebooks: {exc}") from None
+    ours = builtin_dir()
+    return [(name, None if path.parent == ours else path) for name, path in found]
 
 
 def first_line(text: str) -> str:
@@ -524,9 +557,18 @@ def first_line(text: str) -> str:
 
 
 def execute_notebook(
-    name: str, parameters: dict[str, Any], out_dir: Path, timeout: int = CELL_TIMEOUT_S
+    name: str,
+    parameters: dict[str, Any],
+    out_dir: Path,
+    timeout: int = CELL_TIMEOUT_S,
+    *,
+    source: Path | None = None,
 ) -> Path:
-    """Run one notebook; a failing cell becomes a one-line ReviewError."""
+    """Run one notebook (ours by name, or ``source``); a failing cell becomes a ReviewError.
+
+    Ours run in ``out_dir``, so nothing lands beside the installed package; a
+    pilot's own runs in its folder, where its relative paths point.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -534,11 +576,11 @@ def execute_notebook(
     for attempt in (1, 2):
         try:
             papermill.execute_notebook(
-                _source(name),
+                _source(name, source),
                 str(output),
                 parameters=parameters,
                 kernel_name=KERNEL,
-                cwd=str(NOTEBOOK_DIR),
+                cwd=str(source.parent if source else out_dir.resolve()),
                 execution_timeout=timeout,
                 progress_bar=False,
                 log_output=False,
@@ -552,7 +594,7 @@ def execute_notebook(
             where = f"cell {exc.exec_count}" if exc.exec_count else f"cell #{exc.cell_index}"
             raise ReviewError(
                 f"{name} notebook failed in {where}: {exc.ename}: {first_line(exc.evalue)} "
-                f"(partial notebook: {_shown(output)})"
+                f"(partial notebook: {shown(output)})"
             ) from None
         except (RuntimeError, TimeoutError) as exc:
             # A kernel that fails to start is a known flake; a cell error is not retried.
@@ -620,19 +662,28 @@ def run_review(
         "pilot": inputs.pilot,
         "run_dirs": [str(d.resolve()) for d in inputs.run_dirs],
         "pilot_file": str(inputs.pilot_file or ""),
+        # Where production imports of the pilot are found (reports/history/<pilot>).
+        "reports": str(reports.resolve()),
     }
     html: dict[str, Path] = {}
     notebooks: dict[str, Path] = {}
     seconds: dict[str, float] = {}
-    for name in NOTEBOOKS:
+    for name, source in notebooks_of(inputs.pilot_file):
         target = out_dir / f"{name}.html"
         # A report left from an earlier review must not pass for this one's.
         target.unlink(missing_ok=True)
         if name == "pilot_review":
             summary_path.unlink(missing_ok=True)
-        extra = {"summary_path": str(summary_path.resolve())} if name == "pilot_review" else {}
+        # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
+        extra = (
+            {"summary_path": str(summary_path.resolve()), "interactive": False}
+            if name == "pilot_review"
+            else {}
+        )
         started = time.perf_counter()
-        notebooks[name] = execute_notebook(name, {**params, **extra}, out_dir, timeout)
+        notebooks[name] = execute_notebook(
+            name, {**params, **extra}, out_dir, timeout, source=source
+        )
         render_html(notebooks[name], target)
         seconds[name] = time.perf_counter() - started
         html[name] = target
@@ -640,6 +691,7 @@ def run_review(
         summary = json.loads(summary_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ReviewError(f"{summary_path}: the review wrote no verdict ({exc})") from None
+    record_verdict(summary, inputs.pilot_file, out_dir)  # the portfolio's verdict history
     return ReviewResult(
         pilot=inputs.pilot,
         decision=str(summary["decision"]),
@@ -693,7 +745,7 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
             first += f" (one of {joint} changes PROMOTE needs together; see the report)"
         console.print(f"  {first}", soft_wrap=True, markup=False)
     console.print(f"  {result.evidence}", style="dim", soft_wrap=True, markup=False)
-    console.print(f"  report: {_shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
+    console.print(f"  report: {shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
     console.print(
-        f"  drill analysis: {_shown(result.html['drill_analysis'])}", soft_wrap=True, markup=False
+        f"  drill analysis: {shown(result.html['drill_analysis'])}", soft_wrap=True, markup=False
     )

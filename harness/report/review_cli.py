@@ -11,13 +11,31 @@ from harness.cli_support import fail, reports_dir
 
 
 def review_command(
-    pilot: Annotated[str, typer.Argument(metavar="PILOT", help="pilot name or pilot file")],
+    pilot: Annotated[
+        str | None, typer.Argument(metavar="[PILOT]", help="pilot name or pilot file")
+    ] = None,
     reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
     runs: Annotated[
         int | None, typer.Option(help="only the N newest runs of the pilot (default: all)")
     ] = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="review every pilot (pilots/*.toml here and every pilot with runs), "
+            "then write reports/index.html",
+        ),
+    ] = False,
 ) -> None:
     """Turn a pilot's drill runs into HTML reports and a promote / refactor / retire verdict."""
+    if every:
+        from harness.report.portfolio_cli import review_all
+
+        if pilot is not None or runs is not None:
+            raise fail("--all reviews every pilot on all its runs: leave out PILOT and --runs")
+        return review_all(reports_dir(reports))
+    if pilot is None:
+        raise fail("name a pilot or a pilot file, or pass --all")
     # pandas, papermill and the notebooks' kernel are heavy; other commands never need them.
     from harness.inputs.pilot import PilotError
     from harness.journal import JournalError

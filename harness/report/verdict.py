@@ -182,6 +182,10 @@ class VerdictInputs:
     # False when the workflow reports no outcomes: dead_letter_rate is then not a
     # measurement (it reads 0) and the reasons must say so rather than claim 0 %.
     dead_letters_known: bool = True
+    # Production history, when imported: its transactions and the good ones among
+    # them. Judged against the same target as attainment under chaos.
+    production_transactions: int = 0
+    production_good: int = 0
 
 
 @dataclass(frozen=True)
@@ -438,6 +442,9 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
         )
     )
 
+    if i.production_transactions > 0:
+        out.append(_production_check(i, t))
+
     ok = i.roi_12m >= t.roi_min
     out.append(
         Check(
@@ -542,6 +549,28 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
     return out
 
 
+def _production_check(i: VerdictInputs, t: Thresholds) -> Check:
+    """Attainment in production: the weeks it really ran, beside the drills' chaos."""
+    n = i.production_transactions
+    p = i.production_good / n
+    lb = wilson_lower(i.production_good, n, t.z)
+    ok = lb >= t.slo_target
+    return Check(
+        "production",
+        "reliability",
+        ok,
+        lb,
+        t.slo_target,
+        _gap(lb, t.slo_target, t.slo_floor),
+        f"In production {pct(p)} of {n:,} transactions were good (at least {pct(lb)} with "
+        "95 % confidence), "
+        + ("meeting" if ok else "short of")
+        + f" the {pct(t.slo_target)} target",
+        f"production attainment's lower bound {'falls below' if ok else 'reaches'} "
+        f"{pct(t.slo_target)} (now {pct(lb)})",
+    )
+
+
 def _decision(value: Decision | str) -> Decision:
     try:
         return Decision(value)
@@ -576,6 +605,17 @@ def decide(
         "payback_months": float(i.payback_months),
         "npv": float(i.npv),
         "npv_after_fix": float(i.npv_after_fix),
+        **(
+            {
+                "production_transactions": float(i.production_transactions),
+                "production_attainment": i.production_good / i.production_transactions,
+                "production_attainment_lb": wilson_lower(
+                    i.production_good, i.production_transactions, t.z
+                ),
+            }
+            if i.production_transactions > 0
+            else {}
+        ),
     }
 
     if n < t.min_txns:

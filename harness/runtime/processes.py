@@ -18,8 +18,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -96,12 +97,24 @@ def first_error_line(text: str, limit: int = 200) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How a service was started, so it can be started again the same way."""
+
+    words: list[str]
+    cwd: Path
+    env: dict[str, str] = field(repr=False)
+    ready_path: str
+    startup_timeout_s: float
+
+
 @dataclass
 class Service:
     name: str
     url: str
     process: asyncio.subprocess.Process | None
     log_path: Path | None
+    launch: Launch | None = None
 
     def log_tail(self, lines: int = 5) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -211,31 +224,70 @@ async def run_service(
     """
     full_env = {**os.environ, **env}
     words = startable(name, command, cwd, full_env)
+    launch = Launch(words, cwd, full_env, ready_path, startup_timeout_s)
     log = open(log_path, "ab") if log_path is not None else None  # noqa: ASYNC230
     try:
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *with_parent_death(words),
-                cwd=cwd,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=log if log is not None else subprocess.DEVNULL,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise ServiceError(f"{name}: cannot start {command[0]!r}: {exc.strerror}") from None
-        service = Service(name=name, url=url or "", process=process, log_path=log_path)
+        process = await _spawn(name, launch, log)
+        service = Service(
+            name=name, url=url or "", process=process, log_path=log_path, launch=launch
+        )
         try:
             if url is None:
                 service.url = await _announced_url(service, startup_timeout_s)
             await _wait_ready(service, service.url.rstrip("/") + ready_path, startup_timeout_s)
             yield service
         finally:
-            await asyncio.shield(stop_process(process))
+            # The process running now: a restart may have replaced the first one.
+            if service.process is not None:
+                await asyncio.shield(stop_process(service.process))
     finally:
         if log is not None:
             log.close()
+
+
+async def _spawn(name: str, launch: Launch, log: IO[bytes] | None) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_exec(
+            *with_parent_death(launch.words),
+            cwd=launch.cwd,
+            env=launch.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log if log is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ServiceError(f"{name}: cannot start {launch.words[0]!r}: {exc.strerror}") from None
+
+
+async def kill_and_restart(service: Service) -> tuple[int, int]:
+    """SIGKILL a service's process group, start it again the same way, wait until ready.
+
+    Nothing gets a chance to flush or clean up: what the service kept only in
+    memory is gone, what it wrote to disk is there for the new process. Same
+    command, environment, folder and port (a fixed-port service must bind it
+    again). Returns the pids (before, after).
+    """
+    if service.process is None or service.launch is None:
+        raise ServiceError(f"{service.name}: not started by the harness, so it cannot restart")
+    if not service.url:
+        raise ServiceError(f"{service.name}: restart needs a known url")
+    before = service.process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(before, signal.SIGKILL)
+    await service.process.wait()
+    log = open(service.log_path, "ab") if service.log_path is not None else None  # noqa: ASYNC230
+    try:
+        service.process = await _spawn(service.name, service.launch, log)
+    finally:
+        # The child holds its own descriptor now.
+        if log is not None:
+            log.close()
+    launch = service.launch
+    await _wait_ready(
+        service, service.url.rstrip("/") + launch.ready_path, launch.startup_timeout_s
+    )
+    return before, service.process.pid
 
 
 @contextlib.asynccontextmanager
