@@ -195,7 +195,8 @@ def test_bad_budget_is_one_line_exit_2() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_naive_hunt_finds_a_small_failure_that_replays(naive: Pilot, tmp_path: Path) -> None:
-    found = hunt(naive, budget_s=30, seed=11, reports=tmp_path, shrink_s=30, replays=2)
+    # Two stages side by side: enough to test the parallel path, cheap on a 2-core CI.
+    found = hunt(naive, budget_s=30, seed=11, reports=tmp_path, shrink_s=30, replays=2, workers=2)
     assert found.found and found.schedule is not None and found.result is not None
     assert not found.flaky, found.story
     assert 1 <= len(found.schedule) <= 2, found.story
@@ -214,7 +215,7 @@ def test_naive_hunt_finds_a_small_failure_that_replays(naive: Pilot, tmp_path: P
     assert any(first[0] in line for line in found.story)
 
     # The saved file replays as a normal drill (fresh services, no salt) to the
-    # same violation, 5 times out of 5.
+    # same violation, 3 times out of 3.
     assert found.counterexample is not None
     scenarios = load_scenario_file(found.counterexample, naive)
     ((name, scenario),) = scenarios.items()
@@ -222,20 +223,20 @@ def test_naive_hunt_finds_a_small_failure_that_replays(naive: Pilot, tmp_path: P
     async def replay() -> list[list[str]]:
         seen = []
         async with open_fault_proxy() as proxy:
-            for _ in range(5):
+            for _ in range(3):
                 run = await run_drill(
                     naive, name, scenario=scenario, reports=tmp_path, fault_proxy=proxy
                 )
                 seen.append([r.name for r in run.results if not r.ok])
         return seen
 
-    assert asyncio.run(replay()) == [first] * 5
+    assert asyncio.run(replay()) == [first] * 3
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_hardened_survives_a_short_hunt(hardened: Pilot, tmp_path: Path) -> None:
-    found = hunt(hardened, budget_s=12, seed=5, reports=tmp_path, shrink_s=10, replays=1)
+    found = hunt(hardened, budget_s=12, seed=5, reports=tmp_path, shrink_s=10, replays=1, workers=2)
     assert not found.found, found.story
     assert found.status.tried >= 5
     assert f"({found.status.tried} tried)" in found.story[-1]
@@ -251,7 +252,10 @@ def test_cli_counterexample_replays_through_drill(tmp_path: Path) -> None:
     runner = CliRunner()
     hunted = runner.invoke(
         app,
-        ["hunt", str(NAIVE), "--budget", "15s", "--seed", "3", "--reports", str(tmp_path)],
+        [
+            *("hunt", str(NAIVE), "--budget", "15s", "--seed", "3"),
+            *("--workers", "2", "--reports", str(tmp_path)),
+        ],
     )
     assert hunted.exit_code == 1, hunted.output
     assert "What went wrong" in hunted.output
