@@ -484,7 +484,9 @@ def test_import_then_review_says_which_evidence_each_figure_came_from(tmp_path: 
     assert "min_txns = 4" in text
     # The reference pilot reads a CSV log; this one exports from n8n.
     text = re.sub(r"(?ms)^\[history\]\n.*?(?=^\[|\Z)", "", text)
-    pilot.write_text(text + '\n[history]\nformat = "n8n"\n')
+    # The drill analysis has nothing to say about production; one notebook is enough here.
+    review_table = '\n[review]\nnotebooks = ["pilot_review"]\n'
+    pilot.write_text(text + '\n[history]\nformat = "n8n"\n' + review_table)
     export = tmp_path / "executions.json"
     shutil.copy(N8N, export)
     reports = tmp_path / "reports"
@@ -535,6 +537,7 @@ def test_import_then_review_says_which_evidence_each_figure_came_from(tmp_path: 
     assert summary["production"]["transactions"] == 4
     page = (reports / "order-sync" / "pilot_review.html").read_text()
     assert "Which evidence says what?" in page and label in page
+    assert "drill analysis:" not in review.stdout  # only the notebooks the pilot named
 
 
 def test_the_reference_production_log_is_what_its_generator_makes(tmp_path: Path) -> None:

@@ -37,7 +37,11 @@ DATA = Path(__file__).resolve().parent / "data" / "install"
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE")
 SOURCE_DIRS = ("harness", "notebooks", "docs")
 # Caches and scratch that tools keep in a checkout; everything else must stay as it was.
-UNWATCHED = {".git", ".venv", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+UNWATCHED = {
+    *(".git", ".venv", ".venv-lab", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache"),
+    "node_modules",  # Node-RED's install, thousands of files no chaoslab command writes
+    "test-artifacts",  # reports/test-artifacts: screenshots other tests of this suite save
+}
 TIMEOUT_S = 240
 
 
@@ -123,8 +127,15 @@ def fresh_venv(tmp: Path, env: dict[str, str]) -> Path:
             continue
         (deps / entry.name).symlink_to(entry)
     site = Path(
-        run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
-             "['purelib'])"], tmp, env).stdout.strip()
+        run(
+            [
+                str(venv / "bin/python"),
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ],
+            tmp,
+            env,
+        ).stdout.strip()
     )
     (site / "_chaoslab_test_deps.pth").write_text(f"{deps}\n")
     # What installing pip and the dependencies would also have put in the venv:
@@ -200,8 +211,9 @@ def test_a_team_installs_the_wheel_and_follows_the_readme(tmp_path: Path) -> Non
     assert all(Path(p).is_relative_to(venv) for p in found), found  # the wheel's files run
     version = run(["chaoslab", "--version"], team, env).stdout.strip()
     assert version == f"chaoslab {harness.__version__}"
-    refused = subprocess.run(["chaoslab", "init"], cwd=team, env=env, capture_output=True,
-                             text=True, timeout=60)
+    refused = subprocess.run(
+        ["chaoslab", "init"], cwd=team, env=env, capture_output=True, text=True, timeout=60
+    )
     assert refused.returncode == 2 and "already exists" in refused.stderr, refused
 
     # What the prose asks: the team's workflow, its captures, and the command.
@@ -209,8 +221,11 @@ def test_a_team_installs_the_wheel_and_follows_the_readme(tmp_path: Path) -> Non
     shutil.copy(DATA / "events.jsonl", team / "fixtures" / "example" / "events.jsonl")
     pilot = team / "pilots" / "example.toml"
     text, filled = re.subn(
-        r'^command = \[[^\]]*\]', 'command = ["python", "service.py"]',
-        pilot.read_text(encoding="utf-8"), count=1, flags=re.M,
+        r"^command = \[[^\]]*\]",
+        'command = ["python", "service.py"]',
+        pilot.read_text(encoding="utf-8"),
+        count=1,
+        flags=re.M,
     )
     assert filled == 1
     pilot.write_text(text, encoding="utf-8")

@@ -746,6 +746,8 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
         console.print(f"  {first}", soft_wrap=True, markup=False)
     console.print(f"  {result.evidence}", style="dim", soft_wrap=True, markup=False)
     console.print(f"  report: {shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
-    console.print(
-        f"  drill analysis: {shown(result.html['drill_analysis'])}", soft_wrap=True, markup=False
-    )
+    # A pilot's [review] notebooks may leave ours out: name only the pages that were made.
+    for name, page in result.html.items():
+        if name != "pilot_review":
+            label = name.replace("_", " ")
+            console.print(f"  {label}: {shown(page)}", soft_wrap=True, markup=False)
