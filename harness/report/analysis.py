@@ -20,7 +20,7 @@ about a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -904,15 +904,39 @@ def verdict_sensitivity(
     # Rounded so a grid point that is the pilot's volume up to float noise is that point.
     vols = sorted({round(float(v), 6) for v in volumes} | {round(float(base), 6)})
     rates = sorted({float(f) for f in failure_rates} | {observed})
+
+    def judge(cell: Measured, cell_good: int, econ: Economics) -> VerdictInputs:
+        return verdict_inputs(cell, cell_good, econ, transactions=n, outcomes_known=outcomes_known)
+
+    return sensitivity_grid(cfg, measured, good, vols, rates, judge, t)
+
+
+# What a grid cell is judged on: the moved measurements, their good count, the money.
+CellJudge = Callable[[Measured, int, Economics], VerdictInputs]
+
+
+def sensitivity_grid(
+    cfg: EconomicsConfig,
+    measured: Measured,
+    good: int,
+    volumes: Sequence[float],
+    failure_rates: Sequence[float],
+    judge: CellJudge,
+    thresholds: Thresholds,
+) -> pd.DataFrame:
+    """One row per volume × failure rate: money and verdict, the pilot's own cell marked.
+
+    ``judge`` turns a cell into verdict inputs, so the drills-only review and
+    the review with production history walk the same grid the same way.
+    """
+    observed = observed_failure_rate(measured)
+    base = round(float(cfg.volume_per_month), 6)
     rows: list[dict[str, Any]] = []
-    for f in rates:
+    for f in failure_rates:
         cell, cell_good = at_failure_rate(measured, good, f, cfg.billing_semantics)
-        for v in vols:
+        for v in volumes:
             econ = evaluate(cfg.with_volume(v), cell)
-            inputs = verdict_inputs(
-                cell, int(cell_good), econ, transactions=n, outcomes_known=outcomes_known
-            )
-            verdict = decide(inputs, t)
+            verdict = decide(judge(cell, int(cell_good), econ), thresholds)
             rows.append(
                 {
                     "volume_per_month": v,
@@ -921,7 +945,7 @@ def verdict_sensitivity(
                     "payback_months": econ.payback_months,
                     "npv": econ.npv,
                     "decision": verdict.label,
-                    "current": v == round(float(base), 6) and f == observed,
+                    "current": v == base and f == observed,
                 }
             )
     return pd.DataFrame(rows)

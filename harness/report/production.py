@@ -349,25 +349,12 @@ def sensitivity(
     base = round(float(cfg.volume_per_month), 6)
     vols = sorted({round(float(x), 6) for x in np.geomspace(base / 8, base * 8, 13)} | {base})
     rates = sorted(set(an.SENSITIVITY_FAILURE_RATES) | {observed})
-    rows = []
-    for f in rates:
-        # Moved as the what-if moves it: production's mix, its own counts at its own rate.
-        cell, good = an.at_failure_rate(measured, int(b["good"]), f, cfg.billing_semantics)
-        for v in vols:
-            econ = evaluate(cfg.with_volume(v), cell)
-            verdict = decide(judged(drills, econ, n, good), t)
-            rows.append(
-                {
-                    "volume_per_month": v,
-                    "failure_rate": f,
-                    "roi_12m": econ.roi_12m,
-                    "payback_months": econ.payback_months,
-                    "npv": econ.npv,
-                    "decision": verdict.label,
-                    "current": v == base and f == observed,
-                }
-            )
-    return pd.DataFrame(rows)
+
+    # Moved as the what-if moves it: production's mix, its own counts at its own rate.
+    def judge(cell: Measured, good: int, econ: Economics) -> VerdictInputs:
+        return judged(drills, econ, n, good)
+
+    return an.sensitivity_grid(cfg, measured, int(b["good"]), vols, rates, judge, t)
 
 
 def source_note(summary: Mapping[str, Any], figure: str) -> str:
