@@ -22,7 +22,14 @@ import httpx
 import pytest
 import respx
 
-from harness.runtime.faultproxy import FaultProxy, FaultProxyError, open_fault_proxy, probe_server
+from harness.runtime.faultproxy import (
+    CALL_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    FaultProxy,
+    FaultProxyError,
+    open_fault_proxy,
+    probe_server,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,7 +205,10 @@ def test_no_orphan_when_the_harness_is_interrupted_or_killed(sig: signal.Signals
         assert line.strip().isdigit(), harness.stderr.read() if harness.stderr else line
         server_pid = int(line)
         harness.send_signal(sig)
-        harness.wait(timeout=30)
+        # Long enough for the cleanup's own call timeout and the server's stop:
+        # under a full suite's load an interrupted cleanup has once waited out
+        # its 30 s call timeout (not understood yet; see the closing note).
+        harness.wait(timeout=CALL_TIMEOUT_S + 2 * STOP_TIMEOUT_S + 10)
         assert pid_gone(server_pid), f"server {server_pid} outlived the harness ({sig.name})"
     finally:
         if harness.poll() is None:
