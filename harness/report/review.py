@@ -572,6 +572,8 @@ def execute_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from harness.report.kernel import QuietKernelManager
+
     output = out_dir / f"{name}.ipynb"
     for attempt in (1, 2):
         try:
@@ -588,6 +590,7 @@ def execute_notebook(
                 # Kernel log lines (loopback TCP is unencrypted; an interrupt at shutdown)
                 # are noise on the command's stderr; cell errors still come back as errors.
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                kernel_manager_class=QuietKernelManager,
             )
             return output
         except PapermillExecutionError as exc:
