@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from test_report_browser import ARTIFACTS, _browser, _chromium
+from test_report_browser import _browser, _chromium, screenshot
 
 from harness.report.analysis import verdict_inputs
 from harness.report.economics import EconomicsConfig, Measured, evaluate
@@ -186,16 +186,5 @@ def test_portfolio_page_shows_verdicts_history_and_links(tmp_path: Path) -> None
         assert followed.returncode == 0, followed.stderr[-2000:]
         assert f"Pilot review: {name}" in followed.stdout
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "portfolio.png"
-    shot.unlink(missing_ok=True)
-    taken = _chromium(
-        browser,
-        tmp_path / "profile-shot",
-        "--hide-scrollbars",
-        "--window-size=1200,1400",
-        f"--screenshot={shot}",
-        page.html.as_uri(),
-    )
-    assert taken.returncode == 0, taken.stderr[-2000:]
+    shot = screenshot(browser, page.html, tmp_path / "profile-shot", "portfolio.png", 1400)
     assert shot.stat().st_size > 10_000

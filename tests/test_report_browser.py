@@ -65,6 +65,23 @@ def _chromium(browser: str, profile: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
+def screenshot(browser: str, page: Path, profile: Path, name: str, height: int) -> Path:
+    """A 1200-pixel-wide screenshot of ``page`` kept in ARTIFACTS for a person to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / name
+    shot.unlink(missing_ok=True)
+    taken = _chromium(
+        browser,
+        profile,
+        "--hide-scrollbars",
+        f"--window-size=1200,{height}",
+        f"--screenshot={shot}",
+        page.as_uri(),
+    )
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    return shot
+
+
 def _write_run(root: Path, run_id: str, scenario: str, started: float, window: bool) -> None:
     """160 orders: a timeout-then-retry for those sent inside the window, two dead
     letters in the plain run, three orders shipped twice in the faulty one."""
@@ -196,18 +213,7 @@ def test_pilot_review_is_readable_in_a_browser(tmp_path: Path) -> None:
     for reason in result.reasons[:3]:
         assert reason.split(" (")[0] in dom.stdout
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "pilot_review.png"
-    shot.unlink(missing_ok=True)
-    taken = _chromium(
-        browser,
-        tmp_path / "profile-shot",
-        "--hide-scrollbars",
-        "--window-size=1200,3600",
-        f"--screenshot={shot}",
-        page.as_uri(),
-    )
-    assert taken.returncode == 0, taken.stderr[-2000:]
+    shot = screenshot(browser, page, tmp_path / "profile-shot", "pilot_review.png", 3600)
     import matplotlib.image
 
     pixels = matplotlib.image.imread(shot)[..., :3]
