@@ -30,23 +30,21 @@ bin_s = 0.5  # width of the time bins in the errors-over-time figure
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Markdown, display
 
 from harness.report import analysis as an
+from harness.report import inert
 from harness.report import review as rv
 
-plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(inert.PLOT_STYLE)
 inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None)
 rs = an.load_runs(inputs.run_dirs)
 slo = inputs.slo  # the pilot file's [slo]
 slo_ms = slo.p95_ms
 events = an.events_table(rs, slo_ms)
 scenarios = sorted(rs.runs["scenario"].unique())
-display(
-    Markdown(
-        f"**{inputs.pilot}**: {len(rs)} runs, {len(events):,} events, "
-        f"{len(rs.attempts):,} delivery attempts over {len(scenarios)} scenarios."
-    )
+inert.say(
+    f"{inputs.pilot}: {len(rs)} runs, {len(events):,} events, "
+    f"{len(rs.attempts):,} delivery attempts over {len(scenarios)} scenarios."
 )
 
 # %% [markdown]
@@ -56,8 +54,8 @@ display(
 # the `traceparent` the workflow forwards; without one, by entity key and time.
 
 # %%
-display(Markdown(an.unmatched_events_sentence(rs)))
-display(Markdown(an.effects_tied_sentence(rs)))
+inert.say(an.unmatched_events_sentence(rs))
+inert.say(an.effects_tied_sentence(rs))
 
 # %% [markdown]
 # ## How hard did deliveries have to retry?
@@ -77,7 +75,7 @@ ax.set_xlim(0, 1)
 ax.invert_yaxis()
 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(6, table.shape[1]), frameon=False)
 plt.show()
-display(Markdown(rv.retry_sentence(events)))
+inert.say(rv.retry_sentence(events))
 
 # %% [markdown]
 # ## Did latency stay within the SLO?
@@ -95,7 +93,7 @@ ax.set_xscale("symlog", linthresh=10)
 ax.set_xlabel("end-to-end latency, ms (first attempt sent → partner effect)")
 ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4)
 plt.show()
-display(Markdown(rv.latency_sentence(lat, slo_ms)))
+inert.say(rv.latency_sentence(lat, slo_ms))
 
 # %% [markdown]
 # ## When did errors happen, relative to the injected faults?
@@ -138,7 +136,7 @@ fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handle
 fig.supxlabel("seconds since the run started", y=0.04)
 fig.tight_layout(rect=(0, 0.07, 1, 1))
 plt.show()
-display(Markdown(rv.errors_sentence(an.errors_in_windows(rs.attempts, rs.windows))))
+inert.say(rv.errors_sentence(an.errors_in_windows(rs.attempts, rs.windows)))
 
 # %% [markdown]
 # ## Which invariants held, and where did they break?
@@ -148,17 +146,17 @@ inv = an.invariant_table(rs, slo)
 grid = inv.groupby(["scenario", "invariant"])["ok"].all().unstack()
 order = [c for c in ("exactly_once", "unexpected_effects", "all_accounted", "final_state", "slo") if c in grid.columns]
 grid = grid[order + [c for c in grid.columns if c not in order]].astype(float)
-fig, ax = plt.subplots(figsize=(7, 0.4 * len(grid) + 1.2))
+fig, ax = plt.subplots(figsize=(max(7.0, 1.2 * grid.shape[1] + 2.5), 0.4 * len(grid) + 2.0))
 held = plt.matplotlib.colors.ListedColormap(["#fc9272", "#c7e9c0"])
 ax.imshow(grid.to_numpy(), cmap=held, vmin=0, vmax=1, aspect="auto")
-ax.set_xticks(range(grid.shape[1]), grid.columns)
+ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="left", rotation_mode="anchor")
 ax.set_yticks(range(grid.shape[0]), grid.index)
 for (i, j), value in np.ndenumerate(grid.to_numpy()):
     ax.text(j, i, "holds" if value == 1 else "BROKEN", ha="center", va="center", fontsize=8)
 ax.xaxis.tick_top()
 ax.spines[:].set_visible(False)
 plt.show()
-display(Markdown(rv.invariants_sentence(inv)))
+inert.say(rv.invariants_sentence(inv))
 
 # %% [markdown]
 # Where an invariant broke, the drill's own summary and a few ids to look up
@@ -167,7 +165,7 @@ display(Markdown(rv.invariants_sentence(inv)))
 # %%
 broken = inv[~inv["ok"].astype(bool)]
 if broken.empty:
-    display(Markdown("Nothing broke."))
+    inert.say("Nothing broke.")
 else:
     shown = broken.assign(examples=broken["examples"].map(lambda xs: "; ".join(xs[:3])))
-    display(shown[["scenario", "invariant", "summary", "examples", "run_id"]].style.hide(axis="index"))
+    inert.show_table(shown, ["scenario", "invariant", "summary", "examples", "run_id"])

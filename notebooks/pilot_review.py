@@ -25,14 +25,14 @@ interactive = True  # what-if sliders (JupyterLab); `chaoslab review` sets False
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Markdown, display
 
 from harness.report import analysis as an
+from harness.report import inert
 from harness.report import production as pe
 from harness.report import review as rv
 from harness.report.economics import Measured
 
-plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(inert.PLOT_STYLE)
 inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None)
 cfg = inputs.economics
 summary = an.pilot_summary(an.load_runs(inputs.run_dirs), cfg, inputs.thresholds, slo=inputs.slo)
@@ -40,8 +40,7 @@ summary = an.pilot_summary(an.load_runs(inputs.run_dirs), cfg, inputs.thresholds
 summary, cfg = pe.with_production(summary, inputs, cfg)
 if summary_path:
     rv.save_summary(summary, summary_path)
-display(Markdown(f"# Pilot review: {inputs.pilot}"))
-display(Markdown(rv.verdict_markdown(summary, inputs)))
+inert.show(inert.heading(f"Pilot review: {inputs.pilot}", 1), rv.verdict_html(summary, inputs))
 
 # %% [markdown]
 # ## Which evidence says what?
@@ -49,8 +48,8 @@ display(Markdown(rv.verdict_markdown(summary, inputs)))
 # volume and failures of the weeks it really ran. Each figure names its source.
 
 # %%
-display(Markdown(rv.md(pe.production_sentence(summary))))
-display(pe.evidence_table(summary).style.hide(axis="index"))
+inert.say(pe.production_sentence(summary))
+inert.show_table(pe.evidence_table(summary))
 
 # %% [markdown]
 # ## Does it keep its promises under chaos?
@@ -86,8 +85,8 @@ left.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
 right.set_xlabel("failed transactions, share of the scenario")
 right.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
 plt.show()
-display(Markdown(rv.reliability_sentence(summary)))
-display(Markdown(pe.source_note(summary, "attainment_under_chaos")))
+inert.say(rv.reliability_sentence(summary))
+inert.show(inert.note(pe.source_note(summary, "attainment_under_chaos")))
 
 # %% [markdown]
 # ## What does a transaction cost, against doing it by hand?
@@ -105,8 +104,8 @@ ax.set_xlabel(f"cost per successful transaction (volume {cfg.volume_per_month:,.
 ax.xaxis.set_major_formatter("${x:,.2f}")
 ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3)
 plt.show()
-display(Markdown(rv.md(rv.cost_sentence(costs))))
-display(Markdown(rv.md(pe.sources_sentence(summary))))
+inert.say(rv.cost_sentence(costs))
+inert.say(pe.sources_sentence(summary))
 
 # %% [markdown]
 # ## When does it pay back, and what is it worth?
@@ -125,8 +124,8 @@ ax.set_xlabel("months after launch")
 ax.yaxis.set_major_formatter("${x:,.0f}")
 ax.legend(frameon=False, loc="upper left")
 plt.show()
-display(Markdown(rv.md(rv.roi_sentence(summary))))
-display(Markdown(rv.md(pe.source_note(summary, "roi_payback_npv"))))
+inert.say(rv.roi_sentence(summary))
+inert.show(inert.note(pe.source_note(summary, "roi_payback_npv")))
 
 # %% [markdown]
 # ## Where would the verdict flip?
@@ -155,8 +154,8 @@ ax.set_xlabel("transactions a month")
 ax.set_ylabel("failure rate")
 ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(c)) for c in codes.values()], labels=list(codes), frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4)
 plt.show()
-display(Markdown(rv.md(rv.sensitivity_sentence(grid))))
-display(Markdown(rv.md(pe.sensitivity_note(summary))))
+inert.say(rv.sensitivity_sentence(grid))
+inert.show(inert.note(pe.sensitivity_note(summary)))
 
 # %%
 # What if volume doubles? Sliders that redraw the money and say where the verdict

@@ -20,14 +20,14 @@ reports = "../reports"  # holds <pilot>/pilot_review.json and <pilot>/verdicts.j
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from IPython.display import HTML, Markdown, display
+from IPython.display import HTML, display
 
+from harness.report import inert
 from harness.report import portfolio as pf
 
-plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(inert.PLOT_STYLE)
 book = pf.portfolio(Path(reports))
-display(Markdown("# Pilot portfolio"))
-display(Markdown(pf.portfolio_sentence(book)))
+inert.show(inert.heading("Pilot portfolio", 1), inert.paragraph(pf.portfolio_sentence(book)))
 display(HTML(pf.table_html(book)))
 
 # %% [markdown]
@@ -55,4 +55,4 @@ if rows:
 for row in book.rows:
     display(HTML(pf.history_html(row)))
 if book.warnings:
-    display(Markdown("**Left out:**\n\n" + "\n".join(f"- `{w}`" for w in book.warnings)))
+    inert.show(inert.paragraph("Left out:"), inert.numbered(book.warnings))

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from test_report_browser import _browser, _chromium, screenshot
+from test_report_browser import _browser, _chromium, screenshot, with_probe
 
 from harness.report.analysis import verdict_inputs
 from harness.report.economics import EconomicsConfig, Measured, evaluate
@@ -162,7 +162,7 @@ def test_portfolio_page_shows_verdicts_history_and_links(tmp_path: Path) -> None
 
     # The probe copy sits beside index.html, so its links resolve as the page's do.
     probed = reports / "probed.html"
-    probed.write_text(page.html.read_text().replace("</body>", PROBE + "</body>"))
+    probed.write_text(with_probe(page.html.read_text(), PROBE))
     seen = _probe(browser, probed, tmp_path / "profile-dom")
 
     rows = {r["pilot"]: r for r in seen["rows"]}

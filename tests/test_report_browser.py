@@ -65,6 +65,17 @@ def _chromium(browser: str, profile: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
+def with_probe(page_html: str, probe: str) -> str:
+    """A copy of a report that runs the test's own probe script.
+
+    Reports forbid every script (Content-Security-Policy); the copy drops that
+    policy so the probe, and only the probe, can measure the layout.
+    """
+    unlocked = re.sub(r"<meta[^>]*Content-Security-Policy[^>]*>", "", page_html)
+    assert unlocked != page_html, "the report has no Content-Security-Policy to lift"
+    return unlocked.replace("</body>", probe + "</body>")
+
+
 def screenshot(browser: str, page: Path, profile: Path, name: str, height: int) -> Path:
     """A 1200-pixel-wide screenshot of ``page`` kept in ARTIFACTS for a person to look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -194,7 +205,7 @@ def test_pilot_review_is_readable_in_a_browser(tmp_path: Path) -> None:
     )
 
     probed = tmp_path / "probed.html"
-    probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    probed.write_text(with_probe(page.read_text(), PROBE))
     dom = _chromium(
         browser,
         tmp_path / "profile-dom",

@@ -226,7 +226,7 @@ def production_sentence(summary: Mapping[str, Any]) -> str:
         return (
             f"No production history was imported, so every figure here comes from the "
             f"{drill_label(summary)} and the monthly volume is the pilot file's forecast "
-            "(`chaoslab history import` adds the weeks in production)."
+            "(chaoslab history import adds the weeks in production)."
         )
     text = (
         f"In production ({p['label']}), {p['succeeded']:,} of {p['transactions']:,} transactions "
@@ -359,15 +359,15 @@ def sensitivity(
 
 def source_note(summary: Mapping[str, Any], figure: str) -> str:
     """One italic line under a figure naming the evidence it was drawn from."""
-    return f"*Source: {summary['sources'][figure]}.*"
+    return f"Source: {summary['sources'][figure]}."
 
 
 def sensitivity_note(summary: Mapping[str, Any]) -> str:
     """Which evidence the flip grid moves, and which it holds still."""
     drills = drill_label(summary)
     if not summary.get("production"):
-        return f"*Source: {drills}; volume around the pilot file's forecast.*"
+        return f"Source: {drills}; volume around the pilot file's forecast."
     return (
-        f"*Source: failure rate and money from {summary['production']['label']}; "
-        f"the reliability gates under chaos stay as the {drills} measured them.*"
+        f"Source: failure rate and money from {summary['production']['label']}; "
+        f"the reliability gates under chaos stay as the {drills} measured them."
     )

@@ -34,6 +34,7 @@ from harness.history.store import production_imports
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
 from harness.report.economics import EconomicsConfig
+from harness.report.inert import heading, numbered, paragraph
 from harness.report.notebooks import DEFAULT as NOTEBOOKS
 from harness.report.notebooks import NotebookError, builtin_dir, builtin_path
 from harness.report.notebooks import resolve as resolve_notebooks
@@ -53,7 +54,6 @@ __all__ = [
     "execute_notebook",
     "invariants_sentence",
     "latency_sentence",
-    "md",
     "reliability_sentence",
     "render_html",
     "retry_sentence",
@@ -62,7 +62,7 @@ __all__ = [
     "run_review",
     "select_runs",
     "sensitivity_sentence",
-    "verdict_markdown",
+    "verdict_html",
 ]
 
 # A source checkout's root, for its pilots/ (installed, this is site-packages: none there).
@@ -231,11 +231,6 @@ def _list(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def md(text: str) -> str:
-    """Markdown-safe money: a bare $ pair would be read as inline maths."""
-    return text.replace("$", r"\$")
-
-
 def retry_sentence(events: pd.DataFrame) -> str:
     """Which scenario needed the most redeliveries, from the per-event table."""
     sent = events[events["attempts"].astype(int) > 0]
@@ -345,16 +340,19 @@ def _changesshown(changes: Sequence[str]) -> list[str]:
     return list(changes[:3])
 
 
-def verdict_markdown(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
-    """The review's opening: the verdict, its three main reasons, what would change it."""
+def verdict_html(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
+    """The review's opening: the verdict, its three main reasons, what would change it.
+
+    Reasons quote the pilot's own names (scenarios, partners, effects), so
+    every string is escaped by ``inert``.
+    """
     reasons = list(summary["reasons"])[:3]
-    lines = [f"## Verdict: {summary['decision']}", ""]
-    lines += [f"{i}. {md(r)}" for i, r in enumerate(reasons, 1)]
+    parts = [heading(f"Verdict: {summary['decision']}", 2), numbered(reasons)]
     changes = _changesshown(list(summary["what_would_change"]))
     if changes:
-        lines += ["", "**What would change it:** " + " ".join(md(c) for c in changes)]
-    lines += ["", md(evidence_sentence(summary, inputs))]
-    return "\n".join(lines)
+        parts.append(paragraph(" ".join(changes), bold_lead="What would change it:"))
+    parts.append(paragraph(evidence_sentence(summary, inputs)))
+    return "".join(parts)
 
 
 def reliability_sentence(summary: Mapping[str, Any]) -> str:
@@ -608,16 +606,42 @@ def execute_notebook(
     raise AssertionError("unreachable")
 
 
+# What a report may load: its own inline styles and the figures embedded as
+# data: URIs. No script runs, nothing is fetched, no form posts anywhere, so
+# even markup that slipped past escaping stays inert.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def _inert_markdown(nb: Any) -> Any:
+    """Markdown outputs (a pilot's own notebook may show some) become inert HTML."""
+    from harness.report.inert import markdown
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data") or {}
+            if "text/markdown" in data:
+                source = data.pop("text/markdown")
+                data.setdefault("text/html", markdown("".join(source)))
+    return nb
+
+
 def render_html(executed: Path, html: Path) -> None:
+    """The executed notebook as a standalone page: no code, no prompts, no scripts."""
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     # The lab template minus its CDN scripts: the report opens offline, and
-    # MathJax would read a pair of dollar amounts as an equation.
+    # MathJax would read a pair of dollar amounts as an equation. The policy
+    # goes first in <head>, before anything it governs.
     template = (
         "{%- extends 'index.html.j2' -%}\n"
-        "{%- block html_head_js -%}{%- endblock html_head_js -%}\n"
+        "{%- block html_head_js -%}"
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+        "{%- endblock html_head_js -%}\n"
         "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}\n"
         "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
     )
@@ -629,11 +653,15 @@ def render_html(executed: Path, html: Path) -> None:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    nb = nbformat.read(executed, as_version=4)
+    nb = _inert_markdown(nbformat.read(executed, as_version=4))
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": html.stem}})
     tmp = html.with_name(f".{html.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, html)
+    try:
+        tmp.write_text(body, encoding="utf-8")
+        os.replace(tmp, html)
+    finally:
+        # A full disk or a signal must not leave a half-written copy behind.
+        tmp.unlink(missing_ok=True)
 
 
 def run_review(

@@ -11,9 +11,10 @@ import importlib.util
 import math
 from typing import Any
 
+from harness.report import inert
 from harness.report import whatif as wi
 from harness.report.production import sensitivity_note
-from harness.report.review import cash_flow, md
+from harness.report.review import cash_flow
 
 __all__ = ["available", "show_controls"]
 
@@ -58,7 +59,6 @@ def _log10(x: float) -> float:
 
 def _draw(base: wi.WhatIf, today: wi.Outcome, at: wi.Outcome) -> None:
     import matplotlib.pyplot as plt
-    from IPython.display import Markdown, display
 
     _fig, ax = plt.subplots(figsize=(9, 3.2))
     for outcome, style, label in ((today, ":", "as reviewed"), (at, "-", "what if")):
@@ -75,22 +75,24 @@ def _draw(base: wi.WhatIf, today: wi.Outcome, at: wi.Outcome) -> None:
     ax.legend(frameon=False, loc="upper left")
     plt.show()
     flips = wi.flip_points(base, at.scenario)
-    display(Markdown(md(wi.economics_line(at) + ".")))
-    display(Markdown(md(wi.flips_sentence(flips, at))))
+    inert.say(wi.economics_line(at) + ".", wi.flips_sentence(flips, at))
 
 
 def show_controls(summary: dict[str, Any], cfg: Any) -> Any:
     """Sliders for volume, failure rate, hourly rate and build cost that redraw the money."""
-    from IPython.display import Markdown, display
+    from IPython.display import display
 
     if not available():
-        display(Markdown("*What-if sliders need ipywidgets: `pip install -e '.[lab]'`.*"))
+        inert.say("What-if sliders need ipywidgets: pip install -e '.[lab]'")
         return None
     import ipywidgets as w
 
-    display(Markdown("## What if?\nMove a control; the rest stay as reviewed."))
     # The same evidence the flip grid moves: say which, so production is never read as drills.
-    display(Markdown(sensitivity_note(summary)))
+    inert.show(
+        inert.heading("What if?", 2),
+        inert.paragraph("Move a control; the rest stay as reviewed."),
+        inert.note(sensitivity_note(summary)),
+    )
     base = wi.WhatIf.from_summary(summary, cfg)
     today = wi.what_if(base)
     sliders = _sliders(today.scenario)
