@@ -14,8 +14,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -397,11 +399,81 @@ def test_a_failing_cell_fails_the_command_in_one_line_and_keeps_the_notebook(
     )
     assert "attempts.parquet: unreadable parquet" in lines[0]
     assert "Traceback" not in done.stderr + done.stdout
-    partial = tmp_path / "order-sync" / "drill_analysis.ipynb"
+    partial = tmp_path / "order-sync" / "drill_analysis.failed.ipynb"
     assert str(partial.name) in lines[0]
     cells = json.loads(partial.read_text())["cells"]
     assert any(o["output_type"] == "error" for c in cells for o in c.get("outputs", []))
     assert not (tmp_path / "order-sync" / "drill_analysis.html").exists()
+
+
+def _review_until_a_kernel_runs(reports: Path, tmpdir: Path) -> subprocess.Popen[bytes]:
+    """`chaoslab review` started and caught with a notebook's kernel running."""
+    review = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "review", "order-sync", "--reports", str(reports)],
+        cwd=reports, env={**os.environ, "TMPDIR": str(tmpdir)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    # Its own scratch is named after its pid; a killed review's may still be there.
+    mine = f"{rv.STAGING}-{review.pid}.*/kernel-*.json"
+    while not list((reports / "order-sync").glob(mine)):
+        assert review.poll() is None, review.stderr.read() if review.stderr else ""
+        assert time.monotonic() < deadline, "no kernel started within 120 s"
+        time.sleep(0.05)  # polling for the kernel's connection file, bounded above
+    return review
+
+
+@pytest.mark.slow
+def test_an_interrupted_review_leaves_the_previous_one_whole(drilled: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    shutil.copytree(drilled / "runs", reports / "runs")
+    assert (
+        _chaoslab("review", "order-sync", "--reports", str(reports), cwd=tmp_path).returncode == 0
+    )
+    out = reports / "order-sync"
+    kept = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"pilot_review.html", "pilot_review.json", "drill_analysis.html"} <= set(kept)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+
+    killed = _review_until_a_kernel_runs(reports, tmpdir)
+    killed.kill()
+    killed.wait(timeout=30)
+    assert len(list(out.glob(f"{rv.STAGING}-*"))) == 1  # a killed review cannot clean up
+
+    stopped = _review_until_a_kernel_runs(reports, tmpdir)
+    # The next review removed the killed one's scratch before it began its own.
+    assert len(list(out.glob(f"{rv.STAGING}-*"))) == 1
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=60) == 143
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == kept
+    assert not list(out.glob(".*")), "scratch left behind"
+    assert not list(tmpdir.rglob("kernel-*.json")), "a kernel's key was left in $TMPDIR"
+
+
+def test_a_report_that_cannot_be_written_leaves_no_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import nbformat
+
+    executed = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), executed)
+    page = tmp_path / "n.html"
+    page.write_text("the previous report")
+    real = Path.write_text
+
+    def full_disk(self: Path, data: str, *args: Any, **kwargs: Any) -> int:
+        real(self, data[:10], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        rv.render_html(executed, page)
+    monkeypatch.undo()
+    assert page.read_text() == "the previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.html", "n.ipynb"]
 
 
 def test_no_runs_tells_the_user_to_drill_first(tmp_path: Path) -> None:

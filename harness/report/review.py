@@ -14,11 +14,12 @@ unit-tested. ``run_review`` executes them; ``review_cli.review_command`` is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from harness.report.notebooks import NotebookError, builtin_dir, builtin_path
 from harness.report.notebooks import resolve as resolve_notebooks
 from harness.report.verdict import Thresholds, money, months, pct
 from harness.report.verdict_log import record_verdict
+from harness.runtime.scratch import scratch_dir
 
 __all__ = [
     "NOTEBOOKS",
@@ -561,11 +563,13 @@ def execute_notebook(
     timeout: int = CELL_TIMEOUT_S,
     *,
     source: Path | None = None,
+    keep_failed: Path | None = None,
 ) -> Path:
     """Run one notebook (ours by name, or ``source``); a failing cell becomes a ReviewError.
 
     Ours run in ``out_dir``, so nothing lands beside the installed package; a
-    pilot's own runs in its folder, where its relative paths point.
+    pilot's own runs in its folder, where its relative paths point. A
+    notebook that fails is moved to ``keep_failed`` when given, for diagnosis.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -593,6 +597,9 @@ def execute_notebook(
             return output
         except PapermillExecutionError as exc:
             where = f"cell {exc.exec_count}" if exc.exec_count else f"cell #{exc.cell_index}"
+            if keep_failed is not None and output.is_file():
+                os.replace(output, keep_failed)
+                output = keep_failed
             raise ReviewError(
                 f"{name} notebook failed in {where}: {exc.ename}: {first_line(exc.evalue)} "
                 f"(partial notebook: {shown(output)})"
@@ -687,7 +694,6 @@ def run_review(
         runs=runs,
     )
     out_dir = reports / inputs.pilot
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / "pilot_review.json"
     params: dict[str, Any] = {
         "pilot": inputs.pilot,
@@ -696,28 +702,33 @@ def run_review(
         # Where production imports of the pilot are found (reports/history/<pilot>).
         "reports": str(reports.resolve()),
     }
-    html: dict[str, Path] = {}
-    notebooks: dict[str, Path] = {}
     seconds: dict[str, float] = {}
-    for name, source in notebooks_of(inputs.pilot_file):
-        target = out_dir / f"{name}.html"
-        # A report left from an earlier review must not pass for this one's.
-        target.unlink(missing_ok=True)
-        if name == "pilot_review":
-            summary_path.unlink(missing_ok=True)
-        # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
-        extra = (
-            {"summary_path": str(summary_path.resolve()), "interactive": False}
-            if name == "pilot_review"
-            else {}
-        )
-        started = time.perf_counter()
-        notebooks[name] = execute_notebook(
-            name, {**params, **extra}, out_dir, timeout, source=source
-        )
-        render_html(notebooks[name], target)
-        seconds[name] = time.perf_counter() - started
-        html[name] = target
+    # Everything is made in a scratch folder beside the review's files and
+    # swapped in at the end: a review that fails or is stopped leaves the
+    # previous one whole, and its scratch (kernel connection files included)
+    # is removed on the way out, or by the next review if it was killed.
+    with scratch_dir(STAGING, root=out_dir) as staging, _runtime_dir(staging):
+        staged_summary = staging / summary_path.name
+        for name, source in notebooks_of(inputs.pilot_file):
+            # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
+            extra = (
+                {"summary_path": str(staged_summary.resolve()), "interactive": False}
+                if name == "pilot_review"
+                else {}
+            )
+            started = time.perf_counter()
+            executed = execute_notebook(
+                name, {**params, **extra}, staging, timeout, source=source,
+                keep_failed=out_dir / f"{name}.failed.ipynb",
+            )  # fmt: skip
+            render_html(executed, staging / f"{name}.html")
+            seconds[name] = time.perf_counter() - started
+        if not staged_summary.is_file():
+            raise ReviewError(f"{summary_path}: the review wrote no verdict")
+        made = [staging / f"{n}{ext}" for n in seconds for ext in (".html", ".ipynb")]
+        swapped = _swap_in([*made, staged_summary], out_dir)
+    html = {p.stem: p for p in swapped if p.suffix == ".html"}
+    notebooks = {p.stem: p for p in swapped if p.suffix == ".ipynb"}
     try:
         summary = json.loads(summary_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -734,6 +745,39 @@ def run_review(
         seconds=seconds,
         summary_path=summary_path,
     )
+
+
+STAGING = ".review"  # scratch folders of reviews in progress, inside reports/<pilot>/
+
+
+@contextlib.contextmanager
+def _runtime_dir(folder: Path) -> Iterator[None]:
+    """Kernel connection files (they hold the kernel's HMAC key) in ``folder``, not $TMPDIR."""
+    before = os.environ.get("JUPYTER_RUNTIME_DIR")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("JUPYTER_RUNTIME_DIR", None)
+        else:
+            os.environ["JUPYTER_RUNTIME_DIR"] = before
+
+
+def _swap_in(made: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Move the staged files over the previous ones, in order; returns where they went.
+
+    Each move is one rename, so a reader sees the old file or the new one;
+    the verdict's JSON comes last, after the pages it summarises.
+    """
+    moved = []
+    for path in made:
+        target = out_dir / path.name
+        os.replace(path, target)
+        moved.append(target)
+        if path.suffix == ".ipynb":
+            (out_dir / f"{path.stem}.failed.ipynb").unlink(missing_ok=True)
+    return moved
 
 
 def save_summary(summary: Mapping[str, Any], path: str | Path) -> None:

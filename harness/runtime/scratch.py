@@ -67,9 +67,16 @@ def _own_root() -> Path:
 
 
 @contextlib.contextmanager
-def scratch_dir(kind: str) -> Iterator[Path]:
-    """A fresh folder for this process, removed on exit (and by the next one if killed)."""
-    root = _own_root()
+def scratch_dir(kind: str, root: Path | None = None) -> Iterator[Path]:
+    """A fresh folder for this process, removed on exit (and by the next one if killed).
+
+    ``root`` puts it beside the files it stages (a rename is atomic only
+    within one file system); by default it is in the per-user temp folder.
+    """
+    if root is None:
+        root = _own_root()
+    else:
+        root.mkdir(parents=True, exist_ok=True)
     remove_stale(kind, root)
     owner = f"{os.getpid()}.{_start_time(os.getpid())}"
     path = Path(tempfile.mkdtemp(prefix=f"{kind}-{owner}-", dir=root))
