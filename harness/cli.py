@@ -198,6 +198,7 @@ async def _drill_all(
     seed: int | None,
     reports: Path,
     live: bool,
+    origin: str = "pilot",
 ) -> list[DrillResult]:
     from harness.drill import run_drill
 
@@ -211,10 +212,13 @@ async def _drill_all(
                     view.update(_progress_view(snapshot, title))
 
                 result = await run_drill(
-                    pilot, name, scenario=spec, seed=seed, reports=reports, progress=show
-                )
+                    pilot, name, scenario=spec, seed=seed, reports=reports, progress=show,
+                    origin=origin,
+                )  # fmt: skip
         else:
-            result = await run_drill(pilot, name, scenario=spec, seed=seed, reports=reports)
+            result = await run_drill(
+                pilot, name, scenario=spec, seed=seed, reports=reports, origin=origin
+            )
         console.print(result_view(result))
         results.append(result)
     return results
@@ -243,7 +247,8 @@ def drill(
         raise fail(str(exc)) from None
     live = not quiet and console.is_terminal
     try:
-        results = asyncio.run(_drill_all(pilot, chosen, seed, reports_dir(reports), live))
+        origin = "pilot" if scenario_file is None else "scenario-file"
+        results = asyncio.run(_drill_all(pilot, chosen, seed, reports_dir(reports), live, origin))
     except KeyboardInterrupt:
         raise fail("interrupted; everything the drill started was stopped", 130) from None
     except Exception as exc:

@@ -19,6 +19,7 @@ reports = "../reports"  # runs are read from <reports>/runs
 run_dirs: list[str] = []  # explicit run folders (none: every run of the pilot)
 runs = 0  # only the N newest runs (0: all)
 pilot_file = ""  # economics, thresholds, SLO (blank: the file the runs name)
+evidence_note = ""  # which workflow version the runs are of (`chaoslab review` says)
 bin_s = 0.5  # width of the time bins in the errors-over-time figure
 
 # %% [markdown]
@@ -36,7 +37,7 @@ from harness.report import inert
 from harness.report import review as rv
 
 plt.rcParams.update(inert.PLOT_STYLE)
-inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None)
+inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None, evidence_note=evidence_note)
 rs = an.load_runs(inputs.run_dirs)
 slo = inputs.slo  # the pilot file's [slo]
 slo_ms = slo.p95_ms
@@ -44,7 +45,8 @@ events = an.events_table(rs, slo_ms)
 scenarios = sorted(rs.runs["scenario"].unique())
 inert.say(
     f"{inputs.pilot}: {len(rs)} runs, {len(events):,} events, "
-    f"{len(rs.attempts):,} delivery attempts over {len(scenarios)} scenarios."
+    f"{len(rs.attempts):,} delivery attempts over {len(scenarios)} scenarios.",
+    inputs.evidence_note,
 )
 
 # %% [markdown]

@@ -19,6 +19,7 @@ reports = "../reports"  # runs are read from <reports>/runs
 run_dirs: list[str] = []  # explicit run folders (none: every run of the pilot)
 runs = 0  # only the N newest runs (0: all)
 pilot_file = ""  # economics, thresholds, SLO (blank: the file the runs name)
+evidence_note = ""  # which workflow version the runs are of (`chaoslab review` says)
 summary_path = ""  # where `chaoslab review` collects the verdict (blank: nowhere)
 interactive = True  # what-if sliders (JupyterLab); `chaoslab review` sets False for the HTML
 
@@ -33,7 +34,7 @@ from harness.report import review as rv
 from harness.report.economics import Measured
 
 plt.rcParams.update(inert.PLOT_STYLE)
-inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None)
+inputs = rv.review_inputs(pilot, reports, run_dirs, pilot_file, runs or None, evidence_note=evidence_note)
 cfg = inputs.economics
 summary = an.pilot_summary(an.load_runs(inputs.run_dirs), cfg, inputs.thresholds, slo=inputs.slo)
 # Production history, if imported: volume, success rate and money come from it, labelled.

@@ -434,13 +434,13 @@ def test_unknown_outcomes_leave_dead_letters_unknown_not_zero(tmp_path: Path) ->
     assert summary["outcomes_known"] is False
     assert summary["outcomes_known_runs"] == 0
     assert summary["measured"]["dead_lettered"] == 0
-    assert summary["decision"] == "PROMOTE"
+    # Accepted with a 2xx but never applied: lost, whether or not outcomes are known.
+    assert summary["measured"]["lost"] == 3
+    assert summary["decision"] != "PROMOTE"
     dead = next(c for c in summary["verdict"]["checks"] if c["name"] == "dead_letters")
     assert dead["sentence"].startswith(
         "Dead letters are unknown (the workflow reports no outcomes)"
     )
-    # Unknown ranks first among the passing checks, so the opening's three reasons show it.
-    assert summary["reasons"][0] == dead["sentence"]
     assert not any("Dead-letter rate is" in r for r in summary["reasons"])
     m = summary["measured"]
     measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
@@ -541,3 +541,25 @@ def test_small_frames_from_journal_helpers_work_without_disk() -> None:
     # The attempt carried no scenario; it is labelled from run.json, not dropped.
     errors = error_classes_over_time(run_set([run]).attempts)
     assert errors[["scenario", "error_class", "attempts"]].values.tolist() == [["s", "ok", 1]]
+
+
+def test_an_event_processed_whose_effect_never_landed_is_lost(tmp_path: Path) -> None:
+    """The workflow says "processed" for all ten, but one effect never reached the partner."""
+    root = tmp_path / "runs"
+    ids = [f"e{i}" for i in range(10)]
+    write_run(
+        root,
+        "run-silent",
+        "baseline",
+        1.0,
+        {"slo": SLO},
+        [_exp(e, f"o{e}") for e in ids],
+        [_att(e, 1, i * 0.01, i * 0.01 + 0.05, 200) for i, e in enumerate(ids)],
+        [_eff(f"o{e}", i * 0.01 + 0.02, e) for i, e in enumerate(ids) if e != "e4"],
+        [{"event_id": e, "outcome": "processed", "detail": ""} for e in ids],
+    )
+    events = events_table(load_runs(root))
+    assert events.loc[events["event_id"] == "e4", "effect_missing"].item()
+    summary = pilot_summary(load_runs(root), EconomicsConfig(), {"min_txns": 1})
+    assert summary["measured"]["lost"] == 1
+    assert summary["measured"]["succeeded"] == 9

@@ -42,6 +42,7 @@ from harness.inputs import placeholders
 from harness.inputs.expectations import expected_rows, unmatched
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
+from harness.inputs.provenance import judged_against, workflow_version
 from harness.journal import JournalWriter, load_run
 from harness.plan.schedule import Plan, plan_deliveries
 from harness.replay.salt import salt_events
@@ -134,6 +135,7 @@ def prepare(
     seed: int,
     runs_root: Path,
     salt: str | None = None,
+    origin: str = "pilot",
 ) -> Prepared:
     spec = pilot.spec
     if salt is None:
@@ -174,6 +176,12 @@ def prepare(
         "outcomes_known": spec.workflow.outcomes is not None,
         "settled_by": "status" if spec.workflow.status_path else "quiescence",
         "salt": salt,
+        # What was judged: the workflow's code, and the declarations it was held to.
+        "origin": origin,
+        "workflow_version": workflow_version(pilot.workflow_source()).as_dict(),
+        "declarations": judged_against(
+            pilot.path, pilot.partners, pilot.resolve(spec.webhook.fixtures)
+        ),
     }
     return Prepared(
         pilot, scenario_name, scenario, seed, events, plan, run_events,
@@ -456,18 +464,21 @@ async def run_drill(
     progress: ProgressSink | None = None,
     fault_proxy: FaultProxy | None = None,
     standing: StandingStage | None = None,
+    origin: str = "pilot",
 ) -> DrillResult:
     """Run one scenario of a pilot and return what the invariants found.
 
     With ``standing``, the drill runs on services kept running across drills
-    (partners reset, events salted) instead of starting its own.
+    (partners reset, events salted) instead of starting its own. ``origin``
+    says where the scenario came from: the pilot file, or a scenario file
+    (a hunt's counterexample), which a review leaves out of a PM's evidence.
     """
     scenario = scenario or pilot.scenario(scenario_name)
     seed = scenario.seed if seed is None else seed
     runs_root = reports / "runs"
     recover_stale_runs(runs_root)
     salt = standing.new_salt() if standing is not None else None
-    p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt)
+    p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin)
     rows = expected_rows(
         p.run_id,
         p.run_events,

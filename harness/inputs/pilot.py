@@ -61,6 +61,9 @@ class OutcomesSpec(_Strict):
 class WorkflowSpec(_Strict):
     command: list[str] | None = None  # "python" as first word means this interpreter
     cwd: str = "."  # relative to the pilot file
+    # Folders (or files) holding the workflow's code, relative to the pilot file:
+    # each run records their version, and a review judges the version there now.
+    source: list[str] = Field(default_factory=list)  # none: cwd (when started by command)
     url: str | None = None  # a workflow that is already running
     ready_path: str = "/healthz"
     # {"pending": N} while it works; "" settles by quiescence instead.
@@ -445,6 +448,13 @@ class Pilot(BaseModel):
     def resolve(self, relative: str) -> Path:
         return (self.path.parent / relative).resolve()
 
+    def workflow_source(self) -> list[Path]:
+        """Where the workflow's code is: ``[workflow] source``, else its cwd if we start it."""
+        workflow = self.spec.workflow
+        if workflow.source:
+            return [self.resolve(s) for s in workflow.source]
+        return [self.resolve(workflow.cwd)] if workflow.command is not None else []
+
     def scenario(self, name: str) -> ScenarioSpec:
         try:
             return self.spec.scenarios[name]
@@ -571,6 +581,8 @@ def _rebased(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     out = dict(data)
     workflow = dict(out.get("workflow") or {})
     workflow["cwd"] = pin(workflow.get("cwd", "."))
+    if isinstance(workflow.get("source"), list):
+        workflow["source"] = [pin(v) for v in workflow["source"]]
     out["workflow"] = workflow
     if isinstance(out.get("webhook"), dict) and "fixtures" in out["webhook"]:
         out["webhook"] = {**out["webhook"], "fixtures": pin(out["webhook"]["fixtures"])}
@@ -601,6 +613,11 @@ def load_pilot(path: str | Path, *, require_fixtures: bool = True) -> Pilot:
     cwd = pilot.resolve(pilot.spec.workflow.cwd)
     if not cwd.is_dir():
         raise PilotError(f"{path}: [workflow] cwd: no such folder {cwd}")
+    for index, source in enumerate(pilot.spec.workflow.source):
+        if not pilot.resolve(source).exists():
+            raise PilotError(
+                f"{path}: [workflow] source #{index + 1}: no such file or folder {source!r}"
+            )
     if require_fixtures:
         fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
         if not fixtures.is_file():

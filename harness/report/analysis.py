@@ -272,6 +272,7 @@ EVENT_COLUMNS = [
     "latency_ms",
     "duplicated",
     "excess_effects",
+    "effect_missing",
     "good",
 ]
 
@@ -289,7 +290,10 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
     For each expected (kind, key) group, ``excess`` = effects seen − events
     expecting one (never below 0). Every event of an over-full group gets
     ``duplicated``; the group's excess is put on its first event only, so the
-    column sums to the run's extra side effects.
+    column sums to the run's extra side effects. A group with fewer effects
+    than events marks its last events ``missing``: an event the workflow
+    reported processed whose effect never reached the partner was lost all
+    the same.
     """
     want = expected[
         (_str(expected["expected_effect"]) != "") & ~expected["dropped"].fillna(False).astype(bool)
@@ -298,6 +302,7 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
     kinds = _str(want["expected_effect"]).to_numpy(dtype=object)
     keys = _str(want["entity_id"])
     duplicated = np.zeros(len(want), dtype=bool)
+    missing = np.zeros(len(want), dtype=bool)
     excess = np.zeros(len(want), dtype=np.int64)
     eff_kind = _str(effects["kind"])
     eff_key = _str(effects["business_key"])
@@ -315,7 +320,11 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
         first = ~pd.Series(w_codes).duplicated().to_numpy()
         duplicated[mine] = group_over > 0
         excess[mine] = np.where(first, group_over, 0)
-    return pd.DataFrame({"event_id": event_ids, "duplicated": duplicated, "excess": excess})
+        rank = pd.Series(w_codes).groupby(w_codes).cumcount().to_numpy()
+        missing[mine] = rank >= seen[w_codes]
+    return pd.DataFrame(
+        {"event_id": event_ids, "duplicated": duplicated, "excess": excess, "missing": missing}
+    )
 
 
 def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFrame:
@@ -352,19 +361,21 @@ def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFram
     out.insert(1, "scenario", scenario)
     out["executed"] = out["delivered"].astype(bool) | (out["outcome"] != "")
     extra = _effect_excess(exp, run.effects)
-    extra = extra[extra["duplicated"] | (extra["excess"] > 0)]
+    extra = extra[extra["duplicated"] | (extra["excess"] > 0) | extra["missing"]]
+    columns = {"duplicated": "duplicated", "excess_effects": "excess", "effect_missing": "missing"}
+    for column in columns:
+        out[column] = np.zeros(len(out), dtype=np.int64 if column == "excess_effects" else bool)
     if len(extra):
         where = pd.Index(out["event_id"]).get_indexer(extra["event_id"])
         hit = where >= 0
-        duplicated = np.zeros(len(out), dtype=bool)
-        excess = np.zeros(len(out), dtype=np.int64)
-        duplicated[where[hit]] = extra["duplicated"].to_numpy()[hit]
-        excess[where[hit]] = extra["excess"].to_numpy()[hit]
-        out["duplicated"] = duplicated
-        out["excess_effects"] = excess
-    else:
-        out["duplicated"] = False
-        out["excess_effects"] = 0
+        for column, source in columns.items():
+            values = out[column].to_numpy().copy()
+            values[where[hit]] = extra[source].to_numpy()[hit]
+            out[column] = values
+    # Processed by the workflow's own account, yet its effect never landed:
+    # not a good transaction (a superseded or deduplicated event owes none).
+    owes = out["effect_missing"].astype(bool) & ~out["outcome"].isin(["superseded", "duplicate"])
+    out["ended_well"] = out["ended_well"].astype(bool) & ~owes
     within = out["latency_ms"] <= slo_ms if slo_ms is not None else True
     out["good"] = out["ended_well"].astype(bool) & within & ~out["duplicated"].astype(bool)
     return out[EVENT_COLUMNS]
@@ -493,6 +504,14 @@ def retry_amplification(rs: RunSet, events: pd.DataFrame | None = None) -> pd.Da
     return table.drop(columns=["partner_requests"]).reset_index()
 
 
+def lost_events(events: pd.DataFrame) -> pd.Series:
+    """Events that ended badly with no dead letter to say so: no outcome, or no effect."""
+    silent = (events["outcome"] == "") | (
+        events["effect_missing"].astype(bool) & (events["outcome"] != "dead_lettered")
+    )
+    return ~events["ended_well"].astype(bool) & silent
+
+
 def failure_rates(
     events: pd.DataFrame, by: str | Sequence[str] | None = "scenario"
 ) -> pd.DataFrame:
@@ -504,7 +523,7 @@ def failure_rates(
             "transactions": 1,
             "dead_lettered": (frame["outcome"] == "dead_lettered").astype(int),
             "duplicated": frame["duplicated"].astype(bool).astype(int),
-            "lost": (~frame["ended_well"].astype(bool) & (frame["outcome"] == "")).astype(int),
+            "lost": lost_events(frame).astype(int),
         }
     )
     table = counts.groupby(keys, dropna=False).sum()
@@ -543,7 +562,7 @@ def measured_from(rs: RunSet, events: pd.DataFrame) -> Measured:
     """The counts economics needs, over every run in the set."""
     status = pd.to_numeric(rs.attempts["status"], errors="coerce")
     amp = retry_amplification(rs, events)
-    lost = (~events["ended_well"].astype(bool) & (events["outcome"] == "")).sum()
+    lost = lost_events(events).sum()
     # Duplicates in money terms are extra side effects, not duplicated events.
     extra = int(events["excess_effects"].sum())
     return Measured(

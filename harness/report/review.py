@@ -32,13 +32,15 @@ from rich.text import Text
 from harness.checks.invariants import SloTargets
 from harness.cli_support import shown
 from harness.history.store import production_imports
-from harness.inputs.pilot import PilotError, load_pilot
+from harness.inputs.pilot import Pilot, PilotError, load_pilot
+from harness.inputs.provenance import workflow_version
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
 from harness.report.economics import EconomicsConfig
 from harness.report.inert import heading, numbered, paragraph
 from harness.report.notebooks import DEFAULT as NOTEBOOKS
 from harness.report.notebooks import NotebookError, builtin_dir, builtin_path
 from harness.report.notebooks import resolve as resolve_notebooks
+from harness.report.selection import RunChoice, choose_runs
 from harness.report.verdict import Thresholds, money, months, pct
 from harness.report.verdict_log import record_verdict
 from harness.runtime.scratch import scratch_dir
@@ -153,6 +155,8 @@ class ReviewInputs:
     pilot_thresholds: dict[str, float] = field(default_factory=dict)
     # The pilot's production imports (`chaoslab history import`), newest first.
     history_dirs: list[Path] = field(default_factory=list)
+    # Which workflow version was judged, and what was left out (selection.choose_runs).
+    evidence_note: str = ""
 
 
 def review_inputs(
@@ -161,26 +165,33 @@ def review_inputs(
     run_dirs: Sequence[str | Path] = (),
     pilot_file: str | Path = "",
     runs: int | None = None,
+    *,
+    all_versions: bool = False,
+    with_replays: bool = False,
+    evidence_note: str = "",
 ) -> ReviewInputs:
-    """Resolve a notebook's parameters: explicit run folders, or the pilot's runs."""
+    """Resolve a notebook's parameters: explicit run folders, or the pilot's runs.
+
+    Without explicit folders the pilot's finished runs are chosen by
+    ``selection.choose_runs``: those of the workflow's code as it is now, from
+    the pilot's own scenarios (``all_versions``, ``with_replays``: the rest too).
+    """
     reports = Path(reports)
+    if runs is not None and runs < 1:
+        raise ReviewError(f"--runs: must be at least 1, got {runs}")
     path: Path | None = Path(pilot_file) if str(pilot_file) else None
     name = str(pilot)
     if path is None and name and _is_pilot_file(name):
         path, name = Path(name), ""
-    spec = None
-    if path is not None:
-        try:
-            spec = load_pilot(path).spec
-        except PilotError as exc:
-            raise ReviewError(str(exc)) from None
-        name = name or spec.name
+    loaded = _load(path) if path is not None else None
+    name = name or (loaded.spec.name if loaded else "")
     dirs = [Path(d) for d in run_dirs]
+    note = evidence_note
     if not dirs:
         if not name:
             raise ReviewError("name a pilot, a pilot file or the run folders to review")
-        dirs = select_runs(name, reports, runs or None)
-        if not dirs:
+        finished = select_runs(name, reports)
+        if not finished:
             target = path or _pilot_file_of(name, [])
             if target is None:
                 raise ReviewError(_unknown_pilot(name, reports))
@@ -188,7 +199,17 @@ def review_inputs(
                 f"no runs of pilot {name!r} in {reports / 'runs'}; "
                 f"run `chaoslab drill {shown(target)}` first"
             )
-    if spec is None:
+        path = path or _pilot_file_of(name, finished)
+        loaded = loaded or (_load(path) if path is not None else None)
+        choice = _choose(finished, loaded, all_versions=all_versions, with_replays=with_replays)
+        if choice.problem:
+            where = shown(path) if path else "PILOT"
+            raise ReviewError(
+                f"{choice.problem}; drill it first (`chaoslab drill {where}`) or review "
+                "with --all-versions"
+            )
+        dirs, note = choice.run_dirs[:runs] if runs else choice.run_dirs, choice.note
+    if loaded is None:
         if not name:
             # Named only by its runs: take the pilot from the newest one.
             name = next((n for n in (pilot_name(_meta(d)) for d in dirs) if n), "")
@@ -198,10 +219,8 @@ def review_inputs(
                 f"cannot find the pilot file of {name or 'these runs'!r} "
                 "(its economics and thresholds); pass the pilot file"
             )
-        try:
-            spec = load_pilot(path).spec
-        except PilotError as exc:
-            raise ReviewError(str(exc)) from None
+        loaded = _load(path)
+    spec = loaded.spec
     own = {str(k): v for k, v in spec.thresholds.items()}
     t = Thresholds.of(own)
     return ReviewInputs(
@@ -213,6 +232,33 @@ def review_inputs(
         slo=SloTargets.of(spec.slo),
         pilot_thresholds=own,
         history_dirs=production_imports(reports, name or spec.name),
+        evidence_note=note,
+    )
+
+
+def _load(path: Path) -> Pilot:
+    try:
+        return load_pilot(path, require_fixtures=False)
+    except PilotError as exc:
+        raise ReviewError(str(exc)) from None
+
+
+def _choose(
+    finished: Sequence[Path], pilot: Pilot | None, *, all_versions: bool, with_replays: bool
+) -> RunChoice:
+    """The runs of the workflow's current version (see ``selection``)."""
+    current = workflow_version(pilot.workflow_source()) if pilot else None
+    why = (
+        current.note or "its source is not declared"
+        if current is not None
+        else "the pilot file is not found"
+    )
+    return choose_runs(
+        [(d, _meta(d)) for d in finished],
+        current.id if current is not None and current.id != "unknown" else "",
+        all_versions=all_versions,
+        with_replays=with_replays,
+        current_note=f"the workflow's code could not be read: {why}",
     )
 
 
@@ -316,7 +362,9 @@ def evidence_sentence(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
     return (
         f"Evidence: {m['transactions']:,} drilled transactions (events) over {summary['runs']} "
         f"runs of {len(scenarios)} scenarios ({', '.join(scenarios)}); a verdict needs at least "
-        f"{int(t['min_txns']):,} ({source})." + _production_evidence(summary)
+        f"{int(t['min_txns']):,} ({source})."
+        + _production_evidence(summary)
+        + (f" {inputs.evidence_note}" if inputs.evidence_note else "")
     )
 
 
@@ -678,6 +726,8 @@ def run_review(
     run_dirs: Sequence[Path] | None = None,
     *,
     timeout: int = CELL_TIMEOUT_S,
+    all_versions: bool = False,
+    with_replays: bool = False,
 ) -> ReviewResult:
     """Execute both notebooks on the pilot's runs and render them to HTML.
 
@@ -692,6 +742,8 @@ def run_review(
         run_dirs=list(run_dirs or []),
         pilot_file=str(pilot) if _is_pilot_file(pilot) else "",
         runs=runs,
+        all_versions=all_versions,
+        with_replays=with_replays,
     )
     out_dir = reports / inputs.pilot
     summary_path = out_dir / "pilot_review.json"
@@ -701,6 +753,7 @@ def run_review(
         "pilot_file": str(inputs.pilot_file or ""),
         # Where production imports of the pilot are found (reports/history/<pilot>).
         "reports": str(reports.resolve()),
+        "evidence_note": inputs.evidence_note,
     }
     seconds: dict[str, float] = {}
     # Everything is made in a scratch folder beside the review's files and
@@ -819,7 +872,9 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
             # Alone, the first of several joint conditions would read as sufficient.
             first += f" (one of {joint} changes PROMOTE needs together; see the report)"
         console.print(f"  {first}", soft_wrap=True, markup=False)
-    console.print(f"  {result.evidence}", style="dim", soft_wrap=True, markup=False)
+    # Runs of other versions, or replays, left out: say so where it is seen.
+    style = "yellow" if "left out:" in result.evidence else "dim"
+    console.print(f"  {result.evidence}", style=style, soft_wrap=True, markup=False)
     console.print(f"  report: {shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
     # A pilot's [review] notebooks may leave ours out: name only the pages that were made.
     for name, page in result.html.items():

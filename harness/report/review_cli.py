@@ -18,6 +18,19 @@ def review_command(
     runs: Annotated[
         int | None, typer.Option(help="only the N newest runs of the pilot (default: all)")
     ] = None,
+    all_versions: Annotated[
+        bool,
+        typer.Option(
+            "--all-versions",
+            help="judge the runs of every version of the workflow, not only its code as it is now",
+        ),
+    ] = False,
+    with_replays: Annotated[
+        bool,
+        typer.Option(
+            "--with-replays", help="judge runs of scenario files (a hunt's counterexamples) too"
+        ),
+    ] = False,
     every: Annotated[
         bool,
         typer.Option(
@@ -42,7 +55,9 @@ def review_command(
     from harness.report.review import ReviewError, first_line, print_result, run_review
 
     try:
-        result = run_review(pilot, reports_dir(reports), runs)
+        result = run_review(
+            pilot, reports_dir(reports), runs, all_versions=all_versions, with_replays=with_replays
+        )
     except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
         raise fail(first_line(str(exc))) from None
     print_result(result)
