@@ -139,7 +139,7 @@ inert.show(inert.note(pe.source_note(summary, "roi_payback_npv")))
 m = summary["measured"]
 measured = Measured(**{k: m[k] for k in Measured.__dataclass_fields__})
 grid = pe.sensitivity(summary, cfg, inputs.thresholds)
-codes = {"PROMOTE": 0, "REFACTOR": 1, "RETIRE": 2, "NO VERDICT": 3}
+codes = {"PROMOTE": 0, "REFACTOR": 1, "RETIRE": 2, "NEEDS MORE EVIDENCE": 3}
 table = grid.pivot(index="failure_rate", columns="volume_per_month", values="decision")
 roi = grid.pivot(index="failure_rate", columns="volume_per_month", values="roi_12m")
 colours = plt.matplotlib.colors.ListedColormap(["#a1d99b", "#fdd49e", "#fc9272", "#d9d9d9"])

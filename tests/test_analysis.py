@@ -285,7 +285,10 @@ def test_pilot_summary_feeds_economics_and_verdict(rs: RunSet) -> None:
     cfg = EconomicsConfig(platform_cost_per_call=0.01, partner_call_price=0.1, build_cost=1000)
     summary = pilot_summary(rs, cfg)
     assert summary["pilot"] == "order-sync"
-    assert summary["decision"] == "NO VERDICT"
+    # 7 transactions, far fewer than a verdict needs, but a duplicate, a dead letter and
+    # a lost one were seen: failures more volume cannot undo are judged at once.
+    assert summary["decision"] in {"REFACTOR", "RETIRE"}
+    assert summary["reasons"][-1].startswith("Decided on 7 transactions")
     assert summary["slo"] == {"p95_ms": 3000.0, "success_rate": 0.99}
     m = summary["measured"]
     assert (m["transactions"], m["good"], m["succeeded"]) == (7, 3, 4)

@@ -95,7 +95,7 @@ def test_a_corrupt_line_is_named_and_skipped(tmp_path: Path) -> None:
         f"{log}:2: skipped: not JSON (Unterminated string starting at)",
         f"{log}:3: skipped: expected an object, got list",
         f"{log}:5: skipped: missing reviewed_at, decision",
-        f"{log}:6: skipped: decision: not a verdict (PROMOTE, REFACTOR, RETIRE, NO VERDICT), "
+        f"{log}:6: skipped: decision: not a verdict (PROMOTE, REFACTOR, RETIRE, NEEDS MORE EVIDENCE), "
         "got 'SHIP IT'",
     ]
     assert read_verdicts(tmp_path / "none.jsonl") == ([], [])
@@ -116,7 +116,7 @@ def test_rows_come_in_the_order_to_decide_them(tmp_path: Path) -> None:
     _review(tmp_path, _summary("bravo", "PROMOTE", 0.4))
     _review(tmp_path, _summary("charlie", "RETIRE", -0.2, payback=None))
     _review(tmp_path, _summary("delta", "PROMOTE", 0.8))
-    echo = _review(tmp_path, _summary("echo", "NO VERDICT", 0.1), html=False)
+    echo = _review(tmp_path, _summary("echo", "NEEDS MORE EVIDENCE", 0.1), html=False)
     # bravo was REFACTOR last time: a changed verdict comes before an unchanged one.
     for r in (_record("REFACTOR", "1111111"), _record("PROMOTE", "2222222")):
         append_record(r, tmp_path / "bravo" / LOG_NAME)
@@ -130,7 +130,7 @@ def test_rows_come_in_the_order_to_decide_them(tmp_path: Path) -> None:
     assert bravo.reasons == ["bravo reason 1", "bravo reason 2", "bravo reason 3"]
     assert book.rows[-1].link is None and echo.is_dir()
     assert portfolio_sentence(book) == (
-        "5 pilots: 1 to retire, 2 to promote, 1 to refactor, 1 without enough evidence; "
+        "5 pilots: 1 to retire, 2 to promote, 1 to refactor, 1 needing more evidence; "
         "changed since the previous review: bravo."
     )
 
@@ -178,7 +178,7 @@ def test_the_tables_show_verdicts_money_links_and_history() -> None:
     assert when("not a date") == "not a date"
 
 
-@pytest.mark.parametrize("decision", ["PROMOTE", "REFACTOR", "RETIRE", "NO VERDICT"])
+@pytest.mark.parametrize("decision", ["PROMOTE", "REFACTOR", "RETIRE", "NEEDS MORE EVIDENCE"])
 def test_every_verdict_has_a_colour(decision: str) -> None:
     assert decision in COLOURS
 

@@ -229,7 +229,7 @@ def test_sensitivity_grid_agrees_with_the_verdict_at_the_pilots_own_point(report
     assert clean["roi_12m"].is_monotonic_increasing
     big = grid[grid["volume_per_month"] == grid["volume_per_month"].max()]
     assert big.sort_values("failure_rate")["roi_12m"].is_monotonic_decreasing
-    assert set(grid["decision"]) <= {"PROMOTE", "REFACTOR", "RETIRE", "NO VERDICT"}
+    assert set(grid["decision"]) <= {"PROMOTE", "REFACTOR", "RETIRE", "NEEDS MORE EVIDENCE"}
     with pytest.raises(ValueError, match="no transactions"):
         verdict_sensitivity(cfg, Measured(transactions=0, succeeded=0), 0)
 

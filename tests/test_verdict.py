@@ -171,8 +171,10 @@ def test_what_would_change_names_the_lines() -> None:
     small = decide(replace(CLEAR, transactions=1_000, good=995))
     assert any("about 1,072 transactions" in s for s in small.what_would_change)
     none = decide(replace(CLEAR, transactions=400, good=400))
-    assert none.label == "NO VERDICT"
-    assert none.what_would_change == ["A verdict becomes possible after 600 more transactions."]
+    assert none.label == "NEEDS MORE EVIDENCE"
+    assert none.what_would_change == [
+        "A verdict becomes possible after 600 more transactions (1,000 in all)."
+    ]
 
 
 def test_burn_rate_can_block_promotion_alone() -> None:
@@ -198,7 +200,9 @@ def test_thresholds_are_overridable_and_checked() -> None:
     with pytest.raises(VerdictError, match="min_txns: must be a whole number"):
         Thresholds.of({"min_txns": 10.5})
     few = decide(replace(CLEAR, transactions=400, good=400), {"min_txns": 500.0})
-    assert few.what_would_change == ["A verdict becomes possible after 100 more transactions."]
+    assert few.what_would_change == [
+        "A verdict becomes possible after 100 more transactions (500 in all)."
+    ]
 
 
 def _pilot(**tables: Any) -> dict[str, Any]:
@@ -268,3 +272,58 @@ def test_as_dict_is_plain_data() -> None:
     data = decide(CLEAR).as_dict()
     assert data["decision"] == "PROMOTE"
     assert {c["name"] for c in data["checks"]} >= {"attainment", "dead_letters", "npv"}
+
+
+# ---------------------------------------------------------------- verdicts that explain themselves
+
+FLAWLESS = replace(CLEAR, transactions=155, good=155, dead_letter_rate=0.0)
+
+
+def test_a_flawless_record_is_never_refactor() -> None:
+    """155 good of 155 with min_txns = 10: too few for the bound, so more evidence, not a fix."""
+    small = decide(FLAWLESS, {"min_txns": 10})
+    assert small.decision is Decision.INSUFFICIENT_DATA
+    assert small.reasons[0].startswith("All 155 transactions were good, but 155 are too few")
+    assert "268 flawless ones would" in small.reasons[0]
+    assert small.metrics["transactions_needed"] == 268
+    assert not any("fixed version" in r for r in small.reasons)
+    # With the evidence it is promoted, or retired on its money: never REFACTOR.
+    assert decide(replace(FLAWLESS, transactions=300, good=300), {"min_txns": 10}).label == (
+        "PROMOTE"
+    )
+    poor = decide(replace(FLAWLESS, transactions=300, good=300, roi_12m=0.1), {"min_txns": 10})
+    assert poor.decision is Decision.RETIRE
+    assert poor.why_not["REFACTOR"].startswith("Not REFACTOR: nothing fails under chaos")
+    # One bad transaction in 155 is something to fix.
+    assert decide(replace(FLAWLESS, good=154), {"min_txns": 10}).decision is Decision.REFACTOR
+
+
+def test_a_failure_already_certain_is_judged_below_min_txns() -> None:
+    """176 transactions duplicating in every run: no need to wait for 1,000."""
+    dup = decide(replace(CLEAR, transactions=176, good=160, duplicate_rate=16 / 176))
+    assert dup.decision is Decision.REFACTOR
+    assert dup.reasons[-1].startswith("Decided on 176 transactions, fewer than the 1,000")
+    # The same small record with no failure is no verdict.
+    assert decide(replace(FLAWLESS, transactions=176, good=176)).decision is (
+        Decision.INSUFFICIENT_DATA
+    )
+
+
+def test_the_verdict_says_why_it_is_not_the_other_two() -> None:
+    severe = decide(replace(CLEAR, dead_letter_rate=0.02, duplicate_rate=0.002))
+    assert severe.decision is Decision.REFACTOR
+    assert set(severe.why_not) == {"PROMOTE", "RETIRE"}
+    assert severe.why_not["PROMOTE"].startswith("Not PROMOTE: ")
+    assert "and 1 more" in severe.why_not["PROMOTE"]
+    # Past the severe lines but not retired: the sentence says why.
+    assert "which the rule weighs as severe" in severe.reasons[0]
+    assert "past the" not in " ".join(severe.reasons)
+    assert "do not retire a pilot whose fix pays" in severe.why_not["RETIRE"]
+    retired = decide(replace(CLEAR, payback_months=40, npv_after_fix=-1.0, dead_letter_rate=0.02))
+    assert set(retired.why_not) == {"PROMOTE", "REFACTOR"}
+    assert retired.why_not["REFACTOR"].startswith("Not REFACTOR: even fixed, it would not pay")
+    assert set(decide(CLEAR).why_not) == {"REFACTOR", "RETIRE"}
+
+
+def test_an_old_verdict_log_still_reads() -> None:
+    assert Decision("NO VERDICT") is Decision.INSUFFICIENT_DATA

@@ -109,9 +109,12 @@ def test_a_promoted_pilot_flips_with_volume_and_failures() -> None:
 def test_no_verdict_cannot_be_moved_by_the_controls() -> None:
     base = _base(transactions=100)
     here = what_if(base)
-    assert here.decision == "NO VERDICT"
-    assert flip_points(base) == []
+    assert here.decision == "NEEDS MORE EVIDENCE"
+    # Money adds no evidence; failures decide a small record at once (they cannot be undone).
+    flips = flip_points(base)
+    assert [(f.control, f.after) for f in flips] == [("failure_rate", "REFACTOR")]
     assert "only more drilled transactions do" in flips_sentence([], here)
+    assert "it becomes REFACTOR once" in flips_sentence(flips, here)
 
 
 def test_controls_are_the_four_the_pm_asked_for() -> None:
@@ -165,6 +168,7 @@ def test_controls_at_zero_still_find_their_flips() -> None:
         for f in flips:
             assert what_if(base, s.but(control, f.inside)).decision == f.before
             assert what_if(base, s.but(control, f.value)).decision == f.after
-    # With no volume nothing is earned (RETIRE); the first flip up is to REFACTOR.
+    # With no volume nothing is earned (RETIRE). Nothing fails, so there is nothing to
+    # refactor: the first flip up is straight to PROMOTE.
     none = flip_points(base, baseline(base).but("volume_per_month", 0.0), ["volume_per_month"])
-    assert [(f.before, f.after) for f in none] == [("RETIRE", "REFACTOR")]
+    assert [(f.before, f.after) for f in none] == [("RETIRE", "PROMOTE")]

@@ -673,6 +673,7 @@ def pilot_summary(
         "decision": verdict.label,
         "reasons": verdict.reasons,
         "what_would_change": verdict.what_would_change,
+        "why_not": verdict.why_not,
         "verdict": verdict.as_dict(),
         "measured": {
             **{k: getattr(measured, k) for k in measured.__dataclass_fields__},

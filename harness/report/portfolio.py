@@ -8,7 +8,7 @@ A summary or a history line that cannot be read becomes a one-line warning
 naming the file (and line) and is left out, so one bad pilot never hides the
 others. The order: pilots whose verdict asks for action this quarter come
 first (RETIRE, then PROMOTE), those whose verdict changed since the previous
-review before those whose did not, then REFACTOR and NO VERDICT.
+review before those whose did not, then REFACTOR and NEEDS MORE EVIDENCE.
 """
 
 from __future__ import annotations
@@ -42,12 +42,14 @@ __all__ = [
 SUMMARY_NAME = "pilot_review.json"
 REVIEW_HTML = "pilot_review.html"
 # Lower comes first: retiring stops spending, promoting starts earning.
-PRIORITY = {"RETIRE": 0, "PROMOTE": 1, "REFACTOR": 2, "NO VERDICT": 3}
+PRIORITY = {"RETIRE": 0, "PROMOTE": 1, "REFACTOR": 2, "NEEDS MORE EVIDENCE": 3}
+# Reviews written before the rename said "NO VERDICT".
+_RENAMED = {"NO VERDICT": "NEEDS MORE EVIDENCE"}
 COLOURS = {
     "PROMOTE": "#c7e9c0",
     "REFACTOR": "#fdd49e",
     "RETIRE": "#fcbba1",
-    "NO VERDICT": "#d9d9d9",
+    "NEEDS MORE EVIDENCE": "#d9d9d9",
 }
 
 
@@ -118,6 +120,7 @@ def _read_summary(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("decision"), str):
         raise ValueError(f"{path}: not a pilot review summary (no decision)")
+    raw["decision"] = _RENAMED.get(raw["decision"], raw["decision"])
     if raw["decision"] not in PRIORITY:
         raise ValueError(f"{path}: decision: not a verdict, got {raw['decision']!r}")
     return raw
@@ -150,8 +153,8 @@ def portfolio_sentence(p: Portfolio) -> str:
     counts = {d: sum(r.decision == d for r in p.rows) for d in PRIORITY}
     words = {"RETIRE": "to retire", "PROMOTE": "to promote", "REFACTOR": "to refactor"}
     parts = [f"{counts[d]} {words[d]}" for d in words if counts[d]]
-    if counts["NO VERDICT"]:
-        parts.append(f"{counts['NO VERDICT']} without enough evidence")
+    if counts["NEEDS MORE EVIDENCE"]:
+        parts.append(f"{counts['NEEDS MORE EVIDENCE']} needing more evidence")
     changed = [r.pilot for r in p.rows if r.changed]
     tail = f"; changed since the previous review: {', '.join(changed)}" if changed else ""
     noun = "pilot" if len(p.rows) == 1 else "pilots"

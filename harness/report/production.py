@@ -195,6 +195,7 @@ def with_production(
         decision=verdict.label,
         reasons=reasons,
         what_would_change=verdict.what_would_change,
+        why_not=verdict.why_not,
         verdict={**as_dict, "reasons": reasons},
         economics=econ.as_dict(),
         production=production,

@@ -401,6 +401,9 @@ def verdict_html(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
     changes = _changesshown(list(summary["what_would_change"]))
     if changes:
         parts.append(paragraph(" ".join(changes), bold_lead="What would change it:"))
+    why_not = list((summary.get("why_not") or {}).values())
+    if why_not:
+        parts.append(paragraph(" ".join(why_not), bold_lead="Why not the others:"))
     parts.append(paragraph(evidence_sentence(summary, inputs)))
     return "".join(parts)
 

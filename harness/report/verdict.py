@@ -1,28 +1,36 @@
 """The verdict: promote, refactor or retire a pilot, with its reasons.
 
 A pure function of measured reliability and computed economics, so every
-case of the rule is a row in a table test. The rule, with the defaults of
-``Thresholds``:
+case of the rule is a row in a table test. Each check is one small function
+in ``RULES`` (Jepsen's composed checkers are the model); ``decide`` runs them
+and applies the rule, with the defaults of ``Thresholds``:
 
-1. fewer than ``min_txns`` transactions: NO VERDICT (keep piloting)
+1. fewer than ``min_txns`` transactions and no failure seen: NEEDS MORE
+   EVIDENCE, with how many transactions would do. A failure already seen (a
+   duplicate, a dead letter, a lost transaction, attainment observed under
+   target) is a fact more volume cannot undo, so it is judged at once.
 2. reliable  = attainment lower bound ≥ slo_target ∧ dead letters ≤ dlq_promote
                ∧ duplicates ≤ dup_promote ∧ chaos burn ≤ max_chaos_burn
 3. pays      = ROI(12 m) ≥ roi_min ∧ payback ≤ payback_promote_m ∧ NPV > 0
 4. hopeless  = payback > payback_retire_m ∨ NPV after the fix ≤ 0
 5. PROMOTE if reliable ∧ pays; RETIRE if hopeless; otherwise REFACTOR
-6. a second REFACTOR in a row becomes RETIRE unless NPV after the fix went up
+6. a flawless record (every transaction good) is never REFACTOR: short of
+   the evidence its bound needs it NEEDS MORE EVIDENCE, and if it does not
+   pay it is RETIRE, since a refactor would have nothing to fix
+7. a second REFACTOR in a row becomes RETIRE unless NPV after the fix went up
 
 Attainment is judged by its one-sided Wilson lower bound, so a small drill
-cannot promote on luck. The retire lines for dead letters, duplicates and
+cannot promote on luck. The severe lines for dead letters, duplicates and
 attainment (``dlq_retire``, ``dup_retire_rate``, ``slo_floor``) do not decide
-anything on their own: they scale how heavily a miss weighs among the reasons.
+anything on their own: they scale how heavily a miss weighs among the
+reasons, and the verdict's ``why_not`` says so when one is crossed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import ItemsView, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, ItemsView, Mapping
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -44,11 +52,18 @@ __all__ = [
 
 
 class Decision(StrEnum):
+    """The verdict a review gives a pilot."""
+
     PROMOTE = "PROMOTE"
     REFACTOR = "REFACTOR"
     RETIRE = "RETIRE"
-    # The reference calls it INSUFFICIENT_DATA; people read "NO VERDICT".
-    INSUFFICIENT_DATA = "NO VERDICT"
+    # The reference calls it INSUFFICIENT_DATA; people read what to do about it.
+    INSUFFICIENT_DATA = "NEEDS MORE EVIDENCE"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Decision | None:
+        # Verdict logs written before the rename say "NO VERDICT".
+        return cls.INSUFFICIENT_DATA if value == "NO VERDICT" else None
 
 
 class VerdictError(ValueError):
@@ -208,6 +223,8 @@ class Check:
     weight: float
     sentence: str
     flip: str  # what crossing the line would mean, as a "… if …" clause
+    # Failing only for want of volume: what was observed meets the line.
+    volume_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,8 @@ class Verdict:
     what_would_change: list[str]
     checks: list[Check] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    # For each verdict it is not, the sentence that rules it out.
+    why_not: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -227,6 +246,7 @@ class Verdict:
             "decision": self.label,
             "reasons": list(self.reasons),
             "what_would_change": list(self.what_would_change),
+            "why_not": dict(self.why_not),
             "metrics": dict(self.metrics),
             "checks": [
                 {
@@ -308,41 +328,76 @@ def _gap(value: float, line: float, other: float) -> float:
     return (value - line) / span if other >= line else (line - value) / span
 
 
-# ---------------------------------------------------------------- the rule
+# ---------------------------------------------------------------- the rules, one function each
 
 
-def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -> list[Check]:
-    out: list[Check] = []
+@dataclass(frozen=True)
+class Judged:
+    """What every rule reads: the inputs, the thresholds and the attainment figures."""
 
+    inputs: VerdictInputs
+    thresholds: Thresholds
+    attainment: float  # good / transactions
+    attainment_lb: float  # its one-sided Wilson lower bound
+    burn: float  # how fast the error budget burns under chaos
+
+    @property
+    def flawless(self) -> bool:
+        """Every transaction good: nothing failed, so a refactor would have nothing to fix."""
+        i = self.inputs
+        return (
+            i.transactions > 0
+            and i.good == i.transactions
+            and i.dead_letter_rate == 0
+            and i.lost_rate == 0
+            and i.duplicate_rate == 0
+        )
+
+
+def attainment_check(judged: Judged) -> Check:
+    """Good transactions under chaos, judged by the lower bound so luck cannot promote."""
+    t, lb, p = judged.thresholds, judged.attainment_lb, judged.attainment
     ok = lb >= t.slo_target
     floor = f", under the {pct(t.slo_floor)} floor" if lb < t.slo_floor else ""
-    out.append(
-        Check(
-            "attainment",
-            "reliability",
-            ok,
-            lb,
-            t.slo_target,
-            _gap(lb, t.slo_target, t.slo_floor),
+    return Check(
+        name="attainment",
+        group="reliability",
+        ok=ok,
+        value=lb,
+        threshold=t.slo_target,
+        weight=_gap(lb, t.slo_target, t.slo_floor),
+        sentence=(
             f"SLO attainment under chaos is at least {pct(lb)} (one-sided 95 % bound; "
-            f"{pct(p)} observed over {i.transactions:,} transactions), "
+            f"{pct(p)} observed over {judged.inputs.transactions:,} transactions), "
             + (
                 f"meeting the {pct(t.slo_target)} target"
                 if ok
                 else f"short of the {pct(t.slo_target)} target{floor}"
-            ),
+            )
+        ),
+        flip=(
             f"the attainment lower bound {'falls below' if ok else 'reaches'} "
-            f"{pct(t.slo_target)} (now {pct(lb)})",
-        )
+            f"{pct(t.slo_target)} (now {pct(lb)})"
+        ),
+        # Observed at or above the target: only more transactions can lift the bound.
+        volume_only=not ok and p >= t.slo_target,
     )
 
+
+def dead_letters_check(judged: Judged) -> Check:
+    """Dead-lettered and lost transactions together, against one limit."""
+    i, t = judged.inputs, judged.thresholds
     dlq = i.dead_letter_rate + i.lost_rate
     ok = dlq <= t.dlq_promote
-    past = f", past the {pct(t.dlq_retire)} retire line" if dlq > t.dlq_retire else ""
+    severe = (
+        f"; above {pct(t.dlq_retire)}, which the rule weighs as severe"
+        if (dlq > t.dlq_retire)
+        else ""
+    )
     limit = (
         f"within the {pct(t.dlq_promote)} limit"
         if ok
-        else f"above the {pct(t.dlq_promote)} limit{past}"
+        else f"above the {pct(t.dlq_promote)} limit{severe}"
     )
     weight = _gap(dlq, t.dlq_promote, t.dlq_retire)
     if i.dead_letters_known:
@@ -361,25 +416,26 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
         )
         # Unknown is no better than at the line: it ranks first among passing checks.
         weight = max(weight, 0.0)
-    out.append(
-        Check(
-            "dead_letters",
-            "reliability",
-            ok,
-            dlq,
-            t.dlq_promote,
-            weight,
-            sentence,
-            (
-                f"{what} rises above {pct(t.dlq_promote)}"
-                if ok
-                else f"{what} falls to {pct(t.dlq_promote)} or below"
-            )
-            + f" (now {pct(dlq)})",
+    return Check(
+        name="dead_letters",
+        group="reliability",
+        ok=ok,
+        value=dlq,
+        threshold=t.dlq_promote,
+        weight=weight,
+        sentence=sentence,
+        flip=(
+            f"{what} rises above {pct(t.dlq_promote)}"
+            if ok
+            else f"{what} falls to {pct(t.dlq_promote)} or below"
         )
+        + f" (now {pct(dlq)})",
     )
 
-    dup = i.duplicate_rate
+
+def duplicates_check(judged: Judged) -> Check:
+    """Duplicate side effects: by default promotion allows none."""
+    t, dup = judged.thresholds, judged.inputs.duplicate_rate
     ok = dup <= t.dup_promote
     if dup == 0:
         sentence = "No duplicate side effects"
@@ -392,7 +448,7 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
                 else f", above the {pct(t.dup_promote)} limit"
             )
         if dup > t.dup_retire_rate:
-            sentence += f", past the {pct(t.dup_retire_rate)} retire line"
+            sentence += f"; above {pct(t.dup_retire_rate)}, which the rule weighs as severe"
     if ok:
         flip = (
             "any duplicate side effect appears"
@@ -405,170 +461,195 @@ def _checks(i: VerdictInputs, t: Thresholds, p: float, lb: float, burn: float) -
             if t.dup_promote == 0
             else f"duplicate side effects fall to {pct(t.dup_promote)} or below (now {pct(dup)})"
         )
-    out.append(
-        Check(
-            "duplicates",
-            "reliability",
-            ok,
-            dup,
-            t.dup_promote,
-            _gap(dup, t.dup_promote, t.dup_retire_rate),
-            sentence,
-            flip,
-        )
+    return Check(
+        name="duplicates",
+        group="reliability",
+        ok=ok,
+        value=dup,
+        threshold=t.dup_promote,
+        weight=_gap(dup, t.dup_promote, t.dup_retire_rate),
+        sentence=sentence,
+        flip=flip,
     )
 
-    ok = burn <= t.max_chaos_burn
-    out.append(
-        Check(
-            "burn",
-            "reliability",
-            ok,
-            burn,
-            t.max_chaos_burn,
-            _gap(burn, t.max_chaos_burn, 2 * t.max_chaos_burn),
-            f"Under chaos the error budget burns at {burn:.1f}×"
-            + (
-                f" (limit {t.max_chaos_burn:g}×)"
-                if ok
-                else f", above the {t.max_chaos_burn:g}× limit"
-            ),
-            (
-                f"the chaos burn rate exceeds {t.max_chaos_burn:g}×"
-                if ok
-                else f"the chaos burn rate falls to {t.max_chaos_burn:g}× or less"
-            )
-            + f" (now {burn:.1f}×)",
+
+def burn_check(judged: Judged) -> Check:
+    """How fast the error budget would burn if the drills' faults happened in production."""
+    limit, burn = judged.thresholds.max_chaos_burn, judged.burn
+    ok = burn <= limit
+    return Check(
+        name="burn",
+        group="reliability",
+        ok=ok,
+        value=burn,
+        threshold=limit,
+        weight=_gap(burn, limit, 2 * limit),
+        sentence=f"Under chaos the error budget burns at {burn:.1f}×"
+        + (f" (limit {limit:g}×)" if ok else f", above the {limit:g}× limit"),
+        flip=(
+            f"the chaos burn rate exceeds {limit:g}×"
+            if ok
+            else f"the chaos burn rate falls to {limit:g}× or less"
         )
+        + f" (now {burn:.1f}×)",
     )
 
-    if i.production_transactions > 0:
-        out.append(_production_check(i, t))
 
-    ok = i.roi_12m >= t.roi_min
-    out.append(
-        Check(
-            "roi",
-            "economics",
-            ok,
-            i.roi_12m,
-            t.roi_min,
-            _gap(i.roi_12m, t.roi_min, t.roi_min - max(abs(t.roi_min), 0.1)),
-            f"12-month ROI is {pct(i.roi_12m)}"
-            + (f" (needs {pct(t.roi_min)})" if ok else f", under the {pct(t.roi_min)} minimum"),
-            f"12-month ROI {'drops below' if ok else 'reaches'} {pct(t.roi_min)} "
-            f"(now {pct(i.roi_12m)})",
-        )
-    )
-
-    pb = i.payback_months
-    ok = pb <= t.payback_promote_m
-    out.append(
-        Check(
-            "payback",
-            "economics",
-            ok,
-            pb,
-            t.payback_promote_m,
-            _gap(pb, t.payback_promote_m, t.payback_retire_m),
-            f"Pays back in {months(pb)}"
-            + (
-                f" (within {t.payback_promote_m:g})"
-                if ok
-                else f"; promotion needs {t.payback_promote_m:g} or less"
-            ),
-            (
-                f"payback exceeds {t.payback_promote_m:g} months"
-                if ok
-                else f"payback falls to {t.payback_promote_m:g} months or less"
-            )
-            + f" (now {months(pb)})",
-        )
-    )
-
-    ok = i.npv > 0
-    out.append(
-        Check(
-            "npv",
-            "economics",
-            ok,
-            i.npv,
-            0.0,
-            -1.0 if ok else 1.0,
-            f"NPV over {i.horizon_months} months is {money(i.npv)}",
-            f"NPV {'turns negative' if ok else 'turns positive'} (now {money(i.npv)})",
-        )
-    )
-
-    # Retire lines: weighted above everything else, so a RETIRE leads with them.
-    ok = pb <= t.payback_retire_m
-    gap = _gap(pb, t.payback_retire_m, 2 * t.payback_retire_m)
-    out.append(
-        Check(
-            "payback_retire",
-            "retire",
-            ok,
-            pb,
-            t.payback_retire_m,
-            gap if ok else 10.0 + min(gap, 1e6),
-            ("The pilot never pays back, " if math.isinf(pb) else f"Payback takes {months(pb)}, ")
-            + (
-                f"inside the {t.payback_retire_m:g}-month retire line"
-                if ok
-                else f"beyond the {t.payback_retire_m:g}-month retire line"
-            ),
-            (
-                f"payback rises above {t.payback_retire_m:g} months"
-                if ok
-                else f"payback falls to {t.payback_retire_m:g} months or less"
-            )
-            + f" (now {months(pb)})",
-        )
-    )
-
-    fix = i.npv_after_fix
-    ok = fix > 0
-    out.append(
-        Check(
-            "npv_after_fix",
-            "retire",
-            ok,
-            fix,
-            0.0,
-            -1.0 if ok else 11.0,
-            (
-                f"A fixed version would be worth {money(fix)} after paying for the refactor"
-                if ok
-                else f"Even with its failures fixed, NPV would be {money(fix)} after paying "
-                "for the refactor"
-            ),
-            f"NPV after the fix {'falls to $0 or below' if ok else 'turns positive'} "
-            f"(now {money(fix)})",
-        )
-    )
-    return out
-
-
-def _production_check(i: VerdictInputs, t: Thresholds) -> Check:
-    """Attainment in production: the weeks it really ran, beside the drills' chaos."""
+def production_check(judged: Judged) -> Check | None:
+    """Attainment in production, the weeks it really ran, beside the drills' chaos."""
+    i, t = judged.inputs, judged.thresholds
     n = i.production_transactions
+    if n <= 0:
+        return None
     p = i.production_good / n
     lb = wilson_lower(i.production_good, n, t.z)
     ok = lb >= t.slo_target
     return Check(
-        "production",
-        "reliability",
-        ok,
-        lb,
-        t.slo_target,
-        _gap(lb, t.slo_target, t.slo_floor),
-        f"In production {pct(p)} of {n:,} transactions were good (at least {pct(lb)} with "
-        "95 % confidence), "
+        name="production",
+        group="reliability",
+        ok=ok,
+        value=lb,
+        threshold=t.slo_target,
+        weight=_gap(lb, t.slo_target, t.slo_floor),
+        sentence=f"In production {pct(p)} of {n:,} transactions were good (at least {pct(lb)} "
+        "with 95 % confidence), "
         + ("meeting" if ok else "short of")
         + f" the {pct(t.slo_target)} target",
-        f"production attainment's lower bound {'falls below' if ok else 'reaches'} "
+        flip=f"production attainment's lower bound {'falls below' if ok else 'reaches'} "
         f"{pct(t.slo_target)} (now {pct(lb)})",
+        volume_only=not ok and p >= t.slo_target,
     )
+
+
+def roi_check(judged: Judged) -> Check:
+    """Return on the build cost over the first year."""
+    roi, line = judged.inputs.roi_12m, judged.thresholds.roi_min
+    ok = roi >= line
+    return Check(
+        name="roi",
+        group="economics",
+        ok=ok,
+        value=roi,
+        threshold=line,
+        weight=_gap(roi, line, line - max(abs(line), 0.1)),
+        sentence=f"12-month ROI is {pct(roi)}"
+        + (f" (needs {pct(line)})" if ok else f", under the {pct(line)} minimum"),
+        flip=f"12-month ROI {'drops below' if ok else 'reaches'} {pct(line)} (now {pct(roi)})",
+    )
+
+
+def payback_check(judged: Judged) -> Check:
+    """Months until the build cost is earned back, against the promotion line."""
+    t, pb = judged.thresholds, judged.inputs.payback_months
+    ok = pb <= t.payback_promote_m
+    return Check(
+        name="payback",
+        group="economics",
+        ok=ok,
+        value=pb,
+        threshold=t.payback_promote_m,
+        weight=_gap(pb, t.payback_promote_m, t.payback_retire_m),
+        sentence=f"Pays back in {months(pb)}"
+        + (
+            f" (within {t.payback_promote_m:g})"
+            if ok
+            else f"; promotion needs {t.payback_promote_m:g} or less"
+        ),
+        flip=(
+            f"payback exceeds {t.payback_promote_m:g} months"
+            if ok
+            else f"payback falls to {t.payback_promote_m:g} months or less"
+        )
+        + f" (now {months(pb)})",
+    )
+
+
+def npv_check(judged: Judged) -> Check:
+    """Net present value over the horizon."""
+    i = judged.inputs
+    ok = i.npv > 0
+    return Check(
+        name="npv",
+        group="economics",
+        ok=ok,
+        value=i.npv,
+        threshold=0.0,
+        weight=-1.0 if ok else 1.0,
+        sentence=f"NPV over {i.horizon_months} months is {money(i.npv)}",
+        flip=f"NPV {'turns negative' if ok else 'turns positive'} (now {money(i.npv)})",
+    )
+
+
+def payback_retire_check(judged: Judged) -> Check:
+    """A payback beyond the retire line retires the pilot whatever else holds."""
+    t, pb = judged.thresholds, judged.inputs.payback_months
+    ok = pb <= t.payback_retire_m
+    gap = _gap(pb, t.payback_retire_m, 2 * t.payback_retire_m)
+    return Check(
+        name="payback_retire",
+        group="retire",
+        ok=ok,
+        value=pb,
+        threshold=t.payback_retire_m,
+        # Weighted above everything else, so a RETIRE leads with it.
+        weight=gap if ok else 10.0 + min(gap, 1e6),
+        sentence=(
+            "The pilot never pays back, " if math.isinf(pb) else f"Payback takes {months(pb)}, "
+        )
+        + (
+            f"inside the {t.payback_retire_m:g}-month retire line"
+            if ok
+            else f"beyond the {t.payback_retire_m:g}-month retire line"
+        ),
+        flip=(
+            f"payback rises above {t.payback_retire_m:g} months"
+            if ok
+            else f"payback falls to {t.payback_retire_m:g} months or less"
+        )
+        + f" (now {months(pb)})",
+    )
+
+
+def npv_after_fix_check(judged: Judged) -> Check:
+    """Whether a version with its failures fixed would be worth its refactor."""
+    fix = judged.inputs.npv_after_fix
+    ok = fix > 0
+    return Check(
+        name="npv_after_fix",
+        group="retire",
+        ok=ok,
+        value=fix,
+        threshold=0.0,
+        weight=-1.0 if ok else 11.0,
+        sentence=(
+            f"A fixed version would be worth {money(fix)} after paying for the refactor"
+            if ok
+            else f"Even with its failures fixed, NPV would be {money(fix)} after paying "
+            "for the refactor"
+        ),
+        flip=f"NPV after the fix {'falls to $0 or below' if ok else 'turns positive'} "
+        f"(now {money(fix)})",
+    )
+
+
+# The rule, composed: each entry one check, in the order reasons are ranked when weights tie.
+RULES: dict[str, Callable[[Judged], Check | None]] = {
+    "attainment": attainment_check,
+    "dead_letters": dead_letters_check,
+    "duplicates": duplicates_check,
+    "burn": burn_check,
+    "production": production_check,
+    "roi": roi_check,
+    "payback": payback_check,
+    "npv": npv_check,
+    "payback_retire": payback_retire_check,
+    "npv_after_fix": npv_after_fix_check,
+}
+
+
+def run_checks(judged: Judged) -> list[Check]:
+    """Every rule's check that applies to these inputs."""
+    return [check for rule in RULES.values() if (check := rule(judged)) is not None]
 
 
 def _decision(value: Decision | str) -> Decision:
@@ -579,25 +660,25 @@ def _decision(value: Decision | str) -> Decision:
         raise VerdictError(f"previous decision {value!r} is not one of {known}") from None
 
 
-def decide(
-    inputs: VerdictInputs,
-    thresholds: Thresholds | Mapping[str, float] | None = None,
-    previous: PriorReview | None = None,
-) -> Verdict:
-    """Apply the rule; reasons come heaviest first, then what would flip the verdict."""
-    t = Thresholds.of(thresholds)
-    i = inputs
-    n = i.transactions
-    p = i.good / n if n else 0.0
-    lb = wilson_lower(i.good, n, t.z)
-    budget = 1 - t.slo_target
-    burn = (1 - p) / budget if budget > 0 else (0.0 if p >= 1 else math.inf)
-    metrics = {
-        "transactions": float(n),
+def _metrics(judged: Judged) -> dict[str, float]:
+    i, t = judged.inputs, judged.thresholds
+    production = (
+        {
+            "production_transactions": float(i.production_transactions),
+            "production_attainment": i.production_good / i.production_transactions,
+            "production_attainment_lb": wilson_lower(
+                i.production_good, i.production_transactions, t.z
+            ),
+        }
+        if i.production_transactions > 0
+        else {}
+    )
+    return {
+        "transactions": float(i.transactions),
         "good": float(i.good),
-        "attainment": p,
-        "attainment_lb": lb,
-        "burn": burn,
+        "attainment": judged.attainment,
+        "attainment_lb": judged.attainment_lb,
+        "burn": judged.burn,
         "dead_letter_rate": float(i.dead_letter_rate),
         "lost_rate": float(i.lost_rate),
         "duplicate_rate": float(i.duplicate_rate),
@@ -605,43 +686,140 @@ def decide(
         "payback_months": float(i.payback_months),
         "npv": float(i.npv),
         "npv_after_fix": float(i.npv_after_fix),
-        **(
-            {
-                "production_transactions": float(i.production_transactions),
-                "production_attainment": i.production_good / i.production_transactions,
-                "production_attainment_lb": wilson_lower(
-                    i.production_good, i.production_transactions, t.z
-                ),
-            }
-            if i.production_transactions > 0
-            else {}
-        ),
+        **production,
     }
 
-    if n < t.min_txns:
-        return Verdict(
-            Decision.INSUFFICIENT_DATA,
-            [f"Only {n:,} transactions were drilled; a verdict needs at least {t.min_txns:,}."],
-            [f"A verdict becomes possible after {t.min_txns - n:,} more transactions."],
-            [],
-            metrics,
-        )
 
-    checks = _checks(i, t, p, lb, burn)
+def _judged(inputs: VerdictInputs, t: Thresholds) -> Judged:
+    n = inputs.transactions
+    p = inputs.good / n if n else 0.0
+    budget = 1 - t.slo_target
+    burn = (1 - p) / budget if budget > 0 else (0.0 if p >= 1 else math.inf)
+    return Judged(inputs, t, p, wilson_lower(inputs.good, n, t.z), burn)
+
+
+def evidence_needed(judged: Judged) -> int:
+    """Transactions a record like this one needs before it can be judged, at least min_txns."""
+    t = judged.thresholds
+    needed = transactions_needed(judged.attainment, t.slo_target, t.z) if judged.flawless else 0
+    return max(t.min_txns, needed or 0)
+
+
+def _needs_evidence(judged: Judged, checks: list[Check], why: str) -> Verdict:
+    n, needed = judged.inputs.transactions, evidence_needed(judged)
+    reasons = [why, *[c.sentence for c in checks if c.group == "economics" and not c.ok][:2]]
+    return Verdict(
+        Decision.INSUFFICIENT_DATA,
+        reasons,
+        [
+            f"A verdict becomes possible after {max(needed - n, 1):,} more transactions "
+            f"({needed:,} in all)."
+        ],
+        checks,
+        {**_metrics(judged), "transactions_needed": float(needed)},
+        why_not={
+            "PROMOTE": "Not PROMOTE: the record is too small to show it keeps its promises.",
+            "REFACTOR": "Not REFACTOR: nothing that failed is known yet.",
+            "RETIRE": "Not RETIRE: too few transactions to judge it.",
+        },
+    )
+
+
+def decide(
+    inputs: VerdictInputs,
+    thresholds: Thresholds | Mapping[str, float] | None = None,
+    previous: PriorReview | None = None,
+) -> Verdict:
+    """Apply the rule; reasons come heaviest first, then what would flip the verdict.
+
+    Too few transactions are no verdict unless a failure is already certain:
+    a duplicate, a dead letter or a lost transaction seen once is a fact that
+    more volume cannot undo. A flawless record is never REFACTOR: short of the
+    evidence, it needs more; with it, it is promoted or retired on its money.
+    """
+    t = Thresholds.of(thresholds)
+    judged = _judged(inputs, t)
+    checks = run_checks(judged)
     gates = [c for c in checks if c.group != "retire"]
     failing = sorted((c for c in gates if not c.ok), key=lambda c: -c.weight)
-    passing = sorted((c for c in gates if c.ok), key=lambda c: -c.weight)
+    certain = [c for c in failing if c.group == "reliability" and not c.volume_only]
+    n = inputs.transactions
+    if n < t.min_txns and not certain:
+        return _needs_evidence(
+            judged,
+            checks,
+            f"Only {n:,} transactions were drilled and none failed; a verdict needs at least "
+            f"{evidence_needed(judged):,}.",
+        )
+    reliability = [c for c in failing if c.group == "reliability"]
+    if judged.flawless and reliability and all(c.volume_only for c in reliability):
+        return _needs_evidence(
+            judged,
+            checks,
+            f"All {n:,} transactions were good, but {n:,} are too few for the attainment "
+            f"bound to reach the {pct(t.slo_target)} target; "
+            f"{evidence_needed(judged):,} flawless ones would.",
+        )
+    return _judged_verdict(judged, checks, failing, previous)
+
+
+def _why_not(decision: Decision, checks: list[Check], failing: list[Check]) -> dict[str, str]:
+    """One sentence for each verdict it is not, from the checks that rule it out."""
+    by = {c.name: c for c in checks}
+    fails = [c.sentence for c in failing]
+    more = f" (and {len(fails) - 1} more)" if len(fails) > 1 else ""
+    out: dict[str, str] = {}
+    if decision is not Decision.PROMOTE:
+        out["PROMOTE"] = f"Not PROMOTE: {fails[0]}{more}." if fails else "Not PROMOTE."
+    if decision is Decision.PROMOTE:
+        out["REFACTOR"] = "Not REFACTOR: every gate holds, so there is nothing to fix."
+    elif decision is Decision.RETIRE:
+        if not [c for c in failing if c.group == "reliability"]:
+            out["REFACTOR"] = (
+                "Not REFACTOR: nothing fails under chaos, so a refactor has nothing to fix; "
+                "only more volume or a cheaper run could change its money."
+            )
+        else:
+            hopeless = [c.sentence for c in checks if c.group == "retire" and not c.ok]
+            out["REFACTOR"] = (
+                "Not REFACTOR: even fixed, it would not pay: "
+                + ("; ".join(hopeless) or "NPV after the fix is not positive")
+                + "."
+            )
+    if decision is not Decision.RETIRE:
+        keep = [by[n].sentence for n in ("payback_retire", "npv_after_fix") if n in by]
+        severe = [c.name for c in failing if "severe" in c.sentence]
+        out["RETIRE"] = (
+            "Not RETIRE: "
+            + "; ".join(keep)
+            + (
+                ". The severe lines for dead letters and duplicates weigh the reasons; they do "
+                "not retire a pilot whose fix pays."
+                if severe
+                else "."
+            )
+        )
+    return out
+
+
+def _judged_verdict(
+    judged: Judged, checks: list[Check], failing: list[Check], previous: PriorReview | None
+) -> Verdict:
+    """PROMOTE, REFACTOR or RETIRE for a record with enough evidence (or certain failures)."""
+    i, t = judged.inputs, judged.thresholds
+    passing = sorted((c for c in checks if c.group != "retire" and c.ok), key=lambda c: -c.weight)
     retire = sorted(
         (c for c in checks if c.group == "retire" and not c.ok), key=lambda c: -c.weight
     )
-    retire_ok = [c for c in checks if c.group == "retire" and c.ok]
-
-    if retire:
+    retire_ok = sorted((c for c in checks if c.group == "retire" and c.ok), key=lambda c: -c.weight)
+    if retire or (failing and judged.flawless):
         decision = Decision.RETIRE
         # The retire line already speaks for a long payback; say it once.
         said = {"payback"} if any(c.name == "payback_retire" for c in retire) else set()
         reasons = [c.sentence for c in retire] + [c.sentence for c in failing if c.name not in said]
-        changes = [f"REFACTOR if {c.flip}." for c in retire]
+        changes = [f"REFACTOR if {c.flip}." for c in retire] or [
+            f"PROMOTE if {c.flip}." for c in failing
+        ]
         if len(retire) > 1:
             changes.append("Both must change before the verdict can leave RETIRE.")
     elif not failing:
@@ -657,28 +835,57 @@ def decide(
         if len(failing) > 1:
             changes.append(f"PROMOTE needs all {len(failing)} of these together.")
         if any(c.name == "attainment" for c in failing):
-            needed = transactions_needed(p, t.slo_target, t.z)
+            needed = transactions_needed(judged.attainment, t.slo_target, t.z)
             if needed is not None:
                 changes.append(
-                    f"At the observed {pct(p)}, about {needed:,} transactions would lift the "
-                    f"attainment lower bound to {pct(t.slo_target)} (now {n:,})."
+                    f"At the observed {pct(judged.attainment)}, about {needed:,} transactions "
+                    f"would lift the attainment lower bound to {pct(t.slo_target)} "
+                    f"(now {i.transactions:,})."
                 )
-        changes += [f"RETIRE if {c.flip}." for c in sorted(retire_ok, key=lambda c: -c.weight)]
-        if previous is not None and _decision(previous.decision) is Decision.REFACTOR:
-            if i.npv_after_fix <= previous.npv_after_fix:
-                decision = Decision.RETIRE
-                reasons.insert(
-                    0,
-                    "Second REFACTOR in a row and NPV after the fix did not improve "
-                    f"({money(i.npv_after_fix)}, previously {money(previous.npv_after_fix)})",
-                )
-                changes = [
-                    f"REFACTOR if NPV after the fix rises above {money(previous.npv_after_fix)} "
-                    f"(now {money(i.npv_after_fix)})."
-                ]
-            else:
-                changes.append(
-                    "RETIRE at the next review if it is REFACTOR again and NPV after the fix "
-                    f"does not rise above {money(i.npv_after_fix)}."
-                )
-    return Verdict(decision, reasons, changes, checks, metrics)
+        changes += [f"RETIRE if {c.flip}." for c in retire_ok]
+    if i.transactions < t.min_txns:
+        reasons.append(
+            f"Decided on {i.transactions:,} transactions, fewer than the {t.min_txns:,} a "
+            "verdict needs otherwise: the failures above were seen, and more transactions "
+            "cannot undo them."
+        )
+    verdict = Verdict(
+        decision, reasons, changes, checks, _metrics(judged),
+        why_not=_why_not(decision, checks, failing),
+    )  # fmt: skip
+    if decision is Decision.REFACTOR and previous is not None:
+        return _second_refactor(verdict, i, previous)
+    return verdict
+
+
+def _second_refactor(verdict: Verdict, i: VerdictInputs, previous: PriorReview) -> Verdict:
+    """A second REFACTOR in a row becomes RETIRE unless NPV after the fix went up."""
+    if _decision(previous.decision) is not Decision.REFACTOR:
+        return verdict
+    if i.npv_after_fix > previous.npv_after_fix:
+        return replace(
+            verdict,
+            what_would_change=[
+                *verdict.what_would_change,
+                "RETIRE at the next review if it is REFACTOR again and NPV after the fix "
+                f"does not rise above {money(i.npv_after_fix)}.",
+            ],
+        )
+    reasons = [
+        "Second REFACTOR in a row and NPV after the fix did not improve "
+        f"({money(i.npv_after_fix)}, previously {money(previous.npv_after_fix)})",
+        *verdict.reasons,
+    ]
+    changes = [
+        f"REFACTOR if NPV after the fix rises above {money(previous.npv_after_fix)} "
+        f"(now {money(i.npv_after_fix)})."
+    ]
+    why_not = {
+        **{k: v for k, v in verdict.why_not.items() if k != "RETIRE"},
+        "REFACTOR": "Not REFACTOR: it was REFACTOR at the previous review, and NPV after the "
+        "fix did not improve since.",
+    }
+    return replace(
+        verdict, decision=Decision.RETIRE, reasons=reasons, what_would_change=changes,
+        why_not=why_not,
+    )  # fmt: skip

@@ -137,6 +137,8 @@ def _parse(line: str) -> VerdictRecord:
     missing = [k for k in _REQUIRED if not isinstance(raw.get(k), str)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
+    if raw["decision"] == "NO VERDICT":  # logged before the rename
+        raw["decision"] = Decision.INSUFFICIENT_DATA.value
     if raw["decision"] not in _DECISIONS:
         raise ValueError(
             f"decision: not a verdict ({', '.join(_DECISIONS)}), got {raw['decision']!r}"

@@ -289,7 +289,7 @@ def shown(control: str, value: float) -> str:
 def flips_sentence(flips: Sequence[Flip], current: Outcome) -> str:
     """``The verdict is REFACTOR; it becomes PROMOTE from volume 4,100 a month, …``."""
     head = f"The verdict here is {current.decision}"
-    if current.verdict.decision is Decision.INSUFFICIENT_DATA:
+    if current.verdict.decision is Decision.INSUFFICIENT_DATA and not flips:
         return head + ": none of these controls adds evidence; only more drilled transactions do."
     if not flips:
         return head + "; it stays the same across every control's range."
