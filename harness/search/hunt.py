@@ -52,6 +52,7 @@ from hypothesis.reporting import with_reporter
 from harness.drill import DrillResult, DrillSession
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.search.nofault import NoFault, check_no_fault
 from harness.search.settings import (
     CHUNK,
     CORRECTNESS,
@@ -200,6 +201,10 @@ class HuntResult:
     workers: int = 1
     standing: bool = False
     stage_restarts: int = 0
+    # Why the hunt left its standing stages for fresh services ("" when it did not).
+    standing_fallback: str = ""
+    # The empty schedule on fresh services: the evidence for "fails with no fault".
+    no_fault: DrillResult | None = None
 
     @property
     def found(self) -> bool:
@@ -290,6 +295,7 @@ class _Hunt:
         self.failed: dict[Schedule, DrillResult] = {}
         self.best: list[tuple[Schedule, DrillResult]] = []  # the latest is the smallest so far
         self.runs = 0
+        self.max_schedules: int | None = None  # explore at most this many schedules
         self.since_better = 0  # shrink drills run since the smallest failure last got smaller
 
     def name(self) -> str:
@@ -326,11 +332,29 @@ class _Hunt:
 
     # -------------------------------------------------------------- explore
 
+    def more(self, budget_s: float, started: int = 0) -> bool:
+        """Time and schedules left to explore (``started``: taken but not yet recorded)."""
+        status = self.status
+        cap = self.max_schedules
+        return (cap is None or status.tried + started < cap) and status.elapsed() < budget_s
+
+    def _taker(self, budget_s: float) -> Callable[[], bool]:
+        """``more`` for one batch: each yes is a schedule taken."""
+        started = [0]
+
+        def take() -> bool:
+            if not self.more(budget_s, started[0]):
+                return False
+            started[0] += 1
+            return True
+
+        return take
+
     def explore(self, seed: int, budget_s: float) -> tuple[int, Schedule] | None:
         """Chunks of drawn schedules, side by side, until one fails or the budget is spent."""
         status = self.status
         chunk, empty = 0, 0
-        while status.elapsed() < budget_s and empty < 3:
+        while self.more(budget_s) and empty < 3:
             drawn = draw_chunk(self.space, chunk_seed(seed, chunk))
             todo = [s for s in dict.fromkeys(drawn) if s not in self.passed]
             empty = 0 if todo else empty + 1
@@ -340,10 +364,7 @@ class _Hunt:
                 names[len(jobs)] = schedule
                 jobs.append((self.name(), scenario_for(self.space, schedule)))
             done = self.session.run_batch(
-                self.pilot,
-                jobs,
-                failed=self.breaks,
-                more=lambda: status.elapsed() < budget_s,
+                self.pilot, jobs, failed=self.breaks, more=self._taker(budget_s)
             )
             for index in sorted(done):
                 self.record(names[index], done[index], "exploring")
@@ -462,11 +483,13 @@ def hunt(
     on_update: Callable[[HuntStatus], None] | None = None,
     workers: int = DEFAULT_WORKERS,
     standing: bool = True,
+    max_schedules: int | None = None,
 ) -> HuntResult:
     """Search the pilot's fault space for the smallest schedule that breaks an invariant.
 
     ``standing`` runs drills on standing stages, ``workers`` of them side by
     side; without it every drill starts its own services, one at a time.
+    ``max_schedules`` ends exploring after that many schedules, budget or not.
     """
     captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
     space = fault_space(pilot, captured, events, max_faults, families)
@@ -491,9 +514,11 @@ def hunt(
     )
     with DrillSession(hunt_dir, standing=stages) as session:
         state = _Hunt(pilot, space, session, status, judged, notify)
+        state.max_schedules = max_schedules
         result.tried = state.tried
         notify(status)
-        found = state.explore(seed, budget_s)
+        _no_fault_first(state, result, captured)
+        found = (0, ()) if () in state.failed else state.explore(seed, budget_s)
         status.explore_s = status.elapsed()
         if found is not None:
             chunk, target = found
@@ -501,10 +526,16 @@ def hunt(
             status.best_size = len(target)
             notify(status)
             try:
-                state.prune(target, budget_s + shrink_s)
-                state.shrink(
-                    chunk_seed(seed, chunk), target, budget_s + shrink_s, result.hypothesis_notes
-                )
+                if target:
+                    state.prune(target, budget_s + shrink_s)
+                    state.shrink(
+                        chunk_seed(seed, chunk),
+                        target,
+                        budget_s + shrink_s,
+                        result.hypothesis_notes,
+                    )
+                else:
+                    state._better(target)
             except _CannotRun as exc:
                 raise exc.error from None
             result.schedule, result.result = state.best[-1]
@@ -512,11 +543,43 @@ def hunt(
             notify(status)
             _replay(state, result, replays)
         result.stage_restarts = session.stage_restarts
+        result.standing = bool(session.standing)
     status.phase = "done"
     result.duration_s = round(status.elapsed(), 3)
     notify(status)
     _save(result, pilot, captured)
     return result
+
+
+def _no_fault_first(state: _Hunt, result: HuntResult, captured: Sequence[CapturedRequest]) -> None:
+    """The empty schedule, fresh and on a standing stage, before anything is drawn.
+
+    The fresh drill's outcome is the empty schedule's; a standing stage that
+    disagrees with it (or salting that cannot follow the entity keys) sends
+    every later drill to fresh services, and the story says why. When the
+    fresh drill fails, the workflow breaks with no fault, and that is what
+    the hunt reports, with this drill as the evidence.
+    """
+    seen: NoFault = check_no_fault(
+        state.session, state.pilot, state.space, captured, state.judged, state.name()
+    )
+    for run in seen.standing:
+        state.tried.append(
+            Tried(
+                faults=[],
+                ok=not state.breaks(run),
+                broken=list(verdict_key(run.results, state.judged)),
+                run_id=run.run_id,
+                seconds=round(run.duration_s, 3),
+                phase="check",
+            )
+        )
+    state.record((), seen.fresh, "exploring")
+    result.no_fault = seen.fresh
+    result.standing_fallback = seen.fallback
+    if state.breaks(seen.fresh) and state.session.standing:
+        # The claim rests on fresh drills: its replays are fresh too.
+        state.session.stop_standing()
 
 
 def _replay(state: _Hunt, result: HuntResult, replays: int) -> None:
@@ -551,11 +614,17 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         if result.standing
         else "a fresh stage per schedule"
     )
+    fallback = (
+        [f"Standing stages were left for fresh ones: {result.standing_fallback}."]
+        if result.standing_fallback
+        else []
+    )
     lines = [
         f"Hunt {result.hunt_id} on {pilot.name}: {status.tried} schedules tried in "
         f"{result.duration_s:.1f} s (seed {result.seed}, {len(result.space.events)} events, "
         f"up to {result.space.max_faults} faults), {status.failures} broke an invariant; "
-        f"{status.per_minute():.0f} schedules a minute while exploring, on {how}."
+        f"{status.per_minute():.0f} schedules a minute while exploring, on {how}.",
+        *fallback,
     ]
     if result.schedule is None or result.result is None:
         lines.append(
@@ -567,8 +636,9 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
     plan = plan_for(scenario, captured)
     if not result.schedule:
         lines.append(
-            "The workflow breaks an invariant with no fault injected on this event set: "
-            "fix that first (or choose other events)."
+            "The workflow breaks an invariant with no fault injected on this event set, "
+            f"on fresh services (run {result.result.run_id}): fix that first "
+            "(or choose other events)."
         )
     else:
         n = len(result.schedule)
@@ -580,7 +650,8 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         lines.append(f"  {inv.name}: {inv.summary}")
         for example in inv.examples[:3]:
             lines.append(f"    e.g. {example}")
-    if status.shrink_cut:
+    if status.shrink_cut and len(result.schedule) > 1:
+        # One fault is the smallest failure there is: the empty schedule held.
         lines.append(
             f"Shrinking stopped at its {status.shrink_s:.0f} s limit after the budget: "
             "a smaller schedule may exist."
@@ -632,6 +703,8 @@ def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest])
         "workers": result.workers,
         "standing": result.standing,
         "stage_restarts": result.stage_restarts,
+        "standing_fallback": result.standing_fallback or None,
+        "no_fault_run_id": result.no_fault.run_id if result.no_fault else None,
         "schedules_per_minute": round(status.per_minute(), 1),
         "schedules_tried": status.tried,
         "schedules_reused": status.reused,
