@@ -52,6 +52,8 @@ from hypothesis.reporting import with_reporter
 from harness.drill import DrillResult, DrillSession
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.journal import read_meta
+from harness.search.evidence import WindowAnswers, restart_loss, window_answers
 from harness.search.nofault import NoFault, check_no_fault
 from harness.search.settings import (
     CHUNK,
@@ -80,7 +82,7 @@ from harness.search.space import (
     fault_space,
     fault_strategies,
 )
-from harness.search.story import broken, describe_fault, verdict_key
+from harness.search.story import broken, describe_fault, restart_note, verdict_key
 from harness.search.translate import (
     canonical,
     fault_to_json,
@@ -479,7 +481,7 @@ def hunt(
     shrink_s: float = DEFAULT_SHRINK_S,
     replays: int = DEFAULT_REPLAYS,
     judged: Sequence[str] = CORRECTNESS,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] | None = None,
     on_update: Callable[[HuntStatus], None] | None = None,
     workers: int = DEFAULT_WORKERS,
     standing: bool = True,
@@ -492,7 +494,9 @@ def hunt(
     ``max_schedules`` ends exploring after that many schedules, budget or not.
     """
     captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
-    space = fault_space(pilot, captured, events, max_faults, families)
+    # The pilot's [hunt] families unless the caller chose (--faults).
+    chosen = pilot.spec.hunt.families if families is None else families
+    space = fault_space(pilot, captured, events, max_faults, chosen)
     seed = secrets.randbelow(2**31) if seed is None else seed
     hunt_id = new_hunt_id(pilot.name)
     hunt_dir = reports / "hunts" / hunt_id
@@ -632,8 +636,6 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
             f"({status.tried} tried)."
         )
         return lines
-    scenario = scenario_for(result.space, result.schedule)
-    plan = plan_for(scenario, captured)
     if not result.schedule:
         lines.append(
             "The workflow breaks an invariant with no fault injected on this event set, "
@@ -643,13 +645,15 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
     else:
         n = len(result.schedule)
         lines.append(f"Smallest schedule found: {n} fault{'s' if n != 1 else ''}.")
-        for i, fault in enumerate(result.schedule, 1):
-            lines.append(f"  {i}. {describe_fault(result.space, fault, captured, plan)}")
+        for i, told in enumerate(_told(result, pilot, captured), 1):
+            lines.append(f"  {i}. {told}")
     lines.append("What went wrong:")
     for inv in broken(result.result.results, result.judged):
         lines.append(f"  {inv.name}: {inv.summary}")
         for example in inv.examples[:3]:
             lines.append(f"    e.g. {example}")
+    if result.schedule and all(isinstance(f, RestartFault) for f in result.schedule):
+        lines.append(restart_note(restart_loss(result.result.run_dir)))
     if status.shrink_cut and len(result.schedule) > 1:
         # One fault is the smallest failure there is: the empty schedule held.
         lines.append(
@@ -666,12 +670,28 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
     return lines
 
 
+def _told(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]) -> list[str]:
+    """A sentence per fault of the final schedule, as its run measured it."""
+    assert result.schedule is not None
+    plan = plan_for(scenario_for(result.space, result.schedule), captured)
+    run_dir = result.result.run_dir if result.result is not None else None
+    meta = read_meta(run_dir) if run_dir is not None and (run_dir / "run.json").is_file() else {}
+    told = []
+    for fault in result.schedule:
+        seen: WindowAnswers | None = None
+        if run_dir is not None and isinstance(fault, ToxicFault) and fault.kind == "timeout":
+            link = pilot.spec.links.get(fault.link)
+            if link is not None:
+                seen = window_answers(run_dir, meta, fault.link, link.to, fault.kind)
+        told.append(describe_fault(result.space, fault, captured, plan, seen))
+    return told
+
+
 def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]) -> None:
     result.story = _story(result, pilot, captured)
     if result.schedule is not None:
         name = f"hunt-{result.hunt_id.rsplit('-', 1)[-1]}"
-        plan = plan_for(scenario_for(result.space, result.schedule), captured)
-        told = "; ".join(describe_fault(result.space, f, captured, plan) for f in result.schedule)
+        told = "; ".join(_told(result, pilot, captured))
         scenario = scenario_for(
             result.space,
             result.schedule,
