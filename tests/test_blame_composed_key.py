@@ -5,6 +5,8 @@ number>`, a key no single field of the event holds. Salting used to suffix
 only the fixture's `entity_id`, which the workflow never reads, so on
 standing stages every ticket landed under a key the drill did not expect and
 the hunt said the workflow "breaks an invariant with no fault injected".
+The pilot now names the key's fields (`key = "gh-{body.repository.name}-…"`);
+without them the hunt cannot salt the key and must not stand.
 
 Each hunt here runs only its no-fault check (``max_schedules=0``): two drills
 of the empty schedule on one standing stage and one on fresh services.
@@ -22,7 +24,6 @@ from harness.inputs.pilot import load_pilot
 from harness.search.hunt import HuntResult, hunt, verdict_key
 
 TEMPLATE = 'key = "gh-{body.repository.name}-{body.issue.number}"'
-EFFECTS = ('effect = "helpdesk:ticket.created"', 'effect = "helpdesk:ticket.updated"')
 
 # The same workflow with one defect: it handles every delivery twice, so every
 # issue opens two tickets, with or without faults.
@@ -65,10 +66,10 @@ sys.exit(run("tickets", RouterSettings.from_env, doubled))
 def ticket_pilot(tmp_path: Path, *, template: bool, defective: bool = False) -> Path:
     pilots = pilot_tree(tmp_path)
     text = (pilots / "ticket-router.toml").read_text()
-    if template:
-        for effect in EFFECTS:
-            assert effect in text
-            text = text.replace(effect, f"{effect}\n{TEMPLATE}")
+    # The reference pilot names the key's fields; without them it is the fixture's entity_id.
+    assert text.count(TEMPLATE) == 3
+    if not template:
+        text = text.replace(f"{TEMPLATE}\n", "")
     if defective:
         (tmp_path / "doubled_tickets.py").write_text(DOUBLED)
         old = 'command = ["python", "-m", "workflows.tickets"]'
