@@ -161,6 +161,7 @@ class HuntStatus:
     shrink_stalled: bool = False  # shrinking stopped: no smaller failure in many tries
     explored: int = 0  # drills run while exploring (for schedules per minute)
     explore_s: float = 0.0  # how long exploring took
+    max_schedules: int | None = None  # exploring ends after this many, budget or not
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -297,7 +298,6 @@ class _Hunt:
         self.failed: dict[Schedule, DrillResult] = {}
         self.best: list[tuple[Schedule, DrillResult]] = []  # the latest is the smallest so far
         self.runs = 0
-        self.max_schedules: int | None = None  # explore at most this many schedules
         self.since_better = 0  # shrink drills run since the smallest failure last got smaller
 
     def name(self) -> str:
@@ -337,7 +337,7 @@ class _Hunt:
     def more(self, budget_s: float, started: int = 0) -> bool:
         """Time and schedules left to explore (``started``: taken but not yet recorded)."""
         status = self.status
-        cap = self.max_schedules
+        cap = status.max_schedules
         return (cap is None or status.tried + started < cap) and status.elapsed() < budget_s
 
     def _taker(self, budget_s: float) -> Callable[[], bool]:
@@ -518,7 +518,7 @@ def hunt(
     )
     with DrillSession(hunt_dir, standing=stages) as session:
         state = _Hunt(pilot, space, session, status, judged, notify)
-        state.max_schedules = max_schedules
+        status.max_schedules = max_schedules
         result.tried = state.tried
         notify(status)
         _no_fault_first(state, result, captured)
@@ -631,10 +631,13 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         *fallback,
     ]
     if result.schedule is None or result.result is None:
-        lines.append(
-            f"No schedule broke an invariant within the {status.budget_s:.0f} s budget "
-            f"({status.tried} tried)."
+        cap = status.max_schedules
+        limit = (
+            f"in the {cap} schedules allowed"
+            if cap is not None and status.tried >= cap
+            else f"within the {status.budget_s:.0f} s budget"
         )
+        lines.append(f"No schedule broke an invariant {limit} ({status.tried} tried).")
         return lines
     if not result.schedule:
         lines.append(
@@ -727,6 +730,7 @@ def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest])
         "no_fault_run_id": result.no_fault.run_id if result.no_fault else None,
         "schedules_per_minute": round(status.per_minute(), 1),
         "schedules_tried": status.tried,
+        "max_schedules": status.max_schedules,
         "schedules_reused": status.reused,
         "failures_found": status.failures,
         "first_failure_s": (

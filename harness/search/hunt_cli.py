@@ -101,6 +101,9 @@ def hunt(
     slo: Annotated[
         bool, typer.Option("--slo", help="judge the SLO too (default: correctness only)")
     ] = False,
+    max_schedules: Annotated[
+        int | None, typer.Option(min=0, help="stop exploring after this many schedules")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Search fault schedules for the smallest one that breaks an invariant."""
@@ -159,6 +162,7 @@ def hunt(
                 on_update=show,
                 workers=workers,
                 standing=not fresh,
+                max_schedules=max_schedules,
             )
     except KeyboardInterrupt:
         raise fail("interrupted; every drill process was stopped", 130) from None
