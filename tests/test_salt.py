@@ -16,6 +16,7 @@ from harness.replay.salt import (
     new_salt,
     plan_salting,
     salt_events,
+    salted_number,
     unsalted_keys,
 )
 from harness.replay.signing import SignatureError, sign, verify_request
@@ -160,3 +161,11 @@ def test_stragglers_with_composed_or_numeric_keys_are_left_out(tmp_path: Path) -
     _copy_own_lines(source, target, "s0000aa", frozenset({"3000211"}))
     kept = [json.loads(x)["n"] for x in target.read_text().splitlines()]
     assert kept == [1, 4]
+
+
+def test_a_salted_number_keeps_its_digits_and_fits_64_bits() -> None:
+    assert salted_number(211, "s1a2b3c", 3) == 1715005211
+    assert str(salted_number(211, "s000001", 3)).endswith("211")
+    wide = 820982911946154  # a 15-digit order number
+    salted = salted_number(wide, "s1a2b3c", 15)
+    assert salted != wide and str(salted).endswith(str(wide)) and salted < 2**63

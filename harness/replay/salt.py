@@ -61,10 +61,20 @@ def salted(value: str, salt: str) -> str:
     return f"{value}-{salt}"
 
 
+# Salted numbers stay below 10**18, inside a signed 64-bit integer.
+MAX_DIGITS = 18
+
+
 def salted_number(value: int, salt: str, width: int) -> int:
     """``value`` with the salt's number in front of its ``width`` digits: still a number,
-    unique per salt (salts of one stage differ) and never equal to a captured one."""
+    never equal to a captured one, and unique per salt (salts of one stage differ)
+    unless the numbers are so wide that only a few digits are left for the salt."""
     tag = int(salt[1:], 16) + 1 if salt[1:] else 1
+    room = MAX_DIGITS - width
+    if room < len(str(tag)):
+        # A wide id (a 15-digit order number): a shorter tag, which two drills of a
+        # stage may share; the no-fault check catches a workflow that minds.
+        tag = tag % 10 ** max(room, 1) or 1
     return tag * 10**width + value
 
 
