@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -171,3 +172,16 @@ def test_a_salted_number_keeps_its_digits_and_fits_64_bits() -> None:
     wide = 820982911946154  # a 15-digit order number
     salted = salted_number(wide, "s1a2b3c", 15)
     assert salted != wide and str(salted).endswith(str(wide)) and salted < 2**63
+
+
+def test_an_entity_id_captured_as_digits_is_salted_where_the_body_holds_it_as_a_number() -> None:
+    event = copy.copy(CAPTURED[0])
+    body = {"id": "evt_n1", "order": {"number": 1042, "total": 1042.5, "items": 3}}
+    object.__setattr__(event, "body", json.dumps(body).encode())
+    object.__setattr__(event, "event_id", "evt_n1")
+    object.__setattr__(event, "entity_id", "1042")
+    (out,) = salt_events([event], "s000007", [], [])
+    after = json.loads(out.body)
+    assert out.entity_id == str(after["order"]["number"]) != "1042"
+    assert isinstance(after["order"]["number"], int)
+    assert after["order"]["total"] == 1042.5 and after["order"]["items"] == 3

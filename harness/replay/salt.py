@@ -169,6 +169,9 @@ def plan_salting(
 def _walk(value: Any, table: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         return table.get(value, value)
+    if _plain_int(value) and _is_digits(table.get(str(value), "")):
+        # An id captured as text ("1042") that the body also holds as a number.
+        return int(table[str(value)])
     if isinstance(value, list):
         return [_walk(v, table) for v in value]
     if isinstance(value, dict):
