@@ -166,3 +166,21 @@ def test_a_restart_finding_says_it_comes_from_memory(tmp_path: Path) -> None:
     assert "state the workflow kept in memory" in note
     assert "its outcomes no longer named" in note and memory.forgotten[0] in note
     assert "[hunt] families" in note
+
+
+def test_a_failure_made_of_restarts_only_is_told_as_lost_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naive = load_pilot(REPO / "pilots/order-sync-naive.toml")
+    fake(monkeypatch, FakeDrills(lambda s, _n: bool(s.workflow.restarts)))
+    found = hunt(
+        naive, budget_s=60, seed=3, reports=tmp_path, replays=1, standing=False,
+        families=["delivery", "workflow"], max_schedules=40,
+    )  # fmt: skip
+    assert found.schedule is not None and len(found.schedule) == 1
+    assert isinstance(found.schedule[0], RestartFault)
+    assert any(line.startswith("Every fault here is a restart") for line in found.story)
+    # A schedule with any other fault is not put down to memory.
+    fake(monkeypatch, FakeDrills(dup_at_or_after(3)))
+    other = hunt(naive, budget_s=60, seed=1, reports=tmp_path, replays=1, standing=False)
+    assert other.found and not any("is a restart" in line for line in other.story)
