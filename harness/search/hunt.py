@@ -525,24 +525,7 @@ def hunt(
         found = (0, ()) if () in state.failed else state.explore(seed, budget_s)
         status.explore_s = status.elapsed()
         if found is not None:
-            chunk, target = found
-            status.phase = "shrinking"
-            status.best_size = len(target)
-            notify(status)
-            try:
-                if target:
-                    state.prune(target, budget_s + shrink_s)
-                    state.shrink(
-                        chunk_seed(seed, chunk),
-                        target,
-                        budget_s + shrink_s,
-                        result.hypothesis_notes,
-                    )
-                else:
-                    state._better(target)
-            except _CannotRun as exc:
-                raise exc.error from None
-            result.schedule, result.result = state.best[-1]
+            _shrink(state, result, seed, found, budget_s + shrink_s)
             status.phase = "replaying"
             notify(status)
             _replay(state, result, replays)
@@ -553,6 +536,25 @@ def hunt(
     notify(status)
     _save(result, pilot, captured)
     return result
+
+
+def _shrink(
+    state: _Hunt, result: HuntResult, seed: int, found: tuple[int, Schedule], deadline: float
+) -> None:
+    """From the first failure found to the smallest, into ``result``."""
+    chunk, target = found
+    state.status.phase = "shrinking"
+    state.status.best_size = len(target)
+    state.notify(state.status)
+    try:
+        if target:
+            state.prune(target, deadline)
+            state.shrink(chunk_seed(seed, chunk), target, deadline, result.hypothesis_notes)
+        else:
+            state._better(target)  # nothing is smaller than no fault
+    except _CannotRun as exc:
+        raise exc.error from None
+    result.schedule, result.result = state.best[-1]
 
 
 def _no_fault_first(state: _Hunt, result: HuntResult, captured: Sequence[CapturedRequest]) -> None:
