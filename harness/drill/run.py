@@ -45,7 +45,7 @@ from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
 from harness.inputs.provenance import judged_against, workflow_version
 from harness.journal import JournalWriter, load_run
 from harness.plan.schedule import Plan, plan_deliveries
-from harness.replay.salt import salt_events
+from harness.replay.salt import Salting, apply_salting, plan_salting
 from harness.replay.sender import Sender, SendStats, trace_id_for
 from harness.replay.signing import generate_secret
 from harness.replay.timeline import ToxicTimeline
@@ -138,19 +138,17 @@ def prepare(
     origin: str = "pilot",
 ) -> Prepared:
     spec = pilot.spec
+    salting: Salting | None = None
     if salt is None:
         events = load_fixtures(pilot.resolve(spec.webhook.fixtures))
     else:
         # On a standing workflow: fresh ids, so earlier drills' state cannot
         # answer for this one. Drills there come by the hundred: the capture
         # is read once, and only the events sent are salted.
-        events = salt_events(
-            _captured(pilot.resolve(spec.webhook.fixtures)),
-            salt,
-            spec.expectations,
-            sorted(spec.partners),
-            only=scenario.delivery.events,
-        )
+        captured = _captured(pilot.resolve(spec.webhook.fixtures))
+        rules, partners, only = spec.expectations, sorted(spec.partners), scenario.delivery.events
+        salting = plan_salting(captured, salt, rules, partners, only)
+        events = apply_salting(captured, salting, rules, partners, only)
     offsets = [e.captured_at.timestamp() for e in events]
     try:
         plan = plan_deliveries([e.event_id for e in events], scenario.delivery, seed, offsets)
@@ -183,6 +181,9 @@ def prepare(
             pilot.path, pilot.partners, pilot.resolve(spec.webhook.fixtures)
         ),
     }
+    if salting is not None:
+        # Numbers carry no "-s…" suffix: the stage tells its drills' keys apart by these.
+        meta["salted_numbers"] = sorted(salting.numbers_given())
     return Prepared(
         pilot, scenario_name, scenario, seed, events, plan, run_events,
         run_id, runs_root / run_id, secret, meta,

@@ -65,6 +65,26 @@ class DrillSession:
     def run(self, pilot: Pilot, name: str, scenario: ScenarioSpec | None = None) -> DrillResult:
         return self._run(self._drill(0, pilot, name, scenario))
 
+    def run_fresh(
+        self, pilot: Pilot, name: str, scenario: ScenarioSpec | None = None
+    ) -> DrillResult:
+        """One drill on services of its own, whatever the session's stages: the reference
+        a standing stage's answer is checked against."""
+
+        async def drill() -> DrillResult:
+            proxy = await self._fault_proxy()
+            return await drill_run.run_drill(
+                pilot, name, scenario=scenario, reports=self.reports, fault_proxy=proxy
+            )
+
+        return self._run(drill())
+
+    def stop_standing(self) -> None:
+        """From now on every drill starts its own services; the stages are closed."""
+        self.standing = 0
+        if self._loop is not None:
+            self._run(self._close_stages())
+
     def run_batch(
         self,
         pilot: Pilot,

@@ -37,8 +37,10 @@ from harness.replay.salt import new_salt
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.http import client as http_client
 
-# A salted key ends in "-s" + 6 hex digits (harness.replay.salt).
-_SALTED = re.compile(r"-(s[0-9a-f]{6})$")
+# A salted text carries "-s" + 6 hex digits (harness.replay.salt), at its end or,
+# in a key composed of several salted fields, inside it.
+_SALTED = re.compile(r"-(s[0-9a-f]{6})(?![0-9a-f])")
+_DIGITS = re.compile(r"\d+")
 
 
 class StandingStage:
@@ -54,6 +56,7 @@ class StandingStage:
         self._stage: drill_run.Stage | None = None
         self._home: drill_run.Prepared | None = None
         self._salts: set[str] = set()
+        self._numbers: dict[str, str] = {}  # salted number (text) -> the salt of its drill
 
     @property
     def folder(self) -> Path:
@@ -106,6 +109,8 @@ class StandingStage:
         p.meta["fault_proxy"] = home.meta.get("fault_proxy")
         p.meta["links"] = home.meta.get("links")
         p.meta["standing"] = {"stage": self.name, "folder": str(home.run_dir), "drill": self.drills}
+        for number in p.meta.get("salted_numbers") or ():
+            self._numbers[str(number)] = str(p.meta.get("salt"))
         for proxy_name in stage.links.proxies.values():
             for toxic in await self.proxy.toxics(proxy_name):
                 await self.proxy.remove_toxic(proxy_name, toxic.name)
@@ -119,12 +124,13 @@ class StandingStage:
     def end(self, p: drill_run.Prepared) -> None:
         """This drill's partner files into its run folder, without another drill's stragglers."""
         salt = p.meta.get("salt")
+        others = frozenset(n for n, s in self._numbers.items() if s != salt)
         for name in self.pilot.spec.partners:
             for source, target in (
                 (ledger_file(self.folder, name), ledger_file(p.run_dir, name)),
                 (requests_file(self.folder, name), requests_file(p.run_dir, name)),
             ):
-                _copy_own_lines(source, target, salt)
+                _copy_own_lines(source, target, salt, others)
 
     async def healthy(self) -> bool:
         """The workflow still runs and answers its ready path."""
@@ -143,8 +149,14 @@ class StandingStage:
         return response.status_code < 500
 
 
-def _copy_own_lines(source: Path, target: Path, salt: Any) -> None:
-    """Lines of ``source`` whose business key carries no other drill's salt."""
+def _copy_own_lines(
+    source: Path, target: Path, salt: Any, others: frozenset[str] = frozenset()
+) -> None:
+    """Lines of ``source`` whose business key names no other drill's salt.
+
+    ``others``: salted numbers handed to other drills on this stage (a number
+    carries no suffix, so a key made of one is recognised by its digits).
+    """
     if not source.exists():
         return
     if not isinstance(salt, str):
@@ -156,7 +168,14 @@ def _copy_own_lines(source: Path, target: Path, salt: Any) -> None:
             key = str(json.loads(line).get("key") or "")
         except (json.JSONDecodeError, AttributeError):
             continue
-        found = _SALTED.search(key)
-        if found is None or found.group(1) == salt:
-            kept.append(line)
+        if _foreign(key, salt, others):
+            continue
+        kept.append(line)
     target.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+
+def _foreign(key: str, salt: str, others: frozenset[str]) -> bool:
+    salts = set(_SALTED.findall(key))
+    if salts:
+        return salt not in salts
+    return any(run in others for run in _DIGITS.findall(key))

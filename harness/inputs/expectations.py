@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.inputs.fixtures import CapturedRequest
+from harness.partner import templating
 from harness.partner.selectors import MISSING, parse_selector
 
 UNMATCHED = -1
@@ -30,6 +31,8 @@ class ExpectationRule(BaseModel):
     # "" means the event deliberately causes nothing.
     effect: str
     times: Literal["once", "any"] = "once"
+    # A selector, or a template of selectors for a key composed of several
+    # fields: "{body.repository.full_name}#{body.issue.number}".
     key: str = "entity_id"
     # "" for an entity with no version (final_state then does not judge it).
     version: str = "entity_version"
@@ -41,7 +44,14 @@ class ExpectationRule(BaseModel):
             _check_selector(selector)
         return value
 
-    @field_validator("key", "version")
+    @field_validator("key")
+    @classmethod
+    def _key_field(cls, value: str) -> str:
+        for part in key_parts(value):
+            _check_selector(part)
+        return value
+
+    @field_validator("version")
     @classmethod
     def _selector_fields(cls, value: str) -> str:
         if value:
@@ -54,6 +64,23 @@ def _check_selector(text: str) -> None:
         parse_selector(text)
     except ValueError as exc:
         raise ValueError(f"{text!r}: {exc}") from None
+
+
+def key_parts(key: str) -> tuple[str, ...]:
+    """The selectors an entity key is made of: its placeholders, or the key itself."""
+    if "{" not in key:
+        return (key,) if key else ()
+    parts = tuple(templating.placeholders(key))
+    if not parts:
+        raise ValueError(f"{key!r}: a key template needs at least one {{selector}}")
+    return parts
+
+
+def key_of(key: str, sources: Mapping[str, Any]) -> str:
+    """The entity key an event names, as text ("" when a selector finds nothing)."""
+    if "{" not in key:
+        return _as_text(parse_selector(key).get(sources))
+    return templating.as_text(templating.render(key, sources))
 
 
 def qualify(effect: str, partners: Sequence[str]) -> tuple[str, str]:
@@ -144,7 +171,7 @@ def expect_for(
         if not _holds(rule, sources):
             continue
         partner, name = qualify(rule.effect, partners)
-        key = _as_text(parse_selector(rule.key).get(sources))
+        key = key_of(rule.key, sources)
         version = as_version(parse_selector(rule.version).get(sources)) if rule.version else None
         times = rule.times if name else ""
         return Expectation(index, partner, effect_kind(partner, name), times, key, version)

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.history.spec import HistorySpec
 from harness.inputs import placeholders
@@ -25,6 +25,7 @@ from harness.proxy.toxics import TOXIC_TYPES
 from harness.report import notebooks
 from harness.report.economics import EconomicsConfig
 from harness.report.verdict import ThresholdsSpec
+from harness.search.settings import FAMILIES
 
 
 class PilotError(ValueError):
@@ -332,6 +333,23 @@ class ReviewSpec(_Strict):
     notebooks: list[str] = Field(default_factory=lambda: list(notebooks.DEFAULT), min_length=1)
 
 
+class HuntSpec(_Strict):
+    # The fault families `chaoslab hunt` draws from unless --faults says otherwise:
+    # a team leaves out what its design accepts (restarts of a workflow that
+    # keeps its outcomes in memory, say).
+    families: list[str] = Field(default_factory=lambda: list(FAMILIES), min_length=1)
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in FAMILIES]
+        if unknown:
+            raise ValueError(
+                f"unknown fault family {unknown[0]!r} (families: {', '.join(FAMILIES)})"
+            )
+        return value
+
+
 class PilotSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -351,6 +369,7 @@ class PilotSpec(_Strict):
     # How to read the pilot's production export (`chaoslab history import`).
     history: HistorySpec | None = None
     review: ReviewSpec = Field(default_factory=ReviewSpec)
+    hunt: HuntSpec = Field(default_factory=HuntSpec)
     scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -481,6 +500,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         "history",
         "politeness",
         "checks",
+        "hunt",
     }:
         head = f"[{parts[0]}]"
         rest = parts[1:]

@@ -56,6 +56,9 @@ class Exchange:
     fault: str | None = None  # "forgot_keys", "lost_answer:<how>": what the partner did to it
     # How long the answer asked the caller to wait (Retry-After, RateLimit-Reset), on 429/503.
     retry_after_s: float | None = None
+    # The connection ends with this answer (the caller's or our `Connection: close`, HTTP/1.0,
+    # a broken connection): a held answer is then a closed one, as the caller sees it.
+    closes: bool = False
 
 
 def _decode(raw: bytes) -> tuple[Any, bool]:
@@ -65,6 +68,16 @@ def _decode(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), True
     except (json.JSONDecodeError, UnicodeDecodeError):
         return MISSING, False
+
+
+def _closes(request: Request, response: Response) -> bool:
+    """Whether the connection ends after this answer (RFC 9112 section 9.3)."""
+    if isinstance(response, FaultResponse):
+        return True
+    asked = request.headers.get("connection", "").lower()
+    said = response.headers.get("connection", "").lower()
+    http10 = request.scope.get("http_version") == "1.0" and "keep-alive" not in asked
+    return "close" in asked or "close" in said or http10
 
 
 class Simulator:
@@ -143,6 +156,7 @@ class Simulator:
         if x.status is not None:
             x.retry_after_s = answers.asked_wait_s(x.status, response.headers, self.wall())
         x.duration_ms = round((self.clock() - started) * 1000, 3)
+        x.closes = _closes(request, response)
         self.journal.append(asdict(x))
         return response
 

@@ -52,6 +52,9 @@ from hypothesis.reporting import with_reporter
 from harness.drill import DrillResult, DrillSession
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, ScenarioSpec
+from harness.journal import read_meta
+from harness.search.evidence import WindowAnswers, restart_loss, window_answers
+from harness.search.nofault import NoFault, check_no_fault
 from harness.search.settings import (
     CHUNK,
     CORRECTNESS,
@@ -79,7 +82,7 @@ from harness.search.space import (
     fault_space,
     fault_strategies,
 )
-from harness.search.story import broken, describe_fault, verdict_key
+from harness.search.story import broken, describe_fault, restart_note, verdict_key
 from harness.search.translate import (
     canonical,
     fault_to_json,
@@ -158,6 +161,7 @@ class HuntStatus:
     shrink_stalled: bool = False  # shrinking stopped: no smaller failure in many tries
     explored: int = 0  # drills run while exploring (for schedules per minute)
     explore_s: float = 0.0  # how long exploring took
+    max_schedules: int | None = None  # exploring ends after this many, budget or not
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -200,6 +204,10 @@ class HuntResult:
     workers: int = 1
     standing: bool = False
     stage_restarts: int = 0
+    # Why the hunt left its standing stages for fresh services ("" when it did not).
+    standing_fallback: str = ""
+    # The empty schedule on fresh services: the evidence for "fails with no fault".
+    no_fault: DrillResult | None = None
 
     @property
     def found(self) -> bool:
@@ -326,11 +334,29 @@ class _Hunt:
 
     # -------------------------------------------------------------- explore
 
+    def more(self, budget_s: float, started: int = 0) -> bool:
+        """Time and schedules left to explore (``started``: taken but not yet recorded)."""
+        status = self.status
+        cap = status.max_schedules
+        return (cap is None or status.tried + started < cap) and status.elapsed() < budget_s
+
+    def _taker(self, budget_s: float) -> Callable[[], bool]:
+        """``more`` for one batch: each yes is a schedule taken."""
+        started = [0]
+
+        def take() -> bool:
+            if not self.more(budget_s, started[0]):
+                return False
+            started[0] += 1
+            return True
+
+        return take
+
     def explore(self, seed: int, budget_s: float) -> tuple[int, Schedule] | None:
         """Chunks of drawn schedules, side by side, until one fails or the budget is spent."""
         status = self.status
         chunk, empty = 0, 0
-        while status.elapsed() < budget_s and empty < 3:
+        while self.more(budget_s) and empty < 3:
             drawn = draw_chunk(self.space, chunk_seed(seed, chunk))
             todo = [s for s in dict.fromkeys(drawn) if s not in self.passed]
             empty = 0 if todo else empty + 1
@@ -340,10 +366,7 @@ class _Hunt:
                 names[len(jobs)] = schedule
                 jobs.append((self.name(), scenario_for(self.space, schedule)))
             done = self.session.run_batch(
-                self.pilot,
-                jobs,
-                failed=self.breaks,
-                more=lambda: status.elapsed() < budget_s,
+                self.pilot, jobs, failed=self.breaks, more=self._taker(budget_s)
             )
             for index in sorted(done):
                 self.record(names[index], done[index], "exploring")
@@ -458,18 +481,22 @@ def hunt(
     shrink_s: float = DEFAULT_SHRINK_S,
     replays: int = DEFAULT_REPLAYS,
     judged: Sequence[str] = CORRECTNESS,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] | None = None,
     on_update: Callable[[HuntStatus], None] | None = None,
     workers: int = DEFAULT_WORKERS,
     standing: bool = True,
+    max_schedules: int | None = None,
 ) -> HuntResult:
     """Search the pilot's fault space for the smallest schedule that breaks an invariant.
 
     ``standing`` runs drills on standing stages, ``workers`` of them side by
     side; without it every drill starts its own services, one at a time.
+    ``max_schedules`` ends exploring after that many schedules, budget or not.
     """
     captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
-    space = fault_space(pilot, captured, events, max_faults, families)
+    # The pilot's [hunt] families unless the caller chose (--faults).
+    chosen = pilot.spec.hunt.families if families is None else families
+    space = fault_space(pilot, captured, events, max_faults, chosen)
     seed = secrets.randbelow(2**31) if seed is None else seed
     hunt_id = new_hunt_id(pilot.name)
     hunt_dir = reports / "hunts" / hunt_id
@@ -491,32 +518,74 @@ def hunt(
     )
     with DrillSession(hunt_dir, standing=stages) as session:
         state = _Hunt(pilot, space, session, status, judged, notify)
+        status.max_schedules = max_schedules
         result.tried = state.tried
         notify(status)
-        found = state.explore(seed, budget_s)
+        _no_fault_first(state, result, captured)
+        found = (0, ()) if () in state.failed else state.explore(seed, budget_s)
         status.explore_s = status.elapsed()
         if found is not None:
-            chunk, target = found
-            status.phase = "shrinking"
-            status.best_size = len(target)
-            notify(status)
-            try:
-                state.prune(target, budget_s + shrink_s)
-                state.shrink(
-                    chunk_seed(seed, chunk), target, budget_s + shrink_s, result.hypothesis_notes
-                )
-            except _CannotRun as exc:
-                raise exc.error from None
-            result.schedule, result.result = state.best[-1]
+            _shrink(state, result, seed, found, budget_s + shrink_s)
             status.phase = "replaying"
             notify(status)
             _replay(state, result, replays)
         result.stage_restarts = session.stage_restarts
+        result.standing = bool(session.standing)
     status.phase = "done"
     result.duration_s = round(status.elapsed(), 3)
     notify(status)
     _save(result, pilot, captured)
     return result
+
+
+def _shrink(
+    state: _Hunt, result: HuntResult, seed: int, found: tuple[int, Schedule], deadline: float
+) -> None:
+    """From the first failure found to the smallest, into ``result``."""
+    chunk, target = found
+    state.status.phase = "shrinking"
+    state.status.best_size = len(target)
+    state.notify(state.status)
+    try:
+        if target:
+            state.prune(target, deadline)
+            state.shrink(chunk_seed(seed, chunk), target, deadline, result.hypothesis_notes)
+        else:
+            state._better(target)  # nothing is smaller than no fault
+    except _CannotRun as exc:
+        raise exc.error from None
+    result.schedule, result.result = state.best[-1]
+
+
+def _no_fault_first(state: _Hunt, result: HuntResult, captured: Sequence[CapturedRequest]) -> None:
+    """The empty schedule, fresh and on a standing stage, before anything is drawn.
+
+    The fresh drill's outcome is the empty schedule's; a standing stage that
+    disagrees with it (or salting that cannot follow the entity keys) sends
+    every later drill to fresh services, and the story says why. When the
+    fresh drill fails, the workflow breaks with no fault, and that is what
+    the hunt reports, with this drill as the evidence.
+    """
+    seen: NoFault = check_no_fault(
+        state.session, state.pilot, state.space, captured, state.judged, state.name()
+    )
+    for run in seen.standing:
+        state.tried.append(
+            Tried(
+                faults=[],
+                ok=not state.breaks(run),
+                broken=list(verdict_key(run.results, state.judged)),
+                run_id=run.run_id,
+                seconds=round(run.duration_s, 3),
+                phase="check",
+            )
+        )
+    state.record((), seen.fresh, "exploring")
+    result.no_fault = seen.fresh
+    result.standing_fallback = seen.fallback
+    if state.breaks(seen.fresh) and state.session.standing:
+        # The claim rests on fresh drills: its replays are fresh too.
+        state.session.stop_standing()
 
 
 def _replay(state: _Hunt, result: HuntResult, replays: int) -> None:
@@ -551,36 +620,47 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         if result.standing
         else "a fresh stage per schedule"
     )
+    fallback = (
+        [f"Standing stages were left for fresh ones: {result.standing_fallback}."]
+        if result.standing_fallback
+        else []
+    )
     lines = [
         f"Hunt {result.hunt_id} on {pilot.name}: {status.tried} schedules tried in "
         f"{result.duration_s:.1f} s (seed {result.seed}, {len(result.space.events)} events, "
         f"up to {result.space.max_faults} faults), {status.failures} broke an invariant; "
-        f"{status.per_minute():.0f} schedules a minute while exploring, on {how}."
+        f"{status.per_minute():.0f} schedules a minute while exploring, on {how}.",
+        *fallback,
     ]
     if result.schedule is None or result.result is None:
-        lines.append(
-            f"No schedule broke an invariant within the {status.budget_s:.0f} s budget "
-            f"({status.tried} tried)."
+        cap = status.max_schedules
+        limit = (
+            f"in the {cap} schedules allowed"
+            if cap is not None and status.tried >= cap
+            else f"within the {status.budget_s:.0f} s budget"
         )
+        lines.append(f"No schedule broke an invariant {limit} ({status.tried} tried).")
         return lines
-    scenario = scenario_for(result.space, result.schedule)
-    plan = plan_for(scenario, captured)
     if not result.schedule:
         lines.append(
-            "The workflow breaks an invariant with no fault injected on this event set: "
-            "fix that first (or choose other events)."
+            "The workflow breaks an invariant with no fault injected on this event set, "
+            f"on fresh services (run {result.result.run_id}): fix that first "
+            "(or choose other events)."
         )
     else:
         n = len(result.schedule)
         lines.append(f"Smallest schedule found: {n} fault{'s' if n != 1 else ''}.")
-        for i, fault in enumerate(result.schedule, 1):
-            lines.append(f"  {i}. {describe_fault(result.space, fault, captured, plan)}")
+        for i, told in enumerate(_told(result, pilot, captured), 1):
+            lines.append(f"  {i}. {told}")
     lines.append("What went wrong:")
     for inv in broken(result.result.results, result.judged):
         lines.append(f"  {inv.name}: {inv.summary}")
         for example in inv.examples[:3]:
             lines.append(f"    e.g. {example}")
-    if status.shrink_cut:
+    if result.schedule and all(isinstance(f, RestartFault) for f in result.schedule):
+        lines.append(restart_note(restart_loss(result.result.run_dir)))
+    if status.shrink_cut and len(result.schedule) > 1:
+        # One fault is the smallest failure there is: the empty schedule held.
         lines.append(
             f"Shrinking stopped at its {status.shrink_s:.0f} s limit after the budget: "
             "a smaller schedule may exist."
@@ -595,12 +675,28 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
     return lines
 
 
+def _told(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]) -> list[str]:
+    """A sentence per fault of the final schedule, as its run measured it."""
+    assert result.schedule is not None
+    plan = plan_for(scenario_for(result.space, result.schedule), captured)
+    run_dir = result.result.run_dir if result.result is not None else None
+    meta = read_meta(run_dir) if run_dir is not None and (run_dir / "run.json").is_file() else {}
+    told = []
+    for fault in result.schedule:
+        seen: WindowAnswers | None = None
+        if run_dir is not None and isinstance(fault, ToxicFault) and fault.kind == "timeout":
+            link = pilot.spec.links.get(fault.link)
+            if link is not None:
+                seen = window_answers(run_dir, meta, fault.link, link.to, fault.kind)
+        told.append(describe_fault(result.space, fault, captured, plan, seen))
+    return told
+
+
 def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]) -> None:
     result.story = _story(result, pilot, captured)
     if result.schedule is not None:
         name = f"hunt-{result.hunt_id.rsplit('-', 1)[-1]}"
-        plan = plan_for(scenario_for(result.space, result.schedule), captured)
-        told = "; ".join(describe_fault(result.space, f, captured, plan) for f in result.schedule)
+        told = "; ".join(_told(result, pilot, captured))
         scenario = scenario_for(
             result.space,
             result.schedule,
@@ -632,8 +728,11 @@ def _save(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest])
         "workers": result.workers,
         "standing": result.standing,
         "stage_restarts": result.stage_restarts,
+        "standing_fallback": result.standing_fallback or None,
+        "no_fault_run_id": result.no_fault.run_id if result.no_fault else None,
         "schedules_per_minute": round(status.per_minute(), 1),
         "schedules_tried": status.tried,
+        "max_schedules": status.max_schedules,
         "schedules_reused": status.reused,
         "failures_found": status.failures,
         "first_failure_s": (

@@ -85,8 +85,12 @@ def hunt(
         int, typer.Option(min=0, help="runs of the final counterexample to check it is stable")
     ] = DEFAULT_REPLAYS,
     faults: Annotated[
-        str, typer.Option(help=f"fault families to draw from: {', '.join(FAMILIES)}")
-    ] = ",".join(FAMILIES),
+        str | None,
+        typer.Option(
+            help=f"fault families to draw from: {', '.join(FAMILIES)} "
+            "(default: the pilot's [hunt] families, else all)"
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=8, help="standing stages running schedules side by side")
     ] = DEFAULT_WORKERS,
@@ -97,6 +101,9 @@ def hunt(
     slo: Annotated[
         bool, typer.Option("--slo", help="judge the SLO too (default: correctness only)")
     ] = False,
+    max_schedules: Annotated[
+        int | None, typer.Option(min=0, help="stop exploring after this many schedules")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Search fault schedules for the smallest one that breaks an invariant."""
@@ -108,11 +115,15 @@ def hunt(
     try:
         budget_s = parse_duration(budget)
         shrink_s = parse_duration(shrink_budget, "--shrink-budget")
-        families = [f.strip() for f in faults.split(",") if f.strip()]
-        unknown = sorted(set(families) - set(FAMILIES))
-        if unknown or not families:
-            raise ValueError(f"--faults: expected some of {', '.join(FAMILIES)}, got {faults!r}")
         pilot = load_pilot(pilot_path)
+        families = pilot.spec.hunt.families
+        if faults is not None:
+            families = [f.strip() for f in faults.split(",") if f.strip()]
+            unknown = sorted(set(families) - set(FAMILIES))
+            if unknown or not families:
+                raise ValueError(
+                    f"--faults: expected some of {', '.join(FAMILIES)}, got {faults!r}"
+                )
     except (PilotError, OSError, ValueError) as exc:
         raise fail(str(exc)) from None
     judged = (*CORRECTNESS, "slo") if slo else CORRECTNESS
@@ -151,6 +162,7 @@ def hunt(
                 on_update=show,
                 workers=workers,
                 standing=not fresh,
+                max_schedules=max_schedules,
             )
     except KeyboardInterrupt:
         raise fail("interrupted; every drill process was stopped", 130) from None

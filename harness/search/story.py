@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from harness.checks.invariants import InvariantResult
 from harness.inputs.fixtures import CapturedRequest
 from harness.plan.schedule import Plan
+from harness.search.evidence import RestartLoss, WindowAnswers, examples
 from harness.search.settings import OVER_TIMEOUT_MS
 from harness.search.space import (
     CaptureFault,
@@ -60,7 +61,37 @@ def _move(space: FaultSpace, fault: MoveFault, events: Sequence[CapturedRequest]
     )
 
 
-def _toxic(space: FaultSpace, fault: ToxicFault, plan: Plan) -> str:
+def _dropped_answers(seen: WindowAnswers | None) -> str:
+    """What a timeout toxic did to the workflow: held answers or closed connections."""
+    if seen is None:
+        return (
+            "the workflow waits for them, unless the connection closes after the answer "
+            "(not measured)"
+        )
+    if seen.answered == 0:
+        return "the partner answered no call in that time, so nothing was dropped"
+    n, closed = seen.answered, seen.closed
+    calls = f"{n} call{'s' if n != 1 else ''}"
+    if closed == 0:
+        return (
+            "they are held and never arrive: each connection stayed open until the workflow "
+            f"gave up (measured: {calls})"
+        )
+    if closed == n:
+        return (
+            "each connection closed right after the answer (Connection: close), so the "
+            "workflow saw each call fail at once with no answer, not a held one "
+            f"(measured: {calls})"
+        )
+    return (
+        f"of {calls}, {n - closed} kept the connection open (held until the workflow gave up) "
+        f"and {closed} closed it right after the answer (Connection: close: a fast failure)"
+    )
+
+
+def _toxic(
+    space: FaultSpace, fault: ToxicFault, plan: Plan, seen: WindowAnswers | None = None
+) -> str:
     covered = in_flight(fault, plan)
     names = (
         ", ".join(f"{pos} ({plan.deliveries[pos].event_id})" for pos in covered) or "no delivery"
@@ -73,14 +104,15 @@ def _toxic(space: FaultSpace, fault: ToxicFault, plan: Plan) -> str:
     what = {
         "latency": f"answers are delayed {space.timeouts_ms[fault.link] + OVER_TIMEOUT_MS} ms "
         f"(the caller waits {space.timeouts_ms[fault.link]} ms)",
-        "timeout": "answers are held and never arrive",
+        "timeout": "answers are dropped",
         "reset_peer": "connections are reset",
     }[fault.kind]
     direction = "on the way back" if fault.stream == "downstream" else "on the way in"
-    return (
+    told = (
         f"on the {fault.link} link, {what} {direction}, from when {span}: "
         f"while deliveries {names} are in flight"
     )
+    return f"{told}; {_dropped_answers(seen)}" if fault.kind == "timeout" else told
 
 
 def _partner(space: FaultSpace, fault: PartnerFault) -> str:
@@ -106,9 +138,17 @@ def _partner(space: FaultSpace, fault: PartnerFault) -> str:
 
 
 def describe_fault(
-    space: FaultSpace, fault: Fault, events: Sequence[CapturedRequest], plan: Plan
+    space: FaultSpace,
+    fault: Fault,
+    events: Sequence[CapturedRequest],
+    plan: Plan,
+    seen: WindowAnswers | None = None,
 ) -> str:
-    """One sentence a person can follow, naming the events concerned."""
+    """One sentence a person can follow, naming the events concerned.
+
+    ``seen``: for a ``timeout`` toxic, what the partner's journal says happened to
+    the answers it dropped (without it the sentence names both possibilities).
+    """
     if isinstance(fault, DeliveryFault):
         return _delivery(space, fault, events)
     if isinstance(fault, MoveFault):
@@ -121,7 +161,7 @@ def describe_fault(
             "update after a newer one)"
         )
     if isinstance(fault, ToxicFault):
-        return _toxic(space, fault, plan)
+        return _toxic(space, fault, plan, seen)
     if isinstance(fault, RateLimitFault):
         return (
             f"the partner allows {fault.capacity} call{'s' if fault.capacity != 1 else ''} at "
@@ -149,3 +189,28 @@ def broken(results: Sequence[InvariantResult], judged: Sequence[str]) -> list[In
 def verdict_key(results: Sequence[InvariantResult], judged: Sequence[str]) -> tuple[str, ...]:
     """What a run showed, for comparing replays: the judged invariants it broke."""
     return tuple(r.name for r in broken(results, judged))
+
+
+def restart_note(loss: RestartLoss | None) -> str:
+    """For a failure every fault of which is a restart: it is about state kept in memory."""
+    lines = (
+        "Every fault here is a restart, so this finding comes from state the workflow kept "
+        "in memory and lost when it was killed"
+    )
+    if loss is not None and loss.forgotten:
+        n = len(loss.forgotten)
+        landed = f"; {loss.landed} of them had their effect" if loss.landed else ""
+        lines += (
+            f": after the restart its outcomes no longer named {n} event{'s' if n != 1 else ''} "
+            f"it had answered before it ({examples(loss.forgotten)}){landed}"
+        )
+    elif loss is not None and loss.again:
+        n = len(loss.again)
+        lines += (
+            f": it applied {n} event{'s' if n != 1 else ''} handled before the restart again "
+            f"after it ({examples(loss.again)})"
+        )
+    return (
+        lines + ". If that memory is by design, leave restarts out of this pilot's hunts: "
+        '[hunt] families without "workflow".'
+    )
