@@ -95,8 +95,8 @@ def test_a_corrupt_line_is_named_and_skipped(tmp_path: Path) -> None:
         f"{log}:2: skipped: not JSON (Unterminated string starting at)",
         f"{log}:3: skipped: expected an object, got list",
         f"{log}:5: skipped: missing reviewed_at, decision",
-        f"{log}:6: skipped: decision: not a verdict (PROMOTE, REFACTOR, RETIRE, NEEDS MORE EVIDENCE), "
-        "got 'SHIP IT'",
+        f"{log}:6: skipped: decision: not a verdict (PROMOTE, REFACTOR, RETIRE, "
+        "NEEDS MORE EVIDENCE), got 'SHIP IT'",
     ]
     assert read_verdicts(tmp_path / "none.jsonl") == ([], [])
 
