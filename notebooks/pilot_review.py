@@ -125,7 +125,7 @@ ax.set_xlabel("months after launch")
 ax.yaxis.set_major_formatter("${x:,.0f}")
 ax.legend(frameon=False, loc="upper left")
 plt.show()
-inert.say(rv.roi_sentence(summary))
+inert.say(rv.roi_sentence(summary, cfg))
 inert.show(inert.note(pe.source_note(summary, "roi_payback_npv")))
 
 # %% [markdown]
@@ -146,7 +146,7 @@ colours = plt.matplotlib.colors.ListedColormap(["#a1d99b", "#fdd49e", "#fc9272",
 fig, ax = plt.subplots(figsize=(11, 0.38 * len(table) + 1.6))
 ax.imshow(table.replace(codes).to_numpy(dtype=float), cmap=colours, vmin=-0.5, vmax=3.5, aspect="auto")
 for (i, j), value in np.ndenumerate(roi.to_numpy()):
-    ax.text(j, i, f"{value:.0%}" if np.isfinite(value) else "∞", ha="center", va="center", fontsize=7)
+    ax.text(j, i, rv.roi_cell(value, cfg), ha="center", va="center", fontsize=7)
 here = grid[grid["current"]].iloc[0]
 ax.plot(list(table.columns).index(here["volume_per_month"]), list(table.index).index(here["failure_rate"]), "o", markersize=22, markerfacecolor="none", markeredgecolor="black")
 ax.set_xticks(range(table.shape[1]), [f"{x:,.0f}" for x in table.columns], rotation=45)
@@ -155,7 +155,7 @@ ax.set_xlabel("transactions a month")
 ax.set_ylabel("failure rate")
 ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours(c)) for c in codes.values()], labels=list(codes), frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4)
 plt.show()
-inert.say(rv.sensitivity_sentence(grid))
+inert.say(rv.sensitivity_sentence(grid), rv.roi_grid_note(cfg))
 inert.show(inert.note(pe.sensitivity_note(summary)))
 
 # %%

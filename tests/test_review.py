@@ -547,3 +547,30 @@ def test_joint_conditions_are_shown_together(reports: Path) -> None:
         "PROMOTE if duplicate side effects stop entirely (now 6 %). (one of 4 changes PROMOTE "
         "needs together; see the report)"
     ) in out.getvalue()
+
+
+def test_money_without_a_build_cost_or_an_economics_table_says_so(reports: Path) -> None:
+    """No [economics]: the money is labelled as the lab's defaults, and ROI is not shown."""
+    from harness.report import production as pe
+    from harness.report.analysis import load_runs, pilot_summary
+
+    inputs = rv.review_inputs("order-sync", reports)
+    bare = rv.ReviewInputs(**{**inputs.__dict__, "economics_declared": frozenset()})
+    cfg = EconomicsConfig()  # the lab's defaults: no build cost
+    summary = pilot_summary(load_runs(inputs.run_dirs), cfg, {"min_txns": 1}, slo=inputs.slo)
+    summary, cfg = pe.with_production(summary, bare, cfg)
+    assert "pilot file [economics]" not in json.dumps(summary["sources"])
+    assert summary["sources"]["cost_per_success"].endswith(
+        "at the lab's default [economics] (the pilot file declares none)"
+    )
+    assert "volume around the lab's default volume" in pe.sensitivity_note(summary)
+    assert rv.roi_cell(770.21, cfg) == ""
+    assert "no build cost" in rv.roi_grid_note(cfg)
+    assert "ROI and payback say nothing here" in rv.roi_sentence(summary, cfg)
+    # With a build cost and the pilot's own table, the figures are the pilot's.
+    declared = pe.with_production(
+        summary, inputs, EconomicsConfig(build_cost=5000)
+    )[0]["sources"]
+    assert declared["volume_per_month"] == pe.PILOT_FORECAST
+    assert rv.roi_cell(0.5, EconomicsConfig(build_cost=5000)) == "50%"
+    assert rv.roi_grid_note(EconomicsConfig(build_cost=5000)) == ""

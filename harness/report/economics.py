@@ -263,6 +263,15 @@ class Economics:
         return {f.name: float(getattr(self, f.name)) for f in fields(self)}
 
 
+def roi_meaningful(cfg: EconomicsConfig) -> bool:
+    """Whether ROI and payback measure anything: they are returns on a build cost.
+
+    With none, ROI is only monthly value over running cost, the same at every
+    volume (77,021 % in every cell of a grid), and payback is immediate.
+    """
+    return cfg.build_cost > 0
+
+
 def annuity_factor(monthly_rate: float, months: int) -> float:
     """Σ_{t=1..months} 1 / (1 + monthly_rate)^t."""
     if monthly_rate == 0:

@@ -15,7 +15,7 @@ the labels say so.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -42,6 +42,28 @@ __all__ = [
 ]
 
 PILOT_FORECAST = "pilot file [economics] volume_per_month (a forecast)"
+# A pilot file with no volume of its own: the money rests on the lab's default.
+DEFAULT_FORECAST = "lab's default volume_per_month (the pilot file's [economics] sets none)"
+FORECASTS = (PILOT_FORECAST, DEFAULT_FORECAST)
+
+
+def _forecast(declared: Collection[str]) -> str:
+    return PILOT_FORECAST if "volume_per_month" in declared else DEFAULT_FORECAST
+
+
+def _volume_words(summary: Mapping[str, Any]) -> str:
+    """Whose monthly volume the money assumes, in words."""
+    source = summary.get("sources", {}).get("volume_per_month")
+    return "the lab's default volume" if source == DEFAULT_FORECAST else "the pilot file's forecast"
+
+
+def _money_basis(declared: Collection[str]) -> str:
+    """Where the money's settings come from: the pilot file, the lab's defaults, or both."""
+    if not declared:
+        return "the lab's default [economics] (the pilot file declares none)"
+    if "volume_per_month" not in declared:
+        return f"the {DEFAULT_FORECAST.split(' (')[0]} and the pilot file's other [economics]"
+    return f"the {PILOT_FORECAST.split(' (')[0]}"
 
 
 def drill_label(summary: Mapping[str, Any]) -> str:
@@ -105,7 +127,10 @@ def _measured(ev: ProductionEvidence, drill_partner_calls_per_txn: float) -> Mea
 
 
 def _sources(
-    summary: Mapping[str, Any], ev: ProductionEvidence | None, volume_from_production: bool
+    summary: Mapping[str, Any],
+    ev: ProductionEvidence | None,
+    volume_from_production: bool,
+    declared: Collection[str] = ("volume_per_month",),
 ) -> dict[str, str]:
     drills = drill_label(summary)
     chaos = {
@@ -116,9 +141,9 @@ def _sources(
         "latency_under_chaos": drills,
     }
     if ev is None:
-        money = f"{drills} at the {PILOT_FORECAST.split(' (')[0]}"
+        money = f"{drills} at {_money_basis(declared)}"
         return {
-            "volume_per_month": PILOT_FORECAST,
+            "volume_per_month": _forecast(declared),
             "success_rate": drills,
             "retries_per_txn": drills,
             "latency_p95_ms": drills,
@@ -132,7 +157,7 @@ def _sources(
     if ev.duplicates is None:
         money += "; duplicate costs not counted (the export names no effects)"
     return {
-        "volume_per_month": prod if volume_from_production else PILOT_FORECAST,
+        "volume_per_month": prod if volume_from_production else _forecast(declared),
         "success_rate": prod,
         "retries_per_txn": prod,
         "latency_p95_ms": prod,
@@ -175,7 +200,7 @@ def with_production(
     drills = drill_label(summary)
     if ev is None or ev.transactions == 0:
         out["evidence"] = {"drills": drills, "production": None}
-        out["sources"] = _sources(summary, None, False)
+        out["sources"] = _sources(summary, None, False, inputs.economics_declared)
         return out, cfg
     volume = ev.volume_per_month
     used = cfg.with_volume(volume) if volume is not None else cfg
@@ -212,7 +237,7 @@ def with_production(
             "measured": {k: getattr(measured, k) for k in Measured.__dataclass_fields__},
         },
         evidence={"drills": drills, "production": ev.label},
-        sources=_sources(summary, ev, volume is not None),
+        sources=_sources(summary, ev, volume is not None, inputs.economics_declared),
     )
     return out, used
 
@@ -226,7 +251,7 @@ def production_sentence(summary: Mapping[str, Any]) -> str:
     if not p:
         return (
             f"No production history was imported, so every figure here comes from the "
-            f"{drill_label(summary)} and the monthly volume is the pilot file's forecast "
+            f"{drill_label(summary)} and the monthly volume is {_volume_words(summary)} "
             "(chaoslab history import adds the weeks in production)."
         )
     text = (
@@ -255,7 +280,7 @@ def sources_sentence(summary: Mapping[str, Any]) -> str:
     if not basis:
         return f"Money: {s['cost_per_success']}."
     p = summary["production"]
-    if s["volume_per_month"] == PILOT_FORECAST:
+    if s["volume_per_month"] in FORECASTS:
         volume = (
             f"the pilot file's {basis['volume_per_month']:,.0f} a month (production history "
             f"covers {p['days']:.1f} days, too short for a monthly rate)"
@@ -367,7 +392,7 @@ def sensitivity_note(summary: Mapping[str, Any]) -> str:
     """Which evidence the flip grid moves, and which it holds still."""
     drills = drill_label(summary)
     if not summary.get("production"):
-        return f"Source: {drills}; volume around the pilot file's forecast."
+        return f"Source: {drills}; volume around {_volume_words(summary)}."
     return (
         f"Source: failure rate and money from {summary['production']['label']}; "
         f"the reliability gates under chaos stay as the {drills} measured them."

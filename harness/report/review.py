@@ -35,7 +35,7 @@ from harness.history.store import production_imports
 from harness.inputs.pilot import Pilot, PilotError, load_pilot
 from harness.inputs.provenance import workflow_version
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
-from harness.report.economics import EconomicsConfig
+from harness.report.economics import EconomicsConfig, roi_meaningful
 from harness.report.inert import heading, numbered, paragraph
 from harness.report.notebooks import DEFAULT as NOTEBOOKS
 from harness.report.notebooks import NotebookError, builtin_dir, builtin_path
@@ -62,6 +62,8 @@ __all__ = [
     "render_html",
     "retry_sentence",
     "review_inputs",
+    "roi_cell",
+    "roi_grid_note",
     "roi_sentence",
     "run_review",
     "select_runs",
@@ -157,6 +159,8 @@ class ReviewInputs:
     history_dirs: list[Path] = field(default_factory=list)
     # Which workflow version was judged, and what was left out (selection.choose_runs).
     evidence_note: str = ""
+    # The [economics] settings the pilot file sets; the rest are the lab's defaults.
+    economics_declared: frozenset[str] = frozenset()
 
 
 def review_inputs(
@@ -233,6 +237,7 @@ def review_inputs(
         pilot_thresholds=own,
         history_dirs=production_imports(reports, name or spec.name),
         evidence_note=note,
+        economics_declared=frozenset(spec.economics.model_fields_set),
     )
 
 
@@ -503,9 +508,17 @@ def cash_flow(summary: Mapping[str, Any], cfg: EconomicsConfig) -> pd.DataFrame:
     )
 
 
-def roi_sentence(summary: Mapping[str, Any]) -> str:
+def roi_sentence(summary: Mapping[str, Any], cfg: EconomicsConfig | None = None) -> str:
+    """What it earns, and when it pays back (only when there is a build cost to pay back)."""
     e = summary["economics"]
     h = int(e["horizon_months"])
+    if cfg is not None and not roi_meaningful(cfg):
+        return (
+            f"Net of running costs it earns {money(e['monthly_net_benefit'])} a month, NPV "
+            f"{money(e['npv'])} over {h} months at {pct(e['discount_rate'])} a year. There is "
+            "no build cost to earn back ([economics] build_cost is 0), so ROI and payback "
+            "say nothing here."
+        )
     pays = (
         f"it pays back in {months(e['payback_months'])}"
         if math.isfinite(e["payback_months"])
@@ -515,6 +528,23 @@ def roi_sentence(summary: Mapping[str, Any]) -> str:
         f"Net of running costs it earns {money(e['monthly_net_benefit'])} a month, so {pays}; "
         f"ROI is {pct(e['roi_12m'])} over 12 months and {pct(e['roi_horizon'])} over {h}, "
         f"NPV {money(e['npv'])} at {pct(e['discount_rate'])} a year."
+    )
+
+
+def roi_cell(value: float, cfg: EconomicsConfig) -> str:
+    """A sensitivity grid cell's ROI label: blank when ROI measures nothing."""
+    if not roi_meaningful(cfg):
+        return ""
+    return f"{value:.0%}" if math.isfinite(value) else "∞"
+
+
+def roi_grid_note(cfg: EconomicsConfig) -> str:
+    """Why the grid's cells carry no ROI, when they carry none ("" otherwise)."""
+    if roi_meaningful(cfg):
+        return ""
+    return (
+        "The cells show no ROI: with no build cost ([economics] build_cost) ROI would only "
+        "be monthly value over running cost, the same at every volume."
     )
 
 
