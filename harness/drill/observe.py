@@ -1,18 +1,17 @@
 """Watching the workflow from outside: when it is done, and what it says it did.
 
-Both are optional. A workflow with a status endpoint is done when it reports
-nothing pending; one without is done by quiescence (no delivery in flight and
-no partner request for a quiet period). A workflow with an outcomes source
-(an HTTP endpoint or a JSONL file, in its own field names and words) tells
-which events it dead-lettered; without one, dead letters are unknown.
+Both are optional. A workflow is done when it has gone quiet (no partner
+request for a quiet period) and, if it has a status endpoint, that endpoint
+reports nothing pending (``harness.drill.settling`` waits for both). A
+workflow with an outcomes source (an HTTP endpoint or a JSONL file, in its
+own field names and words) tells which events it dead-lettered; without one,
+dead letters are unknown.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,19 @@ import httpx
 from harness.inputs.pilot import OutcomesSpec
 from harness.runtime.http import client as http_client
 
-POLL_S = 0.1  # the workflow offers no completion event; poll at a bounded interval
 
+async def pending(client: httpx.AsyncClient, status_url: str) -> int:
+    """What the workflow's status endpoint says is pending (-1: no usable answer).
 
-async def settle_by_status(client: httpx.AsyncClient, status_url: str, timeout_s: float) -> int:
-    """Wait until the workflow has nothing pending; returns what is still pending (-1: unknown)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    pending = -1
-    while loop.time() < deadline:
-        try:
-            response = await client.get(status_url)
-            if response.status_code == 404:
-                return 0  # the workflow keeps no queue: done when it answered
-            pending = int(response.json().get("pending", 0))
-        except (httpx.HTTPError, ValueError, AttributeError):
-            pending = -1
-        if pending == 0:
+    A 404 means the workflow keeps no queue: nothing pending.
+    """
+    try:
+        response = await client.get(status_url)
+        if response.status_code == 404:
             return 0
-        await asyncio.sleep(POLL_S)
-    return pending
+        return int(response.json().get("pending", 0))
+    except (httpx.HTTPError, ValueError, AttributeError, TypeError):
+        return -1
 
 
 async def last_partner_call(client: httpx.AsyncClient, partner_urls: Sequence[str]) -> float:
@@ -53,21 +45,6 @@ async def last_partner_call(client: httpx.AsyncClient, partner_urls: Sequence[st
         except (httpx.HTTPError, ValueError, TypeError, AttributeError):
             continue
     return newest
-
-
-async def settle_by_quiet(
-    last_activity: Callable[[], Awaitable[float]], quiet_s: float, timeout_s: float
-) -> bool:
-    """Wait until nothing happened for ``quiet_s``; False when the timeout came first."""
-    started = time.time()
-    while True:
-        now = time.time()
-        since = now - max(started, await last_activity())
-        if since >= quiet_s:
-            return True
-        if now - started >= timeout_s:
-            return False
-        await asyncio.sleep(min(POLL_S, quiet_s - since))
 
 
 def _rows(items: Any, spec: OutcomesSpec, run_id: str) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ import httpx
 
 from harness import __version__
 from harness.checks.invariants import InvariantResult, check_all
-from harness.drill import observe
+from harness.drill import observe, settling
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.drill.nemesis import workflow_nemesis
@@ -172,7 +172,7 @@ def prepare(
         "partner_faults": pilot.spec.partner_faults(scenario),
         "event_ids": sorted({e.event_id for e in run_events}),
         "outcomes_known": spec.workflow.outcomes is not None,
-        "settled_by": "status" if spec.workflow.status_path else "quiescence",
+        "settled_by": "status and quiescence" if spec.workflow.status_path else "quiescence",
         "salt": salt,
         # What was judged: the workflow's code, and the declarations it was held to.
         "origin": origin,
@@ -358,22 +358,30 @@ async def _replay(
 
 
 async def _settle(p: Prepared, stage: Stage) -> None:
+    """Wait for the workflow's status (if it has one) and for quiet, whichever comes later."""
     spec = p.pilot.spec.workflow
-    if spec.status_path:
-        async with http_client(timeout=2.0) as admin:
-            pending = await observe.settle_by_status(
-                admin, stage.workflow_url + spec.status_path, spec.settle_timeout_s
-            )
-        p.meta["pending_at_end"] = pending
-        return
+    if spec.quiet_s is not None:
+        quiet_s, why = spec.quiet_s, "[workflow] quiet_s"
+    else:
+        quiet_s, why = settling.default_quiet_s(
+            spec.retry_schedule_s,
+            p.meta["partner_faults"],
+            [link.timeout_s for link in p.pilot.spec.links.values() if link.timeout_s],
+        )
     urls = list(stage.partner_urls.values())
     async with http_client(timeout=2.0) as admin:
 
         async def last() -> float:
             return await observe.last_partner_call(admin, urls)
 
-        quiet = await observe.settle_by_quiet(last, spec.quiet_s, spec.settle_timeout_s)
-    p.meta["pending_at_end"] = 0 if quiet else -1
+        async def status() -> int:
+            return await observe.pending(admin, stage.workflow_url + spec.status_path)
+
+        settled = await settling.settle(
+            status if spec.status_path else None, last, quiet_s, spec.settle_timeout_s
+        )
+    p.meta["settle"] = {**settled.as_meta(), "quiet_s_from": why}
+    p.meta["pending_at_end"] = settled.pending if settled.quiet else -1
 
 
 async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:

@@ -69,8 +69,11 @@ class WorkflowSpec(_Strict):
     ready_path: str = "/healthz"
     # {"pending": N} while it works; "" settles by quiescence instead.
     status_path: str = ""
-    # Quiescence: no delivery in flight and no partner request for this long.
-    quiet_s: float = Field(0.5, gt=0)
+    # Quiescence: no partner request for this long (with a status endpoint too: both
+    # must say done). None: derived from the waits declared below and the partners'.
+    quiet_s: float | None = Field(None, gt=0, le=600)
+    # The workflow's own retry waits (its backoff), in seconds: settling waits past them.
+    retry_schedule_s: list[Annotated[float, Field(ge=0, le=600)]] = Field(default_factory=list)
     outcomes: OutcomesSpec | None = None
     startup_timeout_s: float = Field(15.0, gt=0)
     settle_timeout_s: float = Field(20.0, gt=0)
