@@ -199,6 +199,7 @@ async def _drill_all(
     reports: Path,
     live: bool,
     origin: str = "pilot",
+    volume: int | None = None,
 ) -> list[DrillResult]:
     from harness.drill import run_drill
 
@@ -213,12 +214,13 @@ async def _drill_all(
 
                 result = await run_drill(
                     pilot, name, scenario=spec, seed=seed, reports=reports, progress=show,
-                    origin=origin,
+                    origin=origin, volume=volume,
                 )  # fmt: skip
         else:
             result = await run_drill(
-                pilot, name, scenario=spec, seed=seed, reports=reports, origin=origin
-            )
+                pilot, name, scenario=spec, seed=seed, reports=reports, origin=origin,
+                volume=volume,
+            )  # fmt: skip
         console.print(result_view(result))
         results.append(result)
     return results
@@ -236,6 +238,13 @@ def drill(
     ] = None,
     reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
+    volume: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=100_000,
+            help="events per scenario: the captures, then salted copies of them",
+        ),
+    ] = None,
 ) -> None:
     """Run a pilot's scenarios against the workflow and check the invariants."""
     from harness.inputs.pilot import load_pilot
@@ -248,7 +257,9 @@ def drill(
     live = not quiet and console.is_terminal
     try:
         origin = "pilot" if scenario_file is None else "scenario-file"
-        results = asyncio.run(_drill_all(pilot, chosen, seed, reports_dir(reports), live, origin))
+        results = asyncio.run(
+            _drill_all(pilot, chosen, seed, reports_dir(reports), live, origin, volume)
+        )
     except KeyboardInterrupt:
         raise fail("interrupted; everything the drill started was stopped", 130) from None
     except Exception as exc:

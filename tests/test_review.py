@@ -574,3 +574,25 @@ def test_money_without_a_build_cost_or_an_economics_table_says_so(reports: Path)
     assert declared["volume_per_month"] == pe.PILOT_FORECAST
     assert rv.roi_cell(0.5, EconomicsConfig(build_cost=5000)) == "50%"
     assert rv.roi_grid_note(EconomicsConfig(build_cost=5000)) == ""
+
+
+def test_needing_more_evidence_names_the_command_that_supplies_it(reports: Path) -> None:
+    """A record short of evidence: the evidence line says which drill would supply it."""
+    inputs = rv.review_inputs("order-sync", reports)
+    summary = _summary(reports, {})
+    needy = {
+        **summary,
+        "decision": "NEEDS MORE EVIDENCE",
+        "verdict": {**summary["verdict"], "metrics": {"transactions_needed": 300.0}},
+    }
+    line = rv.evidence_sentence(needy, inputs)
+    missing = 300 - summary["measured"]["transactions"]
+    per = -(-missing // inputs.scenario_count)
+    assert inputs.scenario_count == len(load_pilot(PILOT).spec.scenarios)
+    assert line.endswith(
+        f"order-sync.toml --volume {per} ({per} events a scenario, salted copies of the "
+        "captures)."
+    )
+    assert "To supply them: chaoslab drill " in line
+    judged = {**needy, "decision": "REFACTOR"}
+    assert "To supply them" not in rv.evidence_sentence(judged, inputs)

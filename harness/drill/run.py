@@ -41,14 +41,15 @@ from harness.drill.services import (
 from harness.inputs import placeholders
 from harness.inputs.expectations import expected_rows, unmatched
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
-from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
+from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
 from harness.inputs.provenance import judged_against, workflow_version
 from harness.journal import JournalWriter, load_run
 from harness.plan.schedule import Plan, plan_deliveries
-from harness.replay.salt import Salting, apply_salting, plan_salting
+from harness.replay.salt import Salting, apply_salting, new_salt, plan_salting
 from harness.replay.sender import Sender, SendStats, trace_id_for
 from harness.replay.signing import generate_secret
 from harness.replay.timeline import ToxicTimeline
+from harness.replay.volume import scaled
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
 from harness.runtime.processes import Service, ServiceError, free_port
@@ -128,6 +129,28 @@ def _captured(path: Path) -> list[CapturedRequest]:
     return _CAPTURES[key]
 
 
+def _at_volume(
+    pilot: Pilot,
+    scenario: ScenarioSpec,
+    events: list[CapturedRequest],
+    volume: int,
+    salt: str,
+) -> tuple[list[CapturedRequest], DeliverySpec]:
+    """The scenario's events scaled to ``volume`` (replay.volume), all of them sent."""
+    asked = scenario.delivery
+    chosen = list(range(len(events))) if asked.events is None else list(asked.events)
+    chosen = chosen[: asked.limit] if asked.limit else chosen
+    spec = pilot.spec
+    try:
+        scaled_events = scaled(
+            [events[i] for i in chosen if i < len(events)], volume, salt,
+            spec.expectations, sorted(spec.partners),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise PilotError(str(exc)) from None
+    return scaled_events, scenario.delivery.model_copy(update={"events": None, "limit": None})
+
+
 def prepare(
     pilot: Pilot,
     scenario_name: str,
@@ -136,6 +159,7 @@ def prepare(
     runs_root: Path,
     salt: str | None = None,
     origin: str = "pilot",
+    volume: int | None = None,
 ) -> Prepared:
     spec = pilot.spec
     salting: Salting | None = None
@@ -149,9 +173,12 @@ def prepare(
         rules, partners, only = spec.expectations, sorted(spec.partners), scenario.delivery.events
         salting = plan_salting(captured, salt, rules, partners, only)
         events = apply_salting(captured, salting, rules, partners, only)
+    delivery = scenario.delivery
+    if volume is not None:
+        events, delivery = _at_volume(pilot, scenario, events, volume, salt or new_salt())
     offsets = [e.captured_at.timestamp() for e in events]
     try:
-        plan = plan_deliveries([e.event_id for e in events], scenario.delivery, seed, offsets)
+        plan = plan_deliveries([e.event_id for e in events], delivery, seed, offsets)
     except ValueError as exc:
         raise PilotError(f"{pilot.path}: [scenarios.{scenario_name}] {exc}") from None
     run_events = [events[i] for i in sorted({d.event_index for d in plan.deliveries})]
@@ -176,6 +203,7 @@ def prepare(
         "salt": salt,
         # What was judged: the workflow's code, and the declarations it was held to.
         "origin": origin,
+        "volume": volume,
         "workflow_version": workflow_version(pilot.workflow_source()).as_dict(),
         "declarations": judged_against(
             pilot.path, pilot.partners, pilot.resolve(spec.webhook.fixtures)
@@ -474,6 +502,7 @@ async def run_drill(
     fault_proxy: FaultProxy | None = None,
     standing: StandingStage | None = None,
     origin: str = "pilot",
+    volume: int | None = None,
 ) -> DrillResult:
     """Run one scenario of a pilot and return what the invariants found.
 
@@ -481,13 +510,14 @@ async def run_drill(
     (partners reset, events salted) instead of starting its own. ``origin``
     says where the scenario came from: the pilot file, or a scenario file
     (a hunt's counterexample), which a review leaves out of a PM's evidence.
+    ``volume``: send that many events, salted copies of the captures after them.
     """
     scenario = scenario or pilot.scenario(scenario_name)
     seed = scenario.seed if seed is None else seed
     runs_root = reports / "runs"
     recover_stale_runs(runs_root)
     salt = standing.new_salt() if standing is not None else None
-    p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin)
+    p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)
     rows = expected_rows(
         p.run_id,
         p.run_events,

@@ -161,6 +161,7 @@ class ReviewInputs:
     evidence_note: str = ""
     # The [economics] settings the pilot file sets; the rest are the lab's defaults.
     economics_declared: frozenset[str] = frozenset()
+    scenario_count: int = 0  # the pilot file's scenarios: what one `chaoslab drill` runs
 
 
 def review_inputs(
@@ -238,6 +239,7 @@ def review_inputs(
         history_dirs=production_imports(reports, name or spec.name),
         evidence_note=note,
         economics_declared=frozenset(spec.economics.model_fields_set),
+        scenario_count=len(spec.scenarios),
     )
 
 
@@ -370,6 +372,20 @@ def evidence_sentence(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
         f"{int(t['min_txns']):,} ({source})."
         + _production_evidence(summary)
         + (f" {inputs.evidence_note}" if inputs.evidence_note else "")
+        + _more_evidence(summary, inputs)
+    )
+
+
+def _more_evidence(summary: Mapping[str, Any], inputs: ReviewInputs) -> str:
+    """The command that would supply the transactions a verdict still needs ("" if none)."""
+    needed = summary["verdict"].get("metrics", {}).get("transactions_needed")
+    if summary["decision"] != "NEEDS MORE EVIDENCE" or not needed or inputs.pilot_file is None:
+        return ""
+    missing = max(int(needed) - int(summary["measured"]["transactions"]), 1)
+    per = math.ceil(missing / max(inputs.scenario_count, 1))
+    return (
+        f" To supply them: chaoslab drill {shown(inputs.pilot_file)} --volume {per} "
+        f"({per:,} events a scenario, salted copies of the captures)."
     )
 
 
