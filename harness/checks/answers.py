@@ -53,6 +53,9 @@ class LastAnswer:
     error: str  # the last attempt's error class ("timeout", "reset", "http_5xx", ...)
     answer: str  # the start of the last non-2xx answer's body
     finished_at: float
+    # When the first 4xx answer came: a refusal is an answer at once, whatever
+    # the provider's retries did after it (NaN when there was none).
+    first_refused_at: float = math.nan
 
     def describe(self) -> str:
         """``3 attempts, last answered 500 "boom"`` or ``2 attempts, last reset``."""
@@ -92,6 +95,7 @@ class LastAnswers:
                 "status": status[rows],
                 "ok": ok[rows],
                 "row": rows,
+                "finished": _number(attempts, "finished_at").to_numpy()[rows],
             }
         )
         table = table.sort_values(["order", "attempt"], kind="stable")
@@ -99,6 +103,8 @@ class LastAnswers:
         last = table.drop_duplicates("event_id", keep="last").set_index("event_id")
         last["delivered"] = grouped["ok"].any()
         last["attempts"] = grouped.size()
+        refusing = (table["status"] >= 400) & (table["status"] < 500)
+        last["first_refused"] = table[refusing].groupby("event_id", sort=False)["finished"].min()
         self._attempts = attempts
         self._last = last
         # Arrays once: get() is called per event asked about.
@@ -106,6 +112,7 @@ class LastAnswers:
         self._row = last["row"].to_numpy(dtype=np.int64)
         self._count = last["attempts"].to_numpy(dtype=np.int64)
         self._delivered = last["delivered"].to_numpy(dtype=bool)
+        self._first_refused = last["first_refused"].to_numpy(dtype=float)
 
     def refused_ids(self) -> list[str]:
         """Events never answered 2xx whose last answer was a 4xx."""
@@ -135,6 +142,7 @@ class LastAnswers:
             error=cell("error_class"),
             answer=cell("answer"),
             finished_at=float(finished),
+            first_refused_at=float(self._first_refused[pos]),
         )
 
 

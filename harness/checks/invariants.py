@@ -796,9 +796,10 @@ def event_latencies(
     ``ended_well``: with outcomes, processed/superseded/duplicate; without,
     simply having an end; and ``detail``, the workflow's words for its outcome.
     With ``expected``, an event the workflow refused by design (see
-    ``harness.checks.answers``) has outcome "refused", ends well when refused
-    and ends at that answer; one refused where an effect was expected keeps
-    no outcome and says so in ``detail``. Indexed by event_id. Vectorised: a
+    ``harness.checks.answers``) has outcome "refused", ends well, and ends at
+    its first refusal (the provider's retries after it are not the workflow's);
+    one refused where an effect was expected keeps no outcome and says so in
+    ``detail``. Indexed by event_id. Vectorised: a
     million attempts take well under a second.
     """
     # One factorize over every id in play, then integer work only: hashing
@@ -877,7 +878,7 @@ def _mark_refusals(per: pd.DataFrame, refused: Mapping[str, Any]) -> None:
         if refusal.accounted:
             per.at[event_id, "outcome"] = "refused"
             per.at[event_id, "ended_well"] = True
-            per.at[event_id, "end"] = refusal.last.finished_at
+            per.at[event_id, "end"] = refusal.last.first_refused_at
     per["latency_ms"] = (per["end"] - per["start"]) * 1000.0
 
 
