@@ -181,6 +181,11 @@ def _findings(result: DrillResult) -> list[Text]:
             )
         )
     for r in result.results:
+        # What the workflow reported for events it did not complete, in its own words.
+        reported = [x for x in r.examples if x.startswith(("dead-lettered ", "superseded "))]
+        if r.name == "exactly_once" and r.ok and reported:
+            shown = "; ".join(reported[:3])
+            notes.append(Text(f"reported by the workflow: {shown}", style="cyan"))
         if r.name == "dead_lettered_applied" and r.counts.get("applied"):
             shown = ", ".join(r.examples[:3])
             notes.append(Text(f"dead-lettered but applied: {shown}", style="yellow"))

@@ -534,3 +534,28 @@ def test_the_node_red_refusal_undeclared_is_blamed_on_the_pilots_word(tmp_path: 
     (example,) = accounted.examples
     assert "refused with 400" in example and "erp:sales_order.updated was expected" in example
     assert "fixture so-026" in example
+
+
+def test_the_console_shows_the_workflows_own_words_and_what_judged_nothing() -> None:
+    from rich.console import Console
+
+    from harness.cli import result_view
+    from harness.drill.run import DrillResult
+    from harness.replay.sender import SendStats
+
+    t = slow_run(900, dead=True)
+    results = check_all(t, {"p95_latency_ms": 1000, "success_rate": 0.9})
+    drill = DrillResult(
+        run_id="r", run_dir=Path("r"), pilot="p", scenario="s", seed=1,
+        results=results, stats=SendStats(), duration_s=1.0,
+        workflow_errors=[{"line": "TypeError: x is undefined", "where": "workflow.log:3",
+                          "event_id": "e10"}],
+    )  # fmt: skip
+    console = Console(record=True, width=300)
+    console.print(result_view(drill))
+    text = console.export_text()
+    assert 'dead-lettered e10 (erp:order.created for o10): "no ticket yet for o10"' in text
+    assert "handling e10: TypeError: x is undefined (workflow.log:3)" in text
+    # retry_after_honoured had no throttling answer to judge: n/a, not yes.
+    (line,) = [x for x in text.splitlines() if x.strip().startswith("retry_after_honoured")]
+    assert " n/a " in line and " yes " not in line
