@@ -89,10 +89,10 @@ def refusal_range(value: Any) -> str:
     text = str(value).strip() if isinstance(value, int | str) else ""
     low, _, high = text.partition("-")
     if not (low.isdigit() and (high.isdigit() or not high)):
-        raise ValueError(f'refuse: true, a status (422) or a range ("400-409"), got {value!r}')
+        raise ValueError(f'true, a status (422) or a range ("400-409"), got {value!r}')
     lo, hi = int(low), int(high or low)
     if not (ANY_REFUSAL[0] <= lo <= hi <= ANY_REFUSAL[1]):
-        raise ValueError(f"refuse: a refusal is a 4xx answer (400-499), got {value!r}")
+        raise ValueError(f"a refusal is a 4xx answer (400-499), got {value!r}")
     return f"{lo}-{hi}"
 
 
