@@ -394,6 +394,15 @@ def test_the_verdict_counts_a_refusal_by_design_as_good_and_a_wrong_one_as_faile
     )
 
 
+def test_the_verdict_leaves_a_contract_mismatch_out_and_still_counts_a_loss() -> None:
+    econ = EconomicsConfig()
+    fine = pilot_summary(run_set([as_run(contract_run(False), "c")]), econ, {"min_txns": 1})
+    # o5's rejected calls are the contract finding's: six transactions, none lost.
+    assert fine["measured"]["transactions"] == 6 and fine["measured"]["lost"] == 0
+    bad = pilot_summary(run_set([as_run(contract_run(True), "d")]), econ, {"min_txns": 1})
+    assert bad["measured"]["transactions"] == 6 and bad["measured"]["good"] == 5
+
+
 # ---------------------------------------------------------------- real drills
 
 

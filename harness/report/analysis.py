@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.checks.contract import contract, without_events
 from harness.checks.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
 from harness.journal import Run, empty_frame, list_runs, load_run, pilot_name
 from harness.journal.columns import TABLES
@@ -332,9 +333,13 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
 def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFrame:
     reports = run.meta.get("outcomes_known") is not False
     outcomes = run.outcomes if reports and len(run.outcomes) else None
-    exp = run.expected
+    # Events whose calls a partner rejected as not fitting its API are the
+    # contract finding's, never lost transactions (harness.checks.contract).
+    rejected = contract(run.requests, run.expected, run.effects).events
+    exp = without_events(run.expected, rejected)
+    outcomes = without_events(outcomes, rejected) if outcomes is not None else None
     # With the expectations, a refusal by design is an answer that ends well, not a loss.
-    per = event_latencies(run.attempts, run.effects, outcomes, exp)
+    per = event_latencies(without_events(run.attempts, rejected), run.effects, outcomes, exp)
     dropped = exp["dropped"].fillna(False).astype(bool)
     meant = pd.Index(_str(exp.loc[~dropped, "event_id"]).unique())
     # Events meant to be sent but never attempted are transactions too (lost ones).
