@@ -310,6 +310,19 @@ def test_a_partial_contract_mismatch_is_a_contract_finding_not_a_loss() -> None:
     assert contract_only(results)
 
 
+def test_examples_are_the_events_that_broke_it_not_those_accounted_for() -> None:
+    t = slow_run(100, dead=True)  # e10 dead-lettered, with its detail; nothing broken
+    ok = by_name(check_all(t, SLO))["exactly_once"]
+    assert ok.ok and ok.examples == [
+        'dead-lettered e10 (erp:order.created for o10): "no ticket yet for o10"'
+    ]
+    # e9's effect goes missing with no excuse: that is the example, not e10.
+    t["effects"] = t["effects"][t["effects"]["event_id"] != "e9"]
+    broken = by_name(check_all(t, SLO))["exactly_once"]
+    assert not broken.ok
+    assert broken.examples == ["lost e9 (erp:order.created for o9), outcome processed"]
+
+
 def test_a_loss_beside_a_contract_mismatch_is_still_blamed() -> None:
     results = check_all(contract_run(lost_too=True), SLO)
     named = by_name(results)
