@@ -122,7 +122,13 @@ def result_view(result: DrillResult) -> Group:
     table.add_column("holds")
     table.add_column("what happened")
     for r in result.results:
-        mark = Text("yes", style="green") if r.ok else Text("NO", style="bold red")
+        if not r.ok:
+            mark = Text("NO", style="bold red")
+        elif r.judged_nothing:
+            # Held only because there was nothing to judge: not a pass to rely on.
+            mark = Text("n/a", style="yellow")
+        else:
+            mark = Text("yes", style="green")
         detail = r.summary
         if not r.ok and r.examples:
             detail += "  e.g. " + ", ".join(r.examples[:3])
@@ -132,7 +138,7 @@ def result_view(result: DrillResult) -> Group:
 
 def _notes(result: DrillResult) -> list[Text]:
     """What the run could not judge: events no rule covers, calls no route declares."""
-    notes = []
+    notes = [Text(f"pilot: {warning}", style="yellow") for warning in result.pilot_warnings]
     if result.unmatched_events:
         n = len(result.unmatched_events)
         shown = ", ".join(result.unmatched_events[:3])
@@ -175,9 +181,33 @@ def _findings(result: DrillResult) -> list[Text]:
             )
         )
     for r in result.results:
+        # What the workflow reported for events it did not complete, in its own words.
+        reported = [x for x in r.examples if x.startswith(("dead-lettered ", "superseded "))]
+        if r.name == "exactly_once" and r.ok and reported:
+            shown = "; ".join(reported[:3])
+            notes.append(Text(f"reported by the workflow: {shown}", style="cyan"))
         if r.name == "dead_lettered_applied" and r.counts.get("applied"):
             shown = ", ".join(r.examples[:3])
             notes.append(Text(f"dead-lettered but applied: {shown}", style="yellow"))
+    if result.workflow_errors:
+        n = len(result.workflow_errors)
+        first = result.workflow_errors[0]
+        about = f" handling {first['event_id']}" if first.get("event_id") else ""
+        notes.append(
+            Text(
+                f"the workflow logged {n} error{'s' if n != 1 else ''}, e.g.{about}: "
+                f"{first['line']} ({first['where']})",
+                style="yellow",
+            )
+        )
+    if result.contract_only:
+        notes.append(
+            Text(
+                "only a partner's rejections failed: the drill cannot judge those events "
+                "until the workflow and the declared API agree (exit 2)",
+                style="yellow",
+            )
+        )
     return notes
 
 
@@ -277,7 +307,16 @@ def drill(
             mark = Text("pass", style="green") if r.ok else Text("FAIL", style="bold red")
             summary.add_row(r.scenario, mark, failed or "-")
         console.print(summary)
-    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+    raise typer.Exit(drill_exit_code(results))
+
+
+def drill_exit_code(results: list[DrillResult]) -> int:
+    """0 when every invariant holds; 2 when a partner's rejections are the only finding; else 1."""
+    if all(r.ok for r in results):
+        return 0
+    if all(r.ok or r.contract_only for r in results):
+        return 2
+    return 1
 
 
 @proxy_app.command(

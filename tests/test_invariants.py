@@ -268,7 +268,9 @@ def test_never_delivered_is_lost_unless_the_workflow_reports_it() -> None:
     assert result.counts["unacknowledged"] == 1
     assert result.counts["dropped"] == 1
     assert result.counts["events"] == 2
-    assert result.examples == ["e1 never delivered, no outcome"]
+    assert result.examples == [
+        "e1 never answered 2xx (2 attempts, last answered 503), no outcome"
+    ]
 
 
 def test_dead_lettered_and_duplicate_are_terminal() -> None:
@@ -379,7 +381,7 @@ def test_slo_fails_on_latency_tail() -> None:
     result = slo(attempts, effects, p95_ms=1000, success_rate=0.99)
     assert not result.ok
     assert result.counts["p95_ms"] == pytest.approx(5000.0)
-    assert result.examples[0].endswith("took 5,000 ms")
+    assert result.examples[0].endswith("took 5,000 ms, over the 1,000 ms target")
     # 2 of 40 slow stay within p95.
     attempts, effects = quick_events(40, slow=2)
     assert slo(attempts, effects, p95_ms=1000, success_rate=0.99).ok

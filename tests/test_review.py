@@ -168,10 +168,14 @@ def test_invariant_table_from_run_json_or_recomputed(reports: Path) -> None:
         "all_accounted",
         "final_state",
         "slo",
+        "contract",
         "retry_after_honoured",
         "call_budget",
         "dead_lettered_applied",
     }
+    # A check that had nothing to judge says so in its count (r1 was never throttled).
+    assert table.loc[("r1", "retry_after_honoured"), "judged"] == 0
+    assert pd.isna(table.loc[("r4", "slo"), "judged"])  # recorded before it was counted
     assert not table.loc[("r2", "exactly_once"), "ok"]
     # The 4 s shipment breaks the latency SLO in every run; r2 also shipped twice.
     assert rv.invariants_sentence(table.reset_index()) == (

@@ -20,12 +20,19 @@ Politeness towards partners (Retry-After, a call budget) is in ``politeness``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+
+from harness.checks.answers import (
+    accepted_but_declared_refused,
+    fixture_notes,
+    last_answers,
+    refusals,
+)
 
 __all__ = [
     "TERMINAL_OUTCOMES",
@@ -34,6 +41,7 @@ __all__ = [
     "all_accounted",
     "all_ok",
     "check_all",
+    "contract_only",
     "dead_lettered_applied",
     "event_latencies",
     "event_outcomes",
@@ -59,6 +67,14 @@ class InvariantResult:
     counts: dict[str, int | float]
     examples: list[str] = field(default_factory=list)
     summary: str = ""
+    # How many things (events, effects, entities, calls) the check judged; 0 means
+    # it had nothing to judge and holds only vacuously (None: not counted).
+    judged: int | None = None
+
+    @property
+    def judged_nothing(self) -> bool:
+        """Held because there was nothing to judge: shown as such, never as a pass."""
+        return self.judged == 0
 
 
 # ---------------------------------------------------------------- column helpers
@@ -106,6 +122,32 @@ def _ranks(names: np.ndarray) -> np.ndarray:
     codes, uniques = pd.factorize(names)
     table = np.array([_PRECEDENCE.get(str(u), len(_PRECEDENCE)) for u in uniques], dtype=np.int64)
     return table[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+
+def outcome_details(outcomes: pd.DataFrame) -> dict[str, str]:
+    """The workflow's own words (``detail``) for the outcome that describes each event."""
+    if outcomes.empty or "detail" not in outcomes.columns:
+        return {}
+    said = _text(outcomes, "detail") != ""
+    if not said.any():
+        return {}
+    table = pd.DataFrame(
+        {
+            "event_id": _text(outcomes, "event_id"),
+            "detail": _text(outcomes, "detail"),
+            "rank": _ranks(_text(outcomes, "outcome").to_numpy(dtype=object)),
+        }
+    )
+    best = table.sort_values("rank", kind="stable").drop_duplicates("event_id")
+    best = best[best["detail"] != ""]
+    return dict(zip(best["event_id"], best["detail"], strict=True))
+
+
+def _said(details: Mapping[str, str], event_id: str) -> str:
+    detail = details.get(event_id, "")
+    if not detail:
+        return ""
+    return f': "{detail if len(detail) <= 100 else detail[:99] + "…"}"'
 
 
 def event_outcomes(outcomes: pd.DataFrame) -> pd.Series:
@@ -164,7 +206,10 @@ def _expected_effects(expected: pd.DataFrame) -> pd.DataFrame:
 
 
 def exactly_once(
-    expected: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    attempts: pd.DataFrame | None = None,
 ) -> InvariantResult:
     """Every expected business effect happened exactly once at the partner.
 
@@ -172,7 +217,9 @@ def exactly_once(
     it; otherwise by kind and business key, preferring the same entity
     version. Effects of a kind no expected row names are ``untracked``, not
     violations. A missing effect is ``dead_lettered`` or ``superseded`` when the
-    workflow said so (accounted for, not a violation), else ``lost``.
+    workflow said so (accounted for, not a violation), ``refused`` when the
+    workflow answered its deliveries with a 4xx (with ``attempts``: a
+    violation of its own, named with the answer), else ``lost``.
     """
     wanted = _expected_effects(expected)
     known_events = set(_text(expected, "event_id"))
@@ -227,27 +274,35 @@ def exactly_once(
         assigned[pick] += 1
 
     final = event_outcomes(outcomes)
+    details = outcome_details(outcomes)
+    notes = fixture_notes(expected)
+    refused_by = refusals(expected, attempts) if attempts is not None else {}
     lost: list[str] = []
+    refused: list[str] = []
     dead: list[str] = []
     superseded: list[str] = []
     duplicated: list[str] = []
     extra = 0
     for event_id, n in assigned.items():
         target = by_event[event_id]
-        label = f"{event_id} ({target.kind} for {target.key})"
+        label = f"{event_id}{notes.get(event_id, '')} ({target.kind} for {target.key or '?'})"
         if n == 1:
             continue
         if n > 1:
             extra += n - 1
-            duplicated.append(f"{event_id}: {n} × {target.kind} for {target.key}")
+            duplicated.append(
+                f"{event_id}{notes.get(event_id, '')}: {n} × {target.kind} for {target.key}"
+            )
             continue
         outcome = final.get(event_id, "")
         if outcome == "dead_lettered":
-            dead.append(label)
+            dead.append(label + _said(details, event_id))
         elif outcome == "superseded":
-            superseded.append(label)
+            superseded.append(label + _said(details, event_id))
+        elif event_id in refused_by and not outcome:
+            refused.append(f"{label}: {refused_by[event_id].last.describe()}")
         else:
-            lost.append(f"{label}, outcome {outcome or 'none'}")
+            lost.append(f"{label}, outcome {outcome or 'none'}{_said(details, event_id)}")
 
     total = len(by_event)
     counts: dict[str, int | float] = {
@@ -255,6 +310,7 @@ def exactly_once(
         "effects": len(eff),
         "exactly_once": sum(1 for n in assigned.values() if n == 1),
         "lost": len(lost),
+        "refused": len(refused),
         "duplicated": extra,
         "duplicated_events": len(duplicated),
         "unexpected": len(unexpected),
@@ -263,11 +319,16 @@ def exactly_once(
         "untracked": untracked,
     }
     # Effects no event called for are unexpected_effects' to judge.
-    ok = not lost and not extra
-    examples = (
-        [f"lost {x}" for x in _take(lost)]
+    ok = not lost and not extra and not refused
+    # The events that broke it; when nothing did, the ones the workflow
+    # accounted for itself, in its own words.
+    broke = (
+        [f"refused {x}" for x in _take(refused)]
+        + [f"lost {x}" for x in _take(lost)]
         + [f"duplicated {x}" for x in _take(duplicated)]
-        + [f"dead-lettered {x}" for x in _take(dead)]
+    )
+    examples = broke or (
+        [f"dead-lettered {x}" for x in _take(dead)]
         + [f"superseded {x}" for x in _take(superseded)]
     )
     accounted = _accounted_clause(len(dead), len(superseded))
@@ -278,11 +339,16 @@ def exactly_once(
             else "No business effects were expected, and none happened."
         )
     else:
-        summary = (
-            f"Exactly-once broken among {total:,} expected effects: {len(lost):,} lost, "
-            f"{extra:,} duplicated{accounted}."
+        refusing = (
+            f"{len(refused):,} refused by the workflow where the effect was expected, "
+            if refused
+            else ""
         )
-    return InvariantResult("exactly_once", ok, counts, examples, summary)
+        summary = (
+            f"Exactly-once broken among {total:,} expected effects: {refusing}"
+            f"{len(lost):,} lost, {extra:,} duplicated{accounted}."
+        )
+    return InvariantResult("exactly_once", ok, counts, examples, summary, judged=total)
 
 
 def _v(version: float) -> str:
@@ -350,7 +416,9 @@ def unexpected_effects(expected: pd.DataFrame, effects: pd.DataFrame) -> Invaria
             f"{len(stray):,} of {len(kinds):,} partner effects were called for by no event "
             f"({worst})."
         )
-    return InvariantResult("unexpected_effects", not stray, counts, _take(stray), summary)
+    return InvariantResult(
+        "unexpected_effects", not stray, counts, _take(stray), summary, judged=len(kinds)
+    )
 
 
 # ---------------------------------------------------------------- all accounted
@@ -361,18 +429,26 @@ def all_accounted(
     attempts: pd.DataFrame,
     outcomes: pd.DataFrame,
     outcomes_known: bool = True,
+    crashes: Sequence[Mapping[str, Any]] = (),
 ) -> InvariantResult:
     """No event vanished.
 
     Every delivered event (at least one 2xx attempt) has a terminal outcome;
     every event that was meant to be delivered but never got a 2xx, and has no
-    outcome either, is lost. An outcome for an event whose 2xx never reached
-    the sender (``unacknowledged``) is fine: the workflow did take it. A
-    workflow that reports no outcomes (``outcomes_known=False``) can only be
-    judged on delivery: dead letters are unknown, and the summary says so.
+    outcome either, is lost, unless the workflow refused it: a last answer of
+    4xx is the workflow's own answer, accounted for when the pilot declared
+    the refusal (``refuse``) or expected nothing of the event, and a finding
+    naming the status and body when it expected an effect. An event the pilot
+    says must be refused but that got a 2xx is a finding too. An outcome for an
+    event whose 2xx never reached the sender (``unacknowledged``) is fine: the
+    workflow did take it. A workflow that reports no outcomes
+    (``outcomes_known=False``) can only be judged on its answers: dead letters
+    are unknown, and the summary says so. ``crashes`` are errors the workflow
+    logged (``harness.drill.workflow_log``); one naming a failed event is
+    quoted with it.
     """
     if not outcomes_known:
-        return _delivered_only(expected, attempts)
+        return _delivered_only(expected, attempts, crashes)
     exp_ids = _text(expected, "event_id")
     dropped = set(exp_ids[_flag(expected, "dropped")])
     meant = list(dict.fromkeys(exp_ids[~_flag(expected, "dropped")]))
@@ -380,76 +456,184 @@ def all_accounted(
     delivered = set(att_ids[_ok_status(attempts)])
     final = event_outcomes(outcomes)
     invalid = sorted(set(final[~final.isin(TERMINAL_OUTCOMES)].index))
+    answers = last_answers(attempts)
+    refused_by = refusals(expected, attempts)
+    notes = fixture_notes(expected)
+    crashed = _crash_by_event(crashes)
 
     # A dropped event that was delivered anyway must be accounted for like any other.
     universe = list(dict.fromkeys([*meant, *att_ids, *(e for e in delivered if e in dropped)]))
     tally = dict.fromkeys(TERMINAL_OUTCOMES, 0)
     unaccounted: list[str] = []
     lost: list[str] = []
-    unacknowledged = 0
+    wrongly_refused: list[str] = []
+    refused_ok = unacknowledged = 0
     for event_id in universe:
         if event_id in dropped and event_id not in delivered:
             continue
         outcome = final.get(event_id, "")
+        who = f"{event_id}{notes.get(event_id, '')}"
         if outcome in tally:
             tally[outcome] += 1
             if event_id not in delivered:
                 unacknowledged += 1
         elif event_id in delivered:
-            unaccounted.append(f"{event_id} delivered, outcome {outcome or 'none'}")
+            unaccounted.append(
+                f"{who} delivered, outcome {outcome or 'none'}{crashed.get(event_id, '')}"
+            )
+        elif event_id in refused_by and not outcome:
+            refusal = refused_by[event_id]
+            if refusal.accounted:
+                refused_ok += 1
+            else:
+                wrongly_refused.append(f"{who} {refusal.describe()}")
         else:
-            lost.append(f"{event_id} never delivered, no outcome")
+            lost.append(f"{who} {_unanswered(answers.get(event_id))}{crashed.get(event_id, '')}")
+    accepted = [
+        f"{e}{notes.get(e, '')} answered 2xx, but the pilot says it must be refused"
+        for e in accepted_but_declared_refused(expected, attempts)
+    ]
     judged = [e for e in universe if not (e in dropped and e not in delivered)]
     counts: dict[str, int | float] = {
         "events": len(judged),
         "delivered": sum(1 for e in judged if e in delivered),
         **tally,
+        "refused": refused_ok,
+        "refused_wrongly": len(wrongly_refused),
+        "accepted_not_refused": len(accepted),
         "unacknowledged": unacknowledged,
         "unaccounted": len(unaccounted),
         "lost": len(lost),
         "invalid_outcomes": len(invalid),
         "dropped": sum(1 for e in dropped if e not in delivered),
     }
-    ok = not unaccounted and not lost and not invalid
+    ok = not (unaccounted or lost or invalid or wrongly_refused or accepted)
     examples = (
-        _take(unaccounted)
+        _take(wrongly_refused)
+        + _take(accepted)
+        + _take(unaccounted)
         + _take(lost)
         + [f"{e} has outcome {final[e]!r}, not a terminal outcome" for e in _take(invalid)]
     )
     n = int(counts["events"])
+    refused_text = f", {refused_ok:,} refused by design" if refused_ok else ""
     if ok:
         summary = (
             f"All {n:,} events are accounted for: {tally['processed']:,} processed, "
             f"{tally['dead_lettered']:,} dead-lettered, {tally['superseded']:,} superseded, "
-            f"{tally['duplicate']:,} duplicate."
+            f"{tally['duplicate']:,} duplicate{refused_text}."
         )
     else:
         summary = (
             f"{len(unaccounted) + len(lost):,} of {n:,} events are unaccounted for "
             f"({len(unaccounted):,} delivered without a terminal outcome, {len(lost):,} lost)"
+            + _refusal_clause(len(wrongly_refused), len(accepted))
             + (f"; {len(invalid):,} with an unknown outcome" if invalid else "")
             + "."
+            + _crash_clause(crashes, crashed)
         )
-    return InvariantResult("all_accounted", ok, counts, examples, summary)
+    return InvariantResult("all_accounted", ok, counts, examples, summary, judged=n)
 
 
-def _delivered_only(expected: pd.DataFrame, attempts: pd.DataFrame) -> InvariantResult:
+def _unanswered(last: Any) -> str:
+    """Why an event counts as lost, in the words of its last answer."""
+    if last is None:
+        return "never attempted, no outcome"
+    return f"never answered 2xx ({last.describe()}), no outcome"
+
+
+def _refusal_clause(wrongly: int, accepted: int) -> str:
+    parts = []
+    if wrongly:
+        parts.append(f"{wrongly:,} refused where the pilot expected otherwise")
+    if accepted:
+        parts.append(f"{accepted:,} accepted that the pilot says must be refused")
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def _crash_by_event(crashes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """event_id → "; the workflow logged "…" (workflow.log:57)" for crashes naming an event."""
+    out: dict[str, str] = {}
+    for crash in crashes:
+        event_id = str(crash.get("event_id") or "")
+        if event_id and event_id not in out:
+            out[event_id] = f"; the workflow logged {_crash_quote(crash)}"
+    return out
+
+
+def _crash_quote(crash: Mapping[str, Any]) -> str:
+    return f'"{crash.get("line", "")}" ({crash.get("where", "workflow.log")})'
+
+
+def _crash_clause(crashes: Sequence[Mapping[str, Any]], tied: Mapping[str, str]) -> str:
+    """The first error the workflow logged that names no event: a crash is evidence too."""
+    loose = [c for c in crashes if not c.get("event_id")]
+    if not loose:
+        return ""
+    n = len(crashes)
+    return (
+        f" The workflow logged {_plural(n, 'error')} during the run, "
+        f"e.g. {_crash_quote(loose[0])}."
+    )
+
+
+def _delivered_only(
+    expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]] = ()
+) -> InvariantResult:
     exp_ids = _text(expected, "event_id")
     meant = list(dict.fromkeys(exp_ids[~_flag(expected, "dropped")]))
     delivered = set(_text(attempts, "event_id")[_ok_status(attempts)])
-    lost = [f"{e} never delivered" for e in meant if e not in delivered]
+    answers = last_answers(attempts)
+    refused_by = refusals(expected, attempts)
+    notes = fixture_notes(expected)
+    crashed = _crash_by_event(crashes)
+    lost: list[str] = []
+    wrongly_refused: list[str] = []
+    refused_ok = 0
+    for event_id in meant:
+        if event_id in delivered:
+            continue
+        who = f"{event_id}{notes.get(event_id, '')}"
+        refusal = refused_by.get(event_id)
+        if refusal is None:
+            lost.append(f"{who} {_unanswered(answers.get(event_id))}{crashed.get(event_id, '')}")
+        elif refusal.accounted:
+            refused_ok += 1
+        else:
+            wrongly_refused.append(f"{who} {refusal.describe()}")
+    accepted = [
+        f"{e}{notes.get(e, '')} answered 2xx, but the pilot says it must be refused"
+        for e in accepted_but_declared_refused(expected, attempts)
+    ]
+    answered = len(meant) - len(lost) - len(wrongly_refused)
     counts: dict[str, int | float] = {
         "events": len(meant),
-        "delivered": len(meant) - len(lost),
+        "delivered": sum(1 for e in meant if e in delivered),
+        "refused": refused_ok,
+        "refused_wrongly": len(wrongly_refused),
+        "accepted_not_refused": len(accepted),
         "lost": len(lost),
-        "outcomes_unknown": len(meant) - len(lost),
+        "outcomes_unknown": sum(1 for e in meant if e in delivered),
     }
     tail = "; the workflow reports no outcomes, so dead letters are unknown."
-    if lost:
-        summary = f"{len(lost):,} of {len(meant):,} events were never delivered{tail}"
+    refused_text = f" ({refused_ok:,} refused by design)" if refused_ok else ""
+    ok = not (lost or wrongly_refused or accepted)
+    if ok:
+        summary = (
+            f"All {len(meant):,} events were answered as expected{refused_text}{tail}"
+            if refused_ok
+            else f"All {len(meant):,} events were delivered{tail}"
+        )
     else:
-        summary = f"All {len(meant):,} events were delivered{tail}"
-    return InvariantResult("all_accounted", not lost, counts, _take(lost), summary)
+        summary = (
+            f"{len(meant) - answered:,} of {len(meant):,} events were never answered 2xx "
+            f"({len(lost):,} lost{refused_text})"
+            + _refusal_clause(len(wrongly_refused), len(accepted))
+            + tail
+            + _crash_clause(crashes, crashed)
+        )
+    examples = _take(wrongly_refused) + _take(accepted) + _take(lost)
+    return InvariantResult("all_accounted", ok, counts, examples, summary, judged=len(meant))
 
 
 # ---------------------------------------------------------------- final state
@@ -577,7 +761,12 @@ def final_state(
             "anyway: an unknown outcome)"
         )
     correct_or_known = correct + (0 if fail_dead_lettered_applied else len(applied_dead))
-    if ok:
+    if ok and not len(target):
+        summary = (
+            "Judged nothing: no entity has an expected effect and a version to end on"
+            f"{tail}."
+        )
+    elif ok:
         summary = (
             f"{correct_or_known:,} of {len(target):,} entities end at their newest expected "
             f"version{tail}."
@@ -591,23 +780,31 @@ def final_state(
             f"{len(overwritten):,} overwritten by an older version, {len(stale):,} stale, "
             f"{len(missing):,} missing, {len(ahead):,} ahead{tail}."
         )
-    return InvariantResult("final_state", ok, counts, examples, summary)
+    return InvariantResult("final_state", ok, counts, examples, summary, judged=len(target))
 
 
 # ---------------------------------------------------------------- SLO
 
 
 def event_latencies(
-    attempts: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame | None = None
+    attempts: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    expected: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per attempted event: when it started, ended, and whether it ended well.
 
     Columns: ``start`` (first attempt's sent_at), ``end`` (first effect's ``at``,
     else the last 2xx attempt's finished_at), ``latency_ms``, ``attempts``,
-    ``delivered`` (any 2xx), ``outcome`` (strongest reported, "" if none) and
+    ``delivered`` (any 2xx), ``outcome`` (strongest reported, "" if none),
     ``ended_well``: with outcomes, processed/superseded/duplicate; without,
-    simply having an end. Indexed by event_id. Vectorised: a million attempts
-    take well under a second.
+    simply having an end; and ``detail``, the workflow's words for its outcome.
+    With ``expected``, an event the workflow refused by design (see
+    ``harness.checks.answers``) has outcome "refused", ends well, and ends at
+    its first refusal (the provider's retries after it are not the workflow's);
+    one refused where an effect was expected keeps no outcome and says so in
+    ``detail``. Indexed by event_id. Vectorised: a
+    million attempts take well under a second.
     """
     # One factorize over every id in play, then integer work only: hashing
     # strings once is what keeps a million attempts under a second.
@@ -667,7 +864,26 @@ def event_latencies(
         per["ended_well"] = per["end"].notna()
     per.index = pd.Index(uniques, name="event_id")[present]
     per.index.name = "event_id"
+    details = outcome_details(outcomes) if outcomes is not None else {}
+    per["detail"] = per.index.map(details).fillna("") if details else ""
+    if expected is not None and len(per):
+        _mark_refusals(per, refusals(expected, attempts))
     return per.drop(columns=["last_ok"])
+
+
+def _mark_refusals(per: pd.DataFrame, refused: Mapping[str, Any]) -> None:
+    """Refusals in ``event_latencies``' frame: a by-design one is an answer, and ends well."""
+    if not refused:
+        return
+    for event_id, refusal in refused.items():
+        if event_id not in per.index or per.at[event_id, "outcome"] != "":
+            continue
+        per.at[event_id, "detail"] = refusal.describe()
+        if refusal.accounted:
+            per.at[event_id, "outcome"] = "refused"
+            per.at[event_id, "ended_well"] = True
+            per.at[event_id, "end"] = refusal.last.first_refused_at
+    per["latency_ms"] = (per["end"] - per["start"]) * 1000.0
 
 
 def nearest_rank(values: np.ndarray, q: float) -> float:
@@ -706,15 +922,19 @@ def slo(
     p95_ms: float,
     success_rate: float,
     outcomes: pd.DataFrame | None = None,
+    expected: pd.DataFrame | None = None,
 ) -> InvariantResult:
     """End-to-end p95 latency and success rate meet the pilot's targets.
 
     Latency runs from an event's first attempt to its first partner effect
-    (or to its last 2xx when it causes no effect). The p95 is nearest-rank
-    over events that ended well. Success rate is events that ended well over
-    events attempted.
+    (or to its last 2xx when it causes no effect, or to the refusal of an
+    event refused by design, which ends well). The p95 is nearest-rank over
+    events that ended well. Success rate is events that ended well over
+    events attempted. The examples are the events that broke a target: those
+    that did not end well when the success rate is missed, the ones slower
+    than the target when the p95 is; none when both hold.
     """
-    per = event_latencies(attempts, effects, outcomes)
+    per = event_latencies(attempts, effects, outcomes, expected)
     events = len(per)
     well = per[per["ended_well"]]
     latencies = well["latency_ms"].dropna().to_numpy()
@@ -736,16 +956,23 @@ def slo(
     latency_ok = latencies.size == 0 or p95 <= p95_ms
     rate_ok = events > 0 and rate >= success_rate
     ok = bool(latency_ok and rate_ok)
-    slow = well.sort_values("latency_ms", ascending=False).head(3)
-    examples = [
-        f"{event_id} took {ms:,.0f} ms" for event_id, ms in slow["latency_ms"].dropna().items()
-    ]
-    failed = per[~per["ended_well"]].head(MAX_EXAMPLES)
-    examples += [
-        f"{event_id} did not end well (outcome {row.outcome or 'none'}, "
-        f"{int(row.attempts)} attempt{'s' if row.attempts != 1 else ''})"
-        for event_id, row in failed.iterrows()
-    ]
+    notes = fixture_notes(expected) if expected is not None else {}
+    examples: list[str] = []
+    if not rate_ok:
+        failed = per[~per["ended_well"]].head(MAX_EXAMPLES)
+        examples += [
+            f"{event_id}{notes.get(str(event_id), '')} did not end well "
+            f"(outcome {row.outcome or 'none'}{_said({'': row.detail}, '')}, "
+            f"{int(row.attempts)} attempt{'s' if row.attempts != 1 else ''})"
+            for event_id, row in failed.iterrows()
+        ]
+    if not latency_ok:
+        slow = well[well["latency_ms"] > p95_ms].sort_values("latency_ms", ascending=False)
+        examples += [
+            f"{event_id}{notes.get(str(event_id), '')} took {ms:,.0f} ms, "
+            f"over the {p95_ms:,.0f} ms target"
+            for event_id, ms in slow["latency_ms"].head(MAX_EXAMPLES).items()
+        ]
     if events == 0:
         summary = "No events were attempted, so the SLO cannot be shown to hold."
     else:
@@ -755,7 +982,7 @@ def slo(
             f"The run {verb} its SLO: p95 {p95_text} against {p95_ms:,.0f} ms, "
             f"success {rate:.2%} against {success_rate:.2%} over {_plural(events, 'event')}."
         )
-    return InvariantResult("slo", ok, counts, examples, summary)
+    return InvariantResult("slo", ok, counts, examples, summary, judged=events)
 
 
 # ---------------------------------------------------------------- unknown outcomes
@@ -820,7 +1047,9 @@ def dead_lettered_applied(
     else:
         summary = "No event was dead-lettered."
     ok = not (fail and applied)
-    return InvariantResult("dead_lettered_applied", ok, counts, _take(applied), summary)
+    return InvariantResult(
+        "dead_lettered_applied", ok, counts, _take(applied), summary, judged=len(dead)
+    )
 
 
 # ---------------------------------------------------------------- all together
@@ -858,26 +1087,36 @@ def check_all(
     outcomes_known: bool = True,
     politeness: Any = None,
     fail_dead_lettered_applied: bool = False,
+    crashes: Sequence[Mapping[str, Any]] = (),
 ) -> list[InvariantResult]:
     """Every invariant over one run (a ``journal.Run`` or a mapping of tables).
 
     ``outcomes_known`` is False for a workflow with no outcomes source: its
     dead letters cannot be told from losses, so only delivery is judged.
-    The politeness checks (``retry_after_honoured``, ``call_budget``) run when
-    the tables include ``requests``, with the pilot's ``[politeness]``
-    (``politeness``); ``fail_dead_lettered_applied`` is the pilot's
-    ``[checks] dead_lettered_applied = "fail"``.
+    With ``requests``, the ``contract`` check runs first: events whose calls
+    a partner rejected as not fitting its API are judged there, and left out
+    of the others (never counted as lost). The politeness checks
+    (``retry_after_honoured``, ``call_budget``) run then too, with the pilot's
+    ``[politeness]`` (``politeness``); ``fail_dead_lettered_applied`` is the
+    pilot's ``[checks] dead_lettered_applied = "fail"``. ``crashes`` are the
+    errors the workflow logged (``harness.drill.workflow_log``).
     """
-    from harness.checks import politeness as polite  # it imports this module
+    from harness.checks import contract as agreed  # both import this module
+    from harness.checks import politeness as polite
 
     t = _tables(run_tables)
     targets = SloTargets.of(slo_cfg)
-    outcomes = t["outcomes"]
     fail_dead = fail_dead_lettered_applied
+    finding = None
+    if "requests" in t:
+        finding = agreed.contract(t["requests"], t["expected"], t["effects"])
+        for name in ("expected", "attempts", "outcomes"):
+            t[name] = agreed.without_events(t[name], finding.events)
+    outcomes = t["outcomes"]
     results = [
-        exactly_once(t["expected"], t["effects"], outcomes),
+        exactly_once(t["expected"], t["effects"], outcomes, t["attempts"]),
         unexpected_effects(t["expected"], t["effects"]),
-        all_accounted(t["expected"], t["attempts"], outcomes, outcomes_known),
+        all_accounted(t["expected"], t["attempts"], outcomes, outcomes_known, crashes),
         final_state(
             t["expected"],
             t["effects"],
@@ -890,10 +1129,12 @@ def check_all(
             targets.p95_ms,
             targets.success_rate,
             outcomes if outcomes_known else None,
+            t["expected"],
         ),
     ]
-    if "requests" in t:
+    if finding is not None:
         results += [
+            finding.result,
             polite.retry_after_honoured(t["requests"], politeness),
             polite.call_budget(t["expected"], t["requests"], politeness),
         ]
@@ -902,6 +1143,12 @@ def check_all(
             dead_lettered_applied(t["expected"], t["effects"], outcomes, fail=fail_dead)
         )
     return results
+
+
+def contract_only(results: Iterable[InvariantResult]) -> bool:
+    """The one failure is calls a partner rejected: the drill could not judge those events."""
+    failed = [r.name for r in results if not r.ok]
+    return failed == ["contract"]
 
 
 def all_ok(results: Iterable[InvariantResult]) -> bool:

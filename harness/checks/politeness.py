@@ -129,7 +129,7 @@ def retry_after_honoured(requests: pd.DataFrame, settings: Any = None) -> Invari
     else:
         summary = "The partner never asked for a wait."
     return InvariantResult(
-        "retry_after_honoured", not early, counts, early[:MAX_EXAMPLES], summary
+        "retry_after_honoured", not early, counts, early[:MAX_EXAMPLES], summary, judged=asked
     )
 
 
@@ -167,16 +167,36 @@ def call_budget(
         "max_calls_per_effect": cfg.max_calls_per_effect,
     }
     worst = 0.0
+    # Calls to a partner no event expects anything of are a question about the
+    # pilot's [[expectations]] first: named apart, never called a retry storm.
+    unasked: list[str] = []
     for partner in sorted(set(calls) | set(effects)):
         n, wanted = calls.get(partner, 0), effects.get(partner, 0)
         ratio = n / max(1, wanted)
-        worst = max(worst, ratio)
         counts[f"calls {partner}"] = n
+        if not wanted:
+            if ratio > cfg.max_calls_per_effect:
+                unasked.append(
+                    f"{partner}: {n:,} calls, but no event is expected to cause an effect "
+                    "there (does an [[expectations]] rule name it?)"
+                )
+            continue
+        worst = max(worst, ratio)
         if ratio > cfg.max_calls_per_effect:
             over.append(
                 f"{partner}: {n:,} calls for {wanted:,} effects ({ratio:.1f} per effect)"
             )
     counts["worst_calls_per_effect"] = round(worst, 2)
+    counts["partners_expected_nothing"] = len(unasked)
+    if unasked and not over:
+        summary = (
+            f"{len(unasked):,} partner(s) got {counts['calls']:,} calls though no event is "
+            "expected to cause an effect there: check the pilot's [[expectations]] before "
+            "judging the workflow's retries."
+        )
+        return InvariantResult(
+            "call_budget", False, counts, unasked[:MAX_EXAMPLES], summary, judged=0
+        )
     if over:
         summary = (
             f"A retry storm: {len(over):,} partner(s) got more than "
@@ -187,4 +207,7 @@ def call_budget(
             f"{counts['calls']:,} partner calls for {counts['effects_called_for']:,} effects "
             f"called for: {worst:.1f} per effect at worst, within {cfg.max_calls_per_effect:g}."
         )
-    return InvariantResult("call_budget", not over, counts, over[:MAX_EXAMPLES], summary)
+    examples = (over + unasked)[:MAX_EXAMPLES]
+    return InvariantResult(
+        "call_budget", not over, counts, examples, summary, judged=int(counts["calls"])
+    )

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from harness import __version__
-from harness.checks.invariants import InvariantResult, check_all
-from harness.drill import observe, settling
+from harness.checks.invariants import InvariantResult, check_all, contract_only
+from harness.drill import observe, settling, workflow_log
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.drill.nemesis import workflow_nemesis
@@ -39,7 +39,7 @@ from harness.drill.services import (
     workflow_process,
 )
 from harness.inputs import placeholders
-from harness.inputs.expectations import expected_rows, unmatched
+from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
 from harness.inputs.provenance import judged_against, workflow_version
@@ -81,10 +81,19 @@ class DrillResult:
     unexpected_calls: list[str] = field(default_factory=list)
     # The nemesis's restarts of the workflow, as run.json has them.
     workflow_restarts: list[dict[str, Any]] = field(default_factory=list)
+    # Errors the workflow logged during the drill (harness.drill.workflow_log).
+    workflow_errors: list[dict[str, Any]] = field(default_factory=list)
+    # The pilot's own doubtful declarations, said before any judgement.
+    pilot_warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
+
+    @property
+    def contract_only(self) -> bool:
+        """Only a partner's rejections failed: the drill could not judge those events (exit 2)."""
+        return contract_only(self.results)
 
 
 def new_run_id(pilot: str, scenario: str) -> str:
@@ -442,6 +451,7 @@ def _journal_partner_files(p: Prepared, journal: JournalWriter) -> None:
             untied += not row["event_id"]
             journal.effect(row)
         for row in partner_requests(requests_file(p.run_dir, name), p.run_id, origin):
+            row["event_id"] = trace_map.get(str(row["correlation_id"]), "")
             journal.request(row)
     # The report says how effects were tied to events: forwarded traceparent, or key and time.
     p.meta["effects_tied"] = {"traceparent": tied, "key_and_time": untied}
@@ -453,8 +463,28 @@ def _diagnose(p: Prepared, tables: dict[str, Any]) -> str | None:
     )
 
 
+def _workflow_log(p: Prepared) -> tuple[Path, int]:
+    """Where the workflow's output of this drill is, and from which byte (a stage's is shared)."""
+    standing = p.meta.get("standing")
+    if isinstance(standing, dict) and standing.get("folder"):
+        path = Path(str(standing["folder"])) / "workflow.log"
+        return path, workflow_log.log_size(path)
+    return p.run_dir / "workflow.log", 0
+
+
+def _workflow_errors(p: Prepared, log: tuple[Path, int]) -> list[dict[str, Any]]:
+    path, start = log
+    name = path.name if start == 0 else f"{path.name} (from byte {start:,})"
+    text = workflow_log.read_tail(path, start)
+    return workflow_log.crashes(text, set(p.meta.get("event_ids", [])), name)
+
+
 def _finish(
-    p: Prepared, sender: Sender, journal: JournalWriter, started: float
+    p: Prepared,
+    sender: Sender,
+    journal: JournalWriter,
+    started: float,
+    log: tuple[Path, int],
 ) -> list[InvariantResult]:
     run = load_run(p.run_dir)
     tables = {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected", "requests")}
@@ -463,12 +493,14 @@ def _finish(
         p.meta.update(status="unusable", diagnosis=diagnosis, finished_at=time.time())
         journal.write_meta(p.meta)
         raise ContractMismatch(diagnosis)
+    p.meta["workflow_errors"] = _workflow_errors(p, log)
     results = check_all(
         tables,
         p.pilot.spec.slo,
         outcomes_known=p.pilot.spec.workflow.outcomes is not None,
         politeness=p.pilot.spec.politeness,
         fail_dead_lettered_applied=p.pilot.spec.checks.dead_lettered_applied == "fail",
+        crashes=p.meta["workflow_errors"],
     )
     p.meta["unexpected_calls"] = unexpected_calls(tables["requests"])
     stats = sender.stats
@@ -486,6 +518,8 @@ def _finish(
         },
         invariants=[asdict(r) for r in results],
         ok=all(r.ok for r in results),
+        # Only a partner's rejections failed: nothing else to blame (the CLI exits 2).
+        contract_only=contract_only(results),
     )
     journal.write_meta(p.meta)
     return results
@@ -526,6 +560,10 @@ async def run_drill(
         sorted(pilot.spec.partners),
     )
     p.meta["unmatched_events"] = unmatched(rows)
+    mistakes, warnings = pilot_mistakes(rows, pilot.spec.expectations)
+    if mistakes:
+        raise PilotError(f"{pilot.path}: {mistakes[0]}")
+    p.meta["pilot_warnings"] = warnings
     started = time.monotonic()
     with JournalWriter(p.run_dir, p.run_id) as journal:
         try:
@@ -535,11 +573,13 @@ async def run_drill(
             async with contextlib.AsyncExitStack() as stack:
                 if standing is not None:
                     stage = await standing.begin(p)
+                    log = _workflow_log(p)
                 else:
                     proxy = fault_proxy
                     if proxy is None:
                         proxy = await stack.enter_async_context(open_fault_proxy())
                     stage = await _start(p, stack, proxy)
+                    log = _workflow_log(p)
                 sender = await _replay(p, stage, journal, progress)
                 await _collect(p, stage, journal)
                 if standing is not None:
@@ -549,7 +589,7 @@ async def run_drill(
             p.meta["effects_journaled"] = True
             journal.write_meta(p.meta)
             journal.close()
-            results = _finish(p, sender, journal, started)
+            results = _finish(p, sender, journal, started, log)
         except ContractMismatch:
             raise
         except BaseException as exc:
@@ -572,4 +612,6 @@ async def run_drill(
         unmatched_events=list(p.meta["unmatched_events"]),
         unexpected_calls=list(p.meta.get("unexpected_calls", [])),
         workflow_restarts=list(p.meta.get("workflow_restarts", [])),
+        workflow_errors=list(p.meta.get("workflow_errors", [])),
+        pilot_warnings=list(p.meta.get("pilot_warnings", [])),
     )

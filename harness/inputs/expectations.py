@@ -3,7 +3,8 @@
 A pilot's ``[[expectations]]`` rules are tried in order against every event;
 the first whose ``when`` conditions hold decides which partner effect the
 event must cause, where its entity key and version come from, and whether
-the effect is counted (``times = "once"``) or only allowed (``"any"``).
+the effect is counted (``times = "once"``) or only allowed (``"any"``), or
+that the workflow must refuse the event (``refuse``: a final 4xx answer).
 Nothing here knows a domain: it reads selectors the pilot wrote.
 """
 
@@ -14,13 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.inputs.fixtures import CapturedRequest
 from harness.partner import templating
 from harness.partner.selectors import MISSING, parse_selector
 
 UNMATCHED = -1
+# What ``refuse = true`` means: any client error the workflow answers with.
+ANY_REFUSAL = (400, 499)
 
 
 class ExpectationRule(BaseModel):
@@ -28,14 +31,32 @@ class ExpectationRule(BaseModel):
 
     when: dict[str, str | int | float | bool] = Field(default_factory=dict)
     # "partner:effect" (the partner may be left out when the pilot has one);
-    # "" means the event deliberately causes nothing.
-    effect: str
+    # "" means the event deliberately causes nothing. Required unless ``refuse``.
+    effect: str = ""
     times: Literal["once", "any"] = "once"
     # A selector, or a template of selectors for a key composed of several
     # fields: "{body.repository.full_name}#{body.issue.number}".
     key: str = "entity_id"
     # "" for an entity with no version (final_state then does not judge it).
     version: str = "entity_version"
+    # The workflow must refuse the event: true (any 4xx), a status (422) or a
+    # range of them ("400-409"). Stored as the range it stands for.
+    refuse: str = ""
+
+    @field_validator("refuse", mode="before")
+    @classmethod
+    def _refusal(cls, value: Any) -> str:
+        return refusal_range(value)
+
+    @model_validator(mode="after")
+    def _effect_or_refusal(self) -> ExpectationRule:
+        if self.refuse and self.effect:
+            raise ValueError("effect: a refused event causes nothing; leave effect out")
+        if not self.refuse and "effect" not in self.model_fields_set:
+            raise ValueError(
+                'effect: required ("" for an event that causes nothing, or refuse = true)'
+            )
+        return self
 
     @field_validator("when")
     @classmethod
@@ -57,6 +78,28 @@ class ExpectationRule(BaseModel):
         if value:
             _check_selector(value)
         return value
+
+
+def refusal_range(value: Any) -> str:
+    """``refuse`` as the pilot wrote it (true, 422, "422", "400-409") → "lo-hi", "" for none."""
+    if value is False or value == "":
+        return ""
+    if value is True:
+        return f"{ANY_REFUSAL[0]}-{ANY_REFUSAL[1]}"
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    low, _, high = text.partition("-")
+    if not (low.isdigit() and (high.isdigit() or not high)):
+        raise ValueError(f'true, a status (422) or a range ("400-409"), got {value!r}')
+    lo, hi = int(low), int(high or low)
+    if not (ANY_REFUSAL[0] <= lo <= hi <= ANY_REFUSAL[1]):
+        raise ValueError(f"a refusal is a 4xx answer (400-499), got {value!r}")
+    return f"{lo}-{hi}"
+
+
+def in_range(status: int, refuse: str) -> bool:
+    """Whether a status is one of a ``refuse`` range ("400-409")."""
+    low, _, high = refuse.partition("-")
+    return low.isdigit() and high.isdigit() and int(low) <= status <= int(high)
 
 
 def _check_selector(text: str) -> None:
@@ -161,6 +204,7 @@ class Expectation:
     times: str  # "once", "any" or "" (nothing expected)
     key: str
     version: int | None
+    refuse: str = ""  # "lo-hi" when the event must be refused
 
 
 def expect_for(
@@ -174,7 +218,8 @@ def expect_for(
         key = key_of(rule.key, sources)
         version = as_version(parse_selector(rule.version).get(sources)) if rule.version else None
         times = rule.times if name else ""
-        return Expectation(index, partner, effect_kind(partner, name), times, key, version)
+        kind = effect_kind(partner, name)
+        return Expectation(index, partner, kind, times, key, version, rule.refuse)
     return Expectation(UNMATCHED, "", "", "", event.entity_id, event.entity_version)
 
 
@@ -202,6 +247,9 @@ def expected_rows(
             "allowed_effect": want.effect if want.times == "any" else "",
             "rule": want.rule,
             "dropped": event.event_id in never_delivered,
+            "refuse": want.refuse,
+            "fixture_id": event.id,
+            "note": event.note,
         }
     return list(rows.values())
 
@@ -209,3 +257,46 @@ def expected_rows(
 def unmatched(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Event ids no rule matched: counted and listed, never silently ignored."""
     return [str(r["event_id"]) for r in rows if r.get("rule") == UNMATCHED]
+
+
+def pilot_mistakes(
+    rows: Sequence[Mapping[str, Any]], rules: Sequence[ExpectationRule]
+) -> tuple[list[str], list[str]]:
+    """The pilot's own mistakes in its rules, found before any workflow is judged.
+
+    Errors: no rule matched any event (nothing would be judged, and every
+    partner call would look like a storm), or a rule's ``key`` selector came
+    out empty for every event the rule expects an effect of (every effect
+    would be "lost … for "). Warnings: rules that matched none of the events
+    while others went unmatched (a misspelt ``when``, most likely).
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    if not rows or not rules:
+        return errors, warnings
+    matched: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        matched.setdefault(int(row.get("rule", UNMATCHED)), []).append(row)
+    if set(matched) == {UNMATCHED}:
+        types = sorted({str(r.get("event_type") or "?") for r in rows})
+        errors.append(
+            f"no [[expectations]] rule matched any of the {len(rows):,} events "
+            f"(event types: {', '.join(types[:5])}{', …' if len(types) > 5 else ''}): "
+            "nothing about the workflow could be judged"
+        )
+        return errors, warnings
+    for index, rule in enumerate(rules):
+        mine = matched.get(index, [])
+        effect = any(r.get("expected_effect") or r.get("allowed_effect") for r in mine)
+        if mine and effect and all(not r.get("entity_id") for r in mine):
+            errors.append(
+                f"[[expectations]] #{index + 1} key: {rule.key!r} is empty for all "
+                f"{len(mine):,} events the rule matched (e.g. {mine[0].get('event_id')}): "
+                "no effect could be tied to them"
+            )
+        elif not mine and UNMATCHED in matched:
+            warnings.append(
+                f"[[expectations]] #{index + 1} matched none of the {len(rows):,} events, while "
+                f"{len(matched[UNMATCHED]):,} matched no rule: is its `when` right?"
+            )
+    return errors, warnings

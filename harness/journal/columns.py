@@ -28,6 +28,8 @@ ATTEMPTS = pa.schema(
         ("status", pa.int64()),  # HTTP status, null when no response
         ("error_class", pa.string()),  # "", timeout, connect, reset, http_4xx, http_5xx, other
         ("fault_tags", pa.string()),  # comma-separated: "duplicate", "reordered", "redelivery", ...
+        # The start of the workflow's answer to a non-2xx attempt (evidence of a refusal).
+        ("answer", pa.string()),
     ]
 )
 
@@ -70,6 +72,8 @@ REQUESTS = pa.schema(
         # On a 429/503: how long the answer asked the caller to wait (Retry-After,
         # RateLimit reset), in seconds from the answer; null when it named no time.
         ("retry_after_s", pa.float64()),
+        # The event whose traceparent the call carried; "" when none was forwarded.
+        ("event_id", pa.string()),
     ]
 )
 
@@ -96,6 +100,10 @@ EXPECTED = pa.schema(
         ("allowed_effect", pa.string()),  # effect kind it may cause any number of times
         ("rule", pa.int64()),  # index of the pilot's expectation rule, -1 when none matched
         ("dropped", pa.bool_()),  # deliberately never delivered by the schedule
+        # The statuses the event must be refused with ("400-499"), "" when it must not be.
+        ("refuse", pa.string()),
+        ("fixture_id", pa.string()),  # the capture's own record id (kept when ids are salted)
+        ("note", pa.string()),  # the capture's note about this event, if any
     ]
 )
 

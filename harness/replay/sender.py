@@ -32,6 +32,16 @@ class _NoHooks:
         return None
 
 
+# How much of a refusing answer the journal keeps: enough to name the reason.
+ANSWER_CHARS = 300
+
+
+def answer_text(content: bytes) -> str:
+    """The start of an answer body as one line of text (it is the workflow's, so untrusted)."""
+    text = content[: ANSWER_CHARS * 4].decode("utf-8", errors="replace")
+    return " ".join(text.split())[:ANSWER_CHARS]
+
+
 def trace_id_for(run_id: str, event_id: str) -> str:
     """A W3C trace id that is stable for an event within a run."""
     return hashlib.sha256(f"{run_id}/{event_id}".encode()).hexdigest()[:32]
@@ -197,6 +207,7 @@ class Sender:
 
         headers = self._headers(event, delivery.stale_signature, number)
         status: int | None = None
+        answer = ""
         error: BaseException | None = None
         self.stats.in_flight += 1
         sent = self._now()
@@ -205,6 +216,8 @@ class Sender:
                 event.method or "POST", self._path, content=event.body, headers=headers
             )
             status = response.status_code
+            if not response.is_success:
+                answer = answer_text(response.content)
         except httpx.HTTPError as exc:
             error = exc
         finally:
@@ -217,6 +230,7 @@ class Sender:
             latency_ms=(finished - sent) * 1000.0,
             status=status,
             error_class=error_class,
+            answer=answer,
         )
         self._record(row)
         if error_class:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.checks.contract import contract, without_events
 from harness.checks.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
 from harness.journal import Run, empty_frame, list_runs, load_run, pilot_name
 from harness.journal.columns import TABLES
@@ -274,6 +275,8 @@ EVENT_COLUMNS = [
     "excess_effects",
     "effect_missing",
     "good",
+    # The workflow's words for the outcome ("no ticket yet for …"), or the refusal it answered.
+    "detail",
 ]
 
 
@@ -330,8 +333,13 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
 def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFrame:
     reports = run.meta.get("outcomes_known") is not False
     outcomes = run.outcomes if reports and len(run.outcomes) else None
-    per = event_latencies(run.attempts, run.effects, outcomes)
-    exp = run.expected
+    # Events whose calls a partner rejected as not fitting its API are the
+    # contract finding's, never lost transactions (harness.checks.contract).
+    rejected = contract(run.requests, run.expected, run.effects).events
+    exp = without_events(run.expected, rejected)
+    outcomes = without_events(outcomes, rejected) if outcomes is not None else None
+    # With the expectations, a refusal by design is an answer that ends well, not a loss.
+    per = event_latencies(without_events(run.attempts, rejected), run.effects, outcomes, exp)
     dropped = exp["dropped"].fillna(False).astype(bool)
     meant = pd.Index(_str(exp.loc[~dropped, "event_id"]).unique())
     # Events meant to be sent but never attempted are transactions too (lost ones).
@@ -347,6 +355,7 @@ def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFram
                 "latency_ms": np.nan,
                 "outcome": "",
                 "ended_well": False,
+                "detail": "",
             },
             index=pd.Index(missing, name="event_id"),
         )
@@ -705,7 +714,9 @@ def pilot_summary(
 # ---------------------------------------------------------------- for the review notebooks
 
 
-INVARIANT_COLUMNS = ["run_id", "scenario", "invariant", "ok", "summary", "examples"]
+# ``judged``: how many things the check judged (0: it held only because there was
+# nothing to judge; None for runs recorded before it was counted).
+INVARIANT_COLUMNS = ["run_id", "scenario", "invariant", "ok", "summary", "examples", "judged"]
 
 
 def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
@@ -728,13 +739,20 @@ def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
                     "ok": bool(r.get("ok")),
                     "summary": str(r.get("summary", "")),
                     "examples": [str(x) for x in r.get("examples") or []],
+                    "judged": r.get("judged"),
                 }
                 for r in found
                 if isinstance(r, Mapping)
             ]
         elif targets is not None:
             results = [
-                {"invariant": r.name, "ok": r.ok, "summary": r.summary, "examples": r.examples}
+                {
+                    "invariant": r.name,
+                    "ok": r.ok,
+                    "summary": r.summary,
+                    "examples": r.examples,
+                    "judged": r.judged,
+                }
                 for r in check_all(
                     {t: run.table(t) for t in TABLES},
                     targets,

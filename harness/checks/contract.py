@@ -1,0 +1,152 @@
+"""Calls a partner rejected before any effect: a contract finding, never a loss.
+
+A partner that answers 400 naming a field (or 405, 415, or a 422 not about
+an idempotency key) did nothing: the workflow and the declared API disagree about the
+contract. Whatever their share, such calls are reported per partner, route
+and reason with their count, and the events they belong to are judged here
+rather than as lost by the other checks. A drill where this is the only
+finding cannot judge those events, so it exits 2 (``contract_only``).
+Pure: tables in, a result and the events it took out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.checks.invariants import MAX_EXAMPLES, InvariantResult
+
+NAME = "contract"
+# Answers that mean "this call does not fit the declared API", when the
+# partner says so before doing anything (not a fault it was told to inject).
+_REJECTING = frozenset({400, 405, 415, 422})
+
+
+def _text(df: pd.DataFrame, column: str) -> pd.Series:
+    if column not in df.columns:
+        return pd.Series([""] * len(df), index=df.index, dtype=object)
+    col = df[column]
+    return col.astype(object).where(col.notna(), "").astype(str)
+
+
+def rejected_calls(requests: pd.DataFrame) -> pd.DataFrame:
+    """The calls a partner turned away as not fitting its declared API."""
+    if requests.empty:
+        return requests
+    status = pd.to_numeric(requests["status"], errors="coerce")
+    route = _text(requests, "route")
+    reason = _text(requests, "reason")
+    fault = _text(requests, "fault")
+    # A 404 (an update before its create, or a lookup no route declares: listed
+    # as unexpected calls) and a 422 about an idempotency key are the
+    # workflow's doing, not a contract; so is anything injected.
+    misfit = status.isin(_REJECTING) & ~(
+        (status == 422) & reason.str.contains("idempotency", case=False)
+    )
+    keep = misfit & (route != "") & (fault == "") & ~reason.str.startswith("injected")
+    return requests[keep]
+
+
+@dataclass(frozen=True)
+class ContractFinding:
+    result: InvariantResult
+    events: frozenset[str]  # events whose effect is missing because of rejected calls
+
+
+def _tied_events(
+    rejected: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame
+) -> set[str]:
+    """Events the rejected calls were made for that did not get their effect anyway."""
+    by_trace = set(_text(rejected, "event_id")) - {""}
+    untraced = rejected[_text(rejected, "event_id") == ""]
+    keys = set(zip(_text(untraced, "partner"), _text(untraced, "business_key"), strict=True))
+    keys = {(p, k) for p, k in keys if k}
+    live = expected
+    if "dropped" in expected.columns:
+        live = expected[~expected["dropped"].astype("boolean").fillna(False).astype(bool)]
+    applied_events = set(_text(effects, "event_id")) - {""}
+    applied_keys = set(zip(_text(effects, "kind"), _text(effects, "business_key"), strict=True))
+    out: set[str] = set()
+    for event_id, partner, key, must in zip(
+        _text(live, "event_id"),
+        _text(live, "partner"),
+        _text(live, "entity_id"),
+        _text(live, "expected_effect"),
+        strict=True,
+    ):
+        if event_id not in by_trace and (partner, key) not in keys:
+            continue
+        if event_id in applied_events or (must and (must, key) in applied_keys):
+            continue
+        out.add(event_id)
+    return out
+
+
+def contract(
+    requests: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame
+) -> ContractFinding:
+    """Every call rejected before any effect, by partner, route and reason, with its count."""
+    rejected = rejected_calls(requests)
+    calls = len(requests)
+    if rejected.empty:
+        summary = (
+            f"No partner rejected any of the {calls:,} calls as not fitting its declared API."
+            if calls
+            else "No partner call was made, so no contract was tried."
+        )
+        result = InvariantResult(NAME, True, {"calls": calls, "rejected": 0}, [], summary, calls)
+        return ContractFinding(result, frozenset())
+    groups = Counter(
+        zip(
+            _text(rejected, "partner"),
+            _text(rejected, "method"),
+            _text(rejected, "route"),
+            _text(rejected, "path"),
+            pd.to_numeric(rejected["status"]).astype(int),
+            _text(rejected, "reason"),
+            strict=True,
+        )
+    )
+    # One line per partner, route and reason: paths with ids would make each call unique.
+    lines: Counter[tuple[str, str, str, int, str]] = Counter()
+    for (partner, method, route, path, status, reason), n in groups.items():
+        lines[(partner, method, route or _short(path), status, reason)] += n
+    events = _tied_events(rejected, expected, effects)
+    examples = [
+        f"{partner}: {method} {where} -> {status} {reason or 'no reason given'} "
+        f"({n:,} call{'s' if n != 1 else ''})"
+        for (partner, method, where, status, reason), n in lines.most_common(MAX_EXAMPLES)
+    ]
+    partner, method, where, status, reason = lines.most_common(1)[0][0]
+    summary = (
+        f"{len(rejected):,} of {calls:,} partner calls were rejected before any effect "
+        f"(e.g. {partner}: {method} {where} -> {status} {reason or 'no reason given'}): "
+        "the workflow and the declared API disagree"
+        + (
+            f"; {len(events):,} event{'s' if len(events) != 1 else ''} left without an effect "
+            "are judged here, not as lost."
+            if events
+            else "."
+        )
+    )
+    counts: dict[str, int | float] = {
+        "calls": calls,
+        "rejected": len(rejected),
+        "events": len(events),
+        **{f"rejected {p}": n for p, n in Counter(_text(rejected, "partner")).items()},
+    }
+    result = InvariantResult(NAME, False, counts, examples, summary, calls)
+    return ContractFinding(result, frozenset(events))
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= 80 else path[:77] + "..."
+
+
+def without_events(table: pd.DataFrame, events: frozenset[str]) -> pd.DataFrame:
+    """The table less the rows of ``events`` (the contract check judged them)."""
+    if not events or table.empty or "event_id" not in table.columns:
+        return table
+    return table[~_text(table, "event_id").isin(events)]
