@@ -18,6 +18,8 @@ from harness.history.spec import HistorySpec
 from harness.inputs import placeholders
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
+from harness.inputs.tree import pilot_tree
+from harness.partner.confined import FileRefused, read_bytes
 from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
@@ -569,9 +571,12 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _read_toml(path: Path, seen: tuple[Path, ...] = (), root: Path | None = None) -> dict[str, Any]:
+    """A pilot file's table, its ``extends`` chain merged in, every base inside ``root``."""
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, root)
+    except FileRefused as exc:
+        raise PilotError(f"{path}: {exc}") from None
     except OSError as exc:
         raise PilotError(f"{path}: cannot read pilot file ({exc.strerror})") from None
     try:
@@ -588,7 +593,10 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base_path = (path.parent / parent).resolve()
     if base_path in seen:
         raise PilotError(f"{path}: extends: {parent} extends this file again (a cycle)")
-    base = _read_toml(base_path, (*seen, path.resolve()))
+    root = pilot_tree(path) if root is None else root
+    if not base_path.is_relative_to(root):
+        raise PilotError(f"{path}: extends: {parent} is outside the pilot's tree {root}")
+    base = _read_toml(base_path, (*seen, path.resolve()), root)
     if base_path.parent != path.resolve().parent:
         # The base's relative paths are relative to the base file: pin them there.
         base = _rebased(base, base_path.parent)
@@ -663,7 +671,9 @@ def _resolve_partners(pilot: Pilot, shown: Path) -> dict[str, dict[str, Any]]:
     resolved = {}
     for name, decl in pilot.spec.partners.items():
         try:
-            resolved[name] = resolve_partner(name, decl, pilot.path.parent)
+            resolved[name] = resolve_partner(
+                name, decl, pilot.path.parent, root=pilot_tree(pilot.path)
+            )
         except PartnerSpecError as exc:
             raise PilotError(f"{shown}: {exc}") from None
     return resolved

@@ -1,0 +1,165 @@
+"""Files are read only where a pilot's tree allows, and written only inside the reports folder.
+
+The command-level cases (one line, exit 2, nothing written outside the
+reports folder) are in tests/bad_inputs/; these pin the pieces they rest on:
+the bounded reader, the pilot's tree, the name rule and `inside`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness.inputs.pilot import PilotError, load_pilot
+from harness.inputs.tree import pilot_tree
+from harness.partner import confined
+from harness.partner.resolve import resolve_partner
+from harness.partner.spec import PartnerSpecError
+from harness.partner.wiremock import load as load_wiremock
+from tests.pilot_tree import pilot_tree as copy_of_pilots
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ---------------------------------------------------------------- the bounded reader
+
+
+def test_a_regular_file_inside_the_root_is_read(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text("x = 1\n")
+    assert confined.read_text(tmp_path / "a.toml", tmp_path) == "x = 1\n"
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    answer: list[BaseException] = []
+    # A daemon thread: were the open to block, the test fails instead of hanging.
+    reader = threading.Thread(
+        target=lambda: answer.extend(_raised(lambda: confined.read_bytes(fifo, tmp_path))),
+        daemon=True,
+    )
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading a FIFO blocked"
+    assert [str(e) for e in answer] == ["not a regular file"]
+
+
+def _raised(read: object) -> list[BaseException]:
+    try:
+        read()  # type: ignore[operator]
+    except confined.FileRefused as exc:
+        return [exc]
+    return []
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/proc/self", "/dev/null"])
+def test_devices_and_folders_are_not_regular_files(special: str) -> None:
+    with pytest.raises(confined.FileRefused, match="not a regular file"):
+        confined.read_bytes(Path(special))
+
+
+def test_a_file_over_the_limit_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 2049)
+    with pytest.raises(confined.FileRefused, match=r"larger than 2048 bytes \(2,049 bytes\)"):
+        confined.read_bytes(big, tmp_path, limit=2048)
+    big.write_bytes(b" " * 2048)
+    assert len(confined.read_bytes(big, tmp_path, limit=2048)) == 2048
+
+
+def test_a_path_or_symlink_leading_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret.txt").write_text("s3cret\n")
+    (root / "link.txt").symlink_to(tmp_path / "secret.txt")
+    for path in (root / "../secret.txt", root / "link.txt", Path("/proc/self/environ")):
+        with pytest.raises(confined.FileRefused, match=f"outside {root}"):
+            confined.read_bytes(path, root)
+
+
+# ---------------------------------------------------------------- WireMock bodies
+
+
+def _mapping(folder: Path, body_file: str) -> Path:
+    (folder / "mappings").mkdir(parents=True)
+    (folder / "__files").mkdir()
+    (folder / "mappings" / "get.json").write_text(
+        '{"request": {"method": "GET", "url": "/x"},'
+        f' "response": {{"status": 200, "bodyFileName": "{body_file}"}}}}'
+    )
+    return folder
+
+
+def test_a_body_file_under_files_is_served(tmp_path: Path) -> None:
+    folder = _mapping(tmp_path / "wm", "nested/answer.json")
+    (folder / "__files" / "nested").mkdir()
+    (folder / "__files" / "nested" / "answer.json").write_text('{"ok": true}')
+    (route,) = load_wiremock(folder)
+    assert route.body_text == '{"ok": true}'
+
+
+@pytest.mark.parametrize(
+    ("body_file", "why"),
+    [
+        ("/proc/self/environ", "outside"),
+        ("../../../../etc/passwd", "outside"),
+        ("../mappings/get.json", "outside"),
+        ("link.txt", "outside"),  # a symlink in __files/ to a file beside it
+        ("sub", "not a regular file"),
+    ],
+)
+def test_a_body_file_elsewhere_is_refused_naming_file_and_key(
+    tmp_path: Path, body_file: str, why: str
+) -> None:
+    folder = _mapping(tmp_path / "wm", body_file)
+    (folder / "secret.txt").write_text("CHAOSLAB_WEBHOOK_SECRET=whsec_x\n")
+    (folder / "__files" / "link.txt").symlink_to(folder / "secret.txt")
+    (folder / "__files" / "sub").mkdir()
+    with pytest.raises(PartnerSpecError) as raised:
+        load_wiremock(folder)
+    message = str(raised.value)
+    assert message.startswith(f"{folder / 'mappings' / 'get.json'}: response.bodyFileName: ")
+    assert why in message and "\n" not in message and "whsec_x" not in message
+
+
+# ---------------------------------------------------------------- the pilot's tree
+
+
+def test_the_tree_is_the_pilots_folder_or_its_git_working_tree(tmp_path: Path) -> None:
+    (tmp_path / "team" / "pilots").mkdir(parents=True)
+    assert pilot_tree(tmp_path / "team" / "pilots" / "p.toml") == tmp_path / "team" / "pilots"
+    (tmp_path / "team" / ".git").mkdir()
+    assert pilot_tree(tmp_path / "team" / "pilots" / "p.toml") == tmp_path / "team"
+    # This repository: the zoo extends pilots/order-sync.toml from benchmarks/zoo/.
+    assert pilot_tree(REPO / "benchmarks/zoo/key-per-attempt.toml") == REPO
+    assert load_pilot(REPO / "benchmarks/zoo/key-per-attempt.toml").partners["logistics"]
+
+
+def test_extends_inside_the_tree_loads_and_outside_it_is_refused(tmp_path: Path) -> None:
+    pilots = copy_of_pilots(tmp_path)
+    (pilots / "p.toml").write_text('extends = "order-sync.toml"\n[pilot]\nname = "p"\n')
+    assert load_pilot(pilots / "p.toml").spec.scenarios
+    (pilots / "p.toml").write_text(f'extends = "{REPO / "pilots/order-sync.toml"}"\n')
+    with pytest.raises(PilotError, match=f"extends: .* is outside the pilot's tree {pilots}"):
+        load_pilot(pilots / "p.toml")
+
+
+def test_a_partners_files_stay_inside_the_tree(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tmp_path / "elsewhere.toml").write_text('[[routes]]\nmethod = "GET"\npath = "/x"\n')
+    (tree / "link.toml").symlink_to(tmp_path / "elsewhere.toml")
+    for decl, key in (
+        ({"file": "../elsewhere.toml"}, "file"),
+        ({"file": "link.toml"}, "file"),
+        ({"wiremock": "../"}, "wiremock"),
+        ({"openapi": "/etc/hosts"}, "openapi"),
+    ):
+        with pytest.raises(PartnerSpecError, match=f"partners.p: {key}: .*: outside {tree}"):
+            resolve_partner("p", decl, tree)
+    (tree / "fifo.toml").unlink(missing_ok=True)
+    os.mkfifo(tree / "fifo.toml")
+    with pytest.raises(PartnerSpecError, match=r"fifo\.toml: not a regular file"):
+        resolve_partner("p", {"file": "fifo.toml"}, tree)
