@@ -19,6 +19,7 @@ from harness.partner import confined
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerSpecError
 from harness.partner.wiremock import load as load_wiremock
+from harness.places import UnsafeName, check_name, inside
 from tests.pilot_tree import pilot_tree as copy_of_pilots
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,3 +164,32 @@ def test_a_partners_files_stay_inside_the_tree(tmp_path: Path) -> None:
     os.mkfifo(tree / "fifo.toml")
     with pytest.raises(PartnerSpecError, match=r"fifo\.toml: not a regular file"):
         resolve_partner("p", {"file": "fifo.toml"}, tree)
+
+
+# ---------------------------------------------------------------- names and the reports folder
+
+
+@pytest.mark.parametrize("name", ["order-sync", "v1.2_beta", "A", "x" * 100])
+def test_safe_names_pass(name: str) -> None:
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", ".", "..", ".hidden", "x/../../escaped", "a{b}", "a\0b", "a b", "é", "x" * 101]
+)
+def test_unsafe_names_are_refused_in_one_line(name: str) -> None:
+    with pytest.raises(UnsafeName) as raised:
+        check_name(name)
+    assert "\n" not in str(raised.value) and repr(name) in str(raised.value)
+
+
+def test_inside_builds_paths_under_reports_and_refuses_the_rest(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    assert inside(reports, "runs", "r1") == reports / "runs" / "r1"
+    for parts in (("..",), ("runs", "../../x"), ("a/b",), ("",)):
+        with pytest.raises(UnsafeName, match="not a safe name"):
+            inside(reports, *parts)
+    reports.mkdir()
+    (reports / "history").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(UnsafeName, match="resolves outside the reports folder"):
+        inside(reports, "history", "p")

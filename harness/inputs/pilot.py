@@ -23,6 +23,7 @@ from harness.partner.confined import FileRefused, read_bytes
 from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
+from harness.places import SafeName
 from harness.proxy.toxics import TOXIC_TYPES
 from harness.report import notebooks
 from harness.report.economics import EconomicsConfig
@@ -356,13 +357,14 @@ class HuntSpec(_Strict):
 
 
 class PilotSpec(_Strict):
-    name: str = Field(min_length=1)
+    # Names become parts of paths under the reports folder: one rule (harness.places).
+    name: SafeName
     description: str = ""
     # The default of every scenario that does not set its own expect.
     expect: Literal["pass", "violation"] = "pass"
     workflow: WorkflowSpec
     webhook: WebhookSpec
-    partners: dict[str, PartnerDecl] = Field(default_factory=dict)
+    partners: dict[SafeName, PartnerDecl] = Field(default_factory=dict)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     expectations: list[ExpectationRule] = Field(default_factory=list)
     slo: SloSpec = Field(default_factory=SloSpec)
@@ -375,7 +377,7 @@ class PilotSpec(_Strict):
     history: HistorySpec | None = None
     review: ReviewSpec = Field(default_factory=ReviewSpec)
     hunt: HuntSpec = Field(default_factory=HuntSpec)
-    scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
+    scenarios: dict[SafeName, ScenarioSpec] = Field(min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -490,6 +492,8 @@ class Pilot(BaseModel):
 def _key_path(loc: tuple[int | str, ...]) -> str:
     """Turn pydantic's location into the TOML way of naming a key."""
     parts = [str(p) for p in loc]
+    if len(parts) == 3 and parts[2] == "[key]":  # the name of a [scenarios.*] or [partners.*]
+        return f"[{parts[0]}] name"
     if len(parts) >= 2 and parts[0] in {"scenarios", "links", "partners"}:
         head = f"[{parts[0]}.{parts[1]}]"
         rest = parts[2:]
@@ -514,7 +518,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
             f"[[expectations]] #{int(parts[1]) + 1}" if parts[1].isdigit() else "[[expectations]]"
         )
         rest = parts[2:]
-    elif parts == ["expect"]:
+    elif parts in (["expect"], ["name"]):
         head, rest = "[pilot]", parts
     else:
         head, rest = "", parts
