@@ -7,14 +7,18 @@ the bounded reader, the pilot's tree, the name rule and `inside`.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.inputs.tree import pilot_tree
+from harness.journal import JournalWriter
 from harness.partner import confined
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerSpecError
@@ -193,3 +197,42 @@ def test_inside_builds_paths_under_reports_and_refuses_the_rest(tmp_path: Path) 
     (reports / "history").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(UnsafeName, match="resolves outside the reports folder"):
         inside(reports, "history", "p")
+
+
+def test_review_all_goes_past_a_pilot_with_an_unsafe_recorded_name_and_writes_the_page(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An old run of a pilot named with a brace (it broke papermill, then the whole
+    # page), beside a pilot reviewed before: the page still lists the latter.
+    reports = tmp_path / "reports"
+    with JournalWriter(reports / "runs" / "r0", "r0") as journal:
+        pilot = {"name": "bad{name}", "path": str(tmp_path / "p.toml")}
+        journal.write_meta({"pilot": pilot, "scenario": "baseline", "status": "finished"})
+    (reports / "alpha").mkdir()
+    (reports / "alpha" / "pilot_review.json").write_text(
+        json.dumps(
+            {
+                "pilot": "alpha",
+                "decision": "PROMOTE",
+                "reasons": ["alpha holds"],
+                "economics": {"cost_per_success": 0.25, "roi_12m": 2.0, "payback_months": 6.0},
+                "verdict": {"metrics": {"attainment_lb": 0.99}},
+                "reviewed_at": "2026-11-29T18:09:26+00:00",
+            }
+        )
+    )
+    monkeypatch.chdir(tmp_path)  # no pilots/ here: only pilots with runs are reviewed
+    # The page's kernel keeps its connection file in a folder of its own, not in $HOME.
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+    monkeypatch.setattr(sys, "argv", ["chaoslab", "review", "--all", "--reports", str(reports)])
+    with pytest.raises(SystemExit) as done:
+        main()
+    out, err = capsys.readouterr()
+    assert done.value.code in (0, None), err
+    assert "bad{name}: not reviewed, pilot name: not a safe name" in " ".join(out.split())
+    assert "Traceback" not in out + err
+    assert "alpha" in (reports / "index.html").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
