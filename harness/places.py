@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import AfterValidator
 
 # ASCII letters, digits, '-', '_' and '.', not starting with a dot (no '..', no
 # hidden folders), at most 100 characters (a run id holds two names and stays
@@ -32,10 +29,6 @@ def check_name(value: str) -> str:
     if not isinstance(value, str) or NAME_RULE.fullmatch(value) is None:
         raise UnsafeName(f"not a safe name ({RULE_TEXT}), got {value!r}")
     return value
-
-
-# A pydantic field or dict key that must be a safe name.
-SafeName = Annotated[str, AfterValidator(check_name)]
 
 
 def inside(reports: Path, *parts: str) -> Path:

@@ -172,6 +172,9 @@ def test_a_pilot_runs_its_own_notebook_beside_ours(tmp_path: Path) -> None:
         (["pilot_review", "no_such"], "no_such: no such notebook in chaoslab (ours: "),
         (["pilot_review", "../mine.py"], "../mine.py: no such file "),
         (["pilot_review", "../mine.txt/"], "a notebook is a .py (jupytext) or .ipynb file"),
+        # Its stem names <stem>.html and .ipynb in the review's folder: the name rule.
+        (["pilot_review", "../a{b}.py"], "../a{b}.py: not a safe name ("),
+        (["pilot_review", "../.hidden.py"], "../.hidden.py: not a safe name ("),
         (["pilot_review", "pilot_review"], "a second notebook named 'pilot_review'"),
         ([], "[review] notebooks: List should have at least 1 item"),
     ],

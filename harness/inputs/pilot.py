@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.history.spec import HistorySpec
 from harness.inputs import placeholders
@@ -23,7 +31,7 @@ from harness.partner.confined import FileRefused, read_bytes
 from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
-from harness.places import SafeName
+from harness.places import check_name
 from harness.proxy.toxics import TOXIC_TYPES
 from harness.report import notebooks
 from harness.report.economics import EconomicsConfig
@@ -356,8 +364,11 @@ class HuntSpec(_Strict):
         return value
 
 
+# Names become parts of paths under the reports folder: one rule (harness.places).
+SafeName = Annotated[str, AfterValidator(check_name)]
+
+
 class PilotSpec(_Strict):
-    # Names become parts of paths under the reports folder: one rule (harness.places).
     name: SafeName
     description: str = ""
     # The default of every scenario that does not set its own expect.
