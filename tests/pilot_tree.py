@@ -9,14 +9,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pilot_tree(dest: Path) -> Path:
-    """pilots/*.toml and baselines copied (tests edit them), the rest they point at linked."""
+    """pilots/*.toml, baselines and partner declarations copied, the rest they point at linked.
+
+    Partner declarations are copies, not a link: a pilot reads declarations
+    only inside its own tree, symlinks resolved (harness.inputs.tree).
+    """
     (dest / "pilots").mkdir(parents=True)
     for item in (REPO / "pilots").iterdir():
         if item.suffix in {".toml", ".json"}:
             shutil.copy(item, dest / "pilots" / item.name)
-    (dest / "pilots" / "partners").symlink_to(
-        REPO / "pilots" / "partners", target_is_directory=True
-    )
+    shutil.copytree(REPO / "pilots" / "partners", dest / "pilots" / "partners")
     for name in ("fixtures", "workflows"):
         (dest / name).symlink_to(REPO / name, target_is_directory=True)
     return dest / "pilots"

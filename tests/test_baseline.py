@@ -275,6 +275,15 @@ def test_update_with_bad_input_is_one_line(tmp_path: Path) -> None:
     assert 'order-sync.baseline.json: not a baseline file (no "scenarios" object)' in (
         broken.output
     )
+    # `baseline update` writes the file a pilot declares: only inside the pilot's tree.
+    pilot = pilots / "order-sync.toml"
+    escaping = '[baseline]\nfile = "../../escaped.json"\n'
+    pilot.write_text(pilot.read_text().replace("[baseline]\n", escaping))
+    outside = runner.invoke(app, ["baseline", "update", str(pilot)])
+    assert outside.exit_code == 2 and "Traceback" not in outside.output
+    assert "order-sync.toml: [baseline] file: " in outside.output
+    assert f"escaped.json: outside {pilots}" in " ".join(outside.output.split())
+    assert not (tmp_path.parent / "escaped.json").exists()
 
 
 @pytest.mark.slow

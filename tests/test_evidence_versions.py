@@ -22,6 +22,7 @@ from harness.inputs.provenance import workflow_version
 from harness.report import review as rv
 from harness.report.analysis import load_runs, pilot_summary
 from harness.report.selection import choose_runs
+from tests.pilot_tree import pilot_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -127,12 +128,13 @@ def test_a_review_after_a_fix_judges_the_fixed_code(tmp_path: Path) -> None:
         ignore=shutil.ignore_patterns("node_modules", "__pycache__", ".node-red"),
     )
     defect = code / "workflows" / "zoo" / "errors_swallowed.py"
-    pilot_file = tmp_path / "pilot.toml"
+    # A pilot extends only inside its tree: a copy of pilots/ beside the code.
+    pilot_file = pilot_tree(tmp_path) / "pilot.toml"
     pilot_file.write_text(
-        f'extends = "{REPO / "pilots" / "order-sync.toml"}"\n'
+        'extends = "order-sync.toml"\n'
         '[pilot]\nname = "fixed-later"\n'
         '[workflow]\ncommand = ["python", "-m", "workflows.zoo"]\n'
-        f'cwd = "{code}"\nsource = ["code/workflows/zoo"]\n'
+        f'cwd = "{code}"\nsource = ["../code/workflows/zoo"]\n'
         '[workflow.env]\nZOO_DEFECT = "errors-swallowed"\n'
         "[scenarios.blip]\n"
         "delivery = { events = [0, 1, 2], rate = 10, concurrency = 1 }\n"

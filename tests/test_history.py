@@ -283,6 +283,32 @@ def test_a_failed_import_leaves_earlier_imports_as_they_were(
     assert {p.name: p.read_bytes() for p in earlier.run_dir.iterdir()} == before
 
 
+def test_of_two_concurrent_imports_of_one_file_one_wins_and_the_other_is_already_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tables = history_store._write_tables
+    rival: list[Any] = []
+    calls = 0
+
+    def race(*args: Any) -> None:
+        # The rival import runs start to finish while this one is writing its scratch
+        # copy: the moment two `chaoslab history import`s of one file collide.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            rival.append(_import(CSV_SPEC, ORDERS, tmp_path, skip_bad=True))
+        write_tables(*args)
+
+    monkeypatch.setattr(history_store, "_write_tables", race)
+    late = _import(CSV_SPEC, ORDERS, tmp_path, skip_bad=True)
+    (winner,) = rival
+    assert not winner.already and late.already  # was: OSError [Errno 39] Directory not empty
+    assert late.run_dir == winner.run_dir
+    root = tmp_path / "history" / "order-sync"
+    assert [p.name for p in root.iterdir()] == [winner.run_dir.name]  # no scratch left
+    assert production_imports(tmp_path, "order-sync") == [winner.run_dir]
+
+
 def test_a_killed_imports_scratch_folder_is_cleared_by_the_next_import(tmp_path: Path) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()  # reaped: its pid names no process now

@@ -18,6 +18,7 @@ from harness.drill import run_drill
 from harness.drill.nemesis import Nemesis
 from harness.inputs.pilot import Pilot, PilotError, Restart, load_pilot
 from harness.journal import load_run
+from tests.pilot_tree import pilot_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,9 +137,9 @@ def test_restarts_need_a_workflow_the_drill_starts(tmp_path: Path) -> None:
 
 
 def test_a_restart_names_one_moment(tmp_path: Path) -> None:
-    pilot = tmp_path / "p.toml"
+    pilot = pilot_tree(tmp_path) / "p.toml"
     pilot.write_text(
-        f'extends = "{REPO / "pilots/order-sync.toml"}"\n'
+        'extends = "order-sync.toml"\n'
         "[scenarios.kill]\nworkflow = { restarts = [{ after_delivery = 1, at_s = 2 }] }\n"
     )
     one_moment = r"\[scenarios.kill\] workflow.restarts\[0\]: give exactly"

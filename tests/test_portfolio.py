@@ -197,3 +197,21 @@ def test_review_all_skips_what_it_cannot_review_without_running_notebooks(tmp_pa
     assert done["broken"].skipped.startswith("no finished runs")
     assert "cannot find the pilot file of 'gone'" in done["gone"].skipped
     assert all(r.result is None and not r.error for r in done.values())
+
+
+def test_review_all_skips_a_pilot_whose_recorded_name_is_unsafe(tmp_path: Path) -> None:
+    # Runs recorded before names were checked: '..' would put the review in the parent
+    # of the reports folder, a brace broke papermill for every pilot after it.
+    reports = tmp_path / "reports"
+    for index, name in enumerate(("..", "bad{name}")):
+        with JournalWriter(reports / "runs" / f"r{index}", f"r{index}") as journal:
+            pilot = {"name": name, "path": str(tmp_path / "p.toml")}
+            journal.write_meta({"pilot": pilot, "scenario": "baseline", "status": "finished"})
+    found = pilots_to_review(reports, tmp_path / "no-pilots")
+    assert found == [("..", None), ("bad{name}", None)]
+    done = {r.pilot: r for r in review_all(reports, found)}
+    for name in ("..", "bad{name}"):
+        assert done[name].skipped.startswith("pilot name: not a safe name"), done[name]
+        assert repr(name) in done[name].skipped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+    assert sorted(p.name for p in reports.iterdir()) == ["runs"]

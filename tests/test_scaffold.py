@@ -6,9 +6,11 @@ review) is tests/test_install.py; these are the cheap checks around it.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +69,55 @@ def test_init_refuses_a_file_in_the_way(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["ci"]
 
 
+def _tree(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): p.read_text() if p.is_file() else "/"
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_init_that_cannot_write_one_file_takes_back_the_others_and_can_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".github").mkdir()  # the team's own, with something in it: kept
+    (tmp_path / ".github" / "CODEOWNERS").write_text("* @team\n")
+    before = _tree(tmp_path)
+    real_open = Path.open
+
+    def read_only_ci(self: Path, *args: Any, **kwargs: Any) -> Any:
+        # The last file of the layout, in a folder init may not write (as when it is
+        # read-only; the tests may run as root, who could write there anyway).
+        if self.parent.name == "ci":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "open", read_only_ci)
+        code, out, err = chaoslab("init", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "chaoslab: ci/chaoslab.gitlab-ci.yml: cannot write (Permission denied); nothing was written"
+    )
+    assert _tree(tmp_path) == before  # was: 5 of 6 files written, and init refused ever after
+    code, _, _ = chaoslab("init", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    assert all((tmp_path / rel).is_file() for rel in LAYOUT)
+    assert (tmp_path / ".github" / "CODEOWNERS").read_text() == "* @team\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_init_into_a_read_only_folder_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci").chmod(0o555)
+    try:
+        with pytest.raises(RuntimeError, match=r"cannot write .*; nothing was written"):
+            init_layout(tmp_path)
+        assert [p.name for p in tmp_path.rglob("*")] == ["ci"]
+    finally:
+        (tmp_path / "ci").chmod(0o755)
+
+
 def test_version_is_the_package_version(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,6 +172,9 @@ def test_a_pilot_runs_its_own_notebook_beside_ours(tmp_path: Path) -> None:
         (["pilot_review", "no_such"], "no_such: no such notebook in chaoslab (ours: "),
         (["pilot_review", "../mine.py"], "../mine.py: no such file "),
         (["pilot_review", "../mine.txt/"], "a notebook is a .py (jupytext) or .ipynb file"),
+        # Its stem names <stem>.html and .ipynb in the review's folder: the name rule.
+        (["pilot_review", "../a{b}.py"], "../a{b}.py: not a safe name ("),
+        (["pilot_review", "../.hidden.py"], "../.hidden.py: not a safe name ("),
         (["pilot_review", "pilot_review"], "a second notebook named 'pilot_review'"),
         ([], "[review] notebooks: List should have at least 1 item"),
     ],

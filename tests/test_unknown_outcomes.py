@@ -10,6 +10,7 @@ import pytest
 
 from harness.checks.invariants import check_all, dead_lettered_applied, final_state
 from harness.inputs.pilot import PilotError, load_pilot
+from tests.pilot_tree import pilot_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,10 +99,8 @@ def test_check_all_shows_the_finding_and_follows_the_pilot() -> None:
 
 
 def test_the_pilot_setting_is_checked(tmp_path: Path) -> None:
-    pilot = tmp_path / "p.toml"
-    pilot.write_text(
-        f'extends = "{REPO / "pilots/order-sync.toml"}"\n[checks]\ndead_lettered_applied = "warn"\n'
-    )
+    pilot = pilot_tree(tmp_path) / "p.toml"
+    pilot.write_text('extends = "order-sync.toml"\n[checks]\ndead_lettered_applied = "warn"\n')
     with pytest.raises(PilotError, match=r"\[checks\] dead_lettered_applied: Input should be"):
         load_pilot(pilot)
     pilot.write_text(pilot.read_text().replace('"warn"', '"fail"'))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.inputs.expectations import as_version, effect_kind
+from harness.places import inside
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -96,8 +97,8 @@ def _seconds(value: Any) -> float | None:
 
 
 def ledger_file(run_dir: Path, partner: str) -> Path:
-    return run_dir / f"ledger-{partner}.jsonl"
+    return inside(run_dir, f"ledger-{partner}.jsonl")
 
 
 def requests_file(run_dir: Path, partner: str) -> Path:
-    return run_dir / f"requests-{partner}.jsonl"
+    return inside(run_dir, f"requests-{partner}.jsonl")

@@ -44,6 +44,7 @@ from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
 from harness.inputs.provenance import judged_against, workflow_version
 from harness.journal import JournalWriter, load_run
+from harness.places import inside
 from harness.plan.schedule import Plan, plan_deliveries
 from harness.replay.salt import Salting, apply_salting, new_salt, plan_salting
 from harness.replay.sender import Sender, SendStats, trace_id_for
@@ -223,7 +224,7 @@ def prepare(
         meta["salted_numbers"] = sorted(salting.numbers_given())
     return Prepared(
         pilot, scenario_name, scenario, seed, events, plan, run_events,
-        run_id, runs_root / run_id, secret, meta,
+        run_id, inside(runs_root, run_id), secret, meta,
     )  # fmt: skip
 
 
@@ -548,7 +549,7 @@ async def run_drill(
     """
     scenario = scenario or pilot.scenario(scenario_name)
     seed = scenario.seed if seed is None else seed
-    runs_root = reports / "runs"
+    runs_root = inside(reports, "runs")
     recover_stale_runs(runs_root)
     salt = standing.new_salt() if standing is not None else None
     p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)

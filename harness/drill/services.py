@@ -18,6 +18,7 @@ from typing import Any
 from harness.drill.collect import ledger_file, requests_file
 from harness.inputs import placeholders
 from harness.inputs.pilot import Pilot
+from harness.places import inside
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.processes import Service, existing_service, run_service
 
@@ -36,7 +37,7 @@ class Links:
 @contextlib.asynccontextmanager
 async def partner_process(pilot: Pilot, name: str, run_dir: Path) -> AsyncIterator[Service]:
     """One declared partner as a simulator process serving exactly its declaration."""
-    spec_file = run_dir / f"partner-{name}.json"
+    spec_file = inside(run_dir, f"partner-{name}.json")
     spec_file.write_text(json.dumps(pilot.partners[name], indent=1), encoding="utf-8")
     command = [
         sys.executable, "-m", "harness.partner",
@@ -53,7 +54,7 @@ async def partner_process(pilot: Pilot, name: str, run_dir: Path) -> AsyncIterat
         ready_path="/_sim/health",
         env={},
         cwd=Path.cwd(),
-        log_path=run_dir / f"partner-{name}.log",
+        log_path=inside(run_dir, f"partner-{name}.log"),
         startup_timeout_s=15.0,
     ) as service:
         yield service

@@ -18,9 +18,11 @@ so an import that fails leaves every earlier one as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +40,7 @@ from harness.history.readers import BadRow, read_rows
 from harness.history.spec import HistorySpec
 from harness.journal import JournalError, check_row, list_runs, read_meta, write_meta
 from harness.journal.columns import TABLES
+from harness.places import inside
 
 __all__ = ["ImportResult", "import_history", "production_imports"]
 
@@ -71,7 +74,7 @@ def sha256_of(path: Path) -> str:
 
 
 def history_root(reports: Path, pilot: str) -> Path:
-    return Path(reports) / "history" / pilot
+    return inside(Path(reports), "history", pilot)
 
 
 def production_imports(reports: Path | str, pilot: str) -> list[Path]:
@@ -304,12 +307,20 @@ def import_history(
     earlier = _earlier(root, sha)
     root.mkdir(parents=True, exist_ok=True)
     _drop_dead_scratch(root)
-    scratch = root / f".{run_id}.{os.getpid()}.tmp"
+    # Unique per import, not only per process: two imports in one process may collide too.
+    scratch = root / f".{run_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     scratch.mkdir()
     try:
         _write_tables(scratch, run_id, executions, origin)
         write_meta(scratch, _meta(run_id, pilot_name, pilot_path, export, sha, mapping, result))
         os.rename(scratch, final)
+    except OSError as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and final.is_dir():
+            # A concurrent import of the same file got there first: its copy stands.
+            result.already = True
+            return result
+        raise
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -323,7 +334,8 @@ def import_history(
 def _drop_dead_scratch(root: Path) -> None:
     """Scratch folders of imports that were killed (their process is gone)."""
     for folder in root.glob(".*.tmp"):
-        pid = folder.suffixes[-2].lstrip(".") if len(folder.suffixes) >= 2 else ""
+        parts = folder.name.split(".")  # "", run id, pid, [token,] "tmp"
+        pid = parts[2] if len(parts) >= 4 else ""
         if not pid.isdigit():
             continue
         try:

@@ -12,15 +12,26 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.history.spec import HistorySpec
 from harness.inputs import placeholders
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
+from harness.inputs.tree import pilot_tree
+from harness.partner.confined import FileRefused, read_bytes
 from harness.partner.faults import FaultConfigError, parse_faults
 from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
+from harness.places import check_name
 from harness.proxy.toxics import TOXIC_TYPES
 from harness.report import notebooks
 from harness.report.economics import EconomicsConfig
@@ -353,14 +364,18 @@ class HuntSpec(_Strict):
         return value
 
 
+# Names become parts of paths under the reports folder: one rule (harness.places).
+SafeName = Annotated[str, AfterValidator(check_name)]
+
+
 class PilotSpec(_Strict):
-    name: str = Field(min_length=1)
+    name: SafeName
     description: str = ""
     # The default of every scenario that does not set its own expect.
     expect: Literal["pass", "violation"] = "pass"
     workflow: WorkflowSpec
     webhook: WebhookSpec
-    partners: dict[str, PartnerDecl] = Field(default_factory=dict)
+    partners: dict[SafeName, PartnerDecl] = Field(default_factory=dict)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     expectations: list[ExpectationRule] = Field(default_factory=list)
     slo: SloSpec = Field(default_factory=SloSpec)
@@ -373,7 +388,7 @@ class PilotSpec(_Strict):
     history: HistorySpec | None = None
     review: ReviewSpec = Field(default_factory=ReviewSpec)
     hunt: HuntSpec = Field(default_factory=HuntSpec)
-    scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
+    scenarios: dict[SafeName, ScenarioSpec] = Field(min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -488,6 +503,8 @@ class Pilot(BaseModel):
 def _key_path(loc: tuple[int | str, ...]) -> str:
     """Turn pydantic's location into the TOML way of naming a key."""
     parts = [str(p) for p in loc]
+    if len(parts) == 3 and parts[2] == "[key]":  # the name of a [scenarios.*] or [partners.*]
+        return f"[{parts[0]}] name"
     if len(parts) >= 2 and parts[0] in {"scenarios", "links", "partners"}:
         head = f"[{parts[0]}.{parts[1]}]"
         rest = parts[2:]
@@ -512,7 +529,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
             f"[[expectations]] #{int(parts[1]) + 1}" if parts[1].isdigit() else "[[expectations]]"
         )
         rest = parts[2:]
-    elif parts == ["expect"]:
+    elif parts in (["expect"], ["name"]):
         head, rest = "[pilot]", parts
     else:
         head, rest = "", parts
@@ -569,9 +586,12 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _read_toml(path: Path, seen: tuple[Path, ...] = (), root: Path | None = None) -> dict[str, Any]:
+    """A pilot file's table, its ``extends`` chain merged in, every base inside ``root``."""
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, root)
+    except FileRefused as exc:
+        raise PilotError(f"{path}: {exc}") from None
     except OSError as exc:
         raise PilotError(f"{path}: cannot read pilot file ({exc.strerror})") from None
     try:
@@ -588,7 +608,10 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base_path = (path.parent / parent).resolve()
     if base_path in seen:
         raise PilotError(f"{path}: extends: {parent} extends this file again (a cycle)")
-    base = _read_toml(base_path, (*seen, path.resolve()))
+    root = pilot_tree(path) if root is None else root
+    if not base_path.is_relative_to(root):
+        raise PilotError(f"{path}: extends: {parent} is outside the pilot's tree {root}")
+    base = _read_toml(base_path, (*seen, path.resolve()), root)
     if base_path.parent != path.resolve().parent:
         # The base's relative paths are relative to the base file: pin them there.
         base = _rebased(base, base_path.parent)
@@ -663,7 +686,9 @@ def _resolve_partners(pilot: Pilot, shown: Path) -> dict[str, dict[str, Any]]:
     resolved = {}
     for name, decl in pilot.spec.partners.items():
         try:
-            resolved[name] = resolve_partner(name, decl, pilot.path.parent)
+            resolved[name] = resolve_partner(
+                name, decl, pilot.path.parent, root=pilot_tree(pilot.path)
+            )
         except PartnerSpecError as exc:
             raise PilotError(f"{shown}: {exc}") from None
     return resolved

@@ -9,13 +9,20 @@ from typing import Any
 
 import yaml
 
+from .confined import FileRefused, read_text
 from .spec import PartnerSpecError
 
 
-def read_document(path: Path) -> Any:
-    """A TOML, JSON or YAML file, decoded; errors name the file and the line."""
+def read_document(path: Path, root: Path | None = None) -> Any:
+    """A TOML, JSON or YAML file, decoded; errors name the file and the line.
+
+    Only a regular file of bounded size is read (`confined`), and with
+    ``root`` only one inside that folder.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, root)
+    except FileRefused as exc:
+        raise PartnerSpecError(f"{path}: {exc}") from None
     except OSError as exc:
         raise PartnerSpecError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:

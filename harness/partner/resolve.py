@@ -15,35 +15,48 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import openapi, wiremock
+from .confined import FileRefused, confine
 from .documents import read_document
 from .spec import Annotation, PartnerDecl, PartnerSpecError, ResolvedPartner, RouteSpec, describe
 
 _PATH_KEYS = ("wiremock", "openapi")
 
 
-def _absolute_paths(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+def _confined(path: Path, root: Path, where: str) -> Path:
+    try:
+        return confine(path, root)
+    except FileRefused as exc:
+        raise PartnerSpecError(f"{where}: {path}: {exc}") from None
+
+
+def _absolute_paths(
+    raw: Mapping[str, Any], base_dir: Path, root: Path, label: str
+) -> dict[str, Any]:
     out = dict(raw)
     for key in _PATH_KEYS:
         if isinstance(out.get(key), str):
-            out[key] = str((base_dir / out[key]).resolve())
+            out[key] = str(_confined(base_dir / out[key], root, f"{label}: {key}"))
     return out
 
 
-def _with_file(raw: Mapping[str, Any], base_dir: Path, label: str) -> tuple[dict[str, Any], str]:
+def _with_file(
+    raw: Mapping[str, Any], base_dir: Path, root: Path, label: str
+) -> tuple[dict[str, Any], str]:
     """Read `file`, if named, and lay the inline keys over it."""
-    inline = _absolute_paths(raw, base_dir)
+    inline = _absolute_paths(raw, base_dir, root, label)
     name = inline.pop("file", None)
     if name is None:
         return inline, label
     if not isinstance(name, str):
         raise PartnerSpecError(f"{label}: file: must be a path, got {type(name).__name__}")
     path = base_dir / name
-    loaded = read_document(path)
+    _confined(path, root, f"{label}: file")
+    loaded = read_document(path, root)
     if not isinstance(loaded, dict):
         raise PartnerSpecError(f"{path}: must hold one partner declaration (a table)")
     if "file" in loaded:
         raise PartnerSpecError(f"{path}: file: a declaration file cannot name another")
-    return {**_absolute_paths(loaded, path.parent), **inline}, str(path)
+    return {**_absolute_paths(loaded, path.parent, root, str(path)), **inline}, str(path)
 
 
 def _decl(raw: Any, label: str) -> PartnerDecl:
@@ -79,17 +92,27 @@ def _names(route: RouteSpec) -> set[str]:
 
 
 def resolve_partner(
-    name: str, decl: PartnerDecl | Mapping[str, Any], base_dir: Path, *, label: str | None = None
+    name: str,
+    decl: PartnerDecl | Mapping[str, Any],
+    base_dir: Path,
+    *,
+    label: str | None = None,
+    root: Path | None = None,
 ) -> dict[str, Any]:
     """One plain JSON-able declaration for the server process (`--spec`).
 
     `base_dir` is where relative paths in `decl` start (the pilot's folder);
-    `label` names the declaration in errors (default `partners.<name>`).
+    every file it names (`file`, `wiremock`, `openapi`) must lie inside `root`
+    (default: `base_dir`), symlinks resolved. `label` names the declaration in
+    errors (default `partners.<name>`).
     """
     where = label or f"partners.{name}"
+    top = base_dir if root is None else root
     if isinstance(decl, PartnerDecl):
         decl = decl.model_dump(exclude_defaults=True)
-    raw, where = _with_file(decl, base_dir, where) if isinstance(decl, Mapping) else (decl, where)
+    raw, where = (
+        _with_file(decl, base_dir, top, where) if isinstance(decl, Mapping) else (decl, where)
+    )
     parsed = _decl(raw, where)
     routes = list(parsed.routes)
     if parsed.wiremock:

@@ -5,7 +5,8 @@ Supported: `request.method`, one URL matcher (`url`, `urlPath`, `urlPattern`,
 `pathParameters` with `equalTo`, `contains`, `matches`, `absent`;
 `bodyPatterns` with `equalToJson` and plain `matchesJsonPath` (`$.a.b[0]`);
 `response.status`, `headers`, `body`, `jsonBody`, `base64Body`,
-`bodyFileName` (from `__files/` beside `mappings/`), `fixedDelayMilliseconds`,
+`bodyFileName` (a regular file under `__files/` beside `mappings/`, nothing
+outside it), `fixedDelayMilliseconds`,
 `fault`; `priority` ranks the stubs. Anything else is refused with one line
 naming the file and key, rather than imported half-understood.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .confined import FileRefused, read_text
 from .spec import PartnerSpecError, RouteSpec, describe
 
 _STUB_KEYS = {"request", "response", "id", "uuid", "name", "priority", "metadata", "persistent",
@@ -163,10 +165,16 @@ def _response_body(response: dict[str, Any], files: Path) -> dict[str, Any]:
             return {"body_text": base64.b64decode(value, validate=True).decode()}
         except (binascii.Error, UnicodeDecodeError):
             raise _Bad("response.base64Body", "not base64 of UTF-8 text") from None
+    # The body is served, journaled and copied into the run's folder: only a
+    # file under __files/ may become one, never /proc/self/environ or ../../.
     try:
-        return {"body_text": (files / value).read_text(encoding="utf-8")}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _Bad("response.bodyFileName", f"cannot read {files / value}: {exc}") from None
+        return {"body_text": read_text(files / value, root=files)}
+    except FileRefused as exc:
+        raise _Bad("response.bodyFileName", f"{value}: {exc}") from None
+    except UnicodeDecodeError:
+        raise _Bad("response.bodyFileName", f"{value}: not UTF-8 text") from None
+    except OSError as exc:
+        raise _Bad("response.bodyFileName", f"cannot read {value}: {exc.strerror}") from None
 
 
 def _response(raw: Any, files: Path) -> dict[str, Any]:
@@ -233,7 +241,9 @@ def load(location: Path) -> list[RouteSpec]:
     ranked: list[tuple[int, int, RouteSpec]] = []
     for path in files:
         try:
-            decoded = json.loads(path.read_text(encoding="utf-8"))
+            decoded = json.loads(read_text(path, root=folder))
+        except FileRefused as exc:
+            raise PartnerSpecError(f"{path}: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PartnerSpecError(f"{path}: cannot read: {exc}") from None
         except json.JSONDecodeError as exc:

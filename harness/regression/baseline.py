@@ -24,7 +24,9 @@ from typing import Any
 
 from harness.checks.invariants import nearest_rank
 from harness.inputs.pilot import BASELINE_FIGURES, BaselineSpec, Pilot
+from harness.inputs.tree import pilot_tree
 from harness.journal import load_run
+from harness.partner.confined import FileRefused, confine, read_text
 from harness.report.analysis import events_table, failure_rates, retry_amplification, run_set
 
 __all__ = [
@@ -207,15 +209,25 @@ def format_checks(checks: Sequence[FigureCheck]) -> str:
 
 
 def baseline_path(pilot: Pilot) -> Path:
-    """Where a pilot's baseline lives: [baseline] file, else beside the pilot file."""
-    if pilot.spec.baseline.file is not None:
-        return pilot.resolve(pilot.spec.baseline.file)
-    return pilot.path.with_name(f"{pilot.path.stem}.baseline.json")
+    """Where a pilot's baseline lives: [baseline] file, else beside the pilot file.
+
+    `chaoslab baseline update` writes it, so a declared file must stay in the
+    pilot's tree (harness.inputs.tree), as every file a pilot names does.
+    """
+    if pilot.spec.baseline.file is None:
+        return pilot.path.with_name(f"{pilot.path.stem}.baseline.json")
+    path = pilot.resolve(pilot.spec.baseline.file)
+    try:
+        return confine(path, pilot_tree(pilot.path))
+    except FileRefused as exc:
+        raise BaselineError(f"{pilot.path}: [baseline] file: {path}: {exc}") from None
 
 
 def read_baseline_file(path: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_text(path))
+    except FileRefused as exc:
+        raise BaselineError(f"{path}: {exc}") from None
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read baseline ({exc.strerror or exc})") from None
     except UnicodeDecodeError:

@@ -9,7 +9,8 @@ in ``[review] notebooks``, by path relative to the pilot file:
     [review]
     notebooks = ["pilot_review", "analysis/latency.py"]   # ours by name, yours by path
 
-Imports nothing but the standard library: the pilot loader checks the list.
+Imports nothing but the standard library (and the name rule, harness.places):
+the pilot loader checks the list.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+
+from harness.places import UnsafeName, check_name
 
 PACKAGE = "harness.notebooks"
 # What a review runs when the pilot names nothing; pilot_review writes the verdict.
@@ -62,7 +65,8 @@ def resolve(entries: Sequence[str], base: Path) -> list[tuple[str, Path]]:
     """(name, source) of each listed notebook, in order; paths are relative to ``base``.
 
     The name is the file's stem: the review writes ``<name>.html`` for each,
-    so two notebooks of one name, or a list without the verdict, are errors.
+    so two notebooks of one name, a stem off the name rule (harness.places)
+    or a list without the verdict are errors.
     """
     found: list[tuple[str, Path]] = []
     for entry in entries:
@@ -70,6 +74,10 @@ def resolve(entries: Sequence[str], base: Path) -> list[tuple[str, Path]]:
             path = (base / entry).resolve()
             if not entry.endswith(SUFFIXES):
                 raise NotebookError(f"{entry}: a notebook is a .py (jupytext) or .ipynb file")
+            try:
+                check_name(path.stem)
+            except UnsafeName as exc:
+                raise NotebookError(f"{entry}: {exc}") from None
             if not path.is_file():
                 raise NotebookError(f"{entry}: no such file {path}")
             name = path.stem

@@ -35,6 +35,7 @@ from harness.history.store import production_imports
 from harness.inputs.pilot import Pilot, PilotError, load_pilot
 from harness.inputs.provenance import workflow_version
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
+from harness.places import UnsafeName, check_name, inside
 from harness.report.economics import EconomicsConfig, roi_meaningful
 from harness.report.inert import heading, numbered, paragraph
 from harness.report.notebooks import DEFAULT as NOTEBOOKS
@@ -120,6 +121,15 @@ def _unknown_pilot(name: str, reports: Path) -> str:
     )
 
 
+def _check_pilot_name(name: str) -> None:
+    """A pilot name becomes a folder and a notebook parameter: refuse one off the rule."""
+    if name:
+        try:
+            check_name(name)
+        except UnsafeName as exc:
+            raise ReviewError(f"pilot name: {exc}") from None
+
+
 def _is_pilot_file(pilot: str | Path) -> bool:
     return str(pilot).endswith(".toml") or Path(pilot).is_file()
 
@@ -188,6 +198,7 @@ def review_inputs(
     name = str(pilot)
     if path is None and name and _is_pilot_file(name):
         path, name = Path(name), ""
+    _check_pilot_name(name)
     loaded = _load(path) if path is not None else None
     name = name or (loaded.spec.name if loaded else "")
     dirs = [Path(d) for d in run_dirs]
@@ -218,6 +229,7 @@ def review_inputs(
         if not name:
             # Named only by its runs: take the pilot from the newest one.
             name = next((n for n in (pilot_name(_meta(d)) for d in dirs) if n), "")
+            _check_pilot_name(name)
         path = _pilot_file_of(name, dirs)
         if path is None:
             raise ReviewError(
@@ -794,7 +806,7 @@ def run_review(
         all_versions=all_versions,
         with_replays=with_replays,
     )
-    out_dir = reports / inputs.pilot
+    out_dir = inside(reports, inputs.pilot)
     summary_path = out_dir / "pilot_review.json"
     params: dict[str, Any] = {
         "pilot": inputs.pilot,

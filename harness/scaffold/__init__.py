@@ -8,6 +8,8 @@
     ci/chaoslab.gitlab-ci.yml        the same for GitLab CI (include it)
 
 Nothing is ever overwritten: if one of these files exists, nothing is written.
+All or nothing: a file that cannot be written (a read-only folder, a full
+disk) takes back every file and folder this run made, so it can run again.
 The templates are package data (``harness/scaffold/templates``).
 """
 
@@ -54,11 +56,32 @@ def init_layout(target: Path) -> list[Path]:
     if blocked:
         raise ScaffoldError(f"{target / blocked[0]}: a file is in the way; nothing was written")
     texts = {rel: _template(name) for rel, name in LAYOUT.items()}
-    written = []
-    for rel, text in texts.items():
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as out:  # "x": never overwrite, even in a race
-            out.write(text)
-        written.append(path)
+    written: list[Path] = []
+    made: list[Path] = []  # folders this call created, outermost first
+    try:
+        for rel, text in texts.items():
+            path = target / rel
+            missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+            made += reversed(missing)  # before mkdir: a half-made chain is taken back too
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as out:  # "x": never overwrite, even in a race
+                written.append(path)
+                out.write(text)
+    except OSError as exc:
+        _roll_back(written, made)
+        where = exc.filename or (written[-1] if written else target)
+        raise ScaffoldError(
+            f"{where}: cannot write ({exc.strerror or exc}); nothing was written"
+        ) from None
     return written
+
+
+def _roll_back(written: list[Path], made: list[Path]) -> None:
+    """Remove what a failed init wrote, so the folder is as it was and init can run again."""
+    for path in reversed(written):
+        path.unlink(missing_ok=True)
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty: someone else put something there meanwhile; leave it

@@ -53,6 +53,7 @@ from harness.drill import DrillResult, DrillSession
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, ScenarioSpec
 from harness.journal import read_meta
+from harness.places import inside
 from harness.search.evidence import WindowAnswers, restart_loss, window_answers
 from harness.search.nofault import NoFault, check_no_fault
 from harness.search.settings import (
@@ -499,7 +500,7 @@ def hunt(
     space = fault_space(pilot, captured, events, max_faults, chosen)
     seed = secrets.randbelow(2**31) if seed is None else seed
     hunt_id = new_hunt_id(pilot.name)
-    hunt_dir = reports / "hunts" / hunt_id
+    hunt_dir = inside(reports, "hunts", hunt_id)
     hunt_dir.mkdir(parents=True, exist_ok=True)
     status = HuntStatus(started=time.monotonic(), budget_s=budget_s, shrink_s=shrink_s)
     notify = on_update or (lambda _s: None)
