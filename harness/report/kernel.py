@@ -13,6 +13,7 @@ goes to the Jupyter runtime folder, which ``review`` points at its scratch.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from pathlib import Path
@@ -28,6 +29,7 @@ class QuietKernelManager(AsyncKernelManager):
     async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
         if not self.connection_file:
             folder = Path(jupyter_runtime_dir())
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True, mode=0o700)
             self.connection_file = str(folder / f"kernel-{self.kernel_id or uuid.uuid4()}.json")
         kw.setdefault("stderr", subprocess.DEVNULL)
         await super().start_kernel(**kw)

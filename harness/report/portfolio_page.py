@@ -20,14 +20,18 @@ from harness.journal import JournalError, list_runs, pilot_name, read_meta
 from harness.report.portfolio import Portfolio, portfolio
 from harness.report.review import (
     CELL_TIMEOUT_S,
+    STAGING,
     ReviewError,
     ReviewResult,
     execute_notebook,
+    kernels_in,
     render_html,
     review_inputs,
     run_review,
     select_runs,
+    swap_in,
 )
+from harness.runtime.scratch import scratch_dir
 
 __all__ = [
     "INDEX_NAME",
@@ -64,10 +68,13 @@ def write_portfolio(reports: Path, timeout: int = CELL_TIMEOUT_S) -> PortfolioPa
     """Execute the portfolio notebook over ``reports`` and render ``reports/index.html``."""
     reports = Path(reports)
     reports.mkdir(parents=True, exist_ok=True)
-    index = reports / INDEX_NAME
     started = time.perf_counter()
-    executed = execute_notebook(NOTEBOOK, {"reports": str(reports.resolve())}, reports, timeout)
-    render_html(executed, index)
+    # Made beside the page and swapped in, as a review is: the previous page stays
+    # whole if this one fails, and the kernel's key stays in the scratch.
+    with scratch_dir(STAGING, root=reports) as staging, kernels_in(staging):
+        made = execute_notebook(NOTEBOOK, {"reports": str(reports.resolve())}, staging, timeout)
+        render_html(made, staging / INDEX_NAME)
+        index, executed = swap_in([staging / INDEX_NAME, made], reports)
     return PortfolioPage(index, executed, time.perf_counter() - started, portfolio(reports))
 
 

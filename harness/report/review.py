@@ -821,7 +821,7 @@ def run_review(
     # swapped in at the end: a review that fails or is stopped leaves the
     # previous one whole, and its scratch (kernel connection files included)
     # is removed on the way out, or by the next review if it was killed.
-    with scratch_dir(STAGING, root=out_dir) as staging, _runtime_dir(staging):
+    with scratch_dir(STAGING, root=out_dir) as staging, kernels_in(staging):
         staged_summary = staging / summary_path.name
         for name, source in notebooks_of(inputs.pilot_file):
             # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
@@ -840,7 +840,7 @@ def run_review(
         if not staged_summary.is_file():
             raise ReviewError(f"{summary_path}: the review wrote no verdict")
         made = [staging / f"{n}{ext}" for n in seconds for ext in (".html", ".ipynb")]
-        swapped = _swap_in([*made, staged_summary], out_dir)
+        swapped = swap_in([*made, staged_summary], out_dir)
     html = {p.stem: p for p in swapped if p.suffix == ".html"}
     notebooks = {p.stem: p for p in swapped if p.suffix == ".ipynb"}
     try:
@@ -865,7 +865,7 @@ STAGING = ".review"  # scratch folders of reviews in progress, inside reports/<p
 
 
 @contextlib.contextmanager
-def _runtime_dir(folder: Path) -> Iterator[None]:
+def kernels_in(folder: Path) -> Iterator[None]:
     """Kernel connection files (they hold the kernel's HMAC key) in ``folder``, not $TMPDIR."""
     before = os.environ.get("JUPYTER_RUNTIME_DIR")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(folder)
@@ -878,7 +878,7 @@ def _runtime_dir(folder: Path) -> Iterator[None]:
             os.environ["JUPYTER_RUNTIME_DIR"] = before
 
 
-def _swap_in(made: Sequence[Path], out_dir: Path) -> list[Path]:
+def swap_in(made: Sequence[Path], out_dir: Path) -> list[Path]:
     """Move the staged files over the previous ones, in order; returns where they went.
 
     Each move is one rename, so a reader sees the old file or the new one;
