@@ -18,8 +18,11 @@ def test_operations_become_routes() -> None:
     assert set(routes) == {"createTicket", "getTicket", "updateTicket"}
     create, get, put = routes["createTicket"], routes["getTicket"], routes["updateTicket"]
     assert (create.method, create.path, create.status) == ("POST", "/api/v2/tickets", 201)
-    assert create.required == ("body.subject", "body.requester")
-    assert create.types["body.priority"] == "string|null" and create.types["body.tags"] == "array"
+    assert create.required == ("body",)
+    schema = create.body_schema or {}
+    new_ticket = schema["components"]["schemas"]["NewTicket"]
+    assert new_ticket["required"] == ["subject", "requester"]
+    assert new_ticket["properties"]["priority"]["type"] == ["string", "null"]
     assert get.required == ("header.X-Tenant",)
     assert get.body == {"id": 35436, "subject": "Printer on fire", "status": "open"}
     assert put.status == 200 and put.body == {"id": 35436, "status": "solved"}
@@ -74,16 +77,127 @@ async def test_served_with_validation_and_annotations(tmp_path: Path) -> None:
         )
         wrong = await api.post("/api/v2/tickets", json={"subject": 1, "requester": {}})
         assert wrong.json()["error"]["message"] == "body.subject: must be string"
+        mail = {"subject": "x", "requester": {"email": "nobody"}}
+        assert (await api.post("/api/v2/tickets", json=mail)).json()["error"]["message"] == (
+            'body.requester.email: must be a valid email, got "nobody"'
+        )
         body = {"subject": "help", "requester": {"email": "a@b"}}
         created = await api.post("/api/v2/tickets", json=body)
         assert created.status_code == 201 and created.json()["status"] == "new"
         assert (await api.get("/api/v2/tickets/7")).json()["error"]["message"] == (
             "header.X-Tenant: required"
         )
-        assert (await api.get("/api/v2/tickets/7", headers={"x-tenant": "t"})).status_code == 200
+        tenant = {"x-tenant": "t"}
+        assert (await api.get("/api/v2/tickets/7", headers=tenant)).status_code == 404
+        ticket = created.json()["id"]
+        assert (await api.get(f"/api/v2/tickets/{ticket}", headers=tenant)).status_code == 200
         (effect,) = (await api.get("/_sim/ledger")).json()
         assert (effect["effect"], effect["entity"], effect["key"]) == (
             "ticket.created",
             "ticket",
             "a@b",
         )
+
+
+TICKETS = DATA / "tickets-allof.yaml"
+
+
+async def _tickets_api(decl: dict[str, object]) -> httpx.AsyncClient:
+    app = create_app(resolve_partner("desk", {"openapi": TICKETS.name, **decl}, DATA))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim")
+
+
+GOOD = {"title": "Printer on fire", "requester_email": "ana@example.com", "state": "new"}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({**GOOD, "title": None}, "body.title: must be string"),
+        ({k: v for k, v in GOOD.items() if k != "requester_email"},
+         "body.requester_email: required"),
+        ({k: v for k, v in GOOD.items() if k != "title"}, "body.title: required"),
+        ({**GOOD, "state": "bogus"},
+         'body.state: must be one of ["new", "open", "pending", "closed"], got "bogus"'),
+        ({**GOOD, "title": "x" * 81}, "body.title: at most 80 characters"),
+        ({**GOOD, "due_at": "tomorrow"}, 'body.due_at: must be a valid date-time, got "tomorrow"'),
+        ({**GOOD, "due_at": "2026-12-06"},
+         'body.due_at: must be a valid date-time, got "2026-12-06"'),
+        ({**GOOD, "assignee": "bob"}, 'body.assignee: must be a valid uuid, got "bob"'),
+        ({**GOOD, "priority": 2**31}, "body.priority: must be a valid int32, got 2147483648"),
+        ({**GOOD, "priority": "high"}, "body.priority: must be integer or null"),
+        ([GOOD], "body: must be object"),
+    ],
+)  # fmt: skip
+async def test_allof_request_bodies_are_checked_as_the_document_says(
+    body: object, reason: str
+) -> None:
+    """Bodies composed with allOf keep every required field, type, enum, format and length."""
+    async with await _tickets_api({}) as api:
+        answer = await api.post("/tickets", json=body)
+        assert (answer.status_code, answer.json()["error"]["message"]) == (400, reason)
+        assert (await api.get("/_sim/state")).json()["handed_ids"] == {}
+
+
+async def test_unusual_but_valid_bodies_are_accepted() -> None:
+    """Nullable enums' null, offsets in date-times, an absent readOnly id: all as declared."""
+    body = {
+        **GOOD,
+        "priority": None,
+        "due_at": "2026-12-06T09:30:00.5+01:00",
+        "assignee": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "x-extra": {"any": ["thing"]},
+    }
+    async with await _tickets_api({}) as api:
+        assert (await api.post("/tickets", json=body)).status_code == 201
+        assert (await api.post("/tickets", content=b"")).json()["error"]["message"] == (
+            "body: required"
+        )
+
+
+async def test_each_create_hands_out_a_fresh_id_and_updates_take_only_those() -> None:
+    annotate = {
+        "createTicket": {"effect": "ticket.created", "key": "body.requester_email"},
+        "updateTicket": {"effect": "ticket.updated"},
+    }
+    async with await _tickets_api({"annotate": annotate}) as api:
+        ids = []
+        for who in ("ana@example.com", "bo@example.com", "cy@example.com"):
+            created = await api.post("/tickets", json={**GOOD, "requester_email": who})
+            assert created.status_code == 201
+            ids.append(created.json()["id"])
+        assert len(set(ids)) == 3 and 4711 not in ids  # never the example's id
+        assert all(isinstance(i, int) for i in ids)
+        update = {"state": "closed"}
+        never = await api.patch("/tickets/4711", json=update)
+        assert never.status_code == 404
+        assert never.json()["error"]["message"] == (
+            "path.ticketId 4711: no such id was handed out"
+        )
+        assert (await api.patch(f"/tickets/{ids[1]}", json=update)).status_code == 200
+        assert (await api.patch(f"/tickets/{ids[1]}", json={"state": "x"})).status_code == 400
+        ledger = (await api.get("/_sim/ledger")).json()
+        # The update is recorded against the ticket that id was handed out for.
+        assert [(e["effect"], e["key"]) for e in ledger] == [
+            ("ticket.created", "ana@example.com"),
+            ("ticket.created", "bo@example.com"),
+            ("ticket.created", "cy@example.com"),
+            ("ticket.updated", "bo@example.com"),
+        ]
+
+
+async def test_an_idempotent_replay_answers_the_same_id() -> None:
+    async with await _tickets_api({}) as api:
+        key = {"Idempotency-Key": "k1"}
+        first = await api.post("/tickets", json=GOOD, headers=key)
+        again = await api.post("/tickets", json=GOOD, headers=key)
+        other = await api.post("/tickets", json=GOOD)
+        assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+
+
+def test_ids_are_linked_from_the_document() -> None:
+    routes = {r.name: r for r in load(TICKETS)}
+    assert (routes["createTicket"].answer_id, routes["createTicket"].id_space) == ("id", "/tickets")
+    assert (routes["updateTicket"].known_id, routes["updateTicket"].id_space) == (
+        "path.ticketId", "/tickets",
+    )  # fmt: skip
