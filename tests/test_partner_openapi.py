@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.partner import PartnerSpecError, create_app, resolve_partner
+from harness.partner.documents import read_document
 from harness.partner.openapi import load
 
 DATA = Path(__file__).resolve().parent / "data" / "partners"
@@ -201,3 +203,53 @@ def test_ids_are_linked_from_the_document() -> None:
     assert (routes["updateTicket"].known_id, routes["updateTicket"].id_space) == (
         "path.ticketId", "/tickets",
     )  # fmt: skip
+
+
+def _refused(path: Path, root: Path) -> str:
+    with pytest.raises(PartnerSpecError) as caught:
+        load(path, root=root)
+    return str(caught.value)
+
+
+def test_a_document_outside_the_folder_or_not_a_file_is_never_read(tmp_path: Path) -> None:
+    pilots = tmp_path / "pilots"
+    pilots.mkdir()
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("openapi: 3.0.3\npaths: {}\n")
+    link = pilots / "api.yaml"
+    link.symlink_to(secret)  # inside by name, outside once followed
+    assert _refused(link, pilots) == f"{link}: outside the pilot's folder {pilots}; not read"
+    fifo = pilots / "fifo.yaml"
+    os.mkfifo(fifo)  # no writer: a plain open would wait forever
+    assert _refused(fifo, pilots) == f"{fifo}: not a regular file; not read"
+    assert load(secret, root=tmp_path) == []  # the same file, from a folder that holds it
+
+
+def test_a_document_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_text('{"openapi": "3.0.3", "paths": {}, "x": "' + "a" * 64 + '"}')
+    with pytest.raises(PartnerSpecError) as caught:
+        read_document(big, limit=64)
+    assert str(caught.value) == f"{big}: larger than 64 bytes; not read"
+    assert read_document(big, limit=200)["openapi"] == "3.0.3"
+
+
+def _laughs(levels: int) -> str:
+    lines = ["openapi: 3.0.3", "x:", "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join([*lines, "paths: {}", ""])
+
+
+def test_yaml_aliases_are_bounded(tmp_path: Path) -> None:
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text(_laughs(9))  # 90 aliases, 10^9 strings once expanded
+    assert _refused(laughs, tmp_path) == (
+        f"{laughs}: its aliases expand to more than 2,000,000 nodes (or into themselves); refused"
+    )
+    chuckles = tmp_path / "chuckles.yaml"
+    chuckles.write_text(_laughs(3))  # the same shape, small: aliases are fine in moderation
+    assert load(chuckles, root=tmp_path) == []
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("openapi: 3.0.3\nx: &x [*x]\npaths: {}\n")
+    assert _refused(loop, tmp_path).endswith("(or into themselves); refused")

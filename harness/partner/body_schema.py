@@ -89,7 +89,8 @@ def openapi_request_schema(schema: Any, *, oas30: bool, resolve: Resolve) -> dic
     """A self-contained JSON Schema: the body's schema plus every `#/...` it refers to.
 
     The referred nodes keep their place in the document (`#/components/schemas/X`),
-    so `$ref`s need no rewriting; `resolve` raises for a `$ref` that points nowhere.
+    so `$ref`s need no rewriting; `resolve` raises for a `$ref` that points nowhere
+    or outside the document, so validation never has to fetch anything.
     """
     root: dict[str, Any] = {
         "$schema": DRAFT4 if oas30 else DRAFT2020,
@@ -99,10 +100,10 @@ def openapi_request_schema(schema: Any, *, oas30: bool, resolve: Resolve) -> dic
     pending = list(_refs(root))
     while pending:
         ref = pending.pop()
-        if ref in placed or not ref.startswith("#/"):
+        if ref in placed:
             continue
         placed.add(ref)
-        target = _convert(resolve(ref), oas30, resolve)
+        target = _convert(resolve(ref), oas30, resolve)  # raises for any ref but `#/...`
         _place(root, ref, target)
         pending.extend(_refs(target))
     return root

@@ -197,8 +197,9 @@ def _operations(doc: _Document) -> list[RouteSpec]:
     return routes
 
 
-def load(path: Path) -> list[RouteSpec]:
-    decoded = read_document(path)
+def load(path: Path, *, root: Path | None = None) -> list[RouteSpec]:
+    """The document's operations as routes; `root`: the folder it must be inside."""
+    decoded = read_document(path, root=root)
     if not isinstance(decoded, dict):
         raise PartnerSpecError(f"{path}: must be an OpenAPI document (an object)")
     version = str(decoded.get("openapi", ""))
