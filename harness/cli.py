@@ -26,6 +26,7 @@ from harness import __version__, termination
 from harness.cli_support import errors, fail, interrupted_exit, leaf, reports_dir
 from harness.history.cli import app as history_app
 from harness.inputs.fixtures_cli import app as fixtures_app
+from harness.partner_cli import app as partner_app
 from harness.regression.baseline_cli import app as baseline_app
 from harness.report.portfolio_cli import portfolio_command
 from harness.report.review_cli import review_command
@@ -357,6 +358,7 @@ app.command("portfolio")(portfolio_command)
 app.command("hunt")(hunt)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(history_app, name="history")
+app.add_typer(partner_app, name="partner")
 
 
 def _usage_error(exc: UsageError) -> int:
