@@ -9,6 +9,7 @@ import typer
 
 from harness.cli_support import fail
 from harness.scaffold import LAYOUT, ScaffoldError, init_layout
+from harness.scaffold.gitignore import ensure_gitignore
 
 
 def init_command(
@@ -23,6 +24,15 @@ def init_command(
         raise fail(str(exc)) from None
     for path in written:
         typer.echo(f"created {path}")
+    try:
+        ignore, lacking = ensure_gitignore(folder)
+    except OSError as exc:  # the layout is written and usable; say what is missing
+        ignore, lacking = None, []
+        typer.echo(f"could not write {folder / '.gitignore'}: {exc.strerror}", err=True)
+    if ignore is not None:
+        typer.echo(f"created {ignore}")
+    elif lacking:
+        typer.echo(f"kept {folder / '.gitignore'}; you may add: {' '.join(lacking)}")
     pilot = folder / next(iter(LAYOUT))
     typer.echo(
         f"next: fill in the lines marked EDIT in {pilot}, then `chaoslab drill {pilot}`"
