@@ -253,3 +253,84 @@ def test_yaml_aliases_are_bounded(tmp_path: Path) -> None:
     loop = tmp_path / "loop.yaml"
     loop.write_text("openapi: 3.0.3\nx: &x [*x]\npaths: {}\n")
     assert _refused(loop, tmp_path).endswith("(or into themselves); refused")
+
+
+SPLIT_MAIN = """\
+openapi: 3.0.3
+info: { title: split, version: "1" }
+paths:
+  /tickets:
+    post:
+      operationId: createTicket
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "schemas/ticket.yaml#/NewTicket" }
+      responses:
+        "201":
+          description: created
+          content:
+            application/json:
+              schema: { $ref: "schemas/ticket.yaml#/Ticket" }
+"""
+SPLIT_TICKET = """\
+NewTicket:
+  type: object
+  required: [title, state]
+  properties:
+    title: { type: string }
+    state: { $ref: "../common/state.yaml" }
+Ticket:
+  allOf:
+    - { $ref: "#/NewTicket" }
+    - { type: object, properties: { id: { type: integer, example: 7 } } }
+"""
+
+
+def _split(tmp_path: Path, state: str) -> Path:
+    (tmp_path / "api" / "schemas").mkdir(parents=True)
+    (tmp_path / "api" / "common").mkdir()
+    (tmp_path / "api" / "openapi.yaml").write_text(SPLIT_MAIN)
+    (tmp_path / "api" / "schemas" / "ticket.yaml").write_text(SPLIT_TICKET)
+    (tmp_path / "api" / "common" / "state.yaml").write_text(state)
+    return tmp_path / "api" / "openapi.yaml"
+
+
+async def test_refs_to_other_files_in_the_pilots_folder_are_followed(tmp_path: Path) -> None:
+    doc = _split(tmp_path, "type: string\nenum: [new, open]\n")
+    (create,) = load(doc, root=tmp_path)
+    assert create.body == {"title": "string", "state": "new", "id": 7}  # through three files
+    app = create_app(resolve_partner("desk", {"openapi": "api/openapi.yaml"}, tmp_path))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as api:
+        bad = await api.post("/tickets", json={"title": "t", "state": "gone"})
+        assert bad.json()["error"]["message"] == (
+            'body.state: must be one of ["new", "open"], got "gone"'
+        )
+        good = await api.post("/tickets", json={"title": "t", "state": "open"})
+        assert good.status_code == 201 and good.json()["id"] == 8  # fresh, after the example
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("../../../secret.yaml", "outside the pilot's folder"),
+        ("https://example.com/state.yaml", "a web address; only files in the pilot's folder"),
+        ("../common/fifo.yaml", "not a regular file; not read"),
+    ],
+)
+def test_refs_outside_the_folder_or_to_odd_files_are_refused(
+    tmp_path: Path, ref: str, reason: str
+) -> None:
+    pilots = tmp_path / "pilots"
+    pilots.mkdir()
+    (tmp_path / "secret.yaml").write_text("type: string\n")
+    doc = _split(pilots, "type: string\n")
+    os.mkfifo(pilots / "api" / "common" / "fifo.yaml")
+    ticket = pilots / "api" / "schemas" / "ticket.yaml"
+    ticket.write_text(SPLIT_TICKET.replace("../common/state.yaml", ref))
+    message = _refused(doc, pilots)
+    # The line names the file holding the ref, the ref, and why.
+    assert message.startswith(f"{ticket.resolve()}: $ref {ref}: ") and reason in message, message
+    assert len(message.splitlines()) == 1

@@ -11,8 +11,9 @@ Ids: a POST on a collection (`/tickets`) whose answer has an `id` (at the top
 or inside a one-key envelope, `ticket.id`) hands out a fresh one per call, and
 the operations on `/tickets/{ticketId}` accept only ids it handed out.
 
-Only `$ref`s within the document are followed: one naming another file is an
-error, so an import never reads outside the file the pilot named.
+A `$ref` naming another file (`schemas/ticket.yaml#/Ticket`) is read with the
+same care as the document (openapi_refs.py): inside the pilot's folder, a
+regular file, bounded; a web address is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from .body_schema import openapi_request_schema
 from .documents import read_document
+from .openapi_refs import join_files
 from .schema_example import example
 from .spec import PartnerSpecError, RouteSpec, describe
 
@@ -205,4 +207,7 @@ def load(path: Path, *, root: Path | None = None) -> list[RouteSpec]:
     version = str(decoded.get("openapi", ""))
     if not version.startswith("3"):
         raise PartnerSpecError(f"{path}: openapi: only OpenAPI 3 is supported, got {version!r}")
-    return _operations(_Document(path, decoded, oas30=version.startswith("3.0")))
+    # Refs to other files are read inside `root` (else the document's own folder).
+    refs_root = root if root is not None else path.parent
+    joined = join_files(path, decoded, lambda named: read_document(named, root=refs_root))
+    return _operations(_Document(path, joined, oas30=version.startswith("3.0")))
