@@ -121,6 +121,7 @@ def test_the_example_pilots_evidence_threshold_is_what_a_flawless_record_needs(
     text = (tmp_path / "pilots" / "example.toml").read_text()
     events = (tmp_path / "fixtures" / "example" / "events.jsonl").read_text().splitlines()
     assert f"({len(events)} here" in text
+    assert f"--volume {needed}`" in text  # the drill that would supply the evidence
     for target in (0.98, 0.95):
         assert f"{target:.2f} needs {transactions_needed(1.0, target)}" in text
 
