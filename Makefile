@@ -28,8 +28,12 @@ $(NODERED_STAMP): $(NODERED)/package.json $(NODERED)/package-lock.json
 
 # Four workers: see pyproject.toml's test extra. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 4
+# The suite's pilot drills keep their runs out of the checkout (tests/test_install.py
+# checks nothing in it changes while it runs); the last suite's runs stay here.
+PILOT_RUNS ?= $(or $(TMPDIR),/tmp)/chaoslab-make-test-runs
 test: venv nodered
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --pilots pilots
+	rm -rf "$(PILOT_RUNS)"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --pilots pilots --pilots-reports "$(PILOT_RUNS)"
 
 demo: venv nodered
 	$(PY) -m harness.demo

@@ -26,6 +26,7 @@ from harness import __version__, termination
 from harness.cli_support import errors, fail, interrupted_exit, leaf, reports_dir
 from harness.history.cli import app as history_app
 from harness.inputs.fixtures_cli import app as fixtures_app
+from harness.partner_cli import app as partner_app
 from harness.regression.baseline_cli import app as baseline_app
 from harness.report.portfolio_cli import portfolio_command
 from harness.report.review_cli import review_command
@@ -110,13 +111,20 @@ def _progress_view(snapshot: Progress | None, title: str) -> Table:
     return table
 
 
-def result_view(result: DrillResult) -> Group:
+def result_line(result: DrillResult) -> Text:
+    """One line: the verdict, which drill, and what broke (all `--quiet` prints)."""
     verdict = Text("PASS" if result.ok else "FAIL", style="bold green" if result.ok else "bold red")
-    head = Text.assemble(
+    broke = ", ".join(r.name for r in result.results if not r.ok)
+    return Text.assemble(
         verdict,
         f"  {result.pilot} :: {result.scenario}  seed {result.seed}  "
         f"{result.duration_s:.1f}s  run {result.run_id}",
+        f"  broke {broke}" if broke else "",
     )
+
+
+def result_view(result: DrillResult) -> Group:
+    head = result_line(result)
     table = Table(box=None, show_header=True)
     table.add_column("invariant")
     table.add_column("holds")
@@ -230,6 +238,7 @@ async def _drill_all(
     live: bool,
     origin: str = "pilot",
     volume: int | None = None,
+    quiet: bool = False,
 ) -> list[DrillResult]:
     from harness.drill import run_drill
 
@@ -251,7 +260,7 @@ async def _drill_all(
                 pilot, name, scenario=spec, seed=seed, reports=reports, origin=origin,
                 volume=volume,
             )  # fmt: skip
-        console.print(result_view(result))
+        console.print(result_line(result) if quiet else result_view(result), soft_wrap=quiet)
         results.append(result)
     return results
 
@@ -267,7 +276,9 @@ def drill(
         Path | None, typer.Option(help="run the scenarios of this file (e.g. a hunt's)")
     ] = None,
     reports: Annotated[Path | None, typer.Option(help="reports folder")] = None,
-    quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
+    quiet: Annotated[
+        bool, typer.Option(help="no live progress, and one line per scenario (its verdict)")
+    ] = False,
     volume: Annotated[
         int | None,
         typer.Option(
@@ -288,7 +299,7 @@ def drill(
     try:
         origin = "pilot" if scenario_file is None else "scenario-file"
         results = asyncio.run(
-            _drill_all(pilot, chosen, seed, reports_dir(reports), live, origin, volume)
+            _drill_all(pilot, chosen, seed, reports_dir(reports), live, origin, volume, quiet)
         )
     except KeyboardInterrupt:
         raise fail("interrupted; everything the drill started was stopped", 130) from None
@@ -297,7 +308,7 @@ def drill(
         if isinstance(cause, _user_errors()):
             raise fail(str(cause)) from None
         raise
-    if len(results) > 1:
+    if len(results) > 1 and not quiet:
         summary = Table(title="summary", box=None, title_justify="left")
         summary.add_column("scenario")
         summary.add_column("result")
@@ -357,6 +368,7 @@ app.command("portfolio")(portfolio_command)
 app.command("hunt")(hunt)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(history_app, name="history")
+app.add_typer(partner_app, name="partner")
 
 
 def _usage_error(exc: UsageError) -> int:

@@ -113,6 +113,10 @@ def test_a_version_changes_with_the_code_and_only_with_it(tmp_path: Path) -> Non
     assert files.method == "files" and files.id.startswith("files:")
     (plain / "node_modules" / "big.js").write_text("reinstalled")
     assert workflow_version([plain]).id == files.id
+    # A drill's run in reports/ (a scaffolded pilot's workflow runs in the repository's root).
+    (plain / "reports" / "runs" / "r1").mkdir(parents=True)
+    (plain / "reports" / "runs" / "r1" / "run.json").write_text("{}")
+    assert workflow_version([plain]).id == files.id
     (plain / "app.py").write_text("print('v3')\n")
     assert workflow_version([plain]).id != files.id
     assert workflow_version([tmp_path / "gone"]).id == "unknown"

@@ -302,7 +302,9 @@ async def test_faults_reset_counter_and_reset_forgets(api: httpx.AsyncClient) ->
     assert (await api.post("/v1/shipments", json=create("x"))).status_code == 503
     assert (await api.post("/_sim/reset")).status_code == 200
     state = (await api.get("/_sim/state")).json()
-    assert state == {"requests": 0, "effects": 0, "last_request_at": None, "entities": {}}
+    assert state == {
+        "requests": 0, "effects": 0, "last_request_at": None, "entities": {}, "handed_ids": {}
+    }
     assert await journal(api) == []
     again = await api.post("/v1/shipments", json=create(), headers={"Idempotency-Key": "k"})
     assert again.status_code == 503  # the clock restarted: request 1 again

@@ -103,13 +103,17 @@ def test_without_the_option_pilot_files_are_not_collected(pytester: pytest.Pytes
 
 
 @pytest.mark.slow
-def test_failures_read_like_a_report(pytester: pytest.Pytester) -> None:
-    """Three drills in one session (one shared fault proxy):
+def test_failures_read_like_a_report(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three drills in one session (one shared fault proxy), their runs in reports/
+    (the default, as for `chaoslab drill`, so CI's reports/ artifact holds them):
 
     - the regressed copy of the hardened workflow breaks the reference baseline;
     - the hardened workflow under a pilot that expects violations holds every invariant;
     - the naive workflow, expected to break an invariant, does: that item passes.
     """
+    monkeypatch.delenv("CHAOSLAB_REPORTS", raising=False)
     pilots = pilot_tree(pytester.path)
     shutil.copy(DATA / "order-sync-regressed.toml", pilots)
     (pilots / "order-sync-overexpect.toml").write_text(
@@ -122,8 +126,6 @@ def test_failures_read_like_a_report(pytester: pytest.Pytester) -> None:
         "pilots/order-sync-regressed.toml::partner-errors",
         "pilots/order-sync-overexpect.toml::baseline",
         "pilots/order-sync-naive.toml::duplicates",
-        "--pilots-reports",
-        "reports",
         *QUIET,
         timeout=240,
     )

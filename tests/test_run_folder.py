@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,9 @@ def test_relative_reports_keep_workflow_state_in_the_run(tmp_path: Path) -> None
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (run_dir,) = (tmp_path / "rel" / "runs").iterdir()
+    # --quiet is one line per scenario: its verdict and run, no table, no notes.
+    (line,) = done.stdout.splitlines()
+    assert re.fullmatch(rf"PASS  order-sync :: short  seed \d+  \d+\.\ds  run {run_dir.name}", line)
     assert (run_dir / "state" / "inbox.sqlite3").is_file()
     after = stray_state(REPO / "workflows") | stray_state(REPO / "pilots")
     assert after == before

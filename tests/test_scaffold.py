@@ -19,7 +19,9 @@ from harness.cli import main
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.report import notebooks
 from harness.report.review import ReviewError, execute_notebook, notebooks_of
+from harness.report.verdict import Thresholds, transactions_needed
 from harness.scaffold import LAYOUT, init_layout
+from harness.scaffold.install_source import installed_origin, requirement
 
 
 def chaoslab(
@@ -43,7 +45,11 @@ def test_init_writes_the_layout_and_lists_it(
     ignored = (tmp_path / "team" / "reports" / ".gitignore").read_text().splitlines()
     assert "*" in ignored and "!.gitignore" in ignored
     requirements = (tmp_path / "team" / "requirements-chaoslab.txt").read_text()
-    assert f"chaoslab=={harness.__version__}" in requirements
+    comments, line = requirement(installed_origin(), harness.__version__)
+    assert requirements.splitlines()[-2:] == [line, "pytest>=8"]
+    assert all(c in requirements for c in comments)
+    assert f"created {tmp_path / 'team' / '.gitignore'}" in out
+    assert ".pytest_cache/" in (tmp_path / "team" / ".gitignore").read_text().splitlines()
     for ci in (".github/workflows/chaoslab.yml", "ci/chaoslab.gitlab-ci.yml"):
         text = (tmp_path / "team" / ci).read_text()
         assert "pytest --pilots pilots/" in text and "reports/" in text, ci
@@ -60,6 +66,66 @@ def test_init_refuses_to_overwrite_and_writes_nothing(
     assert err.strip() == "chaoslab: pilots/example.toml: already exists; nothing was written"
     assert (tmp_path / "pilots" / "example.toml").read_text() == "# ours\n"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["example.toml", "pilots"]
+
+
+def test_init_keeps_a_teams_own_gitignore_and_names_what_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".gitignore").write_text("node_modules/\n.venv\n")
+    code, out, _ = chaoslab("init", str(tmp_path), capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    assert (tmp_path / ".gitignore").read_text() == "node_modules/\n.venv\n"
+    assert (
+        f"kept {tmp_path / '.gitignore'}; you may add: "
+        "__pycache__/ .pytest_cache/ .hypothesis/ .ipynb_checkpoints/"
+    ) in out.splitlines()
+
+
+WHEEL = "chaoslab-0.1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("origin", "line"),
+    [
+        (None, "chaoslab==0.1.0"),  # from an index: the team has that index
+        ({"url": "https://git.example.com/lab/chaoslab.git",
+          "vcs_info": {"vcs": "git", "commit_id": "ab12"}},
+         "chaoslab @ git+https://git.example.com/lab/chaoslab.git@ab12"),
+        ({"url": f"https://files.example.com/{WHEEL}", "archive_info": {}},
+         f"chaoslab @ https://files.example.com/{WHEEL}"),
+        ({"url": f"file:///home/ana/dist/{WHEEL}", "archive_info": {}}, f"./ci/{WHEEL}"),
+        ({"url": "file:///home/ana/chaoslab", "dir_info": {"editable": True}}, f"./ci/{WHEEL}"),
+    ],
+)  # fmt: skip
+def test_ci_installs_chaoslab_the_way_it_was_installed(
+    origin: dict[str, object] | None, line: str
+) -> None:
+    """Never a pin CI cannot resolve: a path on this machine becomes a wheel committed in ci/."""
+    comments, got = requirement(origin, "0.1.0")
+    assert got == line
+    assert all(c.startswith("# ") for c in comments) and "EDIT" in "".join(comments)
+    if got.startswith("./ci/"):
+        assert "/home/ana/" in "".join(comments)  # says which wheel to commit, or build from
+
+
+def test_the_example_pilots_evidence_threshold_is_what_a_flawless_record_needs(
+    tmp_path: Path,
+) -> None:
+    """Below min_txns: no verdict. Above it a flawless record must be able to promote, so
+    min_txns is exactly where the success rate's lower bound first reaches slo_target."""
+    init_layout(tmp_path)
+    pilot = load_pilot(tmp_path / "pilots" / "example.toml")
+    rule = pilot.spec.thresholds.thresholds()
+    needed = transactions_needed(1.0, rule.slo_target)
+    assert rule.min_txns == needed
+    assert transactions_needed(1.0, Thresholds().slo_target) == needed  # the rule's own default
+    # The comment's figures are the rule's, and "11 here" is the example's event count.
+    text = (tmp_path / "pilots" / "example.toml").read_text()
+    events = (tmp_path / "fixtures" / "example" / "events.jsonl").read_text().splitlines()
+    assert f"({len(events)} here" in text
+    assert f"--volume {needed}`" in text  # the drill that would supply the evidence
+    for target in (0.98, 0.95):
+        assert f"{target:.2f} needs {transactions_needed(1.0, target)}" in text
 
 
 def test_init_refuses_a_file_in_the_way(tmp_path: Path) -> None:

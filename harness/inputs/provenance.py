@@ -29,8 +29,14 @@ from typing import Any
 __all__ = ["WorkflowVersion", "file_digest", "judged_against", "workflow_version"]
 
 GIT_TIMEOUT_S = 10
-# Folders that hold what a workflow installs or writes, not its code.
-SKIPPED = frozenset({".git", "node_modules", "__pycache__", ".venv", ".node-red", ".mypy_cache"})
+# Folders that hold what a workflow installs or writes, not its code. `reports` and
+# the test caches too: a scaffolded pilot's workflow runs in the repository's root
+# (cwd = ".."), where every drill adds a run, so outside git (or before a first
+# commit) its digest would change with each drill and no run would match the code.
+SKIPPED = frozenset({
+    ".git", "node_modules", "__pycache__", ".venv", ".node-red", ".mypy_cache",
+    "reports", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints", ".ruff_cache",
+})  # fmt: skip
 MAX_FILES = 20_000
 MAX_BYTES = 256 * 1024 * 1024
 

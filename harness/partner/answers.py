@@ -5,13 +5,14 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
 from .entities import Entity
+from .handed_ids import with_fresh_id
 from .idempotency import StoredResponse
 from .selectors import MISSING
 from .spec import RouteSpec
@@ -45,8 +46,13 @@ def template_sources(
     }
 
 
-def route_answer(spec: RouteSpec, sources: Mapping[str, Any]) -> StoredResponse:
-    """The route's answer as bytes, so an idempotent replay is byte-for-byte the same."""
+def route_answer(
+    spec: RouteSpec, sources: Mapping[str, Any], fresh_id: Callable[[Any], Any] | None = None
+) -> StoredResponse:
+    """The route's answer as bytes, so an idempotent replay is byte-for-byte the same.
+
+    `fresh_id` makes the id at the route's `answer_id` from the one written there.
+    """
     headers = dict(spec.headers)
     has_type = any(k.lower() == "content-type" for k in headers)
     if spec.status in _NO_BODY:
@@ -57,6 +63,8 @@ def route_answer(spec: RouteSpec, sources: Mapping[str, Any]) -> StoredResponse:
             headers["Content-Type"] = "text/plain; charset=utf-8"
     elif spec.body is not None:
         value = render(spec.body, sources) if spec.template else spec.body
+        if fresh_id is not None and spec.answer_id:
+            value = with_fresh_id(value, spec.answer_id, fresh_id)
         content = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
         if not has_type:
             headers["Content-Type"] = "application/json"

@@ -1,4 +1,8 @@
-"""Reading declaration documents: TOML, JSON or YAML, with errors that name file and line."""
+"""Reading declaration documents: TOML, JSON or YAML, with errors that name file and line.
+
+YAML aliases are bounded (yaml_bounded.py): an anchor chain that would
+expand to billions of nodes is refused before anything walks it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import yaml
 
 from .confined import FileRefused, read_text
 from .spec import PartnerSpecError
+from .yaml_bounded import YamlRefused, load_yaml
 
 
 def read_document(path: Path, root: Path | None = None) -> Any:
@@ -32,14 +37,18 @@ def read_document(path: Path, root: Path | None = None) -> Any:
         if suffix == ".toml":
             return tomllib.loads(text)
         if suffix in {".yaml", ".yml"}:
-            return yaml.safe_load(text)
+            return load_yaml(text)
         return json.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PartnerSpecError(f"{path}: not valid TOML: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PartnerSpecError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    except YamlRefused as exc:
+        raise PartnerSpecError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise PartnerSpecError(f"{path}: not valid YAML{line}: {problem}") from None
+    except RecursionError:
+        raise PartnerSpecError(f"{path}: nested too deeply to read") from None

@@ -2,9 +2,18 @@
 
 The answer is the lowest 2xx response (else `default`, as 200); its body is
 the media type's `example`, else the first of `examples`, else generated from
-the schema. Required query/header parameters and the request body's required
-top-level properties become `required`; those properties' types become
-`types`. Path templates are kept as written, so `{id}` is `path.id`.
+the schema. Required query/header parameters become `required`; a JSON request
+body's schema is kept whole as the route's `body_schema` (`allOf`, nested
+objects, enums, formats, lengths: see body_schema.py), and a required body is
+`required = ["body"]`. Path templates are kept as written, so `{id}` is `path.id`.
+
+Ids: a POST on a collection (`/tickets`) whose answer has an `id` (at the top
+or inside a one-key envelope, `ticket.id`) hands out a fresh one per call, and
+the operations on `/tickets/{ticketId}` accept only ids it handed out.
+
+A `$ref` naming another file (`schemas/ticket.yaml#/Ticket`) is read with the
+same care as the document (openapi_refs.py): inside the pilot's folder, a
+regular file, bounded; a web address is refused.
 """
 
 from __future__ import annotations
@@ -14,18 +23,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .body_schema import openapi_request_schema
 from .documents import read_document
+from .openapi_refs import join_files
 from .schema_example import example
 from .spec import PartnerSpecError, RouteSpec, describe
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 _SELECTOR_SPECIAL = frozenset('.[]" ')
-_JSON_TYPES = {"string", "integer", "number", "object", "array", "boolean", "null"}
 
 
 class _Document:
-    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
-        self.path, self.doc = path, doc
+    def __init__(self, path: Path, doc: dict[str, Any], *, oas30: bool) -> None:
+        self.path, self.doc, self.oas30 = path, doc, oas30
 
     def fail(self, key: str, message: str) -> PartnerSpecError:
         return PartnerSpecError(f"{self.path}: {key}: {message}")
@@ -39,7 +49,9 @@ class _Document:
                 raise self.fail(key, f"$ref cycle at {ref}")
             seen.add(ref)
             if not ref.startswith("#/"):
-                raise self.fail(key, f"only local $refs are supported, got {ref}")
+                raise self.fail(
+                    key, f"$ref {ref[:80]}: only $refs within this document (#/...) are followed"
+                )
             node = self.doc
             for part in ref[2:].split("/"):
                 part = part.replace("~1", "/").replace("~0", "~")
@@ -100,18 +112,8 @@ def _answer(doc: _Document, responses: Any, key: str) -> dict[str, Any]:
     return fields
 
 
-def _type_spec(schema: dict[str, Any]) -> str | None:
-    kind = schema.get("type")
-    kinds = list(kind) if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
-    if schema.get("nullable") is True and kinds:
-        kinds.append("null")
-    kinds = [k for k in kinds if k in _JSON_TYPES]
-    return "|".join(dict.fromkeys(kinds)) or None
-
-
 def _checks(doc: _Document, op: dict[str, Any], params: list[Any], key: str) -> dict[str, Any]:
     required: list[str] = []
-    types: dict[str, str] = {}
     for i, raw in enumerate(params):
         param = doc.resolve(raw, f"{key}.parameters[{i}]")
         where = {"query": "query", "header": "header"}.get(str(param.get("in")))
@@ -120,27 +122,56 @@ def _checks(doc: _Document, op: dict[str, Any], params: list[Any], key: str) -> 
             required.append(f"{where}.{name}")
     body = doc.resolve(op.get("requestBody", {}), f"{key}.requestBody")
     media = _media(body.get("content") if isinstance(body, dict) else None)
-    if media is not None and "json" in media[0]:
-        schema = doc.resolve(media[1].get("schema", {}), f"{key}.requestBody")
-        if isinstance(schema, dict):
-            for prop, sub in (schema.get("properties") or {}).items():
-                name = _selector_name(prop)
-                kind = _type_spec(doc.resolve(sub)) if name else None
-                if kind:
-                    types[f"body.{name}"] = kind
-            if body.get("required") is True:
-                for prop in schema.get("required") or []:
-                    name = _selector_name(str(prop))
-                    if name:
-                        required.append(f"body.{name}")
-    return {"required": required, "types": types}
+    fields: dict[str, Any] = {"required": required}
+    if media is None or "json" not in media[0]:
+        return fields
+    if body.get("required") is True:
+        required.append("body")
+    schema = media[1].get("schema")
+    if isinstance(schema, dict) and schema:
+        where = f"{key}.requestBody.content.schema"
+        fields["body_schema"] = openapi_request_schema(
+            schema,
+            oas30=doc.oas30,
+            resolve=lambda ref: doc.resolve({"$ref": ref}, where),
+        )
+    return fields
+
+
+def _id_place(body: Any) -> str | None:
+    """Where an answer carries its resource's id: `id`, or `ticket.id` in an envelope."""
+    if not isinstance(body, dict):
+        return None
+    if "id" in body:
+        return "id"
+    if len(body) == 1:
+        ((name, inner),) = body.items()
+        sel = _selector_name(str(name))
+        if sel and isinstance(inner, dict) and "id" in inner:
+            return f"{sel}.id"
+    return None
+
+
+def _link_ids(fields: list[dict[str, Any]]) -> None:
+    """Creates hand out fresh ids; `<collection>/{param}` operations take only those."""
+    spaces: dict[str, str] = {}
+    for f in fields:
+        place = _id_place(f.get("body"))
+        if f["method"] == "POST" and place and 200 <= f.get("status", 200) < 300:
+            f["answer_id"], f["id_space"] = place, f["path"]
+            spaces[f["path"].rstrip("/")] = f["path"]
+    for f in fields:
+        collection, _, last = f["path"].rstrip("/").rpartition("/")
+        param = last[1:-1] if last.startswith("{") and last.endswith("}") else ""
+        if param and collection in spaces and _selector_name(param) == param:
+            f["known_id"], f["id_space"] = f"path.{param}", spaces[collection]
 
 
 def _operations(doc: _Document) -> list[RouteSpec]:
     paths = doc.doc.get("paths")
     if not isinstance(paths, dict):
         raise doc.fail("paths", "required (an object of path templates)")
-    routes = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for template, item in paths.items():
         item = doc.resolve(item, f"paths.{template}")
         if not isinstance(item, dict):
@@ -151,25 +182,32 @@ def _operations(doc: _Document) -> list[RouteSpec]:
             if not isinstance(op, dict):
                 continue
             key = f"paths.{template}.{method}"
-            fields = {
+            found.append((key, {
                 "method": method.upper(),
                 "path": template,
                 "name": str(op.get("operationId", "")),
                 **_answer(doc, op.get("responses"), key),
                 **_checks(doc, op, [*shared, *(op.get("parameters") or [])], key),
-            }
-            try:
-                routes.append(RouteSpec.model_validate(fields))
-            except ValidationError as exc:
-                raise doc.fail(key, describe(exc)) from None
+            }))  # fmt: skip
+    _link_ids([fields for _, fields in found])
+    routes = []
+    for key, fields in found:
+        try:
+            routes.append(RouteSpec.model_validate(fields))
+        except ValidationError as exc:
+            raise doc.fail(key, describe(exc)) from None
     return routes
 
 
-def load(path: Path) -> list[RouteSpec]:
-    decoded = read_document(path)
+def load(path: Path, *, root: Path | None = None) -> list[RouteSpec]:
+    """The document's operations as routes; `root`: the folder it must be inside."""
+    decoded = read_document(path, root=root)
     if not isinstance(decoded, dict):
         raise PartnerSpecError(f"{path}: must be an OpenAPI document (an object)")
     version = str(decoded.get("openapi", ""))
     if not version.startswith("3"):
         raise PartnerSpecError(f"{path}: openapi: only OpenAPI 3 is supported, got {version!r}")
-    return _operations(_Document(path, decoded))
+    # Refs to other files are read inside `root` (else the document's own folder).
+    refs_root = root if root is not None else path.parent
+    joined = join_files(path, decoded, lambda named: read_document(named, root=refs_root))
+    return _operations(_Document(path, joined, oas30=version.startswith("3.0")))

@@ -118,7 +118,7 @@ def resolve_partner(
     if parsed.wiremock:
         routes += wiremock.load(Path(parsed.wiremock))
     if parsed.openapi:
-        routes += openapi.load(Path(parsed.openapi))
+        routes += openapi.load(Path(parsed.openapi), root=top)
     _annotate(routes, parsed.annotate, where)
     resolved = ResolvedPartner(
         name=name, idempotency=parsed.idempotency, faults=parsed.faults, routes=tuple(routes)

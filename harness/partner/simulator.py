@@ -26,11 +26,12 @@ from starlette.responses import Response
 from . import answers, validation
 from .entities import Entity, EntityStore
 from .faults import Burst, FaultConfig, TokenBucket
+from .handed_ids import Handed, HandedIds
 from .idempotency import IdempotencyStore, Lookup, StoredResponse, fingerprint, normalise_key
 from .jsonl import JsonLines
 from .netfaults import ConnectionRegistry, FaultResponse, LostAnswerResponse
 from .routing import CompiledRoute, Router
-from .selectors import MISSING
+from .selectors import MISSING, parse_selector
 from .spec import ResolvedPartner
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -99,6 +100,7 @@ class Simulator:
         self.registry = registry
         self.keys = IdempotencyStore(partner.idempotency.ttl_s, clock)
         self.entities = EntityStore()
+        self.ids = HandedIds()
         self.faults = faults
         self.bucket: TokenBucket | None = None
         self.request_no = 0
@@ -122,6 +124,7 @@ class Simulator:
 
     def reset(self) -> None:
         self.entities.clear()
+        self.ids.clear()
         self.keys.clear()
         self.ledger.clear()
         self.journal.clear()
@@ -134,6 +137,7 @@ class Simulator:
             "effects": len(self.ledger.entries),
             "last_request_at": self.last_request_at,
             "entities": self.entities.state(),
+            "handed_ids": self.ids.state(),
         }
 
     # -- the gate --------------------------------------------------------
@@ -284,22 +288,40 @@ class Simulator:
         headers: dict[str, str],
     ) -> tuple[Response, StoredResponse | None]:
         spec = route.spec
+        key = checked.key
+        if spec.known_id:
+            raw = parse_selector(spec.known_id).get(sources)
+            handed = self.ids.lookup(spec.id_space, raw)
+            if handed is None:
+                unknown = f"{spec.known_id} {_shown(raw)}: no such id was handed out"
+                return self._reject(x, 404, "not_found", unknown, headers), None
+            if key is None:  # the id stands for the entity its create was about
+                key = handed.key if handed.key is not None else str(raw)
+                x.key = key
         entity: Entity | None = None
-        if spec.entity and checked.key is not None:
-            entity = self.entities.get(spec.entity, checked.key)
+        if spec.entity and key is not None:
+            entity = self.entities.get(spec.entity, key)
         if spec.needs_entity and entity is None:
-            missing = f"{spec.entity} {checked.key} not found"
+            missing = f"{spec.entity} {key} not found"
             return self._reject(x, 404, "not_found", missing, headers), None
         effect_id: str | None = None
-        if spec.effect and checked.key is not None:
+        if spec.effect and key is not None:
             entity, effect_id = self.entities.apply(
-                spec.entity, checked.key, checked.version, sources["body"],
-                new_id=not spec.needs_entity,
+                spec.entity, key, checked.version, sources["body"],
+                new_id=not (spec.needs_entity or spec.known_id),
             )  # fmt: skip
-            self._record_effect(x, spec.effect, spec.entity, checked, idempotency_key, effect_id)
+            self._record_effect(x, spec.effect, spec.entity, key, checked.version,
+                                idempotency_key, effect_id)  # fmt: skip
         wall = self.wall()
+        handed_to = Handed(spec.entity, key)
+
+        def fresh(sample: Any) -> Any:
+            return self.ids.hand_out(spec.id_space, sample, handed_to)
+
         stored = answers.route_answer(
-            spec, answers.template_sources(sources, entity, effect_id, wall)
+            spec,
+            answers.template_sources(sources, entity, effect_id, wall),
+            fresh if spec.answer_id and 200 <= spec.status < 300 else None,
         )
         if burst is not None:  # only after-effect bursts get here
             x.reason = f"injected {burst.status} after effect"
@@ -315,7 +337,8 @@ class Simulator:
         x: Exchange,
         effect: str,
         entity: str,
-        checked: validation.Checked,
+        key: str,
+        version: int | None,
         idempotency_key: str | None,
         effect_id: str,
     ) -> None:
@@ -327,8 +350,8 @@ class Simulator:
                 "route": x.route,
                 "effect": effect,
                 "entity": entity,
-                "key": checked.key,
-                "version": checked.version,
+                "key": key,
+                "version": version,
                 "idempotency_key": idempotency_key,
                 "traceparent": x.traceparent,
                 "id": effect_id,
@@ -340,6 +363,11 @@ async def _late(delay_s: float, response: Response) -> Response:
     if delay_s > 0:
         await asyncio.sleep(delay_s)
     return response
+
+
+def _shown(value: Any) -> str:
+    text = "(none)" if value is MISSING or value is None else str(value)
+    return text if len(text) <= 80 else text[:79] + "…"  # request data is hostile: keep it short
 
 
 def _json_or_none(body: Any) -> Any:

@@ -80,8 +80,11 @@ class _RouteEffect(_Strict):
     required: tuple[str, ...] = ()
     types: dict[str, str] = Field(default_factory=dict)
     needs_entity: bool = False
+    # A request selector naming an id this partner must have handed out in `id_space`
+    # (`path.ticketId`); any other id is answered 404, as the real partner would.
+    known_id: str = ""
 
-    @field_validator("key", "version")
+    @field_validator("key", "version", "known_id")
     @classmethod
     def _optional_selector(cls, value: str) -> str:
         return _selector(value) if value else value
@@ -117,6 +120,26 @@ class RouteSpec(_RouteEffect):
     template: bool = True
     delay_ms: int = Field(0, ge=0)
     fault: NamedFault = ""
+    # JSON Schema (self-contained, `$schema` names its dialect) every JSON request body must meet.
+    body_schema: dict[str, Any] | None = None
+    # Where the answer body carries the id this call hands out (`id`, `ticket.id`):
+    # a fresh one per answer, remembered in `id_space` for `known_id` routes.
+    answer_id: str = ""
+    id_space: str = ""  # which ids: a create and the routes that take its ids share one
+
+    @field_validator("answer_id")
+    @classmethod
+    def _answer_path(cls, value: str) -> str:
+        return _selector(value) if value else value
+
+    @field_validator("body_schema")
+    @classmethod
+    def _body_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from .body_schema import check_schema  # jsonschema only where a schema is given
+
+            check_schema(value)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -153,8 +176,10 @@ class RouteSpec(_RouteEffect):
                     re.compile(pattern)
                 except re.error as exc:
                     raise ValueError(f"bad regex {pattern!r}: {exc}") from None
-        if self.effect and not self.key:
+        if self.effect and not (self.key or self.known_id):
             raise ValueError("key is required when effect is set")
+        if (self.answer_id or self.known_id) and not self.id_space:
+            raise ValueError("id_space is required with answer_id or known_id")
         if (self.key or self.needs_entity) and not self.entity:
             raise ValueError("entity is required (or an effect to take it from)")
         if self.needs_entity and not self.key:
@@ -183,6 +208,7 @@ class Annotation(_Strict):
     required: tuple[str, ...] | None = None
     types: dict[str, str] | None = None
     needs_entity: bool | None = None
+    known_id: str | None = None
 
     @model_validator(mode="after")
     def _valid_fields(self) -> Annotation:

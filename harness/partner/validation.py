@@ -45,8 +45,8 @@ class Checked:
 
 
 def _uses_body(spec: RouteSpec) -> bool:
-    selectors = [*spec.required, *spec.types, spec.key, spec.version]
-    return any(s.startswith("body") for s in selectors if s)
+    selectors = [*spec.required, *spec.types, spec.key, spec.version, spec.known_id]
+    return spec.body_schema is not None or any(s.startswith("body") for s in selectors if s)
 
 
 def check(spec: RouteSpec, sources: Mapping[str, Any], *, body_is_json: bool) -> Checked:
@@ -60,6 +60,13 @@ def check(spec: RouteSpec, sources: Mapping[str, Any], *, body_is_json: bool) ->
         alternatives = type_alternatives(kinds)
         if value is not MISSING and not any(_is(value, k) for k in alternatives):
             return Checked(f"{text}: must be {' or '.join(alternatives)}")
+    body = sources.get("body", MISSING)
+    if spec.body_schema is not None and body is not MISSING:
+        from .body_schema import body_problem  # jsonschema only where a schema is given
+
+        problem = body_problem(spec.body_schema, body)
+        if problem is not None:
+            return Checked(problem)
     key: str | None = None
     if spec.key:
         raw = _selector(spec.key).get(sources)

@@ -2,7 +2,7 @@
 
     pytest --pilots pilots/                          # all pilot files in the folder
     pytest --pilots pilots/order-sync.toml -k throttle
-    pytest --pilots pilots/ --pilots-reports reports # keep the runs with the others
+    pytest --pilots pilots/ --pilots-reports /tmp/runs   # runs elsewhere than reports/
 
 An item drills its scenario (``harness.drill.run_drill``) and passes when the
 invariants did what the scenario expects (``expect = "pass"``: all held;
@@ -18,7 +18,7 @@ does not meet pytest-asyncio's loops, and it lives as long as the proxy does.
 
 from __future__ import annotations
 
-import tempfile
+import os
 import time
 import tomllib
 from collections.abc import Iterator
@@ -64,7 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--pilots-reports",
         default=None,
         metavar="DIR",
-        help="reports folder for the pilot drills' runs (default: a folder in pytest's temp dir)",
+        help="reports folder for the pilot drills' runs (default: $CHAOSLAB_REPORTS, else "
+        "reports/, as for every chaoslab command)",
     )
 
 
@@ -80,8 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if not path.exists():
             raise pytest.UsageError(f"--pilots {entry}: no such file or folder")
         roots.append(path)
-    reports_opt: str | None = config.getoption("pilots_reports")
-    reports = (base / reports_opt).resolve() if reports_opt else None
+    # Where `chaoslab drill` would put them, so a team's CI artifact (reports/) holds the runs.
+    reports_opt = config.getoption("pilots_reports") or os.environ.get("CHAOSLAB_REPORTS")
+    reports = (base / (reports_opt or "reports")).resolve()
     runner = PilotRunner(config, roots, reports)
     config.pluginmanager.register(runner, PLUGIN_NAME)
     config.add_cleanup(runner.close)
@@ -118,7 +120,7 @@ class PilotRunner:
 
     config: pytest.Config
     roots: list[Path]
-    reports_opt: Path | None
+    reports_folder: Path  # made on the first drill, so a collect-only run writes nothing
     records: list[ItemRecord] = field(default_factory=list)
     _session: DrillSession | None = None
     _reports: Path | None = None
@@ -159,16 +161,8 @@ class PilotRunner:
     def reports(self) -> Path:
         # A method, not a property: pluggy reads every attribute of a plugin object.
         if self._reports is None:
-            if self.reports_opt is not None:
-                self._reports = self.reports_opt
-            else:
-                factory = getattr(self.config, "_tmp_path_factory", None)
-                self._reports = (
-                    factory.mktemp("pilot-reports")
-                    if factory is not None
-                    else Path(tempfile.mkdtemp(prefix="chaoslab-pilots-"))
-                )
-            self._reports.mkdir(parents=True, exist_ok=True)
+            self.reports_folder.mkdir(parents=True, exist_ok=True)
+            self._reports = self.reports_folder
         return self._reports
 
     def drill(self, pilot: Pilot, name: str, scenario: ScenarioSpec) -> DrillResult:

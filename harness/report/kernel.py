@@ -28,8 +28,16 @@ class QuietKernelManager(AsyncKernelManager):
 
     async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
         if not self.connection_file:
-            folder = Path(jupyter_runtime_dir())
-            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True, mode=0o700)
-            self.connection_file = str(folder / f"kernel-{self.kernel_id or uuid.uuid4()}.json")
+            self.connection_file = await asyncio.to_thread(
+                _connection_file, self.kernel_id or str(uuid.uuid4())
+            )
         kw.setdefault("stderr", subprocess.DEVNULL)
         await super().start_kernel(**kw)
+
+
+def _connection_file(kernel_id: str) -> str:
+    """Where the kernel's key goes: the runtime folder, made (private) when it is missing."""
+    folder = Path(jupyter_runtime_dir()).resolve()
+    # Jupyter's default, ~/.local/share/jupyter/runtime, may not exist on a fresh machine.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(folder / f"kernel-{kernel_id}.json")

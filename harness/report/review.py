@@ -868,7 +868,7 @@ STAGING = ".review"  # scratch folders of reviews in progress, inside reports/<p
 def kernels_in(folder: Path) -> Iterator[None]:
     """Kernel connection files (they hold the kernel's HMAC key) in ``folder``, not $TMPDIR."""
     before = os.environ.get("JUPYTER_RUNTIME_DIR")
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(folder)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(folder.resolve())
     try:
         yield
     finally:

@@ -3,9 +3,10 @@
     pilots/example.toml              a commented pilot: your command, a declared partner
     fixtures/example/events.jsonl    a few captured deliveries it replays
     reports/.gitignore               runs and reviews stay out of git
-    requirements-chaoslab.txt        what CI installs
+    requirements-chaoslab.txt        what CI installs (chaoslab as this one was installed)
     .github/workflows/chaoslab.yml   CI: pytest --pilots pilots/, reports/ as an artifact
     ci/chaoslab.gitlab-ci.yml        the same for GitLab CI (include it)
+    .gitignore                       caches kept out of git (`chaoslab init` only; see gitignore.py)
 
 Nothing is ever overwritten: if one of these files exists, nothing is written.
 All or nothing: a file that cannot be written (a read-only folder, a full
@@ -19,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from harness import __version__
+from harness.scaffold.install_source import requirement_text
 
 # Where each template goes, relative to the folder being set up.
 LAYOUT: dict[str, str] = {
@@ -37,7 +39,10 @@ class ScaffoldError(RuntimeError):
 
 def _template(name: str) -> str:
     text = resources.files(__package__).joinpath("templates", name).read_text("utf-8")
-    return text.replace("{chaoslab_version}", __version__)
+    text = text.replace("{chaoslab_version}", __version__)
+    if "{chaoslab_requirement}" in text:
+        text = text.replace("{chaoslab_requirement}", requirement_text(__version__))
+    return text
 
 
 def init_layout(target: Path) -> list[Path]:
