@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import HistoryError
+from harness.partner import boundedjson
 
 __all__ = ["BadRow", "Row", "read_rows"]
 
@@ -71,7 +72,10 @@ def _jsonl(path: Path) -> Iterator[Row | BadRow]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = boundedjson.loads(line)
+            except boundedjson.JsonTooDeep as exc:
+                yield BadRow(number, exc.msg)
+                continue
             except json.JSONDecodeError as exc:
                 yield BadRow(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
                 continue
@@ -84,7 +88,9 @@ def _jsonl(path: Path) -> Iterator[Row | BadRow]:
 def _json_document(path: Path) -> Iterator[Row | BadRow]:
     """A JSON array of records, or an API answer holding one under ``data``."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = boundedjson.loads(path.read_text(encoding="utf-8"))
+    except boundedjson.JsonTooDeep as exc:
+        raise HistoryError(f"{path}:{exc.lineno}: {exc.msg}") from None
     except json.JSONDecodeError as exc:
         raise HistoryError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     items = doc.get("data") if isinstance(doc, dict) else doc
