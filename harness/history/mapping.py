@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 from harness.history import n8n
 from harness.history.spec import CATEGORIES, HistoryColumns, HistorySpec
 
-__all__ = ["Execution", "Mapping", "RowProblem", "assemble", "map_row"]
+__all__ = ["Execution", "Mapping", "RowProblem", "map_row"]
 
 # No workflow automation ran before this; an earlier date is a unit or parsing mistake.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
@@ -263,32 +262,3 @@ def map_row(values: dict[str, Any], number: int, m: Mapping) -> Execution | None
         business_key=_text(_field(values, c.business_key)),
         workflow=_id(values, c.workflow),
     )
-
-
-def _root(execution_id: str, parent: dict[str, str]) -> str:
-    """The first execution of a retry chain (outside the export if it started earlier)."""
-    seen = {execution_id}
-    current = execution_id
-    while parent.get(current):
-        current = parent[current]
-        if current in seen:  # a cycle: the export is odd, the chain ends here
-            break
-        seen.add(current)
-    return current
-
-
-def assemble(executions: Iterable[Execution]) -> list[Execution]:
-    """Event ids from retry chains where the export has none; attempts numbered by start."""
-    items = list(executions)
-    parent = {e.execution_id: e.retry_of for e in items if e.retry_of}
-    items = [e if e.event_id else replace(e, event_id=_root(e.execution_id, parent)) for e in items]
-    by_event: dict[str, list[Execution]] = defaultdict(list)
-    for e in items:
-        by_event[e.event_id].append(e)
-    out: list[Execution] = []
-    for group in by_event.values():
-        group.sort(key=lambda e: (e.started, e.row))
-        for rank, e in enumerate(group, start=1):
-            out.append(e if e.attempt is not None else replace(e, attempt=rank))
-    out.sort(key=lambda e: (e.started, e.row))
-    return out
