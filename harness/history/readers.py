@@ -20,6 +20,9 @@ from harness.partner import boundedjson
 
 __all__ = ["BadRow", "Row", "read_rows"]
 
+# Parquet rows turned into Python values at once.
+PARQUET_BATCH = 10_000
+
 
 @dataclass(frozen=True)
 class Row:
@@ -107,12 +110,15 @@ def _parquet(path: Path) -> Iterator[Row | BadRow]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # A row group at a time, as Python values a batch at a time: never the whole file.
+    number = 0
     try:
-        table = pq.read_table(path)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH):
+            for values in batch.to_pylist():
+                number += 1
+                yield Row(number, values)
     except (pa.ArrowInvalid, OSError) as exc:
         raise HistoryError(f"{path}: unreadable Parquet ({exc})") from None
-    for number, values in enumerate(table.to_pylist(), start=1):
-        yield Row(number, values)
 
 
 def read_rows(path: Path, fmt: str, delimiter: str = ",") -> Iterator[Row | BadRow]:
