@@ -5,7 +5,9 @@ A production export can hold millions of executions. Kept as Python objects
 takes about what its text does. Rows are mapped one batch at a time
 (`ExecutionColumns.add`), and what needs every row at once — repeated ids,
 retry chains, attempt numbers, each transaction's outcome — is computed on
-the columns with Arrow and NumPy.
+the columns with Arrow and NumPy, by sorting (a hash table of every id would
+cost another copy of them). The start order is kept as a permutation
+(`Executions`), never as a reordered copy of the table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import pyarrow.compute as pc
 
 from harness.history.mapping import Execution
 
-__all__ = ["BATCH_ROWS", "EXECUTION_SCHEMA", "ExecutionColumns", "Outcomes", "finish", "outcomes"]
+__all__ = [
+    "BATCH_ROWS",
+    "EXECUTION_SCHEMA",
+    "ExecutionColumns",
+    "Executions",
+    "Outcomes",
+    "finish",
+    "outcomes",
+]
 
 # Rows mapped before they become columns: the Python objects alive at once.
 BATCH_ROWS = 20_000
@@ -141,34 +151,60 @@ def _root(execution_id: str, parent: dict[str, str]) -> str:
     return current
 
 
-def _in_order(table: pa.Table, order: np.ndarray) -> pa.Table:
-    """``table`` reordered one column at a time, each old column let go once copied."""
-    columns = dict(zip(table.column_names, table.columns, strict=True))
-    del table
-    taken = pa.array(order)
-    for name in list(columns):
-        columns[name] = columns.pop(name).take(taken)
-    return pa.table(columns, schema=EXECUTION_SCHEMA)
+@dataclass(frozen=True)
+class Executions:
+    """Executions in start order, without copying them into that order.
+
+    ``order[p]`` is the table row of the p-th execution to start (ties by
+    file row); ``codes[p]`` its event's number (equal numbers, same event).
+    """
+
+    table: pa.Table  # in file order
+    order: np.ndarray
+    codes: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.table.num_rows)
+
+    def part(self, start: int, length: int) -> pa.Table:
+        """Executions ``start`` .. ``start + length`` in start order, as a table of their own."""
+        return self.table.take(pa.array(self.order[start : start + length]))
+
+    def take(self, column: str, positions: np.ndarray) -> pa.ChunkedArray:
+        """A column's values at these places in start order."""
+        return self.table[column].take(pa.array(self.order[positions]))
 
 
-def finish(source: ExecutionColumns) -> tuple[pa.Table, np.ndarray]:
+def finish(source: ExecutionColumns) -> Executions:
     """Events filled from retry chains, attempts numbered by start within each event,
-    rows in start order; with each row's event code (equal codes, same event)."""
+    and the start order."""
     table = _chain_roots(source.hand_over())
-    keys = [("event_id", "ascending"), ("started", "ascending"), ("row", "ascending")]
-    by_event = pc.sort_indices(table, sort_keys=keys).to_numpy()
-    starts = _runs(table["event_id"].take(pa.array(by_event)))
-    index = np.arange(len(starts))
+    codes = _event_codes(table["event_id"])
+    row, started = table["row"].to_numpy(), table["started"].to_numpy()
+    by_event = np.lexsort((row, started, codes))
+    grouped = codes[by_event]
+    starts = np.ones(len(by_event), dtype=bool)
+    starts[1:] = grouped[1:] != grouped[:-1]
+    del grouped
+    index = np.arange(len(by_event))
     rank = index - np.maximum.accumulate(np.where(starts, index, 0)) + 1
-    codes = np.empty(len(starts), dtype=np.int64)
-    codes[by_event] = np.cumsum(starts) - 1
-    numbered = np.empty(len(starts), dtype=np.int64)
+    numbered = np.empty(len(by_event), dtype=np.int64)
     numbered[by_event] = rank
     del by_event, starts, index, rank
     filled = pc.coalesce(table["attempt"], pa.array(numbered, pa.int64()))
     table = table.set_column(table.schema.get_field_index("attempt"), "attempt", filled)
-    order = np.lexsort((table["row"].to_numpy(), table["started"].to_numpy()))
-    return _in_order(table, order), codes[order]
+    order = np.lexsort((row, started))
+    return Executions(table, order, codes[order])
+
+
+def _event_codes(event_id: pa.ChunkedArray) -> np.ndarray:
+    """A number per event: equal ids, equal numbers (by sorting the ids once)."""
+    by_id = pc.sort_indices(event_id)
+    starts = _runs(event_id.take(by_id))
+    codes = np.empty(len(starts), dtype=np.int64)
+    codes[by_id.to_numpy()] = np.cumsum(starts) - 1
+    return codes
 
 
 @dataclass(frozen=True)
@@ -178,38 +214,38 @@ class Outcomes:
     processed: int
 
 
-def outcomes(table: pa.Table, codes: np.ndarray) -> Outcomes:
+def outcomes(executions: Executions) -> Outcomes:
     """Processed once any execution succeeded, else dead-lettered if the last one failed
-    (a person has to finish it); still running otherwise. ``table`` is in start order."""
-    if table.num_rows == 0:
+    (a person has to finish it); still running otherwise."""
+    if executions.num_rows == 0:
         return Outcomes(pa.table({"event_id": [], "outcome": [], "detail": []}), 0, 0)
-    category = table["category"]
+    codes, take = executions.codes, executions.take
+    category = executions.table["category"]
     _, first_seen = np.unique(codes, return_index=True)
     _, from_end = np.unique(codes[::-1], return_index=True)
     last = len(codes) - 1 - from_end  # both by code, so they line up
-    success = pc.equal(category, "success").to_numpy(zero_copy_only=False)
+    success = pc.equal(category, "success").to_numpy(zero_copy_only=False)[executions.order]
     won = np.full(len(first_seen), -1)
     success_at = np.flatnonzero(success)
     won_codes, won_first = np.unique(codes[success_at], return_index=True)
     won[won_codes] = success_at[won_first]
     in_order = np.argsort(first_seen, kind="stable")  # transactions by first execution
     won, last = won[in_order], last[in_order]
-    final_failed = pc.equal(category.take(pa.array(last)), "failed").to_numpy(zero_copy_only=False)
+    final_failed = pc.equal(take("category", last), "failed").to_numpy(zero_copy_only=False)
     processed = won >= 0
     ended = processed | final_failed
     won, last, processed = won[ended], last[ended], processed[ended]
     detail_won = pc.binary_join_element_wise(
-        "execution ", table["execution_id"].take(pa.array(np.where(processed, won, 0))), ""
+        "execution ", take("execution_id", np.where(processed, won, 0)), ""
     )
-    status = table["status"].take(pa.array(last))
-    error = table["error"].take(pa.array(last))
+    status, error = take("status", last), take("error", last)
     detail_failed = pc.if_else(
         pc.equal(error, ""), status, pc.binary_join_element_wise(status, error, ": ")
     )
     mask = pa.array(processed)
     rows = pa.table(
         {
-            "event_id": table["event_id"].take(pa.array(last)),
+            "event_id": take("event_id", last),
             "outcome": pc.if_else(mask, "processed", "dead_lettered"),
             "detail": pc.if_else(mask, detail_won, detail_failed),
         }
