@@ -379,10 +379,14 @@ def _usage_error(exc: UsageError) -> int:
     return exc.exit_code
 
 
-def main() -> None:
-    termination.install()
+def run(argv: list[str] | None = None) -> int:
+    """Run one command (``argv`` after `chaoslab`, else the process's) and return its exit code.
+
+    In-process, as tests of bad input use it; `main` adds the signal handling
+    and the exit.
+    """
     try:
-        outcome = app(standalone_mode=False, prog_name="chaoslab")
+        outcome = app(args=argv, standalone_mode=False, prog_name="chaoslab")
     except NoArgsIsHelpError as exc:
         typer.echo(exc.format_message())
         outcome = 2
@@ -399,7 +403,12 @@ def main() -> None:
     code = outcome if isinstance(outcome, int) else 0
     if code == 130 or termination.received() is not None:
         code = interrupted_exit()
-    sys.exit(code)
+    return code
+
+
+def main() -> None:
+    termination.install()
+    sys.exit(run())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ A case is one ``NAME.case.toml`` (the files it reads sit beside it):
     stdout = "empty.jsonl: no requests"           # optional, somewhere in stdout
     code = 2                                      # optional, 2 by default
     env = { TOXIPROXY_URL = "..." }               # optional
+    in_process = true                             # optional, see below
 
 or, for the embedded fault proxy's API, ``status``, ``error`` and a
 ``[request]`` table (method, path, body). Text may use {reports},
@@ -18,14 +19,19 @@ case's neighbours, with CHAOSLAB_REPORTS and TMPDIR inside it. It must exit
 with the case's code, print exactly one stderr line holding the expected
 text and no traceback, leave no process running and write no file outside
 the reports folder. Cases run on a thread pool: each is a second or two of
-interpreter start-up, mostly waiting.
+interpreter start-up, mostly waiting. A case refused before anything starts
+(a value out of range, a file nested too deep) says ``in_process = true``
+and runs in the test's own interpreter instead, where a start-up proves
+nothing: same folder, same checks, and no child process may outlive it.
 
 Adding a case is adding a file here; no code changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import io
 import json
 import os
 import shutil
@@ -198,6 +204,44 @@ def run_case(case: dict[str, Any], folder: Path, values: Mapping[str, str]) -> O
     return Outcome(done.returncode, done.stdout, done.stderr, dict(values), left, written)
 
 
+def children() -> set[str]:
+    """The pids of this process's live children."""
+    found: set[str] = set()
+    for listing in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found.update(listing.read_text().split())
+    return found
+
+
+def run_in_process(
+    case: dict[str, Any], folder: Path, values: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Outcome:
+    """The case's command in this interpreter, as `chaoslab` would run it in ``folder``."""
+    from harness import cli
+
+    for neighbour in CASES.iterdir():
+        if not neighbour.name.endswith(CASE_SUFFIX):
+            shutil.copy(neighbour, folder / neighbour.name)
+    reports, scratch = folder / "reports", folder / "tmp"
+    reports.mkdir()
+    scratch.mkdir()
+    monkeypatch.chdir(folder)
+    for key, value in {
+        "CHAOSLAB_REPORTS": str(reports),
+        "TMPDIR": str(scratch),
+        "COLUMNS": "80",
+        **{k: fill(str(v), values) for k, v in case.get("env", {}).items()},
+    }.items():
+        monkeypatch.setenv(key, value)
+    before, running = files_outside(folder, reports), children()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run([fill(a, values) for a in case["argv"]])
+    left = sorted(children() - running)
+    written = sorted(files_outside(folder, reports) - before)
+    return Outcome(code, out.getvalue(), err.getvalue(), dict(values), left, written)
+
+
 @pytest.fixture(scope="module")
 def outcomes(
     places: dict[str, str], tmp_path_factory: pytest.TempPathFactory
@@ -207,7 +251,7 @@ def outcomes(
         futures: dict[str, Future[Outcome]] = {}
         for path in CASE_FILES:
             case = tomllib.loads(path.read_text(encoding="utf-8"))
-            if "argv" not in case:
+            if "argv" not in case or case.get("in_process"):
                 continue
             folder = tmp_path_factory.mktemp(case_name(path))
             values = {**places, "reports": str(folder / "reports")}
@@ -223,12 +267,23 @@ def test_bad_input(
     path: Path,
     outcomes: dict[str, Future[Outcome]],
     proxy_api: str,
+    places: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     case = tomllib.loads(path.read_text(encoding="utf-8"))
     if "request" in case:
         check_api_case(case, proxy_api)
         return
-    outcome = outcomes[case_name(path)].result(timeout=TIMEOUT_S * 2)
+    if case.get("in_process"):
+        # The command cases' processes are this one's children too: let them
+        # end first, so any child left now is the in-process command's.
+        for pending in outcomes.values():
+            pending.result(timeout=TIMEOUT_S * 2)
+        values = {**places, "reports": str(tmp_path / "reports")}
+        outcome = run_in_process(case, tmp_path, values, monkeypatch)
+    else:
+        outcome = outcomes[case_name(path)].result(timeout=TIMEOUT_S * 2)
     wanted = case["stderr"] if isinstance(case["stderr"], list) else [case["stderr"]]
     lines = [line for line in outcome.stderr.splitlines() if line.strip()]
     assert "Traceback" not in outcome.stderr + outcome.stdout

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.history import HistoryError
+from harness.history import columns as history_columns
 from harness.history import store as history_store
 from harness.history.evidence import production_evidence
 from harness.history.spec import HistorySpec
@@ -578,3 +579,47 @@ def test_the_reference_production_log_is_what_its_generator_makes(tmp_path: Path
     spec = tomllib.loads(PILOT.read_text())["history"]
     result = _import(HistorySpec.model_validate(spec), made, tmp_path / "r")
     assert result.skipped == [] and result.executions == 1693
+
+
+# ---------------------------------------------------------------- streaming in batches
+
+
+def _tables(run_dir: Path) -> dict[str, pa.Table]:
+    return {t: pq.read_table(run_dir / f"{t}.parquet") for t in ("attempts", "outcomes", "effects")}
+
+
+@pytest.mark.parametrize("spec,export", [(N8N_SPEC, N8N), (CSV_SPEC, ORDERS)], ids=["n8n", "csv"])
+def test_batch_boundaries_change_nothing(
+    spec: HistorySpec, export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retry chains and attempt numbers span batches when each row is a batch of its own.
+    whole = _import(spec, export, tmp_path / "whole", skip_bad=True)
+    monkeypatch.setattr(history_columns, "BATCH_ROWS", 1)
+    split = _import(spec, export, tmp_path / "split", skip_bad=True)
+    assert (split.executions, split.transactions, split.succeeded, split.skipped) == (
+        whole.executions,
+        whole.transactions,
+        whole.succeeded,
+        whole.skipped,
+    )
+    for name, table in _tables(whole.run_dir).items():
+        assert _tables(split.run_dir)[name].equals(table), name
+
+
+def test_a_repeated_execution_id_is_a_bad_row_even_batches_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_columns, "BATCH_ROWS", 2)
+    lines = [line for line in ORDERS.read_text().splitlines() if ",oops," not in line]
+    assert lines[2].split(",")[1] == "r2"
+    export = tmp_path / "orders.csv"
+    export.write_text("\n".join([*lines, lines[2].replace(" 09:", " 10:")]) + "\n")
+    with pytest.raises(HistoryError) as stopped:
+        _import(CSV_SPEC, export, tmp_path / "reports")
+    assert str(stopped.value) == f'{export}:{len(lines) + 1}: execution id "r2" repeats row 3'
+    assert not (tmp_path / "reports" / "history").exists()
+    kept = _import(CSV_SPEC, export, tmp_path / "reports", skip_bad=True)
+    assert kept.skipped == [str(stopped.value)]
+    attempts = pq.read_table(kept.run_dir / "attempts.parquet").to_pylist()
+    r2 = [a for a in attempts if a["delivery_id"] == "r2"]
+    assert len(r2) == 1 and r2[0]["sent_at"] == 3600.0  # the first r2, an hour after r1

@@ -25,6 +25,7 @@ from harness import __version__
 from harness.checks.invariants import InvariantResult, check_all, contract_only
 from harness.drill import observe, settling, workflow_log
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
+from harness.drill.deadline import Deadline, drill_deadline
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.drill.nemesis import workflow_nemesis
 from harness.drill.progress import ProgressSink, watch
@@ -65,6 +66,10 @@ class DrillError(RuntimeError):
 
 class ContractMismatch(DrillError):
     """The workflow and a declared partner (or the webhook path) disagree: nothing to judge."""
+
+
+class DrillOverdue(DrillError):
+    """The replay went past the deadline its plan allows; what it recorded is kept."""
 
 
 @dataclass
@@ -437,9 +442,22 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
     # The total is the cost driver the analysis reads; unknown if any partner's is.
     known = [n for n in counts.values() if n is not None]
     p.meta["partner_requests"] = sum(known) if len(known) == len(counts) else None
+    await _leave_links(stage)
+
+
+async def _leave_links(stage: Stage) -> None:
     # Leave the link proxies before the partners stop, so a real server keeps nothing.
     for name in stage.links.proxies.values() if not stage.standing else ():
         await stage.proxy.delete_proxy(name)
+
+
+def _overdue(p: Prepared, deadline: Deadline) -> DrillOverdue:
+    p.meta.update(status="overdue", finished_at=time.time())
+    p.meta["error"] = f"stopped at its deadline of {deadline.seconds:.0f} s ({deadline.explain()})"
+    return DrillOverdue(
+        f"{p.pilot.name}/{p.scenario_name}: stopped after {deadline.seconds:.0f} s, past what its "
+        f"plan allows ({deadline.explain()}); what it recorded is in {p.run_dir}"
+    )
 
 
 def _journal_partner_files(p: Prepared, journal: JournalWriter) -> None:
@@ -581,7 +599,17 @@ async def run_drill(
                         proxy = await stack.enter_async_context(open_fault_proxy())
                     stage = await _start(p, stack, proxy)
                     log = _workflow_log(p)
-                sender = await _replay(p, stage, journal, progress)
+                deadline = drill_deadline(p.plan, pilot.spec, scenario)
+                p.meta["deadline_s"] = round(deadline.seconds, 1)
+                limit = asyncio.timeout(deadline.seconds)
+                try:
+                    async with limit:
+                        sender = await _replay(p, stage, journal, progress)
+                except TimeoutError:
+                    if not limit.expired():
+                        raise
+                    await _leave_links(stage)
+                    raise _overdue(p, deadline) from None
                 await _collect(p, stage, journal)
                 if standing is not None:
                     standing.end(p)
@@ -592,6 +620,12 @@ async def run_drill(
             journal.close()
             results = _finish(p, sender, journal, started, log)
         except ContractMismatch:
+            raise
+        except DrillOverdue:
+            # Everything is stopped: keep the partners' records of what happened so far.
+            if "clock_origin" in p.meta:
+                _journal_partner_files(p, journal)
+            journal.write_meta(p.meta)
             raise
         except BaseException as exc:
             # Whatever stopped the drill, run.json says so; the journal so far is kept.

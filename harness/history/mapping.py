@@ -8,17 +8,22 @@ the export's own column, e.g. ``started: not an ISO 8601 time, got
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from harness.history import n8n
 from harness.history.spec import CATEGORIES, HistoryColumns, HistorySpec
 
-__all__ = ["Execution", "Mapping", "RowProblem", "assemble", "map_row"]
+__all__ = ["Execution", "Mapping", "RowProblem", "map_row"]
+
+# No workflow automation ran before this; an earlier date is a unit or parsing mistake.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+# Clocks disagree a little; an execution a day in the future did not happen yet.
+FUTURE_SLACK_S = 86400.0
 
 
 class RowProblem(ValueError):
@@ -52,6 +57,8 @@ class Mapping:
     time_format: str
     tz: ZoneInfo
     workflow: str | None
+    # The latest time an execution can have started: now, plus clock slack.
+    latest: float = field(default_factory=lambda: time.time() + FUTURE_SLACK_S)
 
     @classmethod
     def of(cls, spec: HistorySpec) -> Mapping:
@@ -110,6 +117,17 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _id(values: dict[str, Any], column: str | None) -> str:
+    """An id as text; objects, lists, booleans, NaN and fractions are no id."""
+    raw = _field(values, column)
+    if raw is None or raw == "":
+        return ""
+    whole_float = isinstance(raw, float) and math.isfinite(raw) and raw.is_integer()
+    if isinstance(raw, bool) or not (isinstance(raw, str | int) or whole_float):
+        raise RowProblem(f"{column}: must be a string or a whole number, got {_got(raw)}")
+    return _text(raw)
+
+
 def _time_kind(fmt: str) -> str:
     return {
         "iso": "an ISO 8601 time",
@@ -154,9 +172,16 @@ def _time(values: dict[str, Any], column: str, m: Mapping) -> float:
     if raw is None or raw == "":
         raise RowProblem(f"{column}: missing (the time it {_verb(column, m)})")
     try:
-        return parse_time(raw, m)
+        moment = parse_time(raw, m)
     except RowProblem as exc:
         raise RowProblem(f"{column}: {exc}, got {_got(raw)}") from None
+    if not EARLIEST <= moment <= m.latest:
+        # A year-9999 row once made the monthly volume 0.017: refused, not averaged in.
+        raise RowProblem(
+            f"{column}: {_got(raw)} is outside 2000-01-01 .. tomorrow, "
+            "not a time an execution ran"
+        )
+    return moment
 
 
 def _verb(column: str, m: Mapping) -> str:
@@ -215,10 +240,10 @@ def map_row(values: dict[str, Any], number: int, m: Mapping) -> Execution | None
         )
     if category == "skip":
         return None
-    execution_id = _text(_field(values, c.execution_id)) or f"row-{number}"
-    if c.execution_id is not None and not _text(values.get(c.execution_id)):
+    execution_id = _id(values, c.execution_id) or f"row-{number}"
+    if c.execution_id is not None and not _id(values, c.execution_id):
         raise RowProblem(f"{c.execution_id}: missing (the execution id)")
-    event_id = _text(_field(values, c.event_id))
+    event_id = _id(values, c.event_id)
     if c.event_id is not None and not event_id:
         raise RowProblem(f"{c.event_id}: missing (the event id)")
     started = _time(values, c.started_at, m)
@@ -231,38 +256,9 @@ def map_row(values: dict[str, Any], number: int, m: Mapping) -> Execution | None
         category=category,
         status=word,
         attempt=_attempt(values, c.attempt),
-        retry_of=_text(_field(values, c.retry_of)),
+        retry_of=_id(values, c.retry_of),
         error=_text(_field(values, c.error))[:200],
         effect=_text(_field(values, c.effect)),
         business_key=_text(_field(values, c.business_key)),
-        workflow=_text(_field(values, c.workflow)),
+        workflow=_id(values, c.workflow),
     )
-
-
-def _root(execution_id: str, parent: dict[str, str]) -> str:
-    """The first execution of a retry chain (outside the export if it started earlier)."""
-    seen = {execution_id}
-    current = execution_id
-    while parent.get(current):
-        current = parent[current]
-        if current in seen:  # a cycle: the export is odd, the chain ends here
-            break
-        seen.add(current)
-    return current
-
-
-def assemble(executions: Iterable[Execution]) -> list[Execution]:
-    """Event ids from retry chains where the export has none; attempts numbered by start."""
-    items = list(executions)
-    parent = {e.execution_id: e.retry_of for e in items if e.retry_of}
-    items = [e if e.event_id else replace(e, event_id=_root(e.execution_id, parent)) for e in items]
-    by_event: dict[str, list[Execution]] = defaultdict(list)
-    for e in items:
-        by_event[e.event_id].append(e)
-    out: list[Execution] = []
-    for group in by_event.values():
-        group.sort(key=lambda e: (e.started, e.row))
-        for rank, e in enumerate(group, start=1):
-            out.append(e if e.attempt is not None else replace(e, attempt=rank))
-    out.sort(key=lambda e: (e.started, e.row))
-    return out

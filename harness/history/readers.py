@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import HistoryError
+from harness.partner import boundedjson
 
 __all__ = ["BadRow", "Row", "read_rows"]
+
+# Parquet rows turned into Python values at once.
+PARQUET_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,10 @@ def _jsonl(path: Path) -> Iterator[Row | BadRow]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = boundedjson.loads(line)
+            except boundedjson.JsonTooDeep as exc:
+                yield BadRow(number, exc.msg)
+                continue
             except json.JSONDecodeError as exc:
                 yield BadRow(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
                 continue
@@ -84,7 +91,9 @@ def _jsonl(path: Path) -> Iterator[Row | BadRow]:
 def _json_document(path: Path) -> Iterator[Row | BadRow]:
     """A JSON array of records, or an API answer holding one under ``data``."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = boundedjson.loads(path.read_text(encoding="utf-8"))
+    except boundedjson.JsonTooDeep as exc:
+        raise HistoryError(f"{path}:{exc.lineno}: {exc.msg}") from None
     except json.JSONDecodeError as exc:
         raise HistoryError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     items = doc.get("data") if isinstance(doc, dict) else doc
@@ -101,12 +110,15 @@ def _parquet(path: Path) -> Iterator[Row | BadRow]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # A row group at a time, as Python values a batch at a time: never the whole file.
+    number = 0
     try:
-        table = pq.read_table(path)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH):
+            for values in batch.to_pylist():
+                number += 1
+                yield Row(number, values)
     except (pa.ArrowInvalid, OSError) as exc:
         raise HistoryError(f"{path}: unreadable Parquet ({exc})") from None
-    for number, values in enumerate(table.to_pylist(), start=1):
-        yield Row(number, values)
 
 
 def read_rows(path: Path, fmt: str, delimiter: str = ",") -> Iterator[Row | BadRow]:

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from harness.partner import boundedjson
+
 Signing = Literal["stripe", "standard", "github", "shopify", "none"]
 SIGNING_SCHEMES: tuple[Signing, ...] = ("stripe", "standard", "github", "shopify", "none")
 
@@ -100,6 +102,17 @@ def lone_surrogate(text: str) -> str | None:
         f"holds a lone surrogate \\u{ord(found.group()):04x} (character {found.start()}), "
         "which is not Unicode text"
     )
+
+
+def _too_deep(body: str) -> str | None:
+    """A problem sentence for a JSON body nested past the limit, else None.
+
+    The body itself is sent as captured, but selectors and salting read it
+    as JSON: refused here, `fixtures check` and the drill agree.
+    """
+    if body.lstrip()[:1] not in ("[", "{") or boundedjson.depth_exceeded_at(body) is None:
+        return None
+    return f"JSON nested deeper than {boundedjson.MAX_DEPTH} levels"
 
 
 def _json_type(value: Any) -> str:
@@ -319,15 +332,21 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append(("body", f"must be a string, got {_json_type(body)} {_show(body)}"))
         elif isinstance(body, str) and (surrogate := lone_surrogate(body)) is not None:
             problems.append(("body", f"{surrogate}; give bytes that are not UTF-8 as body_b64"))
+        elif isinstance(body, str) and (deep := _too_deep(body)) is not None:
+            problems.append(("body", deep))
     else:
         b64 = obj["body_b64"]
         if not isinstance(b64, str):
             problems.append(("body_b64", f"must be a string, got {_json_type(b64)} {_show(b64)}"))
         else:
             try:
-                base64.b64decode(b64, validate=True)
+                decoded = base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):
                 problems.append(("body_b64", "not valid base64"))
+            else:
+                deep = _too_deep(decoded.decode("utf-8", errors="replace"))
+                if deep is not None:
+                    problems.append(("body_b64", deep))
 
     signing = obj.get("signing")
     if "signing" not in obj:
@@ -427,9 +446,12 @@ def _scan(path: str | os.PathLike[str]) -> tuple[list[CapturedRequest], list[Fix
             )
             continue
         try:
-            obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            obj = boundedjson.loads(text, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKey as exc:
             errors.append(FixtureError(name, number, "json", f"duplicate key {_show(exc.key)}"))
+            continue
+        except boundedjson.JsonTooDeep as exc:
+            errors.append(FixtureError(name, number, "json", exc.msg))
             continue
         except json.JSONDecodeError as exc:
             errors.append(

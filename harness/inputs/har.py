@@ -40,6 +40,7 @@ from harness.inputs.fixtures import (
     lone_surrogate,
     parse_rfc3339,
 )
+from harness.partner import boundedjson
 from harness.replay.signing import HOP_BY_HOP
 
 # Captures often hold session cookies or API tokens; fixtures are committed.
@@ -125,7 +126,9 @@ def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | Non
             return None
         text = payload[0]
     try:
-        obj = json.loads(text)
+        obj = boundedjson.loads(text)
+    except boundedjson.JsonTooDeep as exc:
+        raise _KeyError("body", exc.msg) from None
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None
@@ -211,9 +214,11 @@ def _read_json(path: Path) -> tuple[Any, str]:
         raise HarError(f"{path}: cannot read file: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8-sig")
-        return json.loads(text), text
+        return boundedjson.loads(text), text
     except UnicodeDecodeError as exc:
         raise HarError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except boundedjson.JsonTooDeep as exc:
+        raise HarError(f"{path}:{exc.lineno}: {exc.msg}") from None
     except json.JSONDecodeError as exc:
         raise HarError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -24,6 +24,16 @@ from pydantic import (
 
 from harness.history.spec import HistorySpec
 from harness.inputs import placeholders
+from harness.inputs.bounds import (
+    MAX_AGE_S,
+    MAX_TIME_SCALE,
+    Fraction,
+    Moment,
+    PositiveSeconds,
+    Rate,
+    Seconds,
+    ToxicAttribute,
+)
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.inputs.tree import pilot_tree
@@ -45,7 +55,8 @@ class PilotError(ValueError):
 
 class _Strict(BaseModel):
     # A misspelt key must be an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN or infinity in any number is refused; bounds.py gives the ranges.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class OutcomesSpec(_Strict):
@@ -82,12 +93,12 @@ class WorkflowSpec(_Strict):
     status_path: str = ""
     # Quiescence: no partner request for this long (with a status endpoint too: both
     # must say done). None: derived from the waits declared below and the partners'.
-    quiet_s: float | None = Field(None, gt=0, le=600)
+    quiet_s: PositiveSeconds | None = None
     # The workflow's own retry waits (its backoff), in seconds: settling waits past them.
-    retry_schedule_s: list[Annotated[float, Field(ge=0, le=600)]] = Field(default_factory=list)
+    retry_schedule_s: list[Seconds] = Field(default_factory=list, max_length=100)
     outcomes: OutcomesSpec | None = None
-    startup_timeout_s: float = Field(15.0, gt=0)
-    settle_timeout_s: float = Field(20.0, gt=0)
+    startup_timeout_s: PositiveSeconds = 15.0
+    settle_timeout_s: PositiveSeconds = 20.0
     # Values may use {port}, {secret}, {state_dir}, {run_dir}, {links.NAME.url}.
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -104,9 +115,11 @@ class WebhookSpec(_Strict):
     fixtures: str  # relative to the pilot file
     path: str = "/webhooks/payments"
     secret_env: str = "CHAOSLAB_WEBHOOK_SECRET"
-    timeout_s: float = Field(5.0, gt=0)  # the provider's response window
+    timeout_s: PositiveSeconds = 5.0  # the provider's response window
     # Provider redelivery after a failed attempt, time-compressed (seconds after the failure).
-    retry_schedule_s: list[float] = Field(default_factory=lambda: [0.2, 0.5, 1.0, 2.0, 4.0])
+    retry_schedule_s: list[Seconds] = Field(
+        default_factory=lambda: [0.2, 0.5, 1.0, 2.0, 4.0], max_length=100
+    )
 
 
 def _partner_faults(faults: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +135,7 @@ class LinkSpec(_Strict):
     env: str | None = None  # shorthand for [workflow.env] <env> = "{links.<name>.url}"
     # How long the caller on this link waits for an answer (the workflow's own
     # setting, declared so the hunt can aim past it; pass it on with {links.NAME.timeout_s}).
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: PositiveSeconds | None = None
 
 
 class SloSpec(_Strict):
@@ -131,14 +144,14 @@ class SloSpec(_Strict):
 
 
 class Duplicate(_Strict):
-    probability: float = Field(ge=0, le=1)
-    delay_s: float = Field(0.05, ge=0)
+    probability: Fraction
+    delay_s: Seconds = 0.05
 
 
 class Drop(_Strict):
-    probability: float = Field(ge=0, le=1)
+    probability: Fraction
     # When the provider sends the lost delivery again; None means it never does.
-    redeliver_after_s: float | None = Field(1.0, ge=0)
+    redeliver_after_s: Seconds | None = 1.0
 
 
 class Reorder(_Strict):
@@ -147,12 +160,12 @@ class Reorder(_Strict):
 
 class Burst(_Strict):
     size: int = Field(ge=1)
-    pause_s: float = Field(ge=0)
+    pause_s: Seconds
 
 
 class StaleSignature(_Strict):
-    probability: float = Field(ge=0, le=1)
-    age_s: float = Field(600.0, gt=0)
+    probability: Fraction
+    age_s: float = Field(600.0, gt=0, le=MAX_AGE_S)
 
 
 class PositionFault(_Strict):
@@ -160,13 +173,13 @@ class PositionFault(_Strict):
 
     position: int = Field(ge=0)
     fault: Literal["duplicate", "drop", "swap", "stale_signature"]
-    delay_s: float = Field(0.05, ge=0)  # for duplicate: when the copy follows; for drop: redelivery
+    delay_s: Seconds = 0.05  # for duplicate: when the copy follows; for drop: redelivery
 
 
 class DeliverySpec(_Strict):
-    rate: float | None = Field(None, gt=0)  # deliveries per second; None = as fast as allowed
+    rate: Rate | None = None  # deliveries per second; None = as fast as allowed
     # Replay with the captured spacing multiplied by this factor (0.01 = 100x faster).
-    time_scale: float | None = Field(None, gt=0)
+    time_scale: float | None = Field(None, gt=0, le=MAX_TIME_SCALE)
     concurrency: int = Field(4, ge=1, le=256)
     duplicate: Duplicate | None = None
     drop: Drop | None = None
@@ -196,13 +209,13 @@ class ToxicWindow(_Strict):
     link: str
     type: str
     stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: float = Field(1.0, ge=0, le=1)
-    attributes: dict[str, int] = Field(default_factory=dict)
+    toxicity: Fraction = 1.0
+    attributes: dict[str, ToxicAttribute] = Field(default_factory=dict)
     # Active from/until seconds into the run, or while deliveries with these
     # positions (0-based, inclusive) are in flight. Positions make a schedule
     # independent of wall-clock time, which the hunt relies on.
-    from_s: float | None = Field(None, ge=0)
-    until_s: float | None = Field(None, ge=0)
+    from_s: Moment | None = None
+    until_s: Moment | None = None
     from_delivery: int | None = Field(None, ge=0)
     until_delivery: int | None = Field(None, ge=0)
 
@@ -245,7 +258,7 @@ class Restart(_Strict):
     # faults count) has been answered, before the next one goes out; or at a
     # time since the replay began.
     after_delivery: int | None = Field(None, ge=0)
-    at_s: float | None = Field(None, ge=0)
+    at_s: Moment | None = None
 
     @model_validator(mode="after")
     def _one_moment(self) -> Restart:

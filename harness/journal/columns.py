@@ -26,7 +26,9 @@ ATTEMPTS = pa.schema(
         ("finished_at", pa.float64()),
         ("latency_ms", pa.float64()),
         ("status", pa.int64()),  # HTTP status, null when no response
-        ("error_class", pa.string()),  # "", timeout, connect, reset, http_4xx, http_5xx, other
+        # "", timeout, connect, reset, http_4xx, http_5xx, other, dropped,
+        # unfinished (the drill stopped at its deadline mid-answer)
+        ("error_class", pa.string()),
         ("fault_tags", pa.string()),  # comma-separated: "duplicate", "reordered", "redelivery", ...
         # The start of the workflow's answer to a non-2xx attempt (evidence of a refusal).
         ("answer", pa.string()),

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from . import boundedjson
 from .confined import FileRefused, read_text
 from .spec import PartnerSpecError
 from .yaml_bounded import YamlRefused, load_yaml
@@ -38,9 +39,11 @@ def read_document(path: Path, root: Path | None = None) -> Any:
             return tomllib.loads(text)
         if suffix in {".yaml", ".yml"}:
             return load_yaml(text)
-        return json.loads(text)
+        return boundedjson.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PartnerSpecError(f"{path}: not valid TOML: {exc}") from None
+    except boundedjson.JsonTooDeep as exc:
+        raise PartnerSpecError(f"{path}:{exc.lineno}: {exc.msg}") from None
     except json.JSONDecodeError as exc:
         raise PartnerSpecError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
     except YamlRefused as exc:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import boundedjson
 from .confined import FileRefused, read_text
 from .spec import PartnerSpecError, RouteSpec, describe
 
@@ -93,7 +94,7 @@ def _body_patterns(patterns: Any, when: dict[str, Any]) -> None:
             value = pattern["equalToJson"]
             if isinstance(value, str):
                 try:
-                    value = json.loads(value)
+                    value = boundedjson.loads(value)
                 except json.JSONDecodeError as exc:
                     raise _Bad(f"{key}.equalToJson", f"not valid JSON: {exc.msg}") from None
             when["body"] = {"equal": value}
@@ -241,11 +242,13 @@ def load(location: Path) -> list[RouteSpec]:
     ranked: list[tuple[int, int, RouteSpec]] = []
     for path in files:
         try:
-            decoded = json.loads(read_text(path, root=folder))
+            decoded = boundedjson.loads(read_text(path, root=folder))
         except FileRefused as exc:
             raise PartnerSpecError(f"{path}: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PartnerSpecError(f"{path}: cannot read: {exc}") from None
+        except boundedjson.JsonTooDeep as exc:
+            raise PartnerSpecError(f"{path}:{exc.lineno}: {exc.msg}") from None
         except json.JSONDecodeError as exc:
             raise PartnerSpecError(
                 f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}"

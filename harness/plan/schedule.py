@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.inputs.bounds import MAX_PLAN_S
 from harness.inputs.pilot import DeliverySpec
 
 
@@ -143,6 +144,13 @@ def plan_deliveries(
     # "Never delivered" must be true of the plan as a whole: a duplicate, or a
     # second capture of the same event, may still bring a dropped event in.
     never -= {event_ids[d.event_index] for d in drafts if not d.lost}
+    last = max((d.at_s for d in drafts), default=0.0)
+    if last > MAX_PLAN_S:
+        # Each number may be in range and the whole still last for days.
+        raise ValueError(
+            f"delivery: the last planned send is {last:,.0f} s into the run, past the "
+            f"{MAX_PLAN_S:,.0f} s a drill may take (raise rate, lower time_scale or send fewer)"
+        )
     drafts.sort(key=lambda d: (d.at_s, d.order))
     deliveries = tuple(
         PlannedDelivery(

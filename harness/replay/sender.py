@@ -220,6 +220,12 @@ class Sender:
                 answer = answer_text(response.content)
         except httpx.HTTPError as exc:
             error = exc
+        except asyncio.CancelledError:
+            # Stopped mid-answer (the drill's deadline): the attempt was made, so it is recorded.
+            stopped = self._now()
+            row.update(sent_at=sent, finished_at=stopped, latency_ms=(stopped - sent) * 1000.0)
+            self._record({**row, "status": None, "error_class": "unfinished"})
+            raise
         finally:
             self.stats.in_flight -= 1
         finished = self._now()

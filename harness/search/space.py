@@ -36,6 +36,7 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from harness.inputs.bounds import MAX_DELAY_S
 from harness.inputs.expectations import ExpectationRule, expect_for
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.pilot import Pilot, ScenarioSpec
@@ -291,7 +292,8 @@ def fault_space(
         max_faults=max_faults,
         families=tuple(f for f in FAMILIES if f in families),
         quirks=tuple(left_out),
-        delays_s=late_delays(sum(spec.webhook.retry_schedule_s)),
+        # Capped: a scenario's delays may not pass bounds.MAX_DELAY_S.
+        delays_s=late_delays(min(sum(spec.webhook.retry_schedule_s), MAX_DELAY_S)),
         partner_kinds=supported_partner_kinds(),
         restarts=restarts_supported(pilot),
         related=related_pairs(chosen, events, spec.expectations, partners),
