@@ -17,6 +17,7 @@ import pytest
 from harness.drill import run_drill
 from harness.drill.settling import MARGIN_S, default_quiet_s, settle
 from harness.inputs.pilot import load_pilot
+from tests.pilot_tree import pilot_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,9 +70,10 @@ def test_a_busy_status_is_waited_for_past_the_quiet() -> None:
 @pytest.mark.slow
 def test_a_status_endpoint_that_always_says_done_cannot_cut_a_drill_short(tmp_path: Path) -> None:
     """The hardened workflow retries through a partner outage; its 'status' is /healthz."""
-    pilot_file = tmp_path / "pilot.toml"
+    # A pilot extends only inside its tree: a copy of pilots/ beside the code.
+    pilot_file = pilot_tree(tmp_path) / "pilot.toml"
     pilot_file.write_text(
-        f'extends = "{REPO / "pilots" / "order-sync.toml"}"\n'
+        'extends = "order-sync.toml"\n'
         '[pilot]\nname = "lying-status"\n'
         '[workflow]\nstatus_path = "/healthz"\n'
         "retry_schedule_s = [2.0]   # BACKOFF_CAP_S: the longest wait between its retries\n"

@@ -13,6 +13,7 @@ from harness.drill import run_drill
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.replay.volume import MAX_VOLUME, scaled
+from tests.pilot_tree import pilot_tree
 
 REPO = Path(__file__).resolve().parent.parent
 PILOT = REPO / "pilots" / "order-sync.toml"
@@ -37,9 +38,10 @@ def test_copies_are_new_transactions_later_in_time_in_the_captured_order() -> No
 
 @pytest.mark.slow
 def test_a_drill_at_volume_sends_that_many_and_judges_them_all(tmp_path: Path) -> None:
-    pilot_file = tmp_path / "pilot.toml"
+    # A pilot extends only inside its tree: a copy of pilots/ beside the code.
+    pilot_file = pilot_tree(tmp_path) / "pilot.toml"
     pilot_file.write_text(
-        f'extends = "{PILOT}"\n[pilot]\nname = "at-volume"\n'
+        'extends = "order-sync.toml"\n[pilot]\nname = "at-volume"\n'
         "[scenarios.few]\ndelivery = { events = [0, 1, 2], rate = 40 }\n"
     )
     result = asyncio.run(
