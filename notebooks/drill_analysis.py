@@ -145,16 +145,15 @@ inert.say(rv.errors_sentence(an.errors_in_windows(rs.attempts, rs.windows)))
 
 # %% tags=["figure"]
 inv = an.invariant_table(rs, slo)
-grid = inv.groupby(["scenario", "invariant"])["ok"].all().unstack()
-order = [c for c in ("exactly_once", "unexpected_effects", "all_accounted", "final_state", "slo") if c in grid.columns]
-grid = grid[order + [c for c in grid.columns if c not in order]].astype(float)
+grid = an.invariant_grid(inv)  # "BROKEN", "holds", or "n/a" where it had nothing to judge
+codes = {"BROKEN": 0, "n/a": 1, "holds": 2}
 fig, ax = plt.subplots(figsize=(max(7.0, 1.2 * grid.shape[1] + 2.5), 0.4 * len(grid) + 2.0))
-held = plt.matplotlib.colors.ListedColormap(["#fc9272", "#c7e9c0"])
-ax.imshow(grid.to_numpy(), cmap=held, vmin=0, vmax=1, aspect="auto")
+held = plt.matplotlib.colors.ListedColormap(["#fc9272", "#e0e0e0", "#c7e9c0"])
+ax.imshow(grid.replace(codes).to_numpy(dtype=float), cmap=held, vmin=-0.5, vmax=2.5, aspect="auto")
 ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="left", rotation_mode="anchor")
 ax.set_yticks(range(grid.shape[0]), grid.index)
 for (i, j), value in np.ndenumerate(grid.to_numpy()):
-    ax.text(j, i, "holds" if value == 1 else "BROKEN", ha="center", va="center", fontsize=8)
+    ax.text(j, i, value, ha="center", va="center", fontsize=8)
 ax.xaxis.tick_top()
 ax.spines[:].set_visible(False)
 plt.show()

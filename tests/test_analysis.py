@@ -566,3 +566,25 @@ def test_an_event_processed_whose_effect_never_landed_is_lost(tmp_path: Path) ->
     summary = pilot_summary(load_runs(root), EconomicsConfig(), {"min_txns": 1})
     assert summary["measured"]["lost"] == 1
     assert summary["measured"]["succeeded"] == 9
+
+
+def test_the_invariant_grid_says_which_checks_had_nothing_to_judge() -> None:
+    from harness.report.analysis import INVARIANT_COLUMNS, invariant_grid
+
+    rows = [
+        ("r1", "calm", "exactly_once", True, 20),
+        ("r2", "calm", "exactly_once", False, 20),  # broke in one of two runs
+        ("r1", "calm", "retry_after_honoured", True, 0),  # no 429 came its way
+        ("r2", "calm", "retry_after_honoured", True, 0),
+        ("r1", "calm", "slo", True, 20),
+        ("r1", "storm", "retry_after_honoured", True, 7),
+    ]
+    frame = pd.DataFrame(
+        [(r, s, i, ok, "", [], n) for r, s, i, ok, n in rows], columns=INVARIANT_COLUMNS
+    )
+    grid = invariant_grid(frame)
+    assert list(grid.columns[:2]) == ["exactly_once", "slo"]  # the usual order first
+    assert grid.loc["calm", "exactly_once"] == "BROKEN"
+    assert grid.loc["calm", "retry_after_honoured"] == "n/a"
+    assert grid.loc["storm", "retry_after_honoured"] == "holds"
+    assert grid.loc["calm", "slo"] == "holds"

@@ -43,6 +43,7 @@ __all__ = [
     "errors_in_windows",
     "events_table",
     "failure_rates",
+    "invariant_grid",
     "invariant_table",
     "latency_percentiles",
     "load_runs",
@@ -764,6 +765,25 @@ def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
         for r in results:
             rows.append({"run_id": run.run_id, "scenario": scenario_of.get(run.run_id, ""), **r})
     return pd.DataFrame(rows, columns=INVARIANT_COLUMNS)
+
+
+GRID_ORDER = ("exactly_once", "unexpected_effects", "all_accounted", "final_state", "slo")
+
+
+def invariant_grid(invariants: pd.DataFrame) -> pd.DataFrame:
+    """Scenario × invariant: "BROKEN" if it broke in any run, "n/a" if it never had
+    anything to judge (it held only because nothing came its way), else "holds"."""
+    if invariants.empty:
+        return pd.DataFrame()
+    frame = invariants.assign(
+        broke=~invariants["ok"].astype(bool),
+        idle=pd.to_numeric(invariants["judged"], errors="coerce").eq(0),
+    )
+    by = frame.groupby(["scenario", "invariant"])
+    state = np.where(by["broke"].any(), "BROKEN", np.where(by["idle"].all(), "n/a", "holds"))
+    grid = pd.Series(state, index=by["broke"].any().index).unstack()
+    first = [c for c in GRID_ORDER if c in grid.columns]
+    return grid[first + [c for c in grid.columns if c not in first]].fillna("n/a")
 
 
 def errors_in_windows(attempts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:

@@ -83,10 +83,19 @@ def numbered(items: Iterable[object]) -> str:
     return f"<ol>{rows}</ol>" if rows else ""
 
 
+# The notebook theme right-aligns every cell; words read better from the left.
+_TABLE_CSS = (
+    "<style>.jp-RenderedHTMLCommon .chaoslab-text table.dataframe td,"
+    " .jp-RenderedHTMLCommon .chaoslab-text table.dataframe th"
+    " {text-align:left; vertical-align:top}</style>"
+)
+
+
 def table(frame: pd.DataFrame, *, index: bool = False, css_class: str = "") -> str:
     """A DataFrame as an HTML table whose cells, labels and column names are escaped."""
     classes = ["dataframe", *([css_class] if css_class else [])]
-    return frame.to_html(escape=True, index=index, border=0, classes=classes, na_rep="")
+    html_table = frame.to_html(escape=True, index=index, border=0, classes=classes, na_rep="")
+    return _TABLE_CSS + html_table
 
 
 def block(*parts: str) -> str:

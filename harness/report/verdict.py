@@ -763,10 +763,15 @@ def decide(
     return _judged_verdict(judged, checks, failing, previous)
 
 
+def _clause(sentence: str) -> str:
+    """A check's sentence inside another: "Payback takes…" → "payback takes…" (not "NPV")."""
+    return sentence[:1].lower() + sentence[1:] if sentence[1:2].islower() else sentence
+
+
 def _why_not(decision: Decision, checks: list[Check], failing: list[Check]) -> dict[str, str]:
     """One sentence for each verdict it is not, from the checks that rule it out."""
     by = {c.name: c for c in checks}
-    fails = [c.sentence for c in failing]
+    fails = [_clause(c.sentence) for c in failing]
     more = f" (and {len(fails) - 1} more)" if len(fails) > 1 else ""
     out: dict[str, str] = {}
     if decision is not Decision.PROMOTE:
@@ -780,14 +785,14 @@ def _why_not(decision: Decision, checks: list[Check], failing: list[Check]) -> d
                 "only more volume or a cheaper run could change its money."
             )
         else:
-            hopeless = [c.sentence for c in checks if c.group == "retire" and not c.ok]
+            hopeless = [_clause(c.sentence) for c in checks if c.group == "retire" and not c.ok]
             out["REFACTOR"] = (
                 "Not REFACTOR: even fixed, it would not pay: "
                 + ("; ".join(hopeless) or "NPV after the fix is not positive")
                 + "."
             )
     if decision is not Decision.RETIRE:
-        keep = [by[n].sentence for n in ("payback_retire", "npv_after_fix") if n in by]
+        keep = [_clause(by[n].sentence) for n in ("payback_retire", "npv_after_fix") if n in by]
         severe = [c.name for c in failing if "severe" in c.sentence]
         out["RETIRE"] = (
             "Not RETIRE: "
