@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from pilot_tree import pilot_tree
+from pilot_tree import naive_logistics_pilot, pilot_tree
 
 from harness.checks.answers import refusals
 from harness.checks.contract import contract
@@ -211,7 +211,7 @@ def test_a_crash_in_the_workflow_log_is_quoted_with_the_event_it_names() -> None
         crashes=found,
     )
     assert not result.ok
-    assert "the workflow logged \"ConnectionResetError" in result.examples[0]
+    assert 'the workflow logged "ConnectionResetError' in result.examples[0]
     # A clean log quotes nothing.
     assert crashes("INFO: started\nINFO: 200 OK\n", {"evt_crash1"}) == []
 
@@ -262,9 +262,7 @@ def test_the_slo_names_the_event_that_broke_it_with_its_detail() -> None:
         '(outcome dead_lettered: "no ticket yet for o10", 1 attempt)'
     ]
     # The detail is in the review's events table too.
-    run = Run(
-        run_dir=Path("slo"), meta={"run_id": "slo", "scenario": "s", "slo": SLO}, **t
-    )
+    run = Run(run_dir=Path("slo"), meta={"run_id": "slo", "scenario": "s", "slo": SLO}, **t)
     events = events_table(run_set([run]), 1000)
     assert events.set_index("event_id").at["e10", "detail"] == "no ticket yet for o10"
 
@@ -299,9 +297,7 @@ def test_a_partial_contract_mismatch_is_a_contract_finding_not_a_loss() -> None:
     t = contract_run(lost_too=False)
     finding = contract(t["requests"], t["expected"], t["effects"])
     assert finding.events == {"e5"}
-    assert finding.result.examples == [
-        f"erp: POST create order -> 400 {REJECTED} (3 calls)"
-    ]
+    assert finding.result.examples == [f"erp: POST create order -> 400 {REJECTED} (3 calls)"]
     results = check_all(t, SLO)
     named = by_name(results)
     assert named["exactly_once"].ok and named["exactly_once"].counts["lost"] == 0
@@ -430,43 +426,13 @@ def naive_pilot(tmp_path: Path, *, contract_mismatch: bool) -> Path:
         'effect = "shipment.created"\nkey = "body.order_id"\nversion = "body.version"\n'
         'required = ["body.order_id", "body.carrier"]\nstatus = 201\n\n'
     )
-    (tmp_path / "logistics.toml").write_text(
-        partner.replace(route, picky + route, 1) if contract_mismatch else partner
+    logistics = partner.replace(route, picky + route, 1) if contract_mismatch else partner
+    tail = (
+        'key = "body.data.object.metadata.order_id"\n'
+        "[slo]\np95_latency_ms = 5000\nsuccess_rate = 0.5\n"
+        "[scenarios.short]\ndelivery = { limit = 3 }\n"
     )
-    pilot = f"""
-[pilot]
-name = "blame-contract"
-[workflow]
-command = ["{sys.executable}", "-m", "workflows.naive"]
-cwd = "{REPO}"
-status_path = "/admin/status"
-outcomes = {{ http = "/admin/outcomes" }}
-[workflow.env]
-PORT = "{{port}}"
-PARTNER_URL = "{{links.partner.url}}"
-WEBHOOK_SECRET = "{{secret}}"
-STATE_DIR = "{{state_dir}}"
-[webhook]
-fixtures = "{REPO / "fixtures/order-sync/events.jsonl"}"
-path = "/webhooks/payments"
-retry_schedule_s = [0.1]
-[partners.logistics]
-file = "logistics.toml"
-[links.partner]
-to = "logistics"
-[[expectations]]
-when = {{ event_type = "payment_intent.succeeded" }}
-effect = "shipment.created"
-key = "body.data.object.metadata.order_id"
-[slo]
-p95_latency_ms = 5000
-success_rate = 0.5
-[scenarios.short]
-delivery = {{ limit = 3 }}
-"""
-    path = tmp_path / "blame-contract.toml"
-    path.write_text(pilot)
-    return path
+    return naive_logistics_pilot(tmp_path, "blame-contract", logistics, tail)
 
 
 def drill_cli(pilot: Path, reports: Path) -> subprocess.CompletedProcess[str]:
@@ -517,8 +483,7 @@ def shop_orders_drill(tmp_path: Path, *, declare_refusal: bool) -> Any:
     path = pilots / "shop-orders.toml"
     text = path.read_text()
     rule = (
-        '[[expectations]]\nwhen = { event_type = "orders/updated", entity_id = "" }\n'
-        "refuse = 400\n"
+        '[[expectations]]\nwhen = { event_type = "orders/updated", entity_id = "" }\nrefuse = 400\n'
     )
     assert rule in text
     if not declare_refusal:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pilot_tree import naive_logistics_pilot
 
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.journal import frame, load_run
@@ -74,39 +75,11 @@ def mismatched_pilot(tmp_path: Path) -> Path:
     partner = (REPO / "pilots/partners/logistics.toml").read_text()
     needs = 'required = ["body.order_id", "body.address", "body.version"]'
     assert needs in partner
-    (tmp_path / "logistics.toml").write_text(
-        partner.replace(needs, needs.replace('"body.version"]', '"body.version", "body.carrier"]'))
+    logistics = partner.replace(
+        needs, needs.replace('"body.version"]', '"body.version", "body.carrier"]')
     )
-    pilot = f"""
-[pilot]
-name = "mismatch"
-[workflow]
-command = ["python", "-m", "workflows.naive"]
-cwd = "{REPO}"
-status_path = "/admin/status"
-outcomes = {{ http = "/admin/outcomes" }}
-[workflow.env]
-PORT = "{{port}}"
-PARTNER_URL = "{{links.partner.url}}"
-WEBHOOK_SECRET = "{{secret}}"
-STATE_DIR = "{{state_dir}}"
-[webhook]
-fixtures = "{REPO / "fixtures/order-sync/events.jsonl"}"
-path = "/webhooks/payments"
-retry_schedule_s = [0.1]
-[partners.logistics]
-file = "logistics.toml"
-[links.partner]
-to = "logistics"
-[[expectations]]
-when = {{ event_type = "payment_intent.succeeded" }}
-effect = "shipment.created"
-[scenarios.short]
-delivery = {{ limit = 6 }}
-"""
-    path = tmp_path / "mismatch.toml"
-    path.write_text(pilot)
-    return path
+    tail = "[scenarios.short]\ndelivery = { limit = 6 }\n"
+    return naive_logistics_pilot(tmp_path, "mismatch", logistics, tail)
 
 
 def test_contract_mismatch_exits_2_with_the_partners_reason(tmp_path: Path) -> None:
