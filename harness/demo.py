@@ -113,7 +113,8 @@ def _review(
     """
     from harness.inputs.pilot import PilotError
     from harness.journal import JournalError
-    from harness.report.review import ReviewError, print_result, run_review
+    from harness.report.review import ReviewError, run_review
+    from harness.report.review_cli import print_result
 
     failed: list[str] = []
     for pilot_path in PILOTS:

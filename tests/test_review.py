@@ -38,6 +38,7 @@ from harness.report.analysis import (
     verdict_sensitivity,
 )
 from harness.report.economics import EconomicsConfig, Measured
+from harness.report.review_cli import print_result
 
 REPO = Path(__file__).resolve().parent.parent
 PILOT = REPO / "pilots" / "order-sync.toml"
@@ -546,7 +547,7 @@ def test_joint_conditions_are_shown_together(reports: Path) -> None:
         seconds={},
         summary_path=Path("s.json"),
     )
-    rv.print_result(result, Console(file=out, width=400))
+    print_result(result, Console(file=out, width=400))
     assert (
         "PROMOTE if duplicate side effects stop entirely (now 6 %). (one of 4 changes PROMOTE "
         "needs together; see the report)"

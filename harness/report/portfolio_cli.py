@@ -64,7 +64,7 @@ def portfolio_command(
 def review_all(reports: Path) -> None:
     """`chaoslab review --all`: review every pilot found, then write the portfolio page."""
     from harness.report.portfolio_page import review_all as review_each
-    from harness.report.review import print_result
+    from harness.report.review_cli import print_result
 
     done = review_each(reports)
     if not done:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
-from harness.cli_support import fail, reports_dir
+from harness.cli_support import fail, reports_dir, shown
+
+if TYPE_CHECKING:
+    from harness.report.review import ReviewResult
 
 
 def review_command(
@@ -52,7 +57,7 @@ def review_command(
     # pandas, papermill and the notebooks' kernel are heavy; other commands never need them.
     from harness.inputs.pilot import PilotError
     from harness.journal import JournalError
-    from harness.report.review import ReviewError, first_line, print_result, run_review
+    from harness.report.review import ReviewError, first_line, run_review
 
     try:
         result = run_review(
@@ -61,3 +66,38 @@ def review_command(
     except (ReviewError, PilotError, JournalError, OSError, ValueError) as exc:
         raise fail(first_line(str(exc))) from None
     print_result(result)
+
+
+# ---------------------------------------------------------------- printing the result
+
+_out = Console()
+_STYLE = {"PROMOTE": "bold green", "REFACTOR": "bold yellow", "RETIRE": "bold red"}
+
+
+def print_result(result: ReviewResult, console: Console = _out) -> None:
+    """The verdict, its main reasons, what would change it, the evidence and the pages."""
+    console.print(
+        Text.assemble((result.decision, _STYLE.get(result.decision, "bold")), f"  {result.pilot}")
+    )
+    for reason in result.reasons[:3]:
+        console.print(f"  - {reason}", soft_wrap=True, markup=False)
+    if result.changes:
+        first = result.changes[0]
+        joint = sum(c.startswith("PROMOTE if") for c in result.changes)
+        if (
+            first.startswith("PROMOTE if")
+            and joint > 1
+            and any(c.startswith("PROMOTE needs all") for c in result.changes)
+        ):
+            # Alone, the first of several joint conditions would read as sufficient.
+            first += f" (one of {joint} changes PROMOTE needs together; see the report)"
+        console.print(f"  {first}", soft_wrap=True, markup=False)
+    # Runs of other versions, or replays, left out: say so where it is seen.
+    style = "yellow" if "left out:" in result.evidence else "dim"
+    console.print(f"  {result.evidence}", style=style, soft_wrap=True, markup=False)
+    console.print(f"  report: {shown(result.html['pilot_review'])}", soft_wrap=True, markup=False)
+    # A pilot's [review] notebooks may leave ours out: name only the pages that were made.
+    for name, page in result.html.items():
+        if name != "pilot_review":
+            label = name.replace("_", " ")
+            console.print(f"  {label}: {shown(page)}", soft_wrap=True, markup=False)
