@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from harness.commands.review import print_result
 from harness.drill import run_drill
 from harness.inputs.pilot import load_pilot
 from harness.journal import JournalWriter
@@ -38,7 +39,6 @@ from harness.report.analysis import (
     verdict_sensitivity,
 )
 from harness.report.economics import EconomicsConfig, Measured
-from harness.report.review_cli import print_result
 
 REPO = Path(__file__).resolve().parent.parent
 PILOT = REPO / "pilots" / "order-sync.toml"

@@ -117,3 +117,8 @@ def show_command(
 
 
 app.command("show")(show_command)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `partner` group (`show`) to the `chaoslab` command."""
+    root.add_typer(app, name="partner")

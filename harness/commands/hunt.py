@@ -180,3 +180,8 @@ def hunt(
         )
     console.print(f"Log: {result.hunt_dir / 'hunt.json'}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if result.found else 0)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `hunt` to the `chaoslab` command."""
+    root.command("hunt")(hunt)

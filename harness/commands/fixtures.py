@@ -121,5 +121,10 @@ def main() -> None:
     app()
 
 
+def register(root: typer.Typer) -> None:
+    """Add the `fixtures` group (`import`, `check`) to the `chaoslab` command."""
+    root.add_typer(app, name="fixtures", help="Check and import captured payloads.")
+
+
 if __name__ == "__main__":
     main()

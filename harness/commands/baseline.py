@@ -153,3 +153,8 @@ def update(
 
 
 app.command("update")(update)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `baseline` group (`update`) to the `chaoslab` command."""
+    root.add_typer(app, name="baseline")

@@ -63,8 +63,8 @@ def portfolio_command(
 
 def review_all(reports: Path) -> None:
     """`chaoslab review --all`: review every pilot found, then write the portfolio page."""
+    from harness.commands.review import print_result
     from harness.report.portfolio_page import review_all as review_each
-    from harness.report.review_cli import print_result
 
     done = review_each(reports)
     if not done:
@@ -83,3 +83,8 @@ def review_all(reports: Path) -> None:
     failed = [item.pilot for item in done if item.error]
     if failed:
         raise fail(f"reviews failed: {', '.join(failed)} (the page shows their last review)")
+
+
+def register(root: typer.Typer) -> None:
+    """Add `portfolio` to the `chaoslab` command."""
+    root.command("portfolio")(portfolio_command)

@@ -47,7 +47,7 @@ def review_command(
 ) -> None:
     """Turn a pilot's drill runs into HTML reports and a promote / refactor / retire verdict."""
     if every:
-        from harness.report.portfolio_cli import review_all
+        from harness.commands.portfolio import review_all
 
         if pilot is not None or runs is not None:
             raise fail("--all reviews every pilot on all its runs: leave out PILOT and --runs")
@@ -101,3 +101,8 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
         if name != "pilot_review":
             label = name.replace("_", " ")
             console.print(f"  {label}: {shown(page)}", soft_wrap=True, markup=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `review` to the `chaoslab` command."""
+    root.command("review")(review_command)
