@@ -107,8 +107,7 @@ def hunt(
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Search fault schedules for the smallest one that breaks an invariant."""
-    # Imported here: the hunt (Hypothesis, the drill engine) is heavy, and every
-    # other command should start without it.
+    # Imported here: the hunt (Hypothesis, the drill engine) is heavy; other commands skip it.
     from harness.inputs.pilot import PilotError, load_pilot
     from harness.search.hunt import hunt as run_hunt
 
@@ -119,7 +118,6 @@ def hunt(
         families = _families(pilot.spec.hunt.families, faults)
     except (PilotError, OSError, ValueError) as exc:
         raise fail(str(exc)) from None
-    judged = (*CORRECTNESS, "slo") if slo else CORRECTNESS
     folder = reports_dir(reports)
     display, show = _progress(f"hunt {pilot.name}  budget {budget_s:g}s", quiet)
     try:
@@ -133,7 +131,7 @@ def hunt(
                 max_faults=max_faults,
                 shrink_s=shrink_s,
                 replays=replays,
-                judged=judged,
+                judged=(*CORRECTNESS, "slo") if slo else CORRECTNESS,
                 families=families,
                 on_update=show,
                 workers=workers,

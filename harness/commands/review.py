@@ -1,4 +1,7 @@
-"""`chaoslab review`: the command only; the review itself is imported when it runs."""
+"""`chaoslab review` (and `--all`, every pilot then the portfolio page), and printing a review.
+
+The review itself is imported when it runs (pandas, papermill and a kernel are heavy).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from harness.cli_support import fail, reports_dir, shown
+from harness.cli_support import errors, fail, reports_dir, shown
+from harness.commands.portfolio import print_page, write_page
 
 if TYPE_CHECKING:
     from harness.report.review import ReviewResult
@@ -47,8 +51,6 @@ def review_command(
 ) -> None:
     """Turn a pilot's drill runs into HTML reports and a promote / refactor / retire verdict."""
     if every:
-        from harness.commands.portfolio import review_all
-
         if pilot is not None or runs is not None:
             raise fail("--all reviews every pilot on all its runs: leave out PILOT and --runs")
         return review_all(reports_dir(reports))
@@ -101,6 +103,29 @@ def print_result(result: ReviewResult, console: Console = _out) -> None:
         if name != "pilot_review":
             label = name.replace("_", " ")
             console.print(f"  {label}: {shown(page)}", soft_wrap=True, markup=False)
+
+
+def review_all(reports: Path) -> None:
+    """`chaoslab review --all`: review every pilot found, then write the portfolio page."""
+    from harness.report.portfolio_page import review_all as review_each
+
+    done = review_each(reports)
+    if not done:
+        raise fail(f"no pilots found: no pilots/*.toml here and no runs in {reports / 'runs'}")
+    for item in done:
+        if item.result is not None:
+            print_result(item.result)
+        elif item.skipped:
+            _out.print(Text(f"{item.pilot}: not reviewed, {item.skipped}", style="dim"))
+        else:
+            errors.print(
+                Text(f"review of {item.pilot} failed: {item.error}", style="bold red"),
+                soft_wrap=True,
+            )
+    print_page(write_page(reports))
+    failed = [item.pilot for item in done if item.error]
+    if failed:
+        raise fail(f"reviews failed: {', '.join(failed)} (the page shows their last review)")
 
 
 def register(root: typer.Typer) -> None:
