@@ -86,6 +86,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    """The `chaoslab` entry point: SIGTERM and SIGHUP handled like Ctrl-C, then exit."""
     termination.install()
     sys.exit(run())
 

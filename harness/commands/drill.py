@@ -85,6 +85,7 @@ def result_line(result: DrillResult) -> Text:
 
 
 def result_view(result: DrillResult) -> Group:
+    """The verdict line, a table of every invariant, and what the run could not judge."""
     head = result_line(result)
     table = Table(box=None, show_header=True)
     table.add_column("invariant")

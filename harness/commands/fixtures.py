@@ -118,6 +118,7 @@ def check_command(
 
 
 def main() -> None:
+    """`python -m harness.commands.fixtures`: the `fixtures` group on its own."""
     app()
 
 

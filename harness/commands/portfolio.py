@@ -21,6 +21,7 @@ _out = Console()
 
 
 def print_page(page: PortfolioPage, console: Console = _out) -> None:
+    """Each pilot's money line, the portfolio's warnings, and where the page is."""
     from harness.report.portfolio import money_line
 
     for row in page.book.rows:
