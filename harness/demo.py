@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli import result_view
+from harness.commands.drill import result_view
 from harness.drill import DrillResult, run_drill
 from harness.inputs.pilot import load_pilot
 
@@ -75,7 +75,7 @@ def main() -> int:
 
 def _portfolio(console: Console, reports: Path) -> bool:
     """reports/index.html: every pilot's verdict and its history on one page."""
-    from harness.report.portfolio_cli import print_page
+    from harness.commands.portfolio import print_page
     from harness.report.portfolio_page import write_portfolio
     from harness.report.review import ReviewError
 
@@ -111,9 +111,10 @@ def _review(
     A failed review is reported and the next pilot is still reviewed: one
     broken notebook run must not hide the other pilots' verdicts.
     """
+    from harness.commands.review import print_result
     from harness.inputs.pilot import PilotError
     from harness.journal import JournalError
-    from harness.report.review import ReviewError, print_result, run_review
+    from harness.report.review import ReviewError, run_review
 
     failed: list[str] = []
     for pilot_path in PILOTS:

@@ -526,7 +526,7 @@ def test_the_node_red_refusal_undeclared_is_blamed_on_the_pilots_word(tmp_path: 
 def test_the_console_shows_the_workflows_own_words_and_what_judged_nothing() -> None:
     from rich.console import Console
 
-    from harness.cli import result_view
+    from harness.commands.drill import result_view
     from harness.drill.run import DrillResult
     from harness.replay.sender import SendStats
 

@@ -30,7 +30,7 @@ TEMPLATE = 'key = "gh-{body.repository.name}-{body.issue.number}"'
 DOUBLED = """
 import sys
 
-from workflows.common.serve import run
+from workflows.service.serve import run
 from workflows.tickets.app import create_app
 from workflows.tickets.settings import RouterSettings
 

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from harness.commands.fixtures import app
 from harness.inputs.fixtures import (
     SIGNING_SCHEMES,
     CapturedRequest,
@@ -27,7 +28,6 @@ from harness.inputs.fixtures import (
     dumps_fixtures,
     load_fixtures,
 )
-from harness.inputs.fixtures_cli import app
 from harness.replay.signing import verify_stripe
 
 ROOT = Path(__file__).resolve().parent.parent

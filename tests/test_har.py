@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from harness.commands.fixtures import app
 from harness.inputs.expectations import ExpectationRule
 from harness.inputs.fixtures import CapturedRequest, check_fixtures, load_fixtures
-from harness.inputs.fixtures_cli import app
 from harness.inputs.har import HarError, business_keys, guess_signing, import_har
 from harness.inputs.har_pilot import key_by_rules
 from harness.inputs.pilot import load_pilot

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from harness.commands.review import print_result
 from harness.drill import run_drill
 from harness.inputs.pilot import load_pilot
 from harness.journal import JournalWriter
@@ -546,7 +547,7 @@ def test_joint_conditions_are_shown_together(reports: Path) -> None:
         seconds={},
         summary_path=Path("s.json"),
     )
-    rv.print_result(result, Console(file=out, width=400))
+    print_result(result, Console(file=out, width=400))
     assert (
         "PROMOTE if duplicate side effects stop entirely (now 6 %). (one of 4 changes PROMOTE "
         "needs together; see the report)"

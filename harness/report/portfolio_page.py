@@ -17,20 +17,18 @@ from pathlib import Path
 
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.journal import JournalError, list_runs, pilot_name, read_meta
-from harness.report.portfolio import Portfolio, portfolio
-from harness.report.review import (
+from harness.report.errors import ReviewError
+from harness.report.execute import (
     CELL_TIMEOUT_S,
     STAGING,
-    ReviewError,
-    ReviewResult,
     execute_notebook,
     kernels_in,
     render_html,
-    review_inputs,
-    run_review,
-    select_runs,
     swap_in,
 )
+from harness.report.portfolio import Portfolio, portfolio
+from harness.report.review import ReviewResult, run_review
+from harness.report.selection import review_inputs, select_runs
 from harness.runtime.scratch import scratch_dir
 
 __all__ = [

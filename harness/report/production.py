@@ -25,7 +25,7 @@ import pandas as pd
 from harness.history.evidence import ProductionEvidence, production_evidence
 from harness.report import analysis as an
 from harness.report.economics import Economics, EconomicsConfig, Measured, evaluate
-from harness.report.review import ReviewInputs
+from harness.report.selection import ReviewInputs
 from harness.report.verdict import Thresholds, VerdictInputs, decide, pct, wilson_lower
 
 __all__ = [

@@ -13,8 +13,8 @@ from typing import Any
 
 from harness.report import inert
 from harness.report import whatif as wi
+from harness.report.money import cash_flow
 from harness.report.production import sensitivity_note
-from harness.report.review import cash_flow
 
 __all__ = ["available", "show_controls"]
 

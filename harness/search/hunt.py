@@ -27,7 +27,7 @@ request number (never to the clock), deliveries go one at a time, a schedule's
 outcome is remembered once seen, and only a small set of events is sent,
 chosen so the workflow passes with no faults at all (``clean_events``).
 
-This module is the engine; ``harness.search.hunt_cli`` is the command.
+This module is the engine; ``harness.commands.hunt`` is the command.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from workflows.common.serve import run
+from workflows.service.serve import run
 
 from .app import create_app
 from .settings import ContactsSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workflows.common.config import ConfigError, env_float, env_int, env_str
+from workflows.service.config import ConfigError, env_float, env_int, env_str
 
 from .verify import SignatureError, secret_key
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from workflows.common.keyed_pool import KeyedPool
+from workflows.service.keyed_pool import KeyedPool
 
 from . import events
 from .crm import CrmClient, CrmError

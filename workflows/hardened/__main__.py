@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from workflows.common.config import ConfigError
-from workflows.common.serve import serve
+from workflows.service.config import ConfigError
+from workflows.service.serve import serve
 
 from .app import create_app
 from .settings import HardenedSettings

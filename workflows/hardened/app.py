@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workflows.common import events, signing
+from workflows.stripe_orders import events, signing
 
 from .client import CircuitBreaker, PartnerClient, RetryPolicy
 from .inbox import Inbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows.common.config import Settings, env_float, env_int
+from workflows.service.config import Settings, env_float, env_int
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from workflows.common import events
-from workflows.common.keyed_pool import KeyedPool
+from workflows.service.keyed_pool import KeyedPool
+from workflows.stripe_orders import events
 
 from .client import PartnerClient, PartnerError
 from .inbox import Inbox, InboxEvent

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from workflows.common.config import Settings
-from workflows.common.serve import run
+from workflows.service.config import Settings
+from workflows.service.serve import run
 
 from .app import create_app
 

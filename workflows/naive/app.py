@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workflows.common import events, signing
-from workflows.common.config import Settings
+from workflows.service.config import Settings
+from workflows.stripe_orders import events, signing
 
 TRIES = 3
 

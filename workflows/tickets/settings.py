@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workflows.common.config import ConfigError, env_float, env_int, env_str
+from workflows.service.config import ConfigError, env_float, env_int, env_str
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ def _serve(defect: str) -> int:
     import asyncio
     import importlib
 
-    from workflows.common.config import ConfigError
-    from workflows.common.serve import serve
     from workflows.hardened import app as hardened
     from workflows.hardened.settings import HardenedSettings
+    from workflows.service.config import ConfigError
+    from workflows.service.serve import serve
 
     try:
         settings = HardenedSettings.from_env()

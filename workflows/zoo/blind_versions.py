@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from workflows.common import events
 from workflows.hardened.client import PartnerError
 from workflows.hardened.inbox import InboxEvent
 from workflows.hardened.worker import Processor
+from workflows.stripe_orders import events
 
 
 class BlindProcessor(Processor):

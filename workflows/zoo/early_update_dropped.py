@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from workflows.common import events
 from workflows.hardened.inbox import InboxEvent
 from workflows.hardened.worker import Processor
+from workflows.stripe_orders import events
 
 
 class DroppingProcessor(Processor):

@@ -1,13 +1,13 @@
 """`chaoslab hunt`: the command around ``harness.search.hunt``, with its progress display.
 
-Kept apart from ``harness.cli`` (which registers it with one line) so that
-importing either module never needs the other half-initialised.
+One module of ``harness.commands``; ``harness.cli`` registers it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,7 +30,7 @@ from harness.search.settings import (
 )
 
 if TYPE_CHECKING:
-    from harness.search.hunt import HuntStatus
+    from harness.search.hunt import HuntResult, HuntStatus
 
 console = Console()
 PLAIN_EVERY_S = 5.0  # a plain progress line at most this often when not on a terminal
@@ -107,8 +107,7 @@ def hunt(
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Search fault schedules for the smallest one that breaks an invariant."""
-    # Imported here: the hunt (Hypothesis, the drill engine) is heavy, and every
-    # other command should start without it.
+    # Imported here: the hunt (Hypothesis, the drill engine) is heavy; other commands skip it.
     from harness.inputs.pilot import PilotError, load_pilot
     from harness.search.hunt import hunt as run_hunt
 
@@ -116,36 +115,11 @@ def hunt(
         budget_s = parse_duration(budget)
         shrink_s = parse_duration(shrink_budget, "--shrink-budget")
         pilot = load_pilot(pilot_path)
-        families = pilot.spec.hunt.families
-        if faults is not None:
-            families = [f.strip() for f in faults.split(",") if f.strip()]
-            unknown = sorted(set(families) - set(FAMILIES))
-            if unknown or not families:
-                raise ValueError(
-                    f"--faults: expected some of {', '.join(FAMILIES)}, got {faults!r}"
-                )
+        families = _families(pilot.spec.hunt.families, faults)
     except (PilotError, OSError, ValueError) as exc:
         raise fail(str(exc)) from None
-    judged = (*CORRECTNESS, "slo") if slo else CORRECTNESS
     folder = reports_dir(reports)
-    live = not quiet and console.is_terminal
-    view = _View(f"hunt {pilot.name}  budget {budget_s:g}s")
-    last_line = [0.0]
-
-    def show(status: HuntStatus) -> None:
-        view.status = status
-        if live or quiet:
-            return
-        now = time.monotonic()
-        if now - last_line[0] >= PLAIN_EVERY_S or status.phase in ("replaying", "done"):
-            last_line[0] = now
-            console.print(_plain_line(status), highlight=False)
-
-    display = (
-        Live(view, console=console, transient=True, refresh_per_second=4)
-        if live
-        else contextlib.nullcontext()
-    )
+    display, show = _progress(f"hunt {pilot.name}  budget {budget_s:g}s", quiet)
     try:
         with display:
             result = run_hunt(
@@ -157,7 +131,7 @@ def hunt(
                 max_faults=max_faults,
                 shrink_s=shrink_s,
                 replays=replays,
-                judged=judged,
+                judged=(*CORRECTNESS, "slo") if slo else CORRECTNESS,
                 families=families,
                 on_update=show,
                 workers=workers,
@@ -168,6 +142,48 @@ def hunt(
         raise fail("interrupted; every drill process was stopped", 130) from None
     except (PilotError, OSError, ValueError, RuntimeError) as exc:
         raise fail(str(leaf(exc))) from None
+    _print_result(result, pilot_path)
+    raise typer.Exit(1 if result.found else 0)
+
+
+def _families(declared: list[str], faults: str | None) -> list[str]:
+    """The fault families to draw from: ``--faults`` when given, else the pilot's."""
+    if faults is None:
+        return declared
+    families = [f.strip() for f in faults.split(",") if f.strip()]
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown or not families:
+        raise ValueError(f"--faults: expected some of {', '.join(FAMILIES)}, got {faults!r}")
+    return families
+
+
+def _progress(
+    title: str, quiet: bool
+) -> tuple[contextlib.AbstractContextManager[object], Callable[[HuntStatus], None]]:
+    """The live table on a terminal, else a plain line now and then (nothing when quiet)."""
+    live = not quiet and console.is_terminal
+    view = _View(title)
+    last_line = [0.0]
+
+    def show(status: HuntStatus) -> None:
+        view.status = status
+        if live or quiet:
+            return
+        now = time.monotonic()
+        if now - last_line[0] >= PLAIN_EVERY_S or status.phase in ("replaying", "done"):
+            last_line[0] = now
+            console.print(_plain_line(status), highlight=False)
+
+    display: contextlib.AbstractContextManager[object] = (
+        Live(view, console=console, transient=True, refresh_per_second=4)
+        if live
+        else contextlib.nullcontext()
+    )
+    return display, show
+
+
+def _print_result(result: HuntResult, pilot_path: Path) -> None:
+    """The hunt's story, and where its counterexample and log are."""
     for line in result.story:
         style = "bold red" if line.startswith("FLAKY") else None
         console.print(line, style=style, highlight=False, soft_wrap=True)
@@ -179,4 +195,8 @@ def hunt(
             soft_wrap=True,
         )
     console.print(f"Log: {result.hunt_dir / 'hunt.json'}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1 if result.found else 0)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `hunt` to the `chaoslab` command."""
+    root.command("hunt")(hunt)

@@ -42,6 +42,9 @@ def init_command(
             "(requirements-chaoslab.txt says how)"
         )
     pilot = folder / next(iter(LAYOUT))
-    typer.echo(
-        f"next: fill in the lines marked EDIT in {pilot}, then `chaoslab drill {pilot}`"
-    )
+    typer.echo(f"next: fill in the lines marked EDIT in {pilot}, then `chaoslab drill {pilot}`")
+
+
+def register(root: typer.Typer) -> None:
+    """Add `init` to the `chaoslab` command."""
+    root.command("init")(init_command)

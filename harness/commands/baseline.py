@@ -16,7 +16,7 @@ from rich.text import Text
 from harness.cli_support import errors, fail, leaf, reports_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from harness.drill import DrillResult
     from harness.inputs.pilot import Pilot
@@ -72,11 +72,8 @@ def update(
     """Drill the scenarios and store their figures in <pilot>.baseline.json."""
     from harness.inputs.pilot import PilotError, load_pilot
     from harness.regression.baseline import (
-        FIGURES,
-        SHORT,
         BaselineError,
         baseline_path,
-        figure_text,
         load_baseline,
         merge_baseline,
         read_baseline_file,
@@ -119,7 +116,17 @@ def update(
     except OSError as exc:
         raise fail(f"{path}: cannot write ({exc.strerror or exc})") from None
 
-    table = Table(title=f"{pilot.name}: baseline {path}", title_justify="left", box=None)
+    _print_figures(
+        measured, old, Table(title=f"{pilot.name}: baseline {path}", title_justify="left", box=None)
+    )
+
+
+def _print_figures(
+    measured: Sequence[_Measured], old: Mapping[str, Mapping[str, float | None]], table: Table
+) -> None:
+    """Each scenario's invariants and figures (old → new); say which did not do as expected."""
+    from harness.regression.baseline import FIGURES, SHORT, figure_text
+
     table.add_column("scenario", no_wrap=True)
     table.add_column("invariants")
     for name in FIGURES:
@@ -153,3 +160,8 @@ def update(
 
 
 app.command("update")(update)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `baseline` group (`update`) to the `chaoslab` command."""
+    root.add_typer(app, name="baseline")

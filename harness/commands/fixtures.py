@@ -118,7 +118,13 @@ def check_command(
 
 
 def main() -> None:
+    """`python -m harness.commands.fixtures`: the `fixtures` group on its own."""
     app()
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `fixtures` group (`import`, `check`) to the `chaoslab` command."""
+    root.add_typer(app, name="fixtures", help="Check and import captured payloads.")
 
 
 if __name__ == "__main__":

@@ -99,3 +99,8 @@ def _report(pilot: str, export: Path, r: ImportResult) -> None:
     for old in r.replaced:
         typer.echo(f"  replaces {shown(old)} (same file, earlier mapping)")
     typer.echo(f"  -> {where}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `history` group (`import`) to the `chaoslab` command."""
+    root.add_typer(app, name="history")

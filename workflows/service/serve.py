@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 import uvicorn
 from starlette.applications import Starlette
 
-from workflows.common.config import ConfigError
+from workflows.service.config import ConfigError
 
 
 class _HasPort(Protocol):

@@ -86,6 +86,7 @@ def route_lines(route: dict[str, Any]) -> list[str]:
 
 
 def partner_lines(name: str, partner: dict[str, Any]) -> list[str]:
+    """A partner's heading (idempotency keys, baseline faults), then each route's lines."""
     idem = partner.get("idempotency") or {}
     header = idem.get("header", "Idempotency-Key")
     keys = f"Idempotency-Key header {header!r}" if header else "no idempotency keys"
@@ -117,3 +118,8 @@ def show_command(
 
 
 app.command("show")(show_command)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `partner` group (`show`) to the `chaoslab` command."""
+    root.add_typer(app, name="partner")

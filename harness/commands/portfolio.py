@@ -1,4 +1,4 @@
-"""`chaoslab portfolio` and the `--all` of `chaoslab review`: commands only.
+"""`chaoslab portfolio`: the command only (`chaoslab review --all` writes the page too).
 
 The work is imported when a command runs (pandas, papermill and a kernel are heavy).
 """
@@ -21,6 +21,7 @@ _out = Console()
 
 
 def print_page(page: PortfolioPage, console: Console = _out) -> None:
+    """Each pilot's money line, the portfolio's warnings, and where the page is."""
     from harness.report.portfolio import money_line
 
     for row in page.book.rows:
@@ -35,7 +36,8 @@ def print_page(page: PortfolioPage, console: Console = _out) -> None:
     )
 
 
-def _page(reports: Path) -> PortfolioPage:
+def write_page(reports: Path) -> PortfolioPage:
+    """Write reports/index.html from the reviews there; a failure is one line and exit 2."""
     from harness.report.portfolio_page import write_portfolio
     from harness.report.review import ReviewError, first_line
 
@@ -58,28 +60,9 @@ def portfolio_command(
             f"{folder}: no pilot reviews here (no */{SUMMARY_NAME}); "
             "run `chaoslab review PILOT` or `chaoslab review --all` first"
         )
-    print_page(_page(folder))
+    print_page(write_page(folder))
 
 
-def review_all(reports: Path) -> None:
-    """`chaoslab review --all`: review every pilot found, then write the portfolio page."""
-    from harness.report.portfolio_page import review_all as review_each
-    from harness.report.review import print_result
-
-    done = review_each(reports)
-    if not done:
-        raise fail(f"no pilots found: no pilots/*.toml here and no runs in {reports / 'runs'}")
-    for item in done:
-        if item.result is not None:
-            print_result(item.result)
-        elif item.skipped:
-            _out.print(Text(f"{item.pilot}: not reviewed, {item.skipped}", style="dim"))
-        else:
-            errors.print(
-                Text(f"review of {item.pilot} failed: {item.error}", style="bold red"),
-                soft_wrap=True,
-            )
-    print_page(_page(reports))
-    failed = [item.pilot for item in done if item.error]
-    if failed:
-        raise fail(f"reviews failed: {', '.join(failed)} (the page shows their last review)")
+def register(root: typer.Typer) -> None:
+    """Add `portfolio` to the `chaoslab` command."""
+    root.command("portfolio")(portfolio_command)

@@ -1,1 +1,0 @@
-"""Code shared by the workflow services: signature checks, settings, event parsing, serving."""

@@ -1,0 +1,1 @@
+"""What every workflow service shares: settings from the environment, serving, a worker pool."""

@@ -1,0 +1,1 @@
+"""The order-sync reference domain: Stripe-style payment and order events, and Stripe signatures."""
