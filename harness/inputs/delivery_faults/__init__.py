@@ -1,0 +1,85 @@
+"""Delivery fault families: one module per family, and the registry of them.
+
+Each module here holds one family whole (see ``_family.Family``): its table
+in a scenario's ``delivery``, its plan step, how the hunt draws it and the
+sentence that tells it. The pilot schema builds ``delivery`` from
+``specs()``, ``harness.plan.schedule`` runs the steps, ``harness.search``
+draws and tells the faults, all by walking ``REGISTRY``.
+
+Adding a family is adding a module with a ``FAMILY`` and its test, and its
+name to ``_ORDER``. The order is meaningful: plan steps run in it, the
+families that share the plan's random stream draw in it, and the hunt
+offers position faults in it (the shrinker prefers earlier ones).
+
+The coming event sources (queue, poll) and services are to plug in the same
+way: a package beside this one (``inputs/sources``, ``inputs/services``)
+whose modules each declare their table's model, what they do at each stage
+(start, publish or serve, read outcomes) and the faults they add, which join
+this registry as families of their own (a queue's redelivery is a ``step``
+and a ``strategy`` like ``drop``'s).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from harness.inputs.delivery_faults._family import (
+    Bound,
+    DeliveryFault,
+    Draft,
+    Family,
+    FamilySpec,
+    HuntSpace,
+    Slot,
+    event_label,
+    position_strategy,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Bound",
+    "DeliveryFault",
+    "Draft",
+    "Family",
+    "FamilySpec",
+    "HuntSpace",
+    "Slot",
+    "event_label",
+    "hunt_families",
+    "hunt_kinds",
+    "position_faults",
+    "position_strategy",
+    "specs",
+]
+
+_ORDER = ("reorder", "duplicate", "drop", "stale_signature", "move", "capture")
+
+REGISTRY: dict[str, Family] = {name: import_module(f"{__name__}.{name}").FAMILY for name in _ORDER}
+
+
+def specs() -> dict[str, type[FamilySpec]]:
+    """Each family's ``delivery.<name>`` table, for the pilot schema."""
+    return {f.name: f.spec for f in REGISTRY.values() if f.spec is not None}
+
+
+def position_faults() -> dict[str, Family]:
+    """The names ``delivery.faults[].fault`` may take, and the family of each."""
+    return {f.position_fault: f for f in REGISTRY.values() if f.position_fault is not None}
+
+
+def hunt_kinds() -> tuple[str, ...]:
+    """The position faults the hunt draws (``DeliveryFault.kind``), simplest first."""
+    return tuple(
+        f.position_fault
+        for f in REGISTRY.values()
+        if f.position_fault is not None and f.hunt is not None and f.strategy is None
+    )
+
+
+def hunt_families() -> dict[str, list[Family]]:
+    """Hunt family name (``[hunt] families``) → the delivery fault families it draws."""
+    out: dict[str, list[Family]] = {}
+    for family in REGISTRY.values():
+        if family.hunt is not None:
+            out.setdefault(family.hunt, []).append(family)
+    return out
