@@ -28,25 +28,33 @@ from harness.inputs.delivery_faults._family import (
     DeliveryFault,
     Draft,
     Family,
+    FamilyFault,
     FamilySpec,
     HuntSpace,
     Slot,
     event_label,
     position_strategy,
 )
+from harness.inputs.delivery_faults.capture import CaptureFault
+from harness.inputs.delivery_faults.move import MoveFault
 
 __all__ = [
     "REGISTRY",
     "Bound",
+    "CaptureFault",
     "DeliveryFault",
     "Draft",
     "Family",
+    "FamilyFault",
     "FamilySpec",
     "HuntSpace",
+    "MoveFault",
     "Slot",
     "event_label",
+    "family_of",
     "hunt_families",
     "hunt_kinds",
+    "listing_key",
     "position_faults",
     "position_strategy",
     "specs",
@@ -74,6 +82,19 @@ def hunt_kinds() -> tuple[str, ...]:
         for f in REGISTRY.values()
         if f.position_fault is not None and f.hunt is not None and f.strategy is None
     )
+
+
+def family_of(fault: FamilyFault) -> Family:
+    """The family that drew a hunt fault (a position fault's by its kind)."""
+    if isinstance(fault, DeliveryFault):
+        return position_faults()[fault.kind]
+    return next(f for f in REGISTRY.values() if f.fault is type(fault))
+
+
+def listing_key(fault: FamilyFault) -> tuple[int, int, int]:
+    """Where a schedule lists a family's fault: before any other kind of fault, by hunt
+    family in the registry's order, then by where it acts."""
+    return (0, list(hunt_families()).index(family_of(fault).hunt or ""), fault.place())
 
 
 def hunt_families() -> dict[str, list[Family]]:

@@ -104,7 +104,16 @@ class HuntSpace(Protocol):
 
 
 @dataclass(frozen=True)
-class DeliveryFault:
+class FamilyFault:
+    """A fault of a delivery fault family, as the hunt draws it (the base of each family's)."""
+
+    def place(self) -> int:
+        """Where it acts, for listing a schedule's faults in a stable order."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DeliveryFault(FamilyFault):
     """A fault on one delivery; ``position`` is the place in the hunt's event set.
 
     ``kind`` is the name of a family drawn as a position fault (``Family.position_fault``).
@@ -113,6 +122,10 @@ class DeliveryFault:
     kind: str
     position: int
     delay_s: float = 0.0  # duplicate: when the copy follows; drop: when it is redelivered
+
+    def place(self) -> int:
+        """The plan applies position faults by position."""
+        return self.position
 
 
 # A family's plan steps, hunt strategy and sentence; see ``Family``.
@@ -152,7 +165,7 @@ class Family:
     step: Step | None = None
     shared_draw: bool = False
     hunt: str | None = None
-    fault: type | None = None
+    fault: type[FamilyFault] | None = None
     strategy: Strategy | None = None
     available: Callable[[HuntSpace], bool] = lambda space: True
     tell: Tell | None = None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.inputs.delivery_faults._family import Family, HuntSpace, event_label
+from harness.inputs.delivery_faults._family import Family, FamilyFault, HuntSpace, event_label
 from harness.inputs.fixtures import CapturedRequest
 
 if TYPE_CHECKING:
@@ -20,10 +20,14 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class CaptureFault:
+class CaptureFault(FamilyFault):
     """A quirky captured event (fixture line ``line``) joins the set, in captured order."""
 
     line: int
+
+    def place(self) -> int:
+        """The captured line let in."""
+        return self.line
 
 
 def strategy(draw: DrawFn, space: HuntSpace) -> CaptureFault:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.inputs.delivery_faults._family import Family, HuntSpace, event_label
+from harness.inputs.delivery_faults._family import Family, FamilyFault, HuntSpace, event_label
 from harness.inputs.fixtures import CapturedRequest
 
 if TYPE_CHECKING:
@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class MoveFault:
+class MoveFault(FamilyFault):
     """Event ``position`` is delivered late: right after event ``after`` (> position)."""
 
     position: int
     after: int
+
+    def place(self) -> int:
+        """The event moved."""
+        return self.position
 
 
 def strategy(draw: DrawFn, space: HuntSpace) -> MoveFault:
