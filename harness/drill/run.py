@@ -40,6 +40,7 @@ from harness.drill.services import (
     workflow_process,
 )
 from harness.inputs import placeholders
+from harness.inputs.delivery_faults import sender_options
 from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
@@ -343,7 +344,6 @@ async def _replay(
         max_connections=scenario.delivery.concurrency,
         max_keepalive_connections=scenario.delivery.concurrency,
     )
-    stale = scenario.delivery.stale_signature
     async with http_client(
         base_url=target, timeout=spec.webhook.timeout_s, limits=limits
     ) as client:
@@ -359,7 +359,7 @@ async def _replay(
             scenario=p.scenario_name,
             record=record,
             hooks=timeline if nemesis is None else nemesis,
-            stale_age_s=stale.age_s if stale else 600.0,
+            **sender_options(scenario.delivery),
         )
         t0 = time.monotonic()
         # Attempt times count from here; the partners' unix times are mapped onto it.

@@ -22,6 +22,7 @@ and a ``strategy`` like ``drop``'s).
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from harness.inputs.delivery_faults._family import (
     Bound,
@@ -57,6 +58,7 @@ __all__ = [
     "listing_key",
     "position_faults",
     "position_strategy",
+    "sender_options",
     "specs",
 ]
 
@@ -95,6 +97,15 @@ def listing_key(fault: FamilyFault) -> tuple[int, int, int]:
     """Where a schedule lists a family's fault: before any other kind of fault, by hunt
     family in the registry's order, then by where it acts."""
     return (0, list(hunt_families()).index(family_of(fault).hunt or ""), fault.place())
+
+
+def sender_options(delivery: Any) -> dict[str, Any]:
+    """What the families ask of the sender for a scenario's ``delivery`` (its tables)."""
+    out: dict[str, Any] = {}
+    for family in REGISTRY.values():
+        if family.sending is not None:
+            out.update(family.sending(getattr(delivery, family.name, None)))
+    return out
 
 
 def hunt_families() -> dict[str, list[Family]]:

@@ -156,6 +156,8 @@ class Family:
       those together, see ``position_strategy``); ``fault`` is the type it draws;
       ``available(space)`` says whether the space has room for one.
     - ``tell(space, fault, events)``: one sentence naming the events concerned.
+    - ``sending(spec)``: what the family asks of the sender, as keyword
+      arguments of ``harness.replay.sender.Sender`` (how old a stale signature is).
     """
 
     name: str
@@ -169,6 +171,7 @@ class Family:
     strategy: Strategy | None = None
     available: Callable[[HuntSpace], bool] = lambda space: True
     tell: Tell | None = None
+    sending: Callable[[Any], dict[str, Any]] | None = None
 
 
 def event_label(event: CapturedRequest) -> str:

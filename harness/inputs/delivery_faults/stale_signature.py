@@ -10,6 +10,8 @@ the correct answer, not a flaw to find.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from harness.inputs.bounds import MAX_AGE_S, Fraction
@@ -34,10 +36,16 @@ def step(slot: Slot, spec: StaleSignature | None, bound: Bound | None, draw: flo
         slot.stale = True
 
 
+def sending(spec: StaleSignature | None) -> dict[str, Any]:
+    """How long ago the sender signs a stale delivery."""
+    return {"stale_age_s": spec.age_s if spec is not None else DEFAULT_AGE_S}
+
+
 FAMILY = Family(
     name="stale_signature",
     spec=StaleSignature,
     position_fault="stale_signature",
     step=step,
     shared_draw=True,
+    sending=sending,
 )
