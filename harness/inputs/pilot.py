@@ -144,6 +144,8 @@ class SloSpec(_Strict):
 
 
 class Burst(_Strict):
+    """``delivery.burst``: ``size`` deliveries at once, then a pause of ``pause_s``."""
+
     size: int = Field(ge=1)
     pause_s: Seconds
 

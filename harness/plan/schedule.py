@@ -22,6 +22,8 @@ from harness.inputs.pilot import DeliverySpec
 
 @dataclass(frozen=True)
 class PlannedDelivery:
+    """One delivery the sender will make: which event, from when, and what the faults made it."""
+
     position: int  # order in which the sender takes deliveries off the plan
     event_index: int  # index into the replayed events
     event_id: str
@@ -31,15 +33,19 @@ class PlannedDelivery:
     stale_signature: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        """As saved with the run (in run.json's plan)."""
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class Plan:
+    """A drill's deliveries in sending order, and the events no delivery will bring."""
+
     deliveries: tuple[PlannedDelivery, ...]
     never_delivered: frozenset[str] = field(default_factory=frozenset)  # dropped for good
 
     def as_dict(self) -> dict[str, Any]:
+        """As saved with the run: the deliveries, and the never-delivered ids sorted."""
         return {
             "deliveries": [d.as_dict() for d in self.deliveries],
             "never_delivered": sorted(self.never_delivered),
