@@ -122,12 +122,9 @@ def canonical(schedule: Sequence[Fault], space: FaultSpace | None = None) -> Sch
         # provider's side: a held or reset answer, a lost answer or a killed
         # workflow would hold it to waits it was never told (or told a process
         # that died), and with a limit an injected 429/503 carries the limit's
-        # RateLimit headers, asking a wait it never meant.
-        out = [
-            f
-            for f in out
-            if isinstance(f, RateLimitFault | DeliveryFault | MoveFault | CaptureFault)
-        ]
+        # RateLimit headers, asking a wait it never meant. Every delivery fault
+        # family's fault is on the provider's side.
+        out = [f for f in out if isinstance(f, RateLimitFault | FamilyFault)]
     if any(isinstance(f, PartnerFault) and f.kind == "forget_keys" for f in out):
         out = [f for f in out if _beside_forgotten_keys(f)]
     if space is not None and any(isinstance(f, MoveFault) for f in out):
@@ -148,7 +145,7 @@ def _beside_forgotten_keys(fault: Fault) -> bool:
     """
     if isinstance(fault, PartnerFault):
         return fault.kind in ("forget_keys", "error", "throttle")
-    return isinstance(fault, DeliveryFault | MoveFault | CaptureFault)
+    return isinstance(fault, FamilyFault)
 
 
 # ---------------------------------------------------------------- to a scenario
