@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 from hypothesis import find, settings
 
+from harness.inputs.delivery_faults import CaptureFault, DeliveryFault, MoveFault
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import load_pilot
 from harness.search.hunt import chunk_seed, draw_chunk, schedules
 from harness.search.settings import late_delays
 from harness.search.space import (
-    CaptureFault,
-    DeliveryFault,
     FaultSpace,
-    MoveFault,
     PartnerFault,
     RateLimitFault,
     RestartFault,

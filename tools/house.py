@@ -220,26 +220,48 @@ def docstrings(found: dict[str, Path]) -> dict[str, tuple[int, int]]:
 # A registry: the package that holds one module a member, and how to find its members.
 REGISTRIES = {
     "signing schemes": "harness/replay/schemes",
-    "delivery fault families": "harness/plan/families",
+    "delivery fault families": "harness/inputs/delivery_faults",
 }
 
 
+def names_in_code(path: Path) -> set[str]:
+    """Every name the code of a file uses: identifiers, attributes read, imported
+    modules' parts and whole string literals; not comments or prose, nor methods
+    called or keyword arguments (``frame.drop(...)``, ``reset_index(drop=True)``
+    name no "drop" fault). Still a heuristic: a string or a variable may share a
+    member's name and mean something else (an outcome "duplicate")."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute) and id(node) not in called:
+            out.add(node.attr)
+        elif isinstance(node, ast.alias):
+            out.update(node.name.split("."))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.update(node.module.split("."))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.add(node.value)
+    return out
+
+
 def registry_touches(root: Path = ROOT) -> dict[str, dict[str, list[str]]]:
-    """For each registry member, the files outside its own module and test that name it."""
+    """For each registry member, the files outside its package whose code names it
+    (as an identifier, an attribute, an import or a string of its own)."""
     out: dict[str, dict[str, list[str]]] = {}
-    sources = [p for p in (root / PACKAGE).rglob("*.py")]
+    sources = {p: names_in_code(p) for p in (root / PACKAGE).rglob("*.py")}
     for kind, folder in REGISTRIES.items():
         members = sorted(p.stem for p in (root / folder).glob("*.py") if not p.stem.startswith("_"))
-        table: dict[str, list[str]] = {}
-        for member in members:
-            pattern = re.compile(rf"\b{re.escape(member)}\b")
-            own = root / folder / f"{member}.py"
-            table[member] = sorted(
+        out[kind] = {
+            member: sorted(
                 str(p.relative_to(root))
-                for p in sources
-                if p != own and (root / folder) not in p.parents and pattern.search(p.read_text())
+                for p, names in sources.items()
+                if (root / folder) not in p.parents and member in names
             )
-        out[kind] = table
+            for member in members
+        }
     return out
 
 

@@ -40,6 +40,7 @@ from harness.drill.services import (
     workflow_process,
 )
 from harness.inputs import placeholders
+from harness.inputs.delivery_faults import sender_options
 from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
@@ -343,7 +344,6 @@ async def _replay(
         max_connections=scenario.delivery.concurrency,
         max_keepalive_connections=scenario.delivery.concurrency,
     )
-    stale = scenario.delivery.stale_signature
     async with http_client(
         base_url=target, timeout=spec.webhook.timeout_s, limits=limits
     ) as client:
@@ -359,7 +359,7 @@ async def _replay(
             scenario=p.scenario_name,
             record=record,
             hooks=timeline if nemesis is None else nemesis,
-            stale_age_s=stale.age_s if stale else 600.0,
+            **sender_options(scenario.delivery),
         )
         t0 = time.monotonic()
         # Attempt times count from here; the partners' unix times are mapped onto it.
@@ -544,6 +544,58 @@ def _finish(
     return results
 
 
+def _expectations(p: Prepared, pilot: Pilot) -> list[dict[str, Any]]:
+    """The rows the journal expects of this drill; a pilot mistake in them stops it here."""
+    rows = expected_rows(
+        p.run_id,
+        p.run_events,
+        p.plan.never_delivered,
+        pilot.spec.expectations,
+        sorted(pilot.spec.partners),
+    )
+    p.meta["unmatched_events"] = unmatched(rows)
+    mistakes, warnings = pilot_mistakes(rows, pilot.spec.expectations)
+    if mistakes:
+        raise PilotError(f"{pilot.path}: {mistakes[0]}")
+    p.meta["pilot_warnings"] = warnings
+    return rows
+
+
+async def _drive(
+    p: Prepared,
+    journal: JournalWriter,
+    progress: ProgressSink | None,
+    fault_proxy: FaultProxy | None,
+    standing: StandingStage | None,
+) -> tuple[Sender, tuple[Path, int]]:
+    """Start the stage (or take the standing one), replay within the deadline, collect."""
+    async with contextlib.AsyncExitStack() as stack:
+        if standing is not None:
+            stage = await standing.begin(p)
+            log = _workflow_log(p)
+        else:
+            proxy = fault_proxy
+            if proxy is None:
+                proxy = await stack.enter_async_context(open_fault_proxy())
+            stage = await _start(p, stack, proxy)
+            log = _workflow_log(p)
+        deadline = drill_deadline(p.plan, p.pilot.spec, p.scenario)
+        p.meta["deadline_s"] = round(deadline.seconds, 1)
+        limit = asyncio.timeout(deadline.seconds)
+        try:
+            async with limit:
+                sender = await _replay(p, stage, journal, progress)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            await _leave_links(stage)
+            raise _overdue(p, deadline) from None
+        await _collect(p, stage, journal)
+        if standing is not None:
+            standing.end(p)
+    return sender, log
+
+
 async def run_drill(
     pilot: Pilot,
     scenario_name: str,
@@ -571,48 +623,14 @@ async def run_drill(
     recover_stale_runs(runs_root)
     salt = standing.new_salt() if standing is not None else None
     p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)
-    rows = expected_rows(
-        p.run_id,
-        p.run_events,
-        p.plan.never_delivered,
-        pilot.spec.expectations,
-        sorted(pilot.spec.partners),
-    )
-    p.meta["unmatched_events"] = unmatched(rows)
-    mistakes, warnings = pilot_mistakes(rows, pilot.spec.expectations)
-    if mistakes:
-        raise PilotError(f"{pilot.path}: {mistakes[0]}")
-    p.meta["pilot_warnings"] = warnings
+    rows = _expectations(p, pilot)
     started = time.monotonic()
     with JournalWriter(p.run_dir, p.run_id) as journal:
         try:
             journal.write_meta(p.meta)
             for row in rows:
                 journal.expected(row)
-            async with contextlib.AsyncExitStack() as stack:
-                if standing is not None:
-                    stage = await standing.begin(p)
-                    log = _workflow_log(p)
-                else:
-                    proxy = fault_proxy
-                    if proxy is None:
-                        proxy = await stack.enter_async_context(open_fault_proxy())
-                    stage = await _start(p, stack, proxy)
-                    log = _workflow_log(p)
-                deadline = drill_deadline(p.plan, pilot.spec, scenario)
-                p.meta["deadline_s"] = round(deadline.seconds, 1)
-                limit = asyncio.timeout(deadline.seconds)
-                try:
-                    async with limit:
-                        sender = await _replay(p, stage, journal, progress)
-                except TimeoutError:
-                    if not limit.expired():
-                        raise
-                    await _leave_links(stage)
-                    raise _overdue(p, deadline) from None
-                await _collect(p, stage, journal)
-                if standing is not None:
-                    standing.end(p)
+            sender, log = await _drive(p, journal, progress, fault_proxy, standing)
             _journal_partner_files(p, journal)
             # From here a recovery must not take the partner files again.
             p.meta["effects_journaled"] = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,14 +18,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from harness.history.spec import HistorySpec
-from harness.inputs import placeholders
+from harness.inputs import delivery_faults, placeholders
 from harness.inputs.bounds import (
-    MAX_AGE_S,
     MAX_TIME_SCALE,
     Fraction,
     Moment,
@@ -143,49 +143,36 @@ class SloSpec(_Strict):
     success_rate: float = Field(0.99, gt=0, le=1)
 
 
-class Duplicate(_Strict):
-    probability: Fraction
-    delay_s: Seconds = 0.05
-
-
-class Drop(_Strict):
-    probability: Fraction
-    # When the provider sends the lost delivery again; None means it never does.
-    redeliver_after_s: Seconds | None = 1.0
-
-
-class Reorder(_Strict):
-    window: int = Field(ge=2)
-
-
 class Burst(_Strict):
+    """``delivery.burst``: ``size`` deliveries at once, then a pause of ``pause_s``."""
+
     size: int = Field(ge=1)
     pause_s: Seconds
 
 
-class StaleSignature(_Strict):
-    probability: Fraction
-    age_s: float = Field(600.0, gt=0, le=MAX_AGE_S)
+# The names a bound fault may take: one per family that can be bound to a position.
+if TYPE_CHECKING:
+    BoundFaultName = str
+else:
+    BoundFaultName = Literal[tuple(delivery_faults.position_faults())]
 
 
 class PositionFault(_Strict):
     """A fault bound to one delivery position, as the hunt writes them."""
 
     position: int = Field(ge=0)
-    fault: Literal["duplicate", "drop", "swap", "stale_signature"]
+    fault: BoundFaultName
     delay_s: Seconds = 0.05  # for duplicate: when the copy follows; for drop: redelivery
 
 
-class DeliverySpec(_Strict):
+class _DeliveryTable(_Strict):
+    """A scenario's ``delivery``: pace and selection here, one key per fault family beside."""
+
     rate: Rate | None = None  # deliveries per second; None = as fast as allowed
     # Replay with the captured spacing multiplied by this factor (0.01 = 100x faster).
     time_scale: float | None = Field(None, gt=0, le=MAX_TIME_SCALE)
     concurrency: int = Field(4, ge=1, le=256)
-    duplicate: Duplicate | None = None
-    drop: Drop | None = None
-    reorder: Reorder | None = None
     burst: Burst | None = None
-    stale_signature: StaleSignature | None = None
     faults: list[PositionFault] = Field(default_factory=list)
     # Which captured events to send, as 0-based lines of the fixtures file in
     # sending order (default: all of them, as captured). The hunt uses it to
@@ -194,8 +181,17 @@ class DeliverySpec(_Strict):
     # Which shipped events to send: all by default, or the first N (of `events`, if given).
     limit: int | None = Field(None, ge=1)
 
+    if TYPE_CHECKING:
+        # Each family's table (``delivery.duplicate`` ...), added by ``_delivery_model``.
+        def __getattr__(self, name: str) -> Any: ...
+
+    def family(self, name: str) -> delivery_faults.FamilySpec | None:
+        """The scenario's table for fault family ``name``, if it has one."""
+        found: delivery_faults.FamilySpec | None = getattr(self, name, None)
+        return found
+
     @model_validator(mode="after")
-    def _one_pace(self) -> DeliverySpec:
+    def _one_pace(self) -> _DeliveryTable:
         if self.rate is not None and self.time_scale is not None:
             raise ValueError("use either rate or time_scale, not both")
         positions = [f.position for f in self.faults]
@@ -203,6 +199,21 @@ class DeliverySpec(_Strict):
         if repeated:
             raise ValueError(f"faults: one fault per position, position {repeated[0]} has more")
         return self
+
+
+def _delivery_model() -> type[_DeliveryTable]:
+    """``delivery`` with one optional key per fault family's table, from the registry."""
+    tables: dict[str, Any] = {
+        name: (spec | None, None) for name, spec in delivery_faults.specs().items()
+    }
+    return create_model("DeliverySpec", __base__=_DeliveryTable, __module__=__name__, **tables)
+
+
+if TYPE_CHECKING:
+    # Type checkers cannot follow create_model; the generated class adds only the tables.
+    DeliverySpec = _DeliveryTable
+else:
+    DeliverySpec = _delivery_model()
 
 
 class ToxicWindow(_Strict):

@@ -14,12 +14,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.inputs import delivery_faults
 from harness.inputs.bounds import MAX_PLAN_S
+from harness.inputs.delivery_faults import REGISTRY, Bound, Draft, Slot
 from harness.inputs.pilot import DeliverySpec
 
 
 @dataclass(frozen=True)
 class PlannedDelivery:
+    """One delivery the sender will make: which event, from when, and what the faults made it."""
+
     position: int  # order in which the sender takes deliveries off the plan
     event_index: int  # index into the replayed events
     event_id: str
@@ -29,29 +33,23 @@ class PlannedDelivery:
     stale_signature: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        """As saved with the run (in run.json's plan)."""
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class Plan:
+    """A drill's deliveries in sending order, and the events no delivery will bring."""
+
     deliveries: tuple[PlannedDelivery, ...]
     never_delivered: frozenset[str] = field(default_factory=frozenset)  # dropped for good
 
     def as_dict(self) -> dict[str, Any]:
+        """As saved with the run: the deliveries, and the never-delivered ids sorted."""
         return {
             "deliveries": [d.as_dict() for d in self.deliveries],
             "never_delivered": sorted(self.never_delivered),
         }
-
-
-@dataclass
-class _Draft:
-    event_index: int
-    at_s: float
-    order: float  # tie-break among equal times, keeps the reorder result stable
-    tags: list[str]
-    lost: bool = False
-    stale: bool = False
 
 
 def _base_times(count: int, spec: DeliverySpec, offsets: Sequence[float] | None) -> list[float]:
@@ -65,6 +63,44 @@ def _base_times(count: int, spec: DeliverySpec, offsets: Sequence[float] | None)
     return [0.0] * count
 
 
+def _chosen(event_ids: Sequence[str], spec: DeliverySpec) -> list[int]:
+    """The captured events sent, as indexes, in the order the scenario names them."""
+    chosen = list(range(len(event_ids))) if spec.events is None else list(spec.events)
+    for index in chosen:
+        if index >= len(event_ids):
+            raise ValueError(
+                f"delivery.events: event {index} does not exist; the fixtures hold "
+                f"{len(event_ids)} events (0-{len(event_ids) - 1})"
+            )
+    return chosen if spec.limit is None else chosen[: spec.limit]
+
+
+def _bound(spec: DeliverySpec) -> dict[str, dict[int, Bound]]:
+    """Each family's faults bound to a plan position (``delivery.faults``), by position."""
+    names = delivery_faults.position_faults()
+    out: dict[str, dict[int, Bound]] = {}
+    for fault in spec.faults:
+        out.setdefault(names[fault.fault].name, {})[fault.position] = fault
+    return out
+
+
+def _sending_order(count: int, spec: DeliverySpec, bound: dict, rng: random.Random) -> list[int]:
+    """Places in the selection, in the order they are sent, as the families arrange them."""
+    order = list(range(count))
+    for family in REGISTRY.values():
+        if family.arrange is not None:
+            family.arrange(order, spec.family(family.name), bound.get(family.name, {}), rng)
+    return order
+
+
+def _shape(slot: Slot, spec: DeliverySpec, bound: dict, draws: dict[str, float]) -> None:
+    """One place of the plan, through each family's step in the registry's order."""
+    for family in REGISTRY.values():
+        if family.step is not None:
+            mine = bound.get(family.name, {}).get(slot.slot)
+            family.step(slot, spec.family(family.name), mine, draws[family.name])
+
+
 def plan_deliveries(
     event_ids: Sequence[str],
     spec: DeliverySpec,
@@ -73,77 +109,38 @@ def plan_deliveries(
 ) -> Plan:
     """Build the delivery plan for one drill."""
     rng = random.Random(seed)
-    chosen = list(range(len(event_ids))) if spec.events is None else list(spec.events)
-    for index in chosen:
-        if index >= len(event_ids):
-            raise ValueError(
-                f"delivery.events: event {index} does not exist; the fixtures hold "
-                f"{len(event_ids)} events (0-{len(event_ids) - 1})"
-            )
-    if spec.limit is not None:
-        chosen = chosen[: spec.limit]
+    chosen = _chosen(event_ids, spec)
     count = len(chosen)
     offsets = None if captured_offsets is None else [captured_offsets[i] for i in chosen]
     times = _base_times(count, spec, offsets)
-    order = list(range(count))
+    bound = _bound(spec)
+    order = _sending_order(count, spec, bound, rng)
+    stepping = [f for f in REGISTRY.values() if f.step is not None]
+    # A family of its own stream draws apart, so adding one changes no existing plan.
+    own = {f.name: random.Random(f"{seed}/{f.name}") for f in stepping if not f.shared_draw}
 
-    if spec.reorder is not None:
-        window = spec.reorder.window
-        for start in range(0, count, window):
-            chunk = order[start : start + window]
-            rng.shuffle(chunk)
-            order[start : start + window] = chunk
-
-    explicit = {f.position: f for f in spec.faults}
-    for position, swap in sorted(explicit.items()):
-        if swap.fault == "swap" and position + 1 < count:
-            order[position], order[position + 1] = order[position + 1], order[position]
-
-    drafts: list[_Draft] = []
+    drafts: list[Draft] = []
     never: set[str] = set()
-    for slot, picked in enumerate(order):
-        tags = ["reordered"] if picked != slot else []
-        index = chosen[picked]  # from a place in the selection to the captured event
-        at = times[slot]
-        fault = explicit.get(slot)
-        # Every draw happens for every slot, so adding one fault kind to a
+    for position, picked in enumerate(order):
+        # Every draw happens for every place, so adding one fault kind to a
         # scenario does not shift the random choices of the others.
-        dup_draw, drop_draw, stale_draw = rng.random(), rng.random(), rng.random()
-
-        stale = (
-            spec.stale_signature is not None and stale_draw < spec.stale_signature.probability
-        ) or (fault is not None and fault.fault == "stale_signature")
-        dropped = (spec.drop is not None and drop_draw < spec.drop.probability) or (
-            fault is not None and fault.fault == "drop"
+        draws = {f.name: (rng if f.shared_draw else own[f.name]).random() for f in stepping}
+        slot = Slot(
+            position, chosen[picked], times[position], ["reordered"] if picked != position else []
         )
-        duplicated = (spec.duplicate is not None and dup_draw < spec.duplicate.probability) or (
-            fault is not None and fault.fault == "duplicate"
-        )
-        own_tags = tags + (["stale_signature"] if stale else [])
-
-        if dropped:
-            drafts.append(_Draft(index, at, slot, [*own_tags, "dropped"], lost=True, stale=stale))
-            if fault is not None and fault.fault == "drop":
-                redeliver: float | None = fault.delay_s
-            else:
-                redeliver = spec.drop.redeliver_after_s if spec.drop is not None else None
-            if redeliver is None:
-                never.add(event_ids[index])
-            else:
-                drafts.append(_Draft(index, at + redeliver, slot + 0.5, [*tags, "redelivery"]))
-        else:
-            drafts.append(_Draft(index, at, slot, own_tags, stale=stale))
-
-        if duplicated:
-            if fault is not None and fault.fault == "duplicate":
-                delay = fault.delay_s
-            else:
-                delay = spec.duplicate.delay_s if spec.duplicate is not None else 0.0
-            drafts.append(_Draft(index, at + delay, slot + 0.25, [*tags, "duplicate"]))
+        _shape(slot, spec, bound, draws)
+        drafts += slot.drafts()
+        if slot.never:
+            never.add(event_ids[slot.event_index])
 
     # "Never delivered" must be true of the plan as a whole: a duplicate, or a
     # second capture of the same event, may still bring a dropped event in.
     never -= {event_ids[d.event_index] for d in drafts if not d.lost}
+    return Plan(deliveries=_numbered(event_ids, drafts), never_delivered=frozenset(never))
+
+
+def _numbered(event_ids: Sequence[str], drafts: list[Draft]) -> tuple[PlannedDelivery, ...]:
+    """The drafts in sending order, numbered; refused if the plan would outlast a drill."""
     last = max((d.at_s for d in drafts), default=0.0)
     if last > MAX_PLAN_S:
         # Each number may be in range and the whole still last for days.
@@ -152,7 +149,7 @@ def plan_deliveries(
             f"{MAX_PLAN_S:,.0f} s a drill may take (raise rate, lower time_scale or send fewer)"
         )
     drafts.sort(key=lambda d: (d.at_s, d.order))
-    deliveries = tuple(
+    return tuple(
         PlannedDelivery(
             position=pos,
             event_index=d.event_index,
@@ -164,4 +161,3 @@ def plan_deliveries(
         )
         for pos, d in enumerate(drafts)
     )
-    return Plan(deliveries=deliveries, never_delivered=frozenset(never))

@@ -50,6 +50,7 @@ from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 
 from harness.drill import DrillResult, DrillSession
+from harness.inputs.delivery_faults import CaptureFault, DeliveryFault, MoveFault
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import Pilot, ScenarioSpec
 from harness.journal import read_meta
@@ -69,11 +70,8 @@ from harness.search.settings import (
     STALL_ONE,
 )
 from harness.search.space import (
-    CaptureFault,
-    DeliveryFault,
     Fault,
     FaultSpace,
-    MoveFault,
     PartnerFault,
     RateLimitFault,
     RestartFault,

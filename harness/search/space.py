@@ -37,6 +37,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from harness.inputs.bounds import MAX_DELAY_S
+from harness.inputs.delivery_faults import (
+    FamilyFault,
+    hunt_families,
+    hunt_kinds,
+    position_strategy,
+)
 from harness.inputs.expectations import ExpectationRule, expect_for
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.pilot import Pilot, ScenarioSpec
@@ -50,36 +56,11 @@ from harness.search.settings import (
     late_delays,
 )
 
-DeliveryKind = Literal["duplicate", "drop"]
 ToxicKind = Literal["latency", "timeout", "reset_peer"]
 PartnerKind = Literal[
     "error", "error_after_effect", "throttle", "slow", "lost_answer", "forget_keys"
 ]
 Stream = Literal["downstream", "upstream"]
-
-
-@dataclass(frozen=True)
-class DeliveryFault:
-    """A fault on one delivery; ``position`` is the place in the hunt's event set."""
-
-    kind: DeliveryKind
-    position: int
-    delay_s: float = 0.0  # duplicate: when the copy follows; drop: when it is redelivered
-
-
-@dataclass(frozen=True)
-class MoveFault:
-    """Event ``position`` is delivered late: right after event ``after`` (> position)."""
-
-    position: int
-    after: int
-
-
-@dataclass(frozen=True)
-class CaptureFault:
-    """A quirky captured event (fixture line ``line``) joins the set, in captured order."""
-
-    line: int
 
 
 @dataclass(frozen=True)
@@ -119,15 +100,9 @@ class RestartFault:
     after_delivery: int
 
 
-Fault = (
-    DeliveryFault
-    | MoveFault
-    | CaptureFault
-    | ToxicFault
-    | PartnerFault
-    | RateLimitFault
-    | RestartFault
-)
+# A delivery fault family's fault is a FamilyFault (DeliveryFault, MoveFault,
+# CaptureFault ...): a new family's needs no change here.
+Fault = FamilyFault | ToxicFault | PartnerFault | RateLimitFault | RestartFault
 Schedule = tuple[Fault, ...]
 
 
@@ -304,32 +279,6 @@ def fault_space(
 
 
 @st.composite
-def _delivery_fault(draw: st.DrawFn, space: FaultSpace) -> DeliveryFault:
-    kind: DeliveryKind = draw(st.sampled_from(("duplicate", "drop")))
-    position = draw(st.integers(0, len(space.events) - 1))
-    return DeliveryFault(kind, position, draw(st.sampled_from(space.delays_s)))
-
-
-@st.composite
-def _move_fault(draw: st.DrawFn, space: FaultSpace) -> MoveFault:
-    # Half the moves pass an event about the same entity (ordering is about
-    # entities); the plain kind comes first, so the shrinker prefers it.
-    related = bool(space.related) and draw(st.booleans())
-    if related:
-        position, after = draw(st.sampled_from(space.related))
-        return MoveFault(position, after)
-    n = len(space.events)
-    position = draw(st.integers(0, n - 2))
-    # By how far: one place (a neighbour swap) is the simplest.
-    return MoveFault(position, position + draw(st.integers(1, n - 1 - position)))
-
-
-@st.composite
-def _capture_fault(draw: st.DrawFn, space: FaultSpace) -> CaptureFault:
-    return CaptureFault(draw(st.sampled_from(space.quirks)))
-
-
-@st.composite
 def _partner_fault(draw: st.DrawFn, space: FaultSpace) -> PartnerFault:
     kind: PartnerKind = draw(st.sampled_from(space.partner_kinds))
     first = draw(st.integers(1, space.requests))
@@ -373,21 +322,32 @@ def _restart_fault(draw: st.DrawFn, space: FaultSpace) -> RestartFault:
     return RestartFault(draw(st.integers(0, len(space.events) - 1)))
 
 
+def _delivery_strategies(space: FaultSpace, hunt_family: str) -> list[st.SearchStrategy[Fault]]:
+    """The registry's delivery fault families a hunt family draws, in the registry's order."""
+    parts: list[st.SearchStrategy[Fault]] = []
+    kinds = [f for f in hunt_families().get(hunt_family, []) if f.strategy is None]
+    if kinds:
+        # Position faults are drawn together: which kind, then where, then when.
+        parts.append(st.composite(position_strategy(hunt_kinds()))(space))
+    for family in hunt_families().get(hunt_family, []):
+        if family.strategy is not None and family.available(space):
+            parts.append(st.composite(family.strategy)(space))
+    return parts
+
+
 def fault_strategies(space: FaultSpace) -> list[st.SearchStrategy[Fault]]:
     """One strategy per family the space allows, simplest family first."""
     n = len(space.events)
     parts: list[st.SearchStrategy[Fault]] = []
-    if "delivery" in space.families:
-        parts.append(_delivery_fault(space))
-    if "move" in space.families and n > 1:
-        parts.append(_move_fault(space))
-    if "partner" in space.families:
-        parts.append(_partner_fault(space))
-        parts.append(_rate_limit_fault(space))
-    if "toxic" in space.families and space.links and n > 1:
-        parts.append(_toxic_fault(space))
-    if "capture" in space.families and space.quirks:
-        parts.append(_capture_fault(space))
-    if "workflow" in space.families and space.restarts:
-        parts.append(_restart_fault(space))
+    for family in FAMILIES:
+        if family not in space.families:
+            continue
+        parts += _delivery_strategies(space, family)
+        if family == "partner":
+            parts.append(_partner_fault(space))
+            parts.append(_rate_limit_fault(space))
+        elif family == "toxic" and space.links and n > 1:
+            parts.append(_toxic_fault(space))
+        elif family == "workflow" and space.restarts:
+            parts.append(_restart_fault(space))
     return parts

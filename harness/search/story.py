@@ -1,64 +1,27 @@
-"""A hunt told in words: one sentence per fault, naming the events concerned."""
+"""A hunt told in words: one sentence per fault, naming the events concerned.
+
+A delivery fault family tells its own faults (``harness.inputs.delivery_faults``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from harness.checks.invariants import InvariantResult
+from harness.inputs.delivery_faults import FamilyFault, family_of
 from harness.inputs.fixtures import CapturedRequest
 from harness.plan.schedule import Plan
 from harness.search.evidence import RestartLoss, WindowAnswers, examples
 from harness.search.settings import OVER_TIMEOUT_MS
 from harness.search.space import (
-    CaptureFault,
-    DeliveryFault,
     Fault,
     FaultSpace,
-    MoveFault,
     PartnerFault,
     RateLimitFault,
     RestartFault,
     ToxicFault,
 )
 from harness.search.translate import in_flight, partner_timeout_ms
-
-
-def event_label(event: CapturedRequest) -> str:
-    return f"{event.event_id} ({event.event_type} for {event.entity_id} v{event.entity_version})"
-
-
-def _when(delay_s: float) -> str:
-    if delay_s == 0:
-        return "right after the original"
-    if delay_s <= 0.5:
-        return "after the other events"
-    return f"{delay_s:g} s later, after the other events"
-
-
-def _delivery(space: FaultSpace, fault: DeliveryFault, events: Sequence[CapturedRequest]) -> str:
-    label = event_label(events[space.events[fault.position]])
-    if fault.kind == "duplicate":
-        return (
-            f"event #{fault.position} {label} is delivered twice, the copy {_when(fault.delay_s)}"
-        )
-    again = "at once" if fault.delay_s == 0 else _when(fault.delay_s)
-    return (
-        f"the first delivery of event #{fault.position} {label} is lost; "
-        f"the provider sends it again {again}"
-    )
-
-
-def _move(space: FaultSpace, fault: MoveFault, events: Sequence[CapturedRequest]) -> str:
-    moved, after = events[space.events[fault.position]], events[space.events[fault.after]]
-    if fault.after == fault.position + 1:
-        return (
-            f"events #{fault.position} and #{fault.after} arrive swapped: "
-            f"{event_label(after)} before {event_label(moved)}"
-        )
-    return (
-        f"event #{fault.position} {event_label(moved)} is delivered late, "
-        f"after event #{fault.after} {event_label(after)}"
-    )
 
 
 def _dropped_answers(seen: WindowAnswers | None) -> str:
@@ -149,17 +112,11 @@ def describe_fault(
     ``seen``: for a ``timeout`` toxic, what the partner's journal says happened to
     the answers it dropped (without it the sentence names both possibilities).
     """
-    if isinstance(fault, DeliveryFault):
-        return _delivery(space, fault, events)
-    if isinstance(fault, MoveFault):
-        return _move(space, fault, events)
-    if isinstance(fault, CaptureFault):
-        event = events[fault.line]
-        return (
-            f"the capture's own line {fault.line} {event_label(event)} is sent too, "
-            "where it was captured (a repeat, an update before its create, or an older "
-            "update after a newer one)"
-        )
+    if isinstance(fault, FamilyFault):
+        tell = family_of(fault).tell
+        if tell is None:
+            raise ValueError(f"the hunt drew {fault}, which its family does not tell")
+        return tell(space, fault, events)
     if isinstance(fault, ToxicFault):
         return _toxic(space, fault, plan, seen)
     if isinstance(fault, RateLimitFault):

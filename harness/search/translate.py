@@ -16,16 +16,22 @@ from typing import Any
 
 import tomli_w
 
+from harness.inputs.delivery_faults import (
+    CaptureFault,
+    DeliveryFault,
+    FamilyFault,
+    MoveFault,
+    family_of,
+    hunt_kinds,
+    listing_key,
+)
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.pilot import ScenarioSpec
 from harness.plan.schedule import Plan, plan_deliveries
 from harness.search.settings import DEFAULT_PARTNER_TIMEOUT_S, OVER_TIMEOUT_MS
 from harness.search.space import (
-    CaptureFault,
-    DeliveryFault,
     Fault,
     FaultSpace,
-    MoveFault,
     PartnerFault,
     PartnerKind,
     RateLimitFault,
@@ -37,13 +43,9 @@ from harness.search.space import (
 _PARTNER_GROUP = {"slow": 5, "lost_answer": 6, "forget_keys": 7}
 
 
-def _group(fault: Fault) -> tuple[int, int]:
-    if isinstance(fault, DeliveryFault):
-        return (0, fault.position)  # the plan applies them by position anyway
-    if isinstance(fault, MoveFault):
-        return (1, fault.position)
-    if isinstance(fault, CaptureFault):
-        return (2, fault.line)
+def _group(fault: Fault) -> tuple[int, ...]:
+    if isinstance(fault, FamilyFault):
+        return listing_key(fault)
     if isinstance(fault, ToxicFault):
         return (3, 0)
     if isinstance(fault, RestartFault):
@@ -120,12 +122,9 @@ def canonical(schedule: Sequence[Fault], space: FaultSpace | None = None) -> Sch
         # provider's side: a held or reset answer, a lost answer or a killed
         # workflow would hold it to waits it was never told (or told a process
         # that died), and with a limit an injected 429/503 carries the limit's
-        # RateLimit headers, asking a wait it never meant.
-        out = [
-            f
-            for f in out
-            if isinstance(f, RateLimitFault | DeliveryFault | MoveFault | CaptureFault)
-        ]
+        # RateLimit headers, asking a wait it never meant. Every delivery fault
+        # family's fault is on the provider's side.
+        out = [f for f in out if isinstance(f, RateLimitFault | FamilyFault)]
     if any(isinstance(f, PartnerFault) and f.kind == "forget_keys" for f in out):
         out = [f for f in out if _beside_forgotten_keys(f)]
     if space is not None and any(isinstance(f, MoveFault) for f in out):
@@ -146,7 +145,7 @@ def _beside_forgotten_keys(fault: Fault) -> bool:
     """
     if isinstance(fault, PartnerFault):
         return fault.kind in ("forget_keys", "error", "throttle")
-    return isinstance(fault, DeliveryFault | MoveFault | CaptureFault)
+    return isinstance(fault, FamilyFault)
 
 
 # ---------------------------------------------------------------- to a scenario
@@ -265,7 +264,7 @@ def schedule_from_scenario(space: FaultSpace, scenario: ScenarioSpec) -> Schedul
             faults.append(CaptureFault(line))
     faults.extend(moves_in(space, order))
     for pf in scenario.delivery.faults:
-        if pf.fault not in ("duplicate", "drop"):
+        if pf.fault not in hunt_kinds():
             raise ValueError(f"{pf.fault} is not in the hunt's fault space")
         line = order[pf.position]
         if line not in base:
@@ -304,10 +303,8 @@ def scenario_toml(name: str, scenario: ScenarioSpec, header: Sequence[str] = ())
     return comments + ("\n" if comments else "") + text
 
 
+# The hunt family of each fault not a delivery fault family's (those name their own).
 _ON = {
-    DeliveryFault: "delivery",
-    MoveFault: "move",
-    CaptureFault: "capture",
     ToxicFault: "toxic",
     PartnerFault: "partner",
     RateLimitFault: "partner",
@@ -316,7 +313,9 @@ _ON = {
 
 
 def fault_to_json(fault: Fault) -> dict[str, Any]:
-    return {"on": _ON[type(fault)], **asdict(fault)}
+    """A fault as a hunt's JSON keeps it: its hunt family ("on"), then its fields."""
+    on = family_of(fault).hunt if isinstance(fault, FamilyFault) else _ON[type(fault)]
+    return {"on": on, **asdict(fault)}
 
 
 def plan_for(scenario: ScenarioSpec, events: Sequence[CapturedRequest]) -> Plan:
