@@ -34,7 +34,7 @@ _USER_ERRORS = (
     ("harness.inputs.fixtures", "FixtureError"),
     ("harness.replay.signing", "SigningError"),
     ("harness.journal", "JournalError"),
-    ("harness.drill.run", "DrillError"),
+    ("harness.drill.errors", "DrillError"),
     ("harness.runtime.processes", "ServiceError"),
     ("harness.runtime.faultproxy", "FaultProxyError"),
 )

@@ -4,9 +4,11 @@ prepare (plan, expectations) → services (partners, links, workflow) →
 replay → settle → collect (outcomes, ledgers, requests) → diagnose → check
 """
 
+from harness.drill.errors import ContractMismatch, DrillError
+from harness.drill.prepared import new_run_id
 from harness.drill.progress import Progress, ProgressSink
 from harness.drill.recovery import recover_stale_runs
-from harness.drill.run import ContractMismatch, DrillError, DrillResult, new_run_id, run_drill
+from harness.drill.run import DrillResult, run_drill
 from harness.drill.session import DrillSession
 from harness.replay.sender import trace_id_for
 

@@ -14,7 +14,7 @@ from harness.inputs.expectations import effect_kind, qualify
 from harness.replay.sender import Sender, SendStats
 
 if TYPE_CHECKING:
-    from harness.drill.run import Prepared
+    from harness.drill.prepared import Prepared
 
 INTERVAL_S = 0.25
 

@@ -10,67 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
-import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness import __version__
 from harness.checks.invariants import InvariantResult, check_all, contract_only
 from harness.drill import observe, settling, workflow_log
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.deadline import Deadline, drill_deadline
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
+from harness.drill.errors import ContractMismatch, DrillError, DrillOverdue
 from harness.drill.nemesis import workflow_nemesis
+from harness.drill.prepared import Prepared, prepare
 from harness.drill.progress import ProgressSink, watch
-from harness.drill.recovery import owner_alive, recover_stale_runs
-from harness.drill.services import (
-    PROXY_PREFIX,
-    Links,
-    open_links,
-    partner_process,
-    placeholder_values,
-    workflow_env,
-    workflow_process,
-)
+from harness.drill.recovery import recover_stale_runs
+from harness.drill.stage import Stage, leave_links, start_stage
 from harness.inputs import placeholders
 from harness.inputs.delivery_faults import sender_options
 from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
-from harness.inputs.fixtures import CapturedRequest, load_fixtures
-from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
-from harness.inputs.provenance import judged_against, workflow_version
+from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
 from harness.journal import JournalWriter, load_run
 from harness.places import inside
-from harness.plan.schedule import Plan, plan_deliveries
-from harness.replay.salt import Salting, apply_salting, new_salt, plan_salting
 from harness.replay.sender import Sender, SendStats, trace_id_for
-from harness.replay.signing import generate_secret
 from harness.replay.timeline import ToxicTimeline
-from harness.replay.volume import scaled
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.runtime.processes import Service, ServiceError, free_port
 
 if TYPE_CHECKING:
     from harness.drill.standing import StandingStage
-
-
-class DrillError(RuntimeError):
-    """The drill could not run (not: the workflow broke an invariant)."""
-
-
-class ContractMismatch(DrillError):
-    """The workflow and a declared partner (or the webhook path) disagree: nothing to judge."""
-
-
-class DrillOverdue(DrillError):
-    """The replay went past the deadline its plan allows; what it recorded is kept."""
 
 
 @dataclass
@@ -103,137 +73,6 @@ class DrillResult:
         return contract_only(self.results)
 
 
-def new_run_id(pilot: str, scenario: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{pilot}-{scenario}-{secrets.token_hex(2)}"
-
-
-@dataclass
-class Prepared:
-    """Everything decided before anything starts: plan, events, ids, secret."""
-
-    pilot: Pilot
-    scenario_name: str
-    scenario: ScenarioSpec
-    seed: int
-    events: list[CapturedRequest]
-    plan: Plan
-    run_events: list[CapturedRequest]
-    run_id: str
-    run_dir: Path
-    secret: str = field(repr=False)
-    meta: dict[str, Any]
-
-
-def _secret(pilot: Pilot, events: list[CapturedRequest]) -> tuple[str, bool]:
-    """The signing secret from the environment, or a throwaway one in the scheme's form."""
-    value = os.environ.get(pilot.spec.webhook.secret_env)
-    if value:
-        return value, False
-    return generate_secret(events[0].signing if events else "none"), True
-
-
-_CAPTURES: dict[tuple[Path, int], list[CapturedRequest]] = {}
-
-
-def _captured(path: Path) -> list[CapturedRequest]:
-    """The capture at ``path``, read again only when the file changed (records are frozen)."""
-    key = (path.resolve(), path.stat().st_mtime_ns)
-    if key not in _CAPTURES:
-        _CAPTURES.clear()
-        _CAPTURES[key] = load_fixtures(path)
-    return _CAPTURES[key]
-
-
-def _at_volume(
-    pilot: Pilot,
-    scenario: ScenarioSpec,
-    events: list[CapturedRequest],
-    volume: int,
-    salt: str,
-) -> tuple[list[CapturedRequest], DeliverySpec]:
-    """The scenario's events scaled to ``volume`` (replay.volume), all of them sent."""
-    asked = scenario.delivery
-    chosen = list(range(len(events))) if asked.events is None else list(asked.events)
-    chosen = chosen[: asked.limit] if asked.limit else chosen
-    spec = pilot.spec
-    try:
-        scaled_events = scaled(
-            [events[i] for i in chosen if i < len(events)], volume, salt,
-            spec.expectations, sorted(spec.partners),
-        )  # fmt: skip
-    except ValueError as exc:
-        raise PilotError(str(exc)) from None
-    return scaled_events, scenario.delivery.model_copy(update={"events": None, "limit": None})
-
-
-def prepare(
-    pilot: Pilot,
-    scenario_name: str,
-    scenario: ScenarioSpec,
-    seed: int,
-    runs_root: Path,
-    salt: str | None = None,
-    origin: str = "pilot",
-    volume: int | None = None,
-) -> Prepared:
-    spec = pilot.spec
-    salting: Salting | None = None
-    if salt is None:
-        events = load_fixtures(pilot.resolve(spec.webhook.fixtures))
-    else:
-        # On a standing workflow: fresh ids, so earlier drills' state cannot
-        # answer for this one. Drills there come by the hundred: the capture
-        # is read once, and only the events sent are salted.
-        captured = _captured(pilot.resolve(spec.webhook.fixtures))
-        rules, partners, only = spec.expectations, sorted(spec.partners), scenario.delivery.events
-        salting = plan_salting(captured, salt, rules, partners, only)
-        events = apply_salting(captured, salting, rules, partners, only)
-    delivery = scenario.delivery
-    if volume is not None:
-        events, delivery = _at_volume(pilot, scenario, events, volume, salt or new_salt())
-    offsets = [e.captured_at.timestamp() for e in events]
-    try:
-        plan = plan_deliveries([e.event_id for e in events], delivery, seed, offsets)
-    except ValueError as exc:
-        raise PilotError(f"{pilot.path}: [scenarios.{scenario_name}] {exc}") from None
-    run_events = [events[i] for i in sorted({d.event_index for d in plan.deliveries})]
-    run_id = new_run_id(pilot.name, scenario_name)
-    secret, ephemeral = _secret(pilot, events)
-    meta: dict[str, Any] = {
-        "pilot": {"name": pilot.name, "path": str(pilot.path)},
-        "scenario": scenario_name,
-        "scenario_spec": scenario.model_dump(mode="json"),
-        "seed": seed,
-        "status": "running",
-        "pid": os.getpid(),
-        "started_at": time.time(),
-        "versions": {"chaoslab": __version__, "python": sys.version.split()[0]},
-        "secret": {"env": spec.webhook.secret_env, "ephemeral": ephemeral},
-        "slo": spec.slo.model_dump(mode="json"),
-        "plan": plan.as_dict(),
-        "partner_faults": pilot.spec.partner_faults(scenario),
-        "event_ids": sorted({e.event_id for e in run_events}),
-        "outcomes_known": spec.workflow.outcomes is not None,
-        "settled_by": "status and quiescence" if spec.workflow.status_path else "quiescence",
-        "salt": salt,
-        # What was judged: the workflow's code, and the declarations it was held to.
-        "origin": origin,
-        "volume": volume,
-        "workflow_version": workflow_version(pilot.workflow_source()).as_dict(),
-        "declarations": judged_against(
-            pilot.path, pilot.partners, pilot.resolve(spec.webhook.fixtures)
-        ),
-    }
-    if salting is not None:
-        # Numbers carry no "-s…" suffix: the stage tells its drills' keys apart by these.
-        meta["salted_numbers"] = sorted(salting.numbers_given())
-    return Prepared(
-        pilot, scenario_name, scenario, seed, events, plan, run_events,
-        run_id, inside(runs_root, run_id), secret, meta,
-    )  # fmt: skip
-
-
 async def _arm_partner(name: str, url: str, faults: dict[str, Any]) -> None:
     async with http_client(timeout=5.0) as client:
         response = await client.post(f"{url}/_sim/faults", json=faults)
@@ -255,74 +94,6 @@ async def _partner_request_counts(urls: dict[str, str]) -> dict[str, int | None]
             except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 counts[name] = None
     return counts
-
-
-@dataclass
-class Stage:
-    """What is running while the events are replayed."""
-
-    proxy: FaultProxy
-    partner_urls: dict[str, str]
-    links: Links
-    workflow_url: str
-    state_dir: Path
-    # What {placeholders} stood for when the workflow started (for an outcomes file).
-    values: dict[str, str] = field(repr=False)
-    # Kept running across drills (harness.drill.standing): its links stay, and
-    # its outcomes source also lists earlier drills' events.
-    standing: bool = False
-    # The workflow process the drill started (None when reached by url): what a restart restarts.
-    workflow: Service | None = None
-
-
-# A workflow is told its port ({port}); between choosing a free one and the
-# workflow binding it, another process may take it. Then it is asked again.
-PORT_TRIES = 3
-
-
-async def _start(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProxy) -> Stage:
-    spec = p.pilot.spec
-    runs_root = p.run_dir.parent
-    p.meta["fault_proxy"] = proxy.describe()
-    await proxy.delete_stale(PROXY_PREFIX, lambda name: owner_alive(runs_root, name))
-    partner_urls: dict[str, str] = {}
-    for name in spec.partners:
-        service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
-        partner_urls[name] = service.url
-    links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
-    state_dir = p.run_dir / "state"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir)
-    links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
-    p.meta["links"] = links.as_meta()
-    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
-
-
-async def _start_workflow(
-    p: Prepared, stack: contextlib.AsyncExitStack, links: Links, state_dir: Path
-) -> tuple[str, dict[str, str], Service | None]:
-    """The workflow's URL, the placeholder values it was started with, and its process."""
-    if p.pilot.spec.workflow.url is not None:
-        await stack.enter_async_context(workflow_process(p.pilot, {}, 0, p.run_dir))
-        values = placeholder_values(p.pilot, links, 0, p.secret, state_dir, p.run_dir)
-        return p.pilot.spec.workflow.url, values, None
-    for attempt in range(1, PORT_TRIES + 1):
-        port = free_port()
-        values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
-        try:
-            env = workflow_env(p.pilot, values, links)
-        except ValueError as exc:
-            raise PilotError(f"{p.pilot.path}: {exc}") from None
-        try:
-            service = await stack.enter_async_context(
-                workflow_process(p.pilot, env, port, p.run_dir)
-            )
-        except ServiceError as exc:
-            if "address already in use" not in str(exc) or attempt == PORT_TRIES:
-                raise
-            continue
-        return f"http://127.0.0.1:{port}", values, service
-    raise AssertionError("unreachable: the last try returns or raises")
 
 
 async def _replay(
@@ -442,13 +213,7 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
     # The total is the cost driver the analysis reads; unknown if any partner's is.
     known = [n for n in counts.values() if n is not None]
     p.meta["partner_requests"] = sum(known) if len(known) == len(counts) else None
-    await _leave_links(stage)
-
-
-async def _leave_links(stage: Stage) -> None:
-    # Leave the link proxies before the partners stop, so a real server keeps nothing.
-    for name in stage.links.proxies.values() if not stage.standing else ():
-        await stage.proxy.delete_proxy(name)
+    await leave_links(stage)
 
 
 def _overdue(p: Prepared, deadline: Deadline) -> DrillOverdue:
@@ -577,7 +342,7 @@ async def _drive(
             proxy = fault_proxy
             if proxy is None:
                 proxy = await stack.enter_async_context(open_fault_proxy())
-            stage = await _start(p, stack, proxy)
+            stage = await start_stage(p, stack, proxy)
             log = _workflow_log(p)
         deadline = drill_deadline(p.plan, p.pilot.spec, p.scenario)
         p.meta["deadline_s"] = round(deadline.seconds, 1)
@@ -588,7 +353,7 @@ async def _drive(
         except TimeoutError:
             if not limit.expired():
                 raise
-            await _leave_links(stage)
+            await leave_links(stage)
             raise _overdue(p, deadline) from None
         await _collect(p, stage, journal)
         if standing is not None:

@@ -29,8 +29,10 @@ from typing import Any
 
 import httpx
 
-from harness.drill import run as drill_run
 from harness.drill.collect import ledger_file, requests_file
+from harness.drill.errors import DrillError
+from harness.drill.prepared import Prepared, prepare
+from harness.drill.stage import Stage, start_stage
 from harness.inputs.pilot import Pilot, ScenarioSpec
 from harness.journal import write_meta
 from harness.replay.salt import new_salt
@@ -53,8 +55,8 @@ class StandingStage:
         self.name = name
         self.drills = 0
         self._stack = contextlib.AsyncExitStack()
-        self._stage: drill_run.Stage | None = None
-        self._home: drill_run.Prepared | None = None
+        self._stage: Stage | None = None
+        self._home: Prepared | None = None
         self._salts: set[str] = set()
         self._numbers: dict[str, str] = {}  # salted number (text) -> the salt of its drill
 
@@ -64,10 +66,10 @@ class StandingStage:
         return self._home.run_dir
 
     async def open(self) -> StandingStage:
-        home = drill_run.prepare(self.pilot, self.name, ScenarioSpec(), 1, self.runs_root)
+        home = prepare(self.pilot, self.name, ScenarioSpec(), 1, self.runs_root)
         home.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            stage = await drill_run._start(home, self._stack, self.proxy)
+            stage = await start_stage(home, self._stack, self.proxy)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -99,7 +101,7 @@ class StandingStage:
         self._salts.add(salt)
         return salt
 
-    async def begin(self, p: drill_run.Prepared) -> drill_run.Stage:
+    async def begin(self, p: Prepared) -> Stage:
         """Ready the stage for drill ``p``: the workflow's secret, clean partners, no toxics."""
         stage, home = self._stage, self._home
         assert stage is not None and home is not None, "the stage is not open"
@@ -118,10 +120,10 @@ class StandingStage:
             for name, url in stage.partner_urls.items():
                 response = await client.post(f"{url}/_sim/reset")
                 if response.status_code != 200:
-                    raise drill_run.DrillError(f"partner {name}: reset refused")
+                    raise DrillError(f"partner {name}: reset refused")
         return stage
 
-    def end(self, p: drill_run.Prepared) -> None:
+    def end(self, p: Prepared) -> None:
         """This drill's partner files into its run folder, without another drill's stragglers."""
         salt = p.meta.get("salt")
         others = frozenset(n for n, s in self._numbers.items() if s != salt)

@@ -1,0 +1,101 @@
+"""What runs while a drill replays: partners, the workflow and the links between them.
+
+`start_stage` starts them on a Toxiproxy server, each behind its link; a
+standing stage (harness.drill.standing) keeps one running across drills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.drill.prepared import Prepared
+from harness.drill.recovery import owner_alive
+from harness.drill.services import (
+    PROXY_PREFIX,
+    Links,
+    open_links,
+    partner_process,
+    placeholder_values,
+    workflow_env,
+    workflow_process,
+)
+from harness.inputs.pilot import PilotError
+from harness.runtime.faultproxy import FaultProxy
+from harness.runtime.processes import Service, ServiceError, free_port
+
+
+@dataclass
+class Stage:
+    """What is running while the events are replayed."""
+
+    proxy: FaultProxy
+    partner_urls: dict[str, str]
+    links: Links
+    workflow_url: str
+    state_dir: Path
+    # What {placeholders} stood for when the workflow started (for an outcomes file).
+    values: dict[str, str] = field(repr=False)
+    # Kept running across drills (harness.drill.standing): its links stay, and
+    # its outcomes source also lists earlier drills' events.
+    standing: bool = False
+    # The workflow process the drill started (None when reached by url): what a restart restarts.
+    workflow: Service | None = None
+
+
+# A workflow is told its port ({port}); between choosing a free one and the
+# workflow binding it, another process may take it. Then it is asked again.
+PORT_TRIES = 3
+
+
+async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: FaultProxy) -> Stage:
+    """Start the drill's partners, links and workflow; ``stack`` stops them."""
+    spec = p.pilot.spec
+    runs_root = p.run_dir.parent
+    p.meta["fault_proxy"] = proxy.describe()
+    await proxy.delete_stale(PROXY_PREFIX, lambda name: owner_alive(runs_root, name))
+    partner_urls: dict[str, str] = {}
+    for name in spec.partners:
+        service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
+        partner_urls[name] = service.url
+    links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
+    state_dir = p.run_dir / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir)
+    links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
+    p.meta["links"] = links.as_meta()
+    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
+
+
+async def _start_workflow(
+    p: Prepared, stack: contextlib.AsyncExitStack, links: Links, state_dir: Path
+) -> tuple[str, dict[str, str], Service | None]:
+    """The workflow's URL, the placeholder values it was started with, and its process."""
+    if p.pilot.spec.workflow.url is not None:
+        await stack.enter_async_context(workflow_process(p.pilot, {}, 0, p.run_dir))
+        values = placeholder_values(p.pilot, links, 0, p.secret, state_dir, p.run_dir)
+        return p.pilot.spec.workflow.url, values, None
+    for attempt in range(1, PORT_TRIES + 1):
+        port = free_port()
+        values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
+        try:
+            env = workflow_env(p.pilot, values, links)
+        except ValueError as exc:
+            raise PilotError(f"{p.pilot.path}: {exc}") from None
+        try:
+            service = await stack.enter_async_context(
+                workflow_process(p.pilot, env, port, p.run_dir)
+            )
+        except ServiceError as exc:
+            if "address already in use" not in str(exc) or attempt == PORT_TRIES:
+                raise
+            continue
+        return f"http://127.0.0.1:{port}", values, service
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+async def leave_links(stage: Stage) -> None:
+    # Leave the link proxies before the partners stop, so a real server keeps nothing.
+    for name in stage.links.proxies.values() if not stage.standing else ():
+        await stage.proxy.delete_proxy(name)
