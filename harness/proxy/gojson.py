@@ -172,82 +172,70 @@ class _Parser:
         stack: list[tuple[Node, str | None]] = []
         while True:
             self._skip_ws()
-            c0 = self._peek()
-            if c0 is None:
-                raise self._eof()
-            c = c0
-            node: Node
-            if c == ord("{"):
-                self._push(c)
-                self.pos += 1
-                self._skip_ws()
-                c2 = self._peek()
-                if c2 is None:
-                    raise self._eof()
-                if c2 == ord("}"):
-                    self.pos += 1
-                    self.depth -= 1
-                    node = Node("obj", [])
-                else:
-                    stack.append((Node("obj", []), self._key(c2)))
-                    continue
-            elif c == ord("["):
-                self._push(c)
-                self.pos += 1
-                self._skip_ws()
-                c2 = self._peek()
-                if c2 is None:
-                    raise self._eof()
-                if c2 == ord("]"):
-                    self.pos += 1
-                    self.depth -= 1
-                    node = Node("arr", [])
-                else:
-                    stack.append((Node("arr", []), None))
-                    continue
+            c = self._next_byte()
+            if c in (ord("{"), ord("[")):
+                opened = self._open(c, stack)
+                if opened is None:
+                    continue  # a container began: read its first member
+                node = opened
             else:
                 node = self._scalar(c, context)
-            # Attach the finished value, closing containers as far as possible.
-            while True:
-                if not stack:
-                    return node
-                parent, pending_key = stack[-1]
+            done = self._attach(stack, node)
+            if done is not None:
+                return done
+
+    def _next_byte(self) -> int:
+        c = self._peek()
+        if c is None:
+            raise self._eof()
+        return c
+
+    def _open(self, c: int, stack: list[tuple[Node, str | None]]) -> Node | None:
+        """An empty container, or None with the one just opened pushed on ``stack``."""
+        kind: Literal["obj", "arr"] = "obj" if c == ord("{") else "arr"
+        close = ord("}") if kind == "obj" else ord("]")
+        self._push(c)
+        self.pos += 1
+        self._skip_ws()
+        c2 = self._next_byte()
+        if c2 == close:
+            self.pos += 1
+            self.depth -= 1
+            return Node(kind, [])
+        stack.append((Node(kind, []), self._key(c2) if kind == "obj" else None))
+        return None
+
+    def _attach(self, stack: list[tuple[Node, str | None]], node: Node) -> Node | None:
+        """Add a finished value to its container, closing containers as far as possible.
+
+        Returns the whole value once the outermost container closes (or when
+        there is none), else None: another member follows.
+        """
+        while stack:
+            parent, pending_key = stack[-1]
+            if parent.kind == "obj":
+                assert pending_key is not None
+                parent.value.append((pending_key, node))
+            else:
+                parent.value.append(node)
+            self._skip_ws()
+            c = self._next_byte()
+            if c == ord(","):
+                self.pos += 1
                 if parent.kind == "obj":
-                    assert pending_key is not None
-                    parent.value.append((pending_key, node))
-                else:
-                    parent.value.append(node)
-                self._skip_ws()
-                c1 = self._peek()
-                if c1 is None:
-                    raise self._eof()
-                c = c1
-                if parent.kind == "obj":
-                    if c == ord(","):
-                        self.pos += 1
-                        self._skip_ws()
-                        c2 = self._peek()
-                        if c2 is None:
-                            raise self._eof()
-                        stack[-1] = (parent, self._key(c2))
-                        break
-                    if c == ord("}"):
-                        self.pos += 1
-                        self.depth -= 1
-                        stack.pop()
-                        node = parent
-                        continue
-                    raise _syntax(c, "after object key:value pair")
-                if c == ord(","):
-                    self.pos += 1
-                    break
-                if c == ord("]"):
-                    self.pos += 1
-                    self.depth -= 1
-                    stack.pop()
-                    node = parent
-                    continue
-                raise _syntax(c, "after array element")
+                    self._skip_ws()
+                    stack[-1] = (parent, self._key(self._next_byte()))
+                return None
+            if c == (ord("}") if parent.kind == "obj" else ord("]")):
+                self.pos += 1
+                self.depth -= 1
+                stack.pop()
+                node = parent
+                continue
+            raise _syntax(
+                c, "after object key:value pair" if parent.kind == "obj" else "after array element"
+            )
+        return node
 
     def _key(self, c: int) -> str:
         if c != ord('"'):
