@@ -108,6 +108,7 @@ class LastAnswers:
         return [str(e) for e in self._last.index[hit]]
 
     def get(self, event_id: str) -> LastAnswer | None:
+        """The event's last answer; None when it got a 2xx or was never attempted."""
         if event_id not in self._last.index:
             return None
         pos = self._last.index.get_loc(event_id)
@@ -135,6 +136,7 @@ class LastAnswers:
 
 
 def last_answers(attempts: pd.DataFrame) -> LastAnswers:
+    """The last answer of every event never answered 2xx, built once over the attempts."""
     return LastAnswers(attempts)
 
 
@@ -149,9 +151,11 @@ class Refusal:
 
     @property
     def accounted(self) -> bool:
+        """By design: the workflow's answer, not a finding."""
         return self.kind == BY_DESIGN
 
     def describe(self) -> str:
+        """``refused with 400 "…" where ship:created was expected`` and the like."""
         answer = f" {_quote(self.last.answer)}" if self.last.answer else ""
         said = f"refused with {self.last.status}{answer}"
         if self.kind == EFFECT_EXPECTED:
