@@ -23,16 +23,13 @@ import pandas as pd
 import pytest
 from pilot_tree import naive_logistics_pilot, pilot_tree
 
+from harness.checks.all_accounted import all_accounted
 from harness.checks.answers import refusals
 from harness.checks.contract import contract
-from harness.checks.invariants import (
-    all_accounted,
-    check_all,
-    contract_only,
-    final_state,
-    slo,
-)
+from harness.checks.final_state import final_state
 from harness.checks.politeness import call_budget
+from harness.checks.registry import check_all, contract_only
+from harness.checks.slo import slo
 from harness.drill.workflow_log import crashes
 from harness.inputs.expectations import ExpectationRule, pilot_mistakes
 from harness.journal import Run, empty_frame, frame, load_run

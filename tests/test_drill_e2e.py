@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks.invariants import InvariantResult
+from harness.checks.result import InvariantResult
 from harness.drill import DrillResult, run_drill
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import Pilot, load_pilot

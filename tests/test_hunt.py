@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from typer.testing import CliRunner
 
-from harness.checks.invariants import InvariantResult
+from harness.checks.result import InvariantResult
 from harness.cli import app
 from harness.drill import DrillError, DrillResult, run_drill
 from harness.inputs.fixtures import load_fixtures

@@ -8,18 +8,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.checks.invariants import (
-    SloTargets,
-    all_accounted,
-    all_ok,
-    check_all,
-    event_latencies,
-    event_outcomes,
-    exactly_once,
-    final_state,
-    slo,
-    unexpected_effects,
-)
+from harness.checks.all_accounted import all_accounted
+from harness.checks.exactly_once import exactly_once
+from harness.checks.final_state import final_state
+from harness.checks.latency import event_latencies
+from harness.checks.outcomes import event_outcomes
+from harness.checks.registry import all_ok, check_all
+from harness.checks.slo import SloTargets, slo
+from harness.checks.unexpected_effects import unexpected_effects
 from harness.journal import empty_frame, frame
 
 PAY = "payment_intent.succeeded"

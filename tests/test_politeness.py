@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.checks.invariants import check_all
 from harness.checks.politeness import Politeness, call_budget, retry_after_honoured
+from harness.checks.registry import check_all
 
 
 def call(

@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.checks.invariants import check_all, dead_lettered_applied, final_state
+from harness.checks.dead_lettered_applied import dead_lettered_applied
+from harness.checks.final_state import final_state
+from harness.checks.registry import check_all
 from harness.inputs.pilot import PilotError, load_pilot
 from tests.pilot_tree import pilot_tree
 

@@ -22,24 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.checks.columns import flag, number, text
 from harness.inputs.expectations import in_range
 
 BY_DESIGN = "by_design"
 EFFECT_EXPECTED = "effect_expected"
 WRONG_STATUS = "wrong_status"
-
-
-def _text(df: pd.DataFrame, column: str) -> pd.Series:
-    if column not in df.columns:
-        return pd.Series([""] * len(df), index=df.index, dtype=object)
-    col = df[column]
-    return col.astype(object).where(col.notna(), "").astype(str)
-
-
-def _number(df: pd.DataFrame, column: str) -> pd.Series:
-    if column not in df.columns:
-        return pd.Series(np.nan, index=df.index, dtype=float)
-    return pd.to_numeric(df[column], errors="coerce").astype(float)
 
 
 @dataclass(frozen=True)
@@ -66,8 +54,8 @@ class LastAnswer:
         return f"{tries}, last answered {self.status}{said}"
 
 
-def _quote(text: str, limit: int = 120) -> str:
-    short = text if len(text) <= limit else text[: limit - 1] + "…"
+def _quote(words: str, limit: int = 120) -> str:
+    short = words if len(words) <= limit else words[: limit - 1] + "…"
     return f'"{short}"'
 
 
@@ -80,22 +68,22 @@ class LastAnswers:
     """
 
     def __init__(self, attempts: pd.DataFrame) -> None:
-        status = _number(attempts, "status").to_numpy()
+        status = number(attempts, "status").to_numpy()
         ok = (status >= 200) & (status < 300)
         # Only events never answered 2xx can be refused or lost: keep just their
         # attempts (integer work on one factorize; most events were delivered).
-        codes, _ = pd.factorize(_text(attempts, "event_id"), sort=False)
+        codes, _ = pd.factorize(text(attempts, "event_id"), sort=False)
         keep = ~np.isin(codes, np.unique(codes[ok]))
         rows = np.flatnonzero(keep)
         table = pd.DataFrame(
             {
-                "event_id": _text(attempts, "event_id").to_numpy(dtype=object)[rows],
-                "order": _number(attempts, "sent_at").fillna(-1.0).to_numpy()[rows],
-                "attempt": _number(attempts, "attempt").fillna(0.0).to_numpy()[rows],
+                "event_id": text(attempts, "event_id").to_numpy(dtype=object)[rows],
+                "order": number(attempts, "sent_at").fillna(-1.0).to_numpy()[rows],
+                "attempt": number(attempts, "attempt").fillna(0.0).to_numpy()[rows],
                 "status": status[rows],
                 "ok": ok[rows],
                 "row": rows,
-                "finished": _number(attempts, "finished_at").to_numpy()[rows],
+                "finished": number(attempts, "finished_at").to_numpy()[rows],
             }
         )
         table = table.sort_values(["order", "attempt"], kind="stable")
@@ -120,6 +108,7 @@ class LastAnswers:
         return [str(e) for e in self._last.index[hit]]
 
     def get(self, event_id: str) -> LastAnswer | None:
+        """The event's last answer; None when it got a 2xx or was never attempted."""
         if event_id not in self._last.index:
             return None
         pos = self._last.index.get_loc(event_id)
@@ -147,6 +136,7 @@ class LastAnswers:
 
 
 def last_answers(attempts: pd.DataFrame) -> LastAnswers:
+    """The last answer of every event never answered 2xx, built once over the attempts."""
     return LastAnswers(attempts)
 
 
@@ -161,9 +151,11 @@ class Refusal:
 
     @property
     def accounted(self) -> bool:
+        """By design: the workflow's answer, not a finding."""
         return self.kind == BY_DESIGN
 
     def describe(self) -> str:
+        """``refused with 400 "…" where ship:created was expected`` and the like."""
         answer = f" {_quote(self.last.answer)}" if self.last.answer else ""
         said = f"refused with {self.last.status}{answer}"
         if self.kind == EFFECT_EXPECTED:
@@ -177,19 +169,14 @@ def expectations_by_event(expected: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """event_id → (refuse range, effect it must or may cause) for events meant to be sent."""
     if expected.empty:
         return {}
-    dropped = (
-        expected["dropped"].astype("boolean").fillna(False).astype(bool)
-        if "dropped" in expected.columns
-        else pd.Series(False, index=expected.index)
-    )
-    live = expected[~dropped]
-    effect = _text(live, "expected_effect").where(
-        _text(live, "expected_effect") != "", _text(live, "allowed_effect")
+    live = expected[~flag(expected, "dropped")]
+    effect = text(live, "expected_effect").where(
+        text(live, "expected_effect") != "", text(live, "allowed_effect")
     )
     return dict(
         zip(
-            _text(live, "event_id"),
-            zip(_text(live, "refuse"), effect, strict=True),
+            text(live, "event_id"),
+            zip(text(live, "refuse"), effect, strict=True),
             strict=True,
         )
     )
@@ -201,7 +188,7 @@ def refusals(expected: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, Refusa
     refused = answers.refused_ids()
     if not refused:
         return {}
-    about = expected[_text(expected, "event_id").isin(refused)] if len(expected) else expected
+    about = expected[text(expected, "event_id").isin(refused)] if len(expected) else expected
     wanted = expectations_by_event(about)
     out: dict[str, Refusal] = {}
     for event_id in refused:
@@ -223,8 +210,8 @@ def accepted_but_declared_refused(expected: pd.DataFrame, attempts: pd.DataFrame
     declared = {e for e, (refuse, _) in expectations_by_event(expected).items() if refuse}
     if not declared:
         return []
-    status = _number(attempts, "status")
-    delivered = set(_text(attempts, "event_id")[(status >= 200) & (status < 300)])
+    status = number(attempts, "status")
+    delivered = set(text(attempts, "event_id")[(status >= 200) & (status < 300)])
     return sorted(declared & delivered)
 
 
@@ -234,9 +221,9 @@ def fixture_notes(expected: pd.DataFrame) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for event_id, fixture, note in zip(
-        _text(expected, "event_id"),
-        _text(expected, "fixture_id"),
-        _text(expected, "note"),
+        text(expected, "event_id"),
+        text(expected, "fixture_id"),
+        text(expected, "note"),
         strict=True,
     ):
         if not fixture and not note:

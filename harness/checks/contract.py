@@ -12,11 +12,14 @@ Pure: tables in, a result and the events it took out.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from harness.checks.invariants import MAX_EXAMPLES, InvariantResult
+from harness.checks.columns import flag, text
+from harness.checks.result import MAX_EXAMPLES, InvariantResult
+from harness.checks.settings import CheckSettings
+from harness.checks.tables import RunTables
 
 NAME = "contract"
 # Answers that mean "this call does not fit the declared API", when the
@@ -24,21 +27,14 @@ NAME = "contract"
 _REJECTING = frozenset({400, 405, 415, 422})
 
 
-def _text(df: pd.DataFrame, column: str) -> pd.Series:
-    if column not in df.columns:
-        return pd.Series([""] * len(df), index=df.index, dtype=object)
-    col = df[column]
-    return col.astype(object).where(col.notna(), "").astype(str)
-
-
 def rejected_calls(requests: pd.DataFrame) -> pd.DataFrame:
     """The calls a partner turned away as not fitting its declared API."""
     if requests.empty:
         return requests
     status = pd.to_numeric(requests["status"], errors="coerce")
-    route = _text(requests, "route")
-    reason = _text(requests, "reason")
-    fault = _text(requests, "fault")
+    route = text(requests, "route")
+    reason = text(requests, "reason")
+    fault = text(requests, "fault")
     # A 404 (an update before its create, or a lookup no route declares: listed
     # as unexpected calls) and a 422 about an idempotency key are the
     # workflow's doing, not a contract; so is anything injected.
@@ -51,29 +47,27 @@ def rejected_calls(requests: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ContractFinding:
+    """The contract check's result, and the events it judged (out of the other checks)."""
+
     result: InvariantResult
     events: frozenset[str]  # events whose effect is missing because of rejected calls
 
 
-def _tied_events(
-    rejected: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame
-) -> set[str]:
+def _tied_events(rejected: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame) -> set[str]:
     """Events the rejected calls were made for that did not get their effect anyway."""
-    by_trace = set(_text(rejected, "event_id")) - {""}
-    untraced = rejected[_text(rejected, "event_id") == ""]
-    keys = set(zip(_text(untraced, "partner"), _text(untraced, "business_key"), strict=True))
+    by_trace = set(text(rejected, "event_id")) - {""}
+    untraced = rejected[text(rejected, "event_id") == ""]
+    keys = set(zip(text(untraced, "partner"), text(untraced, "business_key"), strict=True))
     keys = {(p, k) for p, k in keys if k}
-    live = expected
-    if "dropped" in expected.columns:
-        live = expected[~expected["dropped"].astype("boolean").fillna(False).astype(bool)]
-    applied_events = set(_text(effects, "event_id")) - {""}
-    applied_keys = set(zip(_text(effects, "kind"), _text(effects, "business_key"), strict=True))
+    live = expected[~flag(expected, "dropped")]
+    applied_events = set(text(effects, "event_id")) - {""}
+    applied_keys = set(zip(text(effects, "kind"), text(effects, "business_key"), strict=True))
     out: set[str] = set()
     for event_id, partner, key, must in zip(
-        _text(live, "event_id"),
-        _text(live, "partner"),
-        _text(live, "entity_id"),
-        _text(live, "expected_effect"),
+        text(live, "event_id"),
+        text(live, "partner"),
+        text(live, "entity_id"),
+        text(live, "expected_effect"),
         strict=True,
     ):
         if event_id not in by_trace and (partner, key) not in keys:
@@ -100,12 +94,12 @@ def contract(
         return ContractFinding(result, frozenset())
     groups = Counter(
         zip(
-            _text(rejected, "partner"),
-            _text(rejected, "method"),
-            _text(rejected, "route"),
-            _text(rejected, "path"),
+            text(rejected, "partner"),
+            text(rejected, "method"),
+            text(rejected, "route"),
+            text(rejected, "path"),
             pd.to_numeric(rejected["status"]).astype(int),
-            _text(rejected, "reason"),
+            text(rejected, "reason"),
             strict=True,
         )
     )
@@ -135,7 +129,7 @@ def contract(
         "calls": calls,
         "rejected": len(rejected),
         "events": len(events),
-        **{f"rejected {p}": n for p, n in Counter(_text(rejected, "partner")).items()},
+        **{f"rejected {p}": n for p, n in Counter(text(rejected, "partner")).items()},
     }
     result = InvariantResult(NAME, False, counts, examples, summary, calls)
     return ContractFinding(result, frozenset(events))
@@ -149,4 +143,27 @@ def without_events(table: pd.DataFrame, events: frozenset[str]) -> pd.DataFrame:
     """The table less the rows of ``events`` (the contract check judged them)."""
     if not events or table.empty or "event_id" not in table.columns:
         return table
-    return table[~_text(table, "event_id").isin(events)]
+    return table[~text(table, "event_id").isin(events)]
+
+
+def set_aside(tables: RunTables) -> RunTables:
+    """The tables with the contract judged: its events taken out of what the others judge.
+
+    Events whose calls a partner rejected as not fitting its API are judged by
+    ``contract`` alone, never counted as lost. Without ``requests``, as they are.
+    """
+    if tables.requests is None:
+        return tables
+    finding = contract(tables.requests, tables.expected, tables.effects)
+    return replace(
+        tables,
+        expected=without_events(tables.expected, finding.events),
+        attempts=without_events(tables.attempts, finding.events),
+        outcomes=without_events(tables.outcomes, finding.events),
+        contract=finding.result,
+    )
+
+
+def check_contract(tables: RunTables, *, settings: CheckSettings) -> InvariantResult | None:
+    """The registry's checker: the finding ``set_aside`` made (none without ``requests``)."""
+    return tables.contract

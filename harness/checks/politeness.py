@@ -21,12 +21,16 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from harness.checks.invariants import MAX_EXAMPLES, InvariantResult
+from harness.checks.result import MAX_EXAMPLES, InvariantResult
+from harness.checks.settings import CheckSettings
+from harness.checks.tables import RunTables
 
 __all__ = [
     "DEFAULT_MAX_CALLS_PER_EFFECT",
     "Politeness",
     "call_budget",
+    "check_call_budget",
+    "check_retry_after_honoured",
     "retry_after_honoured",
 ]
 
@@ -46,6 +50,7 @@ class Politeness:
 
     @classmethod
     def of(cls, cfg: Any) -> Politeness:
+        """From a Politeness, a mapping or the pilot's ``[politeness]``; None gives the defaults."""
         if cfg is None:
             return cls()
         if isinstance(cfg, Politeness):
@@ -183,9 +188,7 @@ def call_budget(
             continue
         worst = max(worst, ratio)
         if ratio > cfg.max_calls_per_effect:
-            over.append(
-                f"{partner}: {n:,} calls for {wanted:,} effects ({ratio:.1f} per effect)"
-            )
+            over.append(f"{partner}: {n:,} calls for {wanted:,} effects ({ratio:.1f} per effect)")
     counts["worst_calls_per_effect"] = round(worst, 2)
     counts["partners_expected_nothing"] = len(unasked)
     if unasked and not over:
@@ -211,3 +214,19 @@ def call_budget(
     return InvariantResult(
         "call_budget", not over, counts, examples, summary, judged=int(counts["calls"])
     )
+
+
+def check_retry_after_honoured(
+    tables: RunTables, *, settings: CheckSettings
+) -> InvariantResult | None:
+    """The registry's checker; none for a run without partner request journals."""
+    if tables.requests is None:
+        return None
+    return retry_after_honoured(tables.requests, settings.politeness)
+
+
+def check_call_budget(tables: RunTables, *, settings: CheckSettings) -> InvariantResult | None:
+    """The registry's checker; none for a run without partner request journals."""
+    if tables.requests is None:
+        return None
+    return call_budget(tables.expected, tables.requests, settings.politeness)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from harness.checks.invariants import InvariantResult, check_all, contract_only
+from harness.checks.registry import check_all, contract_only
+from harness.checks.result import InvariantResult
 from harness.drill import observe, settling, workflow_log
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.deadline import Deadline, drill_deadline

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.checks.invariants import nearest_rank
+from harness.checks.latency import nearest_rank
 from harness.journal import load_run
 
 __all__ = ["DAYS_PER_MONTH", "ProductionEvidence", "production_evidence"]

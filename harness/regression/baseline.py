@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.checks.invariants import nearest_rank
+from harness.checks.latency import nearest_rank
 from harness.inputs.pilot import BASELINE_FIGURES, BaselineSpec, Pilot
 from harness.inputs.tree import pilot_tree
 from harness.journal import load_run

@@ -29,7 +29,10 @@ import numpy as np
 import pandas as pd
 
 from harness.checks.contract import contract, without_events
-from harness.checks.invariants import SloTargets, event_latencies, event_outcomes, nearest_rank
+from harness.checks.latency import event_latencies, nearest_rank
+from harness.checks.outcomes import event_outcomes
+from harness.checks.registry import check_all
+from harness.checks.slo import SloTargets
 from harness.journal import Run, empty_frame, list_runs, load_run, pilot_name
 from harness.journal.columns import TABLES
 from harness.report.economics import Economics, EconomicsConfig, Measured, evaluate
@@ -726,8 +729,6 @@ def invariant_table(rs: RunSet, slo: Any = None) -> pd.DataFrame:
     A run whose run.json holds no ``invariants`` (killed before the end) is
     checked here from its tables, so every run shows up.
     """
-    from harness.checks.invariants import check_all
-
     targets = _slo_of(rs, slo)
     scenario_of = dict(zip(rs.runs["run_id"], rs.runs["scenario"], strict=True))
     rows: list[dict[str, Any]] = []

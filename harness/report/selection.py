@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks.invariants import SloTargets
+from harness.checks.slo import SloTargets
 from harness.cli_support import shown
 from harness.history.store import production_imports
 from harness.inputs.pilot import Pilot, PilotError, load_pilot

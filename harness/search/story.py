@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks.invariants import InvariantResult
+from harness.checks.result import InvariantResult
 from harness.inputs.delivery_faults import FamilyFault, family_of
 from harness.inputs.fixtures import CapturedRequest
 from harness.plan.schedule import Plan

@@ -1,0 +1,287 @@
+"""all_accounted: each delivered event reached a terminal outcome; none vanished."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.checks.answers import (
+    LastAnswer,
+    LastAnswers,
+    Refusal,
+    accepted_but_declared_refused,
+    fixture_notes,
+    last_answers,
+    refusals,
+)
+from harness.checks.columns import flag, ok_status, text
+from harness.checks.outcomes import TERMINAL_OUTCOMES, event_outcomes
+from harness.checks.result import InvariantResult, take
+from harness.checks.settings import CheckSettings
+from harness.checks.tables import RunTables
+from harness.checks.wording import plural
+
+__all__ = ["all_accounted", "check_all_accounted"]
+
+NAME = "all_accounted"
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What is known of each event: the workflow's answers, refusals, notes and crashes."""
+
+    answers: LastAnswers
+    refused_by: dict[str, Refusal]
+    notes: dict[str, str]
+    crashed: dict[str, str]
+
+    @classmethod
+    def of(
+        cls, expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]]
+    ) -> _Evidence:
+        return cls(
+            last_answers(attempts),
+            refusals(expected, attempts),
+            fixture_notes(expected),
+            _crash_by_event(crashes),
+        )
+
+    def who(self, event_id: str) -> str:
+        return f"{event_id}{self.notes.get(event_id, '')}"
+
+    def lost(self, event_id: str) -> str:
+        """An event never answered 2xx, in the words of its last answer and any crash."""
+        last = self.answers.get(event_id)
+        return f"{self.who(event_id)} {_unanswered(last)}{self.crashed.get(event_id, '')}"
+
+
+@dataclass
+class _Sorted:
+    """Events by what became of them (example lines, in the order met)."""
+
+    tally: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TERMINAL_OUTCOMES, 0))
+    unaccounted: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    wrongly_refused: list[str] = field(default_factory=list)
+    refused_ok: int = 0
+    unacknowledged: int = 0
+
+
+def _sort(judged: list[str], delivered: set[str], final: pd.Series, evidence: _Evidence) -> _Sorted:
+    out = _Sorted()
+    for event_id in judged:
+        outcome = final.get(event_id, "")
+        if outcome in out.tally:
+            out.tally[outcome] += 1
+            if event_id not in delivered:
+                out.unacknowledged += 1
+        elif event_id in delivered:
+            out.unaccounted.append(
+                f"{evidence.who(event_id)} delivered, outcome {outcome or 'none'}"
+                f"{evidence.crashed.get(event_id, '')}"
+            )
+        elif event_id in evidence.refused_by and not outcome:
+            refusal = evidence.refused_by[event_id]
+            if refusal.accounted:
+                out.refused_ok += 1
+            else:
+                out.wrongly_refused.append(f"{evidence.who(event_id)} {refusal.describe()}")
+        else:
+            out.lost.append(evidence.lost(event_id))
+    return out
+
+
+def all_accounted(
+    expected: pd.DataFrame,
+    attempts: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    outcomes_known: bool = True,
+    crashes: Sequence[Mapping[str, Any]] = (),
+) -> InvariantResult:
+    """No event vanished.
+
+    Every delivered event (at least one 2xx attempt) has a terminal outcome;
+    every event that was meant to be delivered but never got a 2xx, and has no
+    outcome either, is lost, unless the workflow refused it: a last answer of
+    4xx is the workflow's own answer, accounted for when the pilot declared
+    the refusal (``refuse``) or expected nothing of the event, and a finding
+    naming the status and body when it expected an effect. An event the pilot
+    says must be refused but that got a 2xx is a finding too. An outcome for an
+    event whose 2xx never reached the sender (``unacknowledged``) is fine: the
+    workflow did take it. A workflow that reports no outcomes
+    (``outcomes_known=False``) can only be judged on its answers: dead letters
+    are unknown, and the summary says so. ``crashes`` are errors the workflow
+    logged (``harness.drill.workflow_log``); one naming a failed event is
+    quoted with it.
+    """
+    if not outcomes_known:
+        return _delivered_only(expected, attempts, crashes)
+    exp_ids = text(expected, "event_id")
+    dropped = set(exp_ids[flag(expected, "dropped")])
+    meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
+    att_ids = text(attempts, "event_id")
+    delivered = set(att_ids[ok_status(attempts)])
+    final = event_outcomes(outcomes)
+    invalid = sorted(set(final[~final.isin(TERMINAL_OUTCOMES)].index))
+    evidence = _Evidence.of(expected, attempts, crashes)
+    # A dropped event that was delivered anyway must be accounted for like any other.
+    universe = list(dict.fromkeys([*meant, *att_ids, *(e for e in delivered if e in dropped)]))
+    judged = [e for e in universe if not (e in dropped and e not in delivered)]
+    s = _sort(judged, delivered, final, evidence)
+    accepted = _accepted(expected, attempts, evidence)
+    counts: dict[str, int | float] = {
+        "events": len(judged),
+        "delivered": sum(1 for e in judged if e in delivered),
+        **s.tally,
+        "refused": s.refused_ok,
+        "refused_wrongly": len(s.wrongly_refused),
+        "accepted_not_refused": len(accepted),
+        "unacknowledged": s.unacknowledged,
+        "unaccounted": len(s.unaccounted),
+        "lost": len(s.lost),
+        "invalid_outcomes": len(invalid),
+        "dropped": sum(1 for e in dropped if e not in delivered),
+    }
+    ok = not (s.unaccounted or s.lost or invalid or s.wrongly_refused or accepted)
+    examples = (
+        take(s.wrongly_refused)
+        + take(accepted)
+        + take(s.unaccounted)
+        + take(s.lost)
+        + [f"{e} has outcome {final[e]!r}, not a terminal outcome" for e in take(invalid)]
+    )
+    n = len(judged)
+    refused_text = f", {s.refused_ok:,} refused by design" if s.refused_ok else ""
+    if ok:
+        summary = (
+            f"All {n:,} events are accounted for: {s.tally['processed']:,} processed, "
+            f"{s.tally['dead_lettered']:,} dead-lettered, {s.tally['superseded']:,} superseded, "
+            f"{s.tally['duplicate']:,} duplicate{refused_text}."
+        )
+    else:
+        summary = (
+            f"{len(s.unaccounted) + len(s.lost):,} of {n:,} events are unaccounted for "
+            f"({len(s.unaccounted):,} delivered without a terminal outcome, "
+            f"{len(s.lost):,} lost)"
+            + _refusal_clause(len(s.wrongly_refused), len(accepted))
+            + (f"; {len(invalid):,} with an unknown outcome" if invalid else "")
+            + "."
+            + _crash_clause(crashes)
+        )
+    return InvariantResult(NAME, ok, counts, examples, summary, judged=n)
+
+
+def _accepted(expected: pd.DataFrame, attempts: pd.DataFrame, evidence: _Evidence) -> list[str]:
+    """Events answered 2xx that the pilot says must be refused."""
+    return [
+        f"{evidence.who(e)} answered 2xx, but the pilot says it must be refused"
+        for e in accepted_but_declared_refused(expected, attempts)
+    ]
+
+
+def _unanswered(last: LastAnswer | None) -> str:
+    """Why an event counts as lost, in the words of its last answer."""
+    if last is None:
+        return "never attempted, no outcome"
+    return f"never answered 2xx ({last.describe()}), no outcome"
+
+
+def _refusal_clause(wrongly: int, accepted: int) -> str:
+    parts = []
+    if wrongly:
+        parts.append(f"{wrongly:,} refused where the pilot expected otherwise")
+    if accepted:
+        parts.append(f"{accepted:,} accepted that the pilot says must be refused")
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def _crash_by_event(crashes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """event_id → "; the workflow logged "…" (workflow.log:57)" for crashes naming an event."""
+    out: dict[str, str] = {}
+    for crash in crashes:
+        event_id = str(crash.get("event_id") or "")
+        if event_id and event_id not in out:
+            out[event_id] = f"; the workflow logged {_crash_quote(crash)}"
+    return out
+
+
+def _crash_quote(crash: Mapping[str, Any]) -> str:
+    return f'"{crash.get("line", "")}" ({crash.get("where", "workflow.log")})'
+
+
+def _crash_clause(crashes: Sequence[Mapping[str, Any]]) -> str:
+    """The first error the workflow logged that names no event: a crash is evidence too."""
+    loose = [c for c in crashes if not c.get("event_id")]
+    if not loose:
+        return ""
+    n = len(crashes)
+    return (
+        f" The workflow logged {plural(n, 'error')} during the run, e.g. {_crash_quote(loose[0])}."
+    )
+
+
+def _delivered_only(
+    expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]] = ()
+) -> InvariantResult:
+    """``all_accounted`` for a workflow that reports no outcomes: judged on its answers."""
+    exp_ids = text(expected, "event_id")
+    meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
+    delivered = set(text(attempts, "event_id")[ok_status(attempts)])
+    evidence = _Evidence.of(expected, attempts, crashes)
+    lost: list[str] = []
+    wrongly_refused: list[str] = []
+    refused_ok = 0
+    for event_id in meant:
+        if event_id in delivered:
+            continue
+        refusal = evidence.refused_by.get(event_id)
+        if refusal is None:
+            lost.append(evidence.lost(event_id))
+        elif refusal.accounted:
+            refused_ok += 1
+        else:
+            wrongly_refused.append(f"{evidence.who(event_id)} {refusal.describe()}")
+    accepted = _accepted(expected, attempts, evidence)
+    answered = len(meant) - len(lost) - len(wrongly_refused)
+    counts: dict[str, int | float] = {
+        "events": len(meant),
+        "delivered": sum(1 for e in meant if e in delivered),
+        "refused": refused_ok,
+        "refused_wrongly": len(wrongly_refused),
+        "accepted_not_refused": len(accepted),
+        "lost": len(lost),
+        "outcomes_unknown": sum(1 for e in meant if e in delivered),
+    }
+    tail = "; the workflow reports no outcomes, so dead letters are unknown."
+    refused_text = f" ({refused_ok:,} refused by design)" if refused_ok else ""
+    ok = not (lost or wrongly_refused or accepted)
+    if ok:
+        summary = (
+            f"All {len(meant):,} events were answered as expected{refused_text}{tail}"
+            if refused_ok
+            else f"All {len(meant):,} events were delivered{tail}"
+        )
+    else:
+        summary = (
+            f"{len(meant) - answered:,} of {len(meant):,} events were never answered 2xx "
+            f"({len(lost):,} lost{refused_text})"
+            + _refusal_clause(len(wrongly_refused), len(accepted))
+            + tail
+            + _crash_clause(crashes)
+        )
+    examples = take(wrongly_refused) + take(accepted) + take(lost)
+    return InvariantResult(NAME, ok, counts, examples, summary, judged=len(meant))
+
+
+def check_all_accounted(tables: RunTables, *, settings: CheckSettings) -> InvariantResult:
+    """The registry's checker: ``all_accounted``, on answers alone without outcomes."""
+    return all_accounted(
+        tables.expected,
+        tables.attempts,
+        tables.outcomes,
+        settings.outcomes_known,
+        settings.crashes,
+    )

@@ -1,0 +1,51 @@
+"""Reading one column of a run's table, whatever made the frame.
+
+Journal frames, hand-made test frames and frames with a column missing (a
+run recorded before it existed) all read the same: a missing text column is
+all "", a missing number all NaN, a missing flag all False.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["flag", "number", "ok_status", "scoped", "text"]
+
+
+def text(df: pd.DataFrame, column: str) -> pd.Series:
+    """A string column with nulls as "" (hand-made and journal frames alike)."""
+    if column not in df.columns:
+        return pd.Series([""] * len(df), index=df.index, dtype=object)
+    col = df[column]
+    if isinstance(col.dtype, pd.StringDtype):
+        # Already strings: only the nulls need filling, which is cheap.
+        return col.fillna("")
+    return col.astype(object).where(col.notna(), "").astype(str)
+
+
+def number(df: pd.DataFrame, column: str) -> pd.Series:
+    """A numeric column as floats, NaN where null or not a number."""
+    if column not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype=float)
+    return pd.to_numeric(df[column], errors="coerce").astype(float)
+
+
+def flag(df: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column, null as False."""
+    if column not in df.columns:
+        return pd.Series(False, index=df.index, dtype=bool)
+    return df[column].astype("boolean").fillna(False).astype(bool)
+
+
+def ok_status(attempts: pd.DataFrame) -> pd.Series:
+    """Which attempts were answered 2xx."""
+    status = number(attempts, "status")
+    return (status >= 200) & (status < 300)
+
+
+def scoped(df: pd.DataFrame, key_column: str) -> pd.Series:
+    """Entity keys made unique across partners: ``partner:key`` (bare key without one)."""
+    partner = text(df, "partner")
+    key = text(df, key_column)
+    return partner.where(partner == "", partner + ":") + key

@@ -1,0 +1,320 @@
+"""exactly_once: each expected business effect happened once at the partner.
+
+Two steps: ``exactly_once_table`` places every partner effect (on the
+expected event it belongs to, or as unexpected or untracked) and notes what
+the workflow said about each expected event; ``judge_exactly_once`` reads
+that table into the verdict. ``exactly_once`` is both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import pandas as pd
+
+from harness.checks.answers import fixture_notes, refusals
+from harness.checks.columns import flag, number, text
+from harness.checks.outcomes import event_outcomes, outcome_details
+from harness.checks.result import InvariantResult, take
+from harness.checks.settings import CheckSettings
+from harness.checks.tables import RunTables
+from harness.checks.wording import quoted_detail
+
+__all__ = ["check_exactly_once", "exactly_once", "exactly_once_table", "judge_exactly_once"]
+
+NAME = "exactly_once"
+# The table's columns (see exactly_once_table).
+COLUMNS = [
+    "event_id",
+    "kind",
+    "key",
+    "version",
+    "role",
+    "effects",
+    "outcome",
+    "said",
+    "note",
+    "refusal",
+]
+
+
+class _Fx(NamedTuple):
+    """One expected or observed effect, as plain Python values."""
+
+    event_id: str
+    kind: str
+    key: str
+    version: float
+
+
+def _fx_rows(df: pd.DataFrame) -> list[_Fx]:
+    return [
+        _Fx(str(e), str(k), str(b), float(v))
+        for e, k, b, v in zip(
+            df["event_id"].tolist(),
+            df["kind"].tolist(),
+            df["key"].tolist(),
+            df["version"].tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _expected_effects(expected: pd.DataFrame) -> list[_Fx]:
+    wanted = (text(expected, "expected_effect") != "") & ~flag(expected, "dropped")
+    rows = pd.DataFrame(
+        {
+            "event_id": text(expected, "event_id"),
+            "kind": text(expected, "expected_effect"),
+            "key": text(expected, "entity_id"),
+            "version": number(expected, "entity_version"),
+        }
+    )[wanted]
+    return _fx_rows(rows.drop_duplicates("event_id").reset_index(drop=True))
+
+
+def _observed_effects(effects: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "at": number(effects, "at"),
+            "kind": text(effects, "kind"),
+            "key": text(effects, "business_key"),
+            "version": number(effects, "entity_version"),
+            "event_id": text(effects, "event_id"),
+        }
+    ).sort_values("at", kind="stable")
+
+
+@dataclass
+class _Placed:
+    """Where each partner effect went: onto an expected event, or aside."""
+
+    assigned: dict[str, int]
+    unexpected: int = 0
+    untracked: int = 0
+
+
+def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> _Placed:
+    """Tie each effect to its expected event: by event_id, else by kind, key and version."""
+    by_event = {row.event_id: row for row in wanted}
+    by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in by_event.values():
+        by_group[(row.kind, row.key)].append(row.event_id)
+    placed = _Placed(dict.fromkeys(by_event, 0))
+    eff = _observed_effects(effects)
+    # Kinds no event is expected to cause exactly once (updates, in order-sync)
+    # are final_state's business; they are counted here, not judged.
+    tracked = set(text(expected, "expected_effect")) - {""}
+    # Effects whose event is known are placed first, so the guesswork for the
+    # rest only fills what is left.
+    resolved = eff["event_id"].isin(set(text(expected, "event_id")))
+    for row in _fx_rows(eff[resolved]):
+        target = by_event.get(row.event_id)
+        if target is not None and target.kind == row.kind and target.key == row.key:
+            placed.assigned[row.event_id] += 1
+        elif row.kind not in tracked:
+            placed.untracked += 1
+        else:
+            placed.unexpected += 1
+    for row in _fx_rows(eff[~resolved]):
+        if row.kind not in tracked:
+            placed.untracked += 1
+            continue
+        candidates = by_group.get((row.kind, row.key), [])
+        if not candidates:
+            placed.unexpected += 1
+            continue
+        same_version = [e for e in candidates if by_event[e].version == row.version]
+        pick = (
+            _first_unfilled(same_version, placed.assigned)
+            or _first_unfilled(candidates, placed.assigned)
+            or (same_version or candidates)[0]
+        )
+        placed.assigned[pick] += 1
+    return placed
+
+
+def _first_unfilled(events: list[str], assigned: Mapping[str, int]) -> str | None:
+    for event_id in events:
+        if assigned[event_id] == 0:
+            return event_id
+    return None
+
+
+def exactly_once_table(
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    attempts: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per expected effect, then one per partner effect no expected one accounts for.
+
+    An effect is tied to its event by ``event_id`` when the harness resolved
+    it; otherwise by kind and business key, preferring the same entity
+    version. Columns: ``event_id``, ``kind``, ``key``, ``version``; ``role``
+    ("expected"; "unexpected" for an effect of an expected kind that no event
+    accounts for; "untracked" for an effect of a kind no event must cause
+    once); ``effects`` (how many effects landed for it: 1 for the others);
+    and for expected rows what the workflow said: ``outcome`` ("" if none),
+    ``said`` (its detail, quoted), ``note`` (the fixture's) and ``refusal``
+    (how it refused the event, with ``attempts``; "" if it did not).
+    """
+    wanted = _expected_effects(expected)
+    placed = _place(expected, wanted, effects)
+    final = event_outcomes(outcomes)
+    details = outcome_details(outcomes)
+    notes = fixture_notes(expected)
+    refused_by = refusals(expected, attempts) if attempts is not None else {}
+    rows = [
+        (
+            fx.event_id,
+            fx.kind,
+            fx.key,
+            fx.version,
+            "expected",
+            placed.assigned[fx.event_id],
+            str(final.get(fx.event_id, "")),
+            quoted_detail(details, fx.event_id),
+            notes.get(fx.event_id, ""),
+            refused_by[fx.event_id].last.describe() if fx.event_id in refused_by else "",
+        )
+        for fx in wanted
+    ]
+    aside = [("unexpected", placed.unexpected), ("untracked", placed.untracked)]
+    for role, n in aside:
+        rows += [("", "", "", float("nan"), role, 1, "", "", "", "")] * n
+    return pd.DataFrame.from_records(rows, columns=COLUMNS)
+
+
+@dataclass
+class _Sorted:
+    """Expected events by what became of them (example lines, in table order)."""
+
+    lost: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    extra: int = 0  # effects beyond the first, over all events
+    once: int = 0
+
+
+def _sort(rows: pd.DataFrame) -> _Sorted:
+    out = _Sorted()
+    for event_id, kind, key, n, outcome, said, note, refusal in zip(
+        rows["event_id"],
+        rows["kind"],
+        rows["key"],
+        rows["effects"],
+        rows["outcome"],
+        rows["said"],
+        rows["note"],
+        rows["refusal"],
+        strict=True,
+    ):
+        label = f"{event_id}{note} ({kind} for {key or '?'})"
+        if n == 1:
+            out.once += 1
+        elif n > 1:
+            out.extra += int(n) - 1
+            out.duplicated.append(f"{event_id}{note}: {n} × {kind} for {key}")
+        elif outcome == "dead_lettered":
+            out.dead.append(label + said)
+        elif outcome == "superseded":
+            out.superseded.append(label + said)
+        elif refusal and not outcome:
+            out.refused.append(f"{label}: {refusal}")
+        else:
+            out.lost.append(f"{label}, outcome {outcome or 'none'}{said}")
+    return out
+
+
+def judge_exactly_once(table: pd.DataFrame) -> InvariantResult:
+    """The verdict over ``exactly_once_table``: no expected effect lost, refused or doubled.
+
+    A missing effect is ``dead_lettered`` or ``superseded`` when the workflow
+    said so (accounted for, not a violation), ``refused`` when the workflow
+    answered its deliveries with a 4xx (a violation of its own, named with
+    the answer), else ``lost``. Unexpected effects are counted here and
+    judged by ``unexpected_effects``; untracked ones only counted.
+    """
+    rows = table[table["role"] == "expected"]
+    s = _sort(rows)
+    total = len(rows)
+    counts: dict[str, int | float] = {
+        "expected": total,
+        "effects": int(table["effects"].sum()),
+        "exactly_once": s.once,
+        "lost": len(s.lost),
+        "refused": len(s.refused),
+        "duplicated": s.extra,
+        "duplicated_events": len(s.duplicated),
+        "unexpected": int((table["role"] == "unexpected").sum()),
+        "dead_lettered": len(s.dead),
+        "superseded": len(s.superseded),
+        "untracked": int((table["role"] == "untracked").sum()),
+    }
+    ok = not s.lost and not s.extra and not s.refused
+    # The events that broke it; when nothing did, the ones the workflow
+    # accounted for itself, in its own words.
+    broke = (
+        [f"refused {x}" for x in take(s.refused)]
+        + [f"lost {x}" for x in take(s.lost)]
+        + [f"duplicated {x}" for x in take(s.duplicated)]
+    )
+    examples = broke or (
+        [f"dead-lettered {x}" for x in take(s.dead)]
+        + [f"superseded {x}" for x in take(s.superseded)]
+    )
+    return InvariantResult(NAME, ok, counts, examples, _summary(ok, total, s), judged=total)
+
+
+def _summary(ok: bool, total: int, s: _Sorted) -> str:
+    accounted = _accounted_clause(len(s.dead), len(s.superseded))
+    if ok:
+        return (
+            f"All {total:,} expected effects happened exactly once{accounted}."
+            if total
+            else "No business effects were expected, and none happened."
+        )
+    refusing = (
+        f"{len(s.refused):,} refused by the workflow where the effect was expected, "
+        if s.refused
+        else ""
+    )
+    return (
+        f"Exactly-once broken among {total:,} expected effects: {refusing}"
+        f"{len(s.lost):,} lost, {s.extra:,} duplicated{accounted}."
+    )
+
+
+def _accounted_clause(dead: int, superseded: int) -> str:
+    parts = []
+    if dead:
+        parts.append(f"{dead:,} dead-lettered")
+    if superseded:
+        parts.append(f"{superseded:,} superseded")
+    return f" ({' and '.join(parts)}, reported by the workflow)" if parts else ""
+
+
+def exactly_once(
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    attempts: pd.DataFrame | None = None,
+) -> InvariantResult:
+    """Every expected business effect happened exactly once at the partner.
+
+    Effects of a kind no expected row names are ``untracked``, not
+    violations; a refusal is judged only with ``attempts``. See
+    ``exactly_once_table`` and ``judge_exactly_once``.
+    """
+    return judge_exactly_once(exactly_once_table(expected, effects, outcomes, attempts))
+
+
+def check_exactly_once(tables: RunTables, *, settings: CheckSettings) -> InvariantResult:
+    """The registry's checker: ``exactly_once`` over the run's tables."""
+    return exactly_once(tables.expected, tables.effects, tables.outcomes, tables.attempts)
