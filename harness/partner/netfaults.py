@@ -32,6 +32,9 @@ Client = tuple[str, int]
 
 
 class ConnectionRegistry:
+    """The transport of each open client connection,
+    so a fault can reset or hold the one a request came on."""
+
     def __init__(self) -> None:
         self._transports: dict[Client, asyncio.Transport] = {}
 

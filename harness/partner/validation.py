@@ -39,6 +39,9 @@ def _absent(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Checked:
+    """The outcome of checking a request against its route:
+    a problem (answer 400), or the key and version its effect is about."""
+
     problem: str | None = None  # one line: "<selector>: required", "<selector>: must be integer"
     key: str | None = None
     version: int | None = None
