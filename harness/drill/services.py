@@ -27,10 +27,14 @@ PROXY_PREFIX = "chaoslab-"
 
 @dataclass(frozen=True)
 class Links:
+    """The drill's links: for each,
+    the proxy at the fault proxy and the URL the workflow is given."""
+
     proxies: dict[str, str]  # link name → proxy name at the fault proxy
     urls: dict[str, str]  # link name → http://listen address
 
     def as_meta(self) -> dict[str, dict[str, str]]:
+        """The links as run.json records them."""
         return {n: {"proxy": self.proxies[n], "url": self.urls[n]} for n in self.proxies}
 
 

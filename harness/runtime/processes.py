@@ -110,6 +110,9 @@ class Launch:
 
 @dataclass
 class Service:
+    """A running service (the workflow or a partner) at `url`;
+    `process` is None for one the lab did not start."""
+
     name: str
     url: str
     process: asyncio.subprocess.Process | None
@@ -117,6 +120,8 @@ class Service:
     launch: Launch | None = None
 
     def log_tail(self, lines: int = 5) -> str:
+        """The last `lines` lines of its log on one line,
+        for an error message ("" without a log)."""
         if self.log_path is None or not self.log_path.exists():
             return ""
         text = self.log_path.read_text(errors="replace").strip().splitlines()
