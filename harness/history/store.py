@@ -63,6 +63,8 @@ SKIPPED_KEPT = 100
 
 @dataclass
 class ImportResult:
+    """What one import of an export did, as the command reports it."""
+
     run_dir: Path
     executions: int
     transactions: int
