@@ -42,6 +42,7 @@ def _selector(value: str) -> str:
 
 
 def type_alternatives(spec: str) -> tuple[str, ...]:
+    """The type names of `"integer | string"`; raises ValueError naming an unknown one."""
     names = tuple(part.strip() for part in spec.split("|"))
     unknown = [n for n in names if n not in TYPE_NAMES]
     if unknown:

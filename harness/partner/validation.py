@@ -53,6 +53,8 @@ def _uses_body(spec: RouteSpec) -> bool:
 
 
 def check(spec: RouteSpec, sources: Mapping[str, Any], *, body_is_json: bool) -> Checked:
+    """Check a request against its route's required fields,
+    types and body schema; the first problem wins."""
     if not body_is_json and _uses_body(spec):
         return Checked("body: not valid JSON")
     for text in spec.required:

@@ -70,6 +70,7 @@ def http_error(message: str, status: int) -> Response:
 
 
 def api_error_response(err: ApiError) -> Response:
+    """The Go server's error answer: `{"error","status"}` as text/plain with a newline."""
     body = '{"error":' + gojson.encode_string(err.message) + ',"status":' + str(err.status) + "}"
     return http_error(body, err.status)
 
@@ -82,6 +83,7 @@ def json_response(body: str, status: int = 200) -> Response:
 
 
 def toxic_json(toxic: ToxicView) -> str:
+    """A toxic object in Go's field order, every attribute of its type present."""
     cls = TOXIC_TYPES[toxic.type_name]
     attrs = ",".join(
         gojson.encode_string(name) + ":" + str(toxic.attributes.get(name, 0)) for name in cls.fields
@@ -107,6 +109,7 @@ def toxics_json(entry: Entry) -> str:
 
 
 def proxy_json(entry: Entry) -> str:
+    """A proxy object in Go's field order, with the empty `Logger` Go writes and its toxics."""
     p = entry.proxy
     return (
         '{"name":'
@@ -124,6 +127,7 @@ def proxy_json(entry: Entry) -> str:
 
 
 def proxies_list_json(entries: list[Entry]) -> str:
+    """The /populate list; `null`, not `[]`, when empty, as Go marshals a nil slice."""
     if not entries:
         return "null"  # Go marshals the empty (nil) slice as null
     return "[" + ",".join(proxy_json(e) for e in entries) + "]"
@@ -198,6 +202,7 @@ def bad_body(err: GoJSONError) -> ApiError:
 
 
 def decode(body: bytes, st: GoStruct) -> dict[str, object]:
+    """Decode a body into `st` as Go would; raises ApiError 400 "bad request body: ..."."""
     try:
         return gojson.decode_struct(body, st)
     except GoJSONError as err:

@@ -48,6 +48,7 @@ def internal(message: str) -> ApiError:
 
 
 def os_error_text(err: OSError) -> str:
+    """The message of a listen or resolve failure, in Go's wording when the data plane gave one."""
     # The data plane raises OSError("listen tcp ...: bind: ...") with Go's wording.
     if len(err.args) == 1 and isinstance(err.args[0], str):
         return err.args[0]

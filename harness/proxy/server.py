@@ -504,6 +504,7 @@ async def serve(opts: Options, ready: asyncio.Event | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`toxiproxy-server` flags and exit codes: 2 on a bad flag, 0 after a clean shutdown."""
     args = sys.argv[1:] if argv is None else argv
     try:
         opts = parse_flags(args)
