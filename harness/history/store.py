@@ -88,6 +88,7 @@ def sha256_of(path: Path) -> str:
 
 
 def history_root(reports: Path, pilot: str) -> Path:
+    """The folder of a pilot's imported histories; raises UnsafeName for an unsafe pilot name."""
     return inside(Path(reports), "history", pilot)
 
 

@@ -50,6 +50,8 @@ def trace_id_for(run_id: str, event_id: str) -> str:
 
 
 def classify(status: int | None, error: BaseException | None) -> str:
+    """An attempt's error class for the journal: "" for a 2xx,
+    else timeout, connect, reset, http_4xx, http_5xx or other."""
     if error is not None:
         if isinstance(error, httpx.TimeoutException):
             return "timeout"

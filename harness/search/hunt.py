@@ -241,6 +241,7 @@ class _CannotRun(BaseException):
 
 
 def new_hunt_id(pilot: str) -> str:
+    """A hunt id that sorts by start time: `<UTC stamp>-<pilot>-<4 hex>`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{pilot}-{secrets.token_hex(2)}"
 
