@@ -25,6 +25,9 @@ ADMIN_CALL_S = 2.0
 
 @dataclass(frozen=True)
 class Deadline:
+    """The replay's deadline in seconds, with the parts it is made of,
+    so a timeout can say why it was that long."""
+
     seconds: float
     last_send_s: float  # the latest planned send
     sending_s: float  # every attempt taking the whole response window, slots full
@@ -33,6 +36,7 @@ class Deadline:
     settle_s: float
 
     def explain(self) -> str:
+        """The deadline's parts as one sentence, for the journal and a timeout's message."""
         return (
             f"last planned send at {self.last_send_s:.1f} s + {self.sending_s:.1f} s of attempts "
             f"+ {self.redelivery_s:.1f} s of redelivery waits + {self.restarts_s:.1f} s of "

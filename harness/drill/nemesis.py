@@ -32,6 +32,8 @@ Record = Callable[[dict[str, Any]], None]
 
 
 class DeliveryHooks(Protocol):
+    """What the sender calls before each delivery, so a nemesis can act between them."""
+
     async def before_dispatch(self, position: int) -> None: ...
 
 
@@ -85,6 +87,7 @@ class Nemesis:
         self._t0 = time.monotonic()
 
     def start_clock(self, t0: float) -> None:
+        """Count the timed restarts from `t0` (time.monotonic), the moment the replay started."""
         self._t0 = t0
 
     def _now(self) -> float:
@@ -106,6 +109,8 @@ class Nemesis:
             self._done.append(_Done(restart, killed_at, self._now(), before, after))
 
     async def before_dispatch(self, position: int) -> None:
+        """Run the restarts due before this delivery,
+        each once no attempt is in flight, then let it go."""
         async with self._gate:
             while self._by_position and (self._by_position[0].after_delivery or 0) < position:
                 restart = self._by_position.pop(0)
@@ -143,6 +148,7 @@ class Nemesis:
         return wrapped
 
     def history(self) -> list[dict[str, Any]]:
+        """The restarts done so far, as run.json records them."""
         return [d.as_dict() for d in self._done]
 
 

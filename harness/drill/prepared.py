@@ -28,6 +28,7 @@ from harness.replay.volume import scaled
 
 
 def new_run_id(pilot: str, scenario: str) -> str:
+    """A run id that sorts by start time: `<UTC stamp>-<pilot>-<scenario>-<4 hex>`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{pilot}-{scenario}-{secrets.token_hex(2)}"
 
@@ -103,6 +104,12 @@ def prepare(
     origin: str = "pilot",
     volume: int | None = None,
 ) -> Prepared:
+    """Decide a drill before anything starts: its events, plan, run id, secret and run.json.
+
+    `salt` (a standing stage) gives the events fresh ids; `volume` scales the scenario's events to
+    that many, all sent. Raises PilotError, naming the scenario, when the delivery cannot be
+    planned.
+    """
     spec = pilot.spec
     salting: Salting | None = None
     if salt is None:

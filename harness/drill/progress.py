@@ -52,6 +52,7 @@ def duplicated_so_far(p: Prepared) -> int:
 
 
 async def watch(sink: ProgressSink, p: Prepared, sender: Sender, t0: float) -> None:
+    """Report the drill's progress to `sink` every INTERVAL_S until cancelled."""
     while True:
         sink(
             Progress(

@@ -30,6 +30,10 @@ def _take_partner_files(run_dir: Path, meta: dict[str, object]) -> None:
 
 
 def recover_stale_runs(root: Path) -> list[Path]:
+    """Close runs whose process died while "running": take in partner files, mark them "killed".
+
+    Returns the run folders recovered; a live run's folder is never touched.
+    """
     recovered: list[Path] = []
     for run_dir in list_runs(root):
         meta = read_meta(run_dir)

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class DrillResult:
+    """What one drill found: the invariants' results,
+    the sending figures and what the lab noticed on the way."""
+
     run_id: str
     run_dir: Path
     pilot: str
@@ -66,6 +69,7 @@ class DrillResult:
 
     @property
     def ok(self) -> bool:
+        """Every invariant held."""
         return all(r.ok for r in self.results)
 
     @property

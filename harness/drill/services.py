@@ -27,10 +27,14 @@ PROXY_PREFIX = "chaoslab-"
 
 @dataclass(frozen=True)
 class Links:
+    """The drill's links: for each,
+    the proxy at the fault proxy and the URL the workflow is given."""
+
     proxies: dict[str, str]  # link name → proxy name at the fault proxy
     urls: dict[str, str]  # link name → http://listen address
 
     def as_meta(self) -> dict[str, dict[str, str]]:
+        """The links as run.json records them."""
         return {n: {"proxy": self.proxies[n], "url": self.urls[n]} for n in self.proxies}
 
 
@@ -84,6 +88,8 @@ async def open_links(
 def placeholder_values(
     pilot: Pilot, links: Links, port: int, secret: str, state_dir: Path, run_dir: Path
 ) -> dict[str, str]:
+    """The values of the workflow command's `{placeholders}`:
+    port, secret, folders and link URLs."""
     values = {
         "port": str(port),
         "secret": secret,
@@ -116,6 +122,8 @@ def workflow_env(pilot: Pilot, values: Mapping[str, str], links: Links) -> dict[
 async def workflow_process(
     pilot: Pilot, env: Mapping[str, str], port: int, run_dir: Path
 ) -> AsyncIterator[Service]:
+    """The workflow as a service: the one at the pilot's `url`,
+    or its `command` started and stopped here."""
     spec = pilot.spec.workflow
     if spec.url is not None:
         async with existing_service("workflow", spec.url, spec.ready_path) as service:
@@ -136,6 +144,8 @@ async def workflow_process(
 
 
 def pid_alive(pid: Any) -> bool:
+    """Whether a process with this pid exists (a pid we may not signal counts as alive);
+    not an int: no."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

@@ -63,6 +63,7 @@ class DrillSession:
             raise
 
     def run(self, pilot: Pilot, name: str, scenario: ScenarioSpec | None = None) -> DrillResult:
+        """One drill, on standing stage 0 when the session has any, else on services of its own."""
         return self._run(self._drill(0, pilot, name, scenario))
 
     def run_fresh(
@@ -195,6 +196,7 @@ class DrillSession:
             await stage.close()
 
     def close(self) -> None:
+        """Close the standing stages, the fault proxy and the event loop; safe to call twice."""
         if self._loop is None:
             return
         try:

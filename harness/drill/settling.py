@@ -74,6 +74,7 @@ class Settled:
 
     @property
     def done(self) -> bool:
+        """Both signals agreed: the status said nothing pending and the partners went quiet."""
         return self.pending == 0 and self.quiet
 
     def note(self) -> str:

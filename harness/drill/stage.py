@@ -96,6 +96,7 @@ async def _start_workflow(
 
 
 async def leave_links(stage: Stage) -> None:
+    """Delete the drill's link proxies, unless the stage is standing and keeps them."""
     # Leave the link proxies before the partners stop, so a real server keeps nothing.
     for name in stage.links.proxies.values() if not stage.standing else ():
         await stage.proxy.delete_proxy(name)

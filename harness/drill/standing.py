@@ -62,10 +62,13 @@ class StandingStage:
 
     @property
     def folder(self) -> Path:
+        """The stage's own run folder (its services' logs); only while it is open."""
         assert self._home is not None, "the stage is not open"
         return self._home.run_dir
 
     async def open(self) -> StandingStage:
+        """Start the workflow, partners and links;
+        on failure everything started is stopped again."""
         home = prepare(self.pilot, self.name, ScenarioSpec(), 1, self.runs_root)
         home.run_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -87,6 +90,7 @@ class StandingStage:
         write_meta(self._home.run_dir, meta)
 
     async def close(self) -> None:
+        """Stop everything the stage started and mark its folder closed."""
         self._stage = None
         try:
             await self._stack.aclose()
@@ -95,6 +99,7 @@ class StandingStage:
                 self._write_status("closed")
 
     def new_salt(self) -> str:
+        """A salt no earlier drill on this stage used, so their events and keys never collide."""
         salt = new_salt()
         while salt in self._salts:
             salt = new_salt()

@@ -34,6 +34,7 @@ _TOKEN = re.compile(r"[\w.:-]{6,}")
 
 
 def log_size(path: Path) -> int:
+    """The log's size in bytes, 0 when it does not exist yet: where this drill's part begins."""
     try:
         return path.stat().st_size
     except OSError:

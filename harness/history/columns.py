@@ -62,6 +62,7 @@ class ExecutionColumns:
         self._table: pa.Table | None = None
 
     def add(self, execution: Execution) -> None:
+        """Keep one execution; a full batch is turned into columns at once, bounding memory."""
         self._pending.append(execution)
         if len(self._pending) >= BATCH_ROWS:
             self._flush()
@@ -209,6 +210,8 @@ def _event_codes(event_id: pa.ChunkedArray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Outcomes:
+    """How each transaction ended, with the counts a verdict needs beside the table."""
+
     table: pa.Table  # event_id, outcome, detail: one row per transaction that ended
     events: int  # distinct transactions, ended or not
     processed: int

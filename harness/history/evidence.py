@@ -30,6 +30,8 @@ MIN_DAYS_FOR_VOLUME = 1.0
 
 @dataclass(frozen=True)
 class ProductionEvidence:
+    """What an imported history says about the workflow in production, as the report cites it."""
+
     executions: int
     executions_ended: int  # executions of the transactions that ended
     transactions: int  # ended: processed or dead-lettered
@@ -50,6 +52,7 @@ class ProductionEvidence:
 
     @property
     def days(self) -> float:
+        """The span of execution starts, in days."""
         return (self.last - self.first) / 86400.0
 
     @property
@@ -61,14 +64,17 @@ class ProductionEvidence:
 
     @property
     def executions_per_txn(self) -> float:
+        """Executions per ended transaction (NaN when none ended): above 1 means retries."""
         return self.executions_ended / self.transactions if self.transactions else math.nan
 
     @property
     def success_rate(self) -> float:
+        """Ended transactions processed without a duplicate effect, as a share (NaN: none ended)."""
         return self.succeeded / self.transactions if self.transactions else math.nan
 
     @property
     def span(self) -> str:
+        """The first and last day of the history, in UTC ("2026-10-01..2026-11-27")."""
         def day(t: float) -> str:
             return datetime.fromtimestamp(t, UTC).date().isoformat()
 

@@ -32,6 +32,8 @@ class RowProblem(ValueError):
 
 @dataclass(frozen=True)
 class Execution:
+    """One execution of the workflow as the export recorded it, times in epoch seconds."""
+
     row: int
     execution_id: str
     event_id: str
@@ -62,6 +64,7 @@ class Mapping:
 
     @classmethod
     def of(cls, spec: HistorySpec) -> Mapping:
+        """The mapping for a validated `[history]` table; n8n brings its own columns and words."""
         if spec.format == "n8n":
             columns, values = n8n.COLUMNS, n8n.STATUS_VALUES
         else:
@@ -96,6 +99,7 @@ class Mapping:
         return [f'columns.{key} = "{column}"' for key, column in mapped if column not in have]
 
     def known_statuses(self) -> str:
+        """The status words per category, for a message about a word the mapping does not know."""
         parts = []
         for category in CATEGORIES:
             words = [w for w, c in self.status.items() if c == category]

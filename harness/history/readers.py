@@ -26,12 +26,16 @@ PARQUET_BATCH = 10_000
 
 @dataclass(frozen=True)
 class Row:
+    """One row of an export, numbered as the file counts them, with its raw values by column."""
+
     number: int
     values: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class BadRow:
+    """A row that could not be read, with a one-line reason; the import skips it and says so."""
+
     number: int
     problem: str
 

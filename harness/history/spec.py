@@ -67,10 +67,13 @@ class StatusValues(_Strict):
         return self
 
     def lookup(self) -> dict[str, str]:
+        """Each status word with its category."""
         return {word: c for c in CATEGORIES for word in getattr(self, c)}
 
 
 class HistorySpec(_Strict):
+    """The pilot's `[history]` table: how to read its production export."""
+
     format: Literal["csv", "jsonl", "parquet", "n8n"]
     columns: HistoryColumns | None = None
     status_values: StatusValues | None = None

@@ -63,6 +63,8 @@ SKIPPED_KEPT = 100
 
 @dataclass
 class ImportResult:
+    """What one import of an export did, as the command reports it."""
+
     run_dir: Path
     executions: int
     transactions: int
@@ -86,6 +88,7 @@ def sha256_of(path: Path) -> str:
 
 
 def history_root(reports: Path, pilot: str) -> Path:
+    """The folder of a pilot's imported histories; raises UnsafeName for an unsafe pilot name."""
     return inside(Path(reports), "history", pilot)
 
 

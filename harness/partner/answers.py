@@ -22,12 +22,14 @@ _NO_BODY = frozenset({204, 304})
 
 
 def error(status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
+    """A JSON error answer, `{"error": {"code", "message"}}`, with the partner's usual headers."""
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status, headers=dict(headers)
     )
 
 
 def now_rfc3339(wall: float) -> str:
+    """`wall` (epoch seconds) as RFC 3339 in UTC, to the millisecond, with a Z."""
     return (
         datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
@@ -76,6 +78,8 @@ def route_answer(
 def from_stored(
     stored: StoredResponse, headers: Mapping[str, str], *, replayed: bool = False
 ) -> Response:
+    """The stored answer again, for an idempotent retry;
+    `replayed` adds Idempotent-Replayed: true."""
     extra = {"Idempotent-Replayed": "true"} if replayed else {}
     return Response(stored.body, stored.status, headers={**stored.headers, **headers, **extra})
 

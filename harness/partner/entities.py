@@ -9,6 +9,8 @@ from typing import Any
 
 @dataclass
 class Entity:
+    """One thing the partner holds (a contact, a ticket), with every id its effects minted."""
+
     key: str
     ids: list[str] = field(default_factory=list)
     version: int | None = None
@@ -29,16 +31,21 @@ class Entity:
         }
 
     def state(self) -> dict[str, Any]:
+        """What the simulator's /__admin/state reports for this entity."""
         return {"ids": list(self.ids), "version": self.version, "effects": self.effects,
                 "data": dict(self.data)}  # fmt: skip
 
 
 class EntityStore:
+    """The partner's side of the world:
+    entities by namespace and key; the ledger says how they got so."""
+
     def __init__(self) -> None:
         self._entities: dict[str, dict[str, Entity]] = defaultdict(dict)
         self._sequence: dict[str, int] = defaultdict(int)
 
     def get(self, entity: str, key: str) -> Entity | None:
+        """The entity, or None when no effect has created it yet."""
         return self._entities.get(entity, {}).get(key)
 
     def apply(
@@ -63,6 +70,7 @@ class EntityStore:
         return record, record.ids[-1]
 
     def state(self) -> dict[str, dict[str, Any]]:
+        """Every non-empty namespace with its entities, for the admin state."""
         return {
             name: {key: e.state() for key, e in entities.items()}
             for name, entities in self._entities.items()

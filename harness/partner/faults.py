@@ -37,6 +37,9 @@ class FaultConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
+    """When a fault applies: a span of seconds since the clock restarted,
+    a run of request numbers, a set of them, or always."""
+
     from_s: float | None = None
     until_s: float | None = None
     from_request: int | None = None
@@ -45,6 +48,8 @@ class Window:
     always: bool = False
 
     def matches(self, elapsed_s: float, request_no: int) -> bool:
+        """Whether the request numbered `request_no` (from 1),
+        `elapsed_s` seconds after the clock restarted, falls in the window."""
         if self.always:
             return True
         if self.from_s is not None and self.until_s is not None:
@@ -65,6 +70,9 @@ class Window:
 
 @dataclass(frozen=True)
 class RateLimit:
+    """A token bucket: `capacity` requests at once,
+    refilled at `refill_per_s`; beyond it the partner answers 429."""
+
     capacity: int
     refill_per_s: float
 
@@ -74,6 +82,8 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class Burst:
+    """Answer `status` instead of the route's answer while the window is open."""
+
     status: int
     window: Window
     # The side effect is committed, then the fault status is answered: the
@@ -89,6 +99,8 @@ class Burst:
 
 @dataclass(frozen=True)
 class Slow:
+    """Hold each answer in the window back by `delay_ms` milliseconds before sending it."""
+
     delay_ms: int
     window: Window
 
@@ -101,6 +113,8 @@ LOST_ANSWER_MODES = ("timeout", "reset")
 
 @dataclass(frozen=True)
 class LostAnswer:
+    """Commit the effect, then never deliver the answer: the caller cannot tell it happened."""
+
     window: Window
     # "timeout": hold the connection until the caller gives up (or hold_s), then
     # close it; "reset": reset it at once. Either way the effect has happened.
@@ -112,6 +126,8 @@ class LostAnswer:
 
 @dataclass(frozen=True)
 class FaultConfig:
+    """Every fault the partner plays at once; an empty config is a well-behaved partner."""
+
     rate_limit: RateLimit | None = None
     bursts: tuple[Burst, ...] = ()
     slow: tuple[Slow, ...] = ()
@@ -132,9 +148,11 @@ class FaultConfig:
         return out
 
     def forgets_keys(self, elapsed_s: float, request_no: int) -> bool:
+        """Whether this request finds the idempotency store wiped (the partner lost its keys)."""
         return any(w.matches(elapsed_s, request_no) for w in self.forget_keys)
 
     def lost_answer(self, elapsed_s: float, request_no: int) -> LostAnswer | None:
+        """The first lost-answer fault whose window holds this request, or None."""
         return next((a for a in self.lost_answers if a.window.matches(elapsed_s, request_no)), None)
 
 
@@ -285,6 +303,7 @@ class TokenBucket:
         self.tokens = float(self.capacity)
 
     def start(self, now: float) -> None:
+        """Fill the bucket and count refills from `now` (seconds on the simulator's clock)."""
         self.tokens = float(self.capacity)
         self.updated_at = now
 
@@ -294,6 +313,7 @@ class TokenBucket:
         self.updated_at = now
 
     def take(self, now: float) -> bool:
+        """Spend one token if there is one; False means the request is throttled."""
         self._refill(now)
         if self.tokens >= 1.0:
             self.tokens -= 1.0

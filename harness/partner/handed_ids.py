@@ -23,6 +23,8 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 
 @dataclass(frozen=True)
 class Handed:
+    """What a handed-out id stands for, so a later call by that id finds its entity."""
+
     entity: str  # the entity the create was about ("" when the route has no effect)
     key: str | None  # its key, so an update by id is recorded against the right entity
 
@@ -40,6 +42,9 @@ def _fresh(sample: Any, n: int) -> Any:
 
 
 class HandedIds:
+    """Every id the partner's answers handed out,
+    per id space; not thread-safe (one event loop owns it)."""
+
     def __init__(self) -> None:
         self._handed: dict[str, dict[str, Handed]] = defaultdict(dict)
         self._count: dict[str, int] = defaultdict(int)
@@ -58,6 +63,7 @@ class HandedIds:
         return self._handed.get(space, {}).get(str(value))
 
     def state(self) -> dict[str, list[str]]:
+        """The ids handed out per space, for the admin state."""
         return {space: list(ids) for space, ids in self._handed.items() if ids}
 
     def clear(self) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 
 class Lookup(Enum):
+    """What an idempotency key tells the partner to do with a request."""
+
     NEW = "new"  # unknown key: caller executes, then completes or abandons it
     IN_FLIGHT = "in_flight"  # 409
     MISMATCH = "mismatch"  # 422
@@ -28,6 +30,8 @@ class Lookup(Enum):
 
 @dataclass
 class StoredResponse:
+    """The answer kept for a key, replayed byte for byte to a retry with the same body."""
+
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
@@ -57,6 +61,12 @@ def normalise_key(raw: str) -> str:
 
 
 class IdempotencyStore:
+    """Idempotency keys per scope: the first call runs,
+    a retry replays its answer, a changed body is refused.
+
+    Keys expire `ttl_s` seconds after they completed (None: never), on the `clock` given.
+    """
+
     def __init__(
         self, ttl_s: float | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -67,6 +77,12 @@ class IdempotencyStore:
     def begin(
         self, scope: tuple[str, str], key: str, fp: str
     ) -> tuple[Lookup, StoredResponse | None]:
+        """Claim `key` for a request with body fingerprint `fp`;
+        the stored answer comes back only with REPLAY.
+
+        A NEW claim is the caller's to `complete` or `abandon`; until then a second request with the
+        key sees IN_FLIGHT.
+        """
         full = (*scope, key)
         entry = self._entries.get(full)
         if entry is not None and self._expired(entry):
@@ -82,6 +98,7 @@ class IdempotencyStore:
         return Lookup.REPLAY, entry.response
 
     def complete(self, scope: tuple[str, str], key: str, response: StoredResponse) -> None:
+        """Keep the answer for `key`, so a retry replays it; an unknown key is ignored."""
         entry = self._entries.get((*scope, key))
         if entry is not None:
             entry.response = response

@@ -12,6 +12,8 @@ from typing import IO, Any
 
 
 class JsonLines:
+    """One append-only log, in memory and, when `path` is given, on disk; the caller closes it."""
+
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.entries: list[dict[str, Any]] = []
@@ -21,6 +23,7 @@ class JsonLines:
             self._file = path.open("a", encoding="utf-8")
 
     def append(self, entry: dict[str, Any]) -> None:
+        """Keep `entry` and write it out as one flushed line at once."""
         self.entries.append(entry)
         if self._file is not None:
             self._file.write(json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n")

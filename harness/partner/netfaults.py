@@ -32,6 +32,9 @@ Client = tuple[str, int]
 
 
 class ConnectionRegistry:
+    """The transport of each open client connection,
+    so a fault can reset or hold the one a request came on."""
+
     def __init__(self) -> None:
         self._transports: dict[Client, asyncio.Transport] = {}
 
@@ -68,6 +71,8 @@ def _garbage(size: int) -> bytes:
 
 
 def break_connection(transport: asyncio.Transport, fault: str, status: int) -> None:
+    """Break the connection the way a WireMock `fault` names:
+    RST, garbage then close, or a bad chunk."""
     if fault == "CONNECTION_RESET_BY_PEER":
         sock = transport.get_extra_info("socket")
         if sock is not None:

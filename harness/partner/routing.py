@@ -46,6 +46,8 @@ def _holds(selector: Selector, expected: Any, sources: Mapping[str, Any]) -> boo
 
 @dataclass(frozen=True)
 class CompiledRoute:
+    """A route with its path pattern and `when` conditions compiled once, at start."""
+
     spec: RouteSpec
     pattern: re.Pattern[str]
     params: tuple[str, ...]
@@ -54,6 +56,8 @@ class CompiledRoute:
 
     @classmethod
     def of(cls, spec: RouteSpec) -> CompiledRoute:
+        """Compile a route spec;
+        a bad regex raises re.error (the spec's validator caught it earlier)."""
         if spec.path:
             pattern, params = template_regex(spec.path)
         else:
@@ -63,6 +67,7 @@ class CompiledRoute:
         return cls(spec, pattern, params, bool(spec.url_regex), conditions)
 
     def match_path(self, path: str, query: str) -> dict[str, str] | None:
+        """The path parameters when the path (and query, for a url regex) matches, else None."""
         target = f"{path}?{query}" if self.on_url and query else path
         found = self.pattern.fullmatch(target)
         if found is None:
@@ -73,6 +78,8 @@ class CompiledRoute:
 
 
 class Router:
+    """The partner's routes in declaration order; the first that matches answers."""
+
     def __init__(self, routes: Sequence[RouteSpec]) -> None:
         self.routes = [CompiledRoute.of(r) for r in routes]
 

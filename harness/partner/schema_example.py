@@ -51,6 +51,10 @@ def _declared(schema: dict[str, Any]) -> tuple[bool, Any]:
 
 
 def example(schema: Any, resolve: Resolve, depth: int = 0) -> Any:
+    """A value `schema` allows, from its own example, default, const or enum when it has one.
+
+    None when nothing can be built (or past a depth limit); `resolve` follows `$ref`.
+    """
     schema = resolve(schema)
     if not isinstance(schema, dict) or depth > _MAX_DEPTH:
         return None

@@ -41,6 +41,9 @@ _STOP = frozenset('.["]')
 
 @dataclass(frozen=True)
 class Selector:
+    """A parsed selector such as `body.items[0].id` or `header.Idempotency-Key`:
+    a root source and steps into it."""
+
     text: str
     root: str
     steps: tuple[str | int, ...]

@@ -84,6 +84,7 @@ def _validated(path: Path, data: dict[str, Any]) -> ResolvedPartner:
 
 
 async def serve(app: Starlette, host: str, port: int, name: str) -> None:
+    """Serve until stopped, printing "<name> ready on http://host:port" once the socket is bound."""
     registry: ConnectionRegistry = app.state.simulator.registry
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False,
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """`python -m harness.partner`: 2 with a one-line message for a bad spec or faults, else 0."""
     args = _parser().parse_args(argv)
     try:
         spec = load_spec(args.spec, args.name)

@@ -82,6 +82,12 @@ def _closes(request: Request, response: Response) -> bool:
 
 
 class Simulator:
+    """One partner API: routes, idempotency, entities and faults, answering on one event loop.
+
+    It owns the stores and writes to `ledger` (effects) and `journal` (requests); the caller owns
+    and closes those logs. `clock` times faults, `wall` stamps the logs.
+    """
+
     def __init__(
         self,
         partner: ResolvedPartner,
@@ -111,10 +117,13 @@ class Simulator:
     # -- admin -----------------------------------------------------------
 
     def set_faults(self, faults: FaultConfig) -> None:
+        """Play `faults` from now on, with their windows counted from now."""
         self.faults = faults
         self.restart_clock()
 
     def restart_clock(self) -> None:
+        """Count fault windows (seconds and request numbers) from now,
+        and refill the rate-limit bucket."""
         self.origin = self.clock()
         self.request_no = 0
         rl = self.faults.rate_limit
@@ -123,6 +132,7 @@ class Simulator:
             self.bucket.start(self.origin)
 
     def reset(self) -> None:
+        """Forget entities, ids, keys and both logs between scenarios; the faults stay."""
         self.entities.clear()
         self.ids.clear()
         self.keys.clear()
@@ -132,6 +142,7 @@ class Simulator:
         self.restart_clock()
 
     def state(self) -> dict[str, Any]:
+        """What the partner holds, and its request and effect counts, for /__admin/state."""
         return {
             "requests": self.request_no,
             "effects": len(self.ledger.entries),
@@ -143,6 +154,8 @@ class Simulator:
     # -- the gate --------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
+        """Answer one request through the gate (faults, validation, idempotency),
+        journaling the exchange."""
         started = self.clock()
         self.last_request_at = self.wall()
         x = Exchange(

@@ -42,6 +42,7 @@ def _selector(value: str) -> str:
 
 
 def type_alternatives(spec: str) -> tuple[str, ...]:
+    """The type names of `"integer | string"`; raises ValueError naming an unknown one."""
     names = tuple(part.strip() for part in spec.split("|"))
     unknown = [n for n in names if n not in TYPE_NAMES]
     if unknown:
@@ -106,6 +107,8 @@ class _RouteEffect(_Strict):
 
 
 class RouteSpec(_RouteEffect):
+    """One route: what matches it, what it answers, and the effect it records."""
+
     name: str = ""  # WireMock name/id, OpenAPI operationId, or your own
     aliases: tuple[str, ...] = ()  # more names annotations may use (a WireMock id)
     method: str = "GET"
@@ -195,6 +198,7 @@ class RouteSpec(_RouteEffect):
         return self.name or f"{self.method} {self.path or self.path_regex or self.url_regex}"
 
     def path_params(self) -> list[str]:
+        """The `{name}` parameters of the path template, in order."""
         return _PARAM.findall(self.path)
 
 
@@ -218,6 +222,8 @@ class Annotation(_Strict):
 
 
 class IdempotencySpec(_Strict):
+    """Which header carries the idempotency key, and how long the partner keeps keys."""
+
     header: str = "Idempotency-Key"  # "" : the partner has no idempotency keys
     ttl_s: float | None = Field(None, gt=0)  # forget keys after this long
 
@@ -231,6 +237,9 @@ def _faults(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class PartnerDecl(_Strict):
+    """A partner as the pilot file declares it: inline routes,
+    imported WireMock or OpenAPI ones, annotations over them, and faults."""
+
     file: str | None = None  # a TOML/JSON PartnerDecl to start from (inline keys override)
     idempotency: IdempotencySpec = Field(default_factory=IdempotencySpec)
     faults: dict[str, Any] = Field(default_factory=dict)

@@ -48,6 +48,8 @@ def check(template: Any) -> None:
 
 
 def as_text(value: Any) -> str:
+    """A selected value as text for a template or a comparison:
+    JSON for containers, "" when absent."""
     if value is MISSING or value is None:
         return ""
     if isinstance(value, str):

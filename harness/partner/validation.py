@@ -39,6 +39,9 @@ def _absent(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Checked:
+    """The outcome of checking a request against its route:
+    a problem (answer 400), or the key and version its effect is about."""
+
     problem: str | None = None  # one line: "<selector>: required", "<selector>: must be integer"
     key: str | None = None
     version: int | None = None
@@ -50,6 +53,8 @@ def _uses_body(spec: RouteSpec) -> bool:
 
 
 def check(spec: RouteSpec, sources: Mapping[str, Any], *, body_is_json: bool) -> Checked:
+    """Check a request against its route's required fields,
+    types and body schema; the first problem wins."""
     if not body_is_json and _uses_body(spec):
         return Checked("body: not valid JSON")
     for text in spec.required:

@@ -45,11 +45,15 @@ JSON = "application/json"
 
 @dataclass(slots=True)
 class Response:
+    """An answer as the handlers build it;
+    headers keep their order and case for byte-level parity with Go."""
+
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
+        """The first value of header `name` (any case), or None."""
         for key, value in self.headers:
             if key.lower() == name.lower():
                 return value
@@ -66,6 +70,7 @@ def http_error(message: str, status: int) -> Response:
 
 
 def api_error_response(err: ApiError) -> Response:
+    """The Go server's error answer: `{"error","status"}` as text/plain with a newline."""
     body = '{"error":' + gojson.encode_string(err.message) + ',"status":' + str(err.status) + "}"
     return http_error(body, err.status)
 
@@ -78,6 +83,7 @@ def json_response(body: str, status: int = 200) -> Response:
 
 
 def toxic_json(toxic: ToxicView) -> str:
+    """A toxic object in Go's field order, every attribute of its type present."""
     cls = TOXIC_TYPES[toxic.type_name]
     attrs = ",".join(
         gojson.encode_string(name) + ":" + str(toxic.attributes.get(name, 0)) for name in cls.fields
@@ -103,6 +109,7 @@ def toxics_json(entry: Entry) -> str:
 
 
 def proxy_json(entry: Entry) -> str:
+    """A proxy object in Go's field order, with the empty `Logger` Go writes and its toxics."""
     p = entry.proxy
     return (
         '{"name":'
@@ -120,6 +127,7 @@ def proxy_json(entry: Entry) -> str:
 
 
 def proxies_list_json(entries: list[Entry]) -> str:
+    """The /populate list; `null`, not `[]`, when empty, as Go marshals a nil slice."""
     if not entries:
         return "null"  # Go marshals the empty (nil) slice as null
     return "[" + ",".join(proxy_json(e) for e in entries) + "]"
@@ -194,6 +202,7 @@ def bad_body(err: GoJSONError) -> ApiError:
 
 
 def decode(body: bytes, st: GoStruct) -> dict[str, object]:
+    """Decode a body into `st` as Go would; raises ApiError 400 "bad request body: ..."."""
     try:
         return gojson.decode_struct(body, st)
     except GoJSONError as err:
@@ -256,6 +265,8 @@ Handler = Callable[["Request"], Awaitable[Response]]
 
 @dataclass(slots=True)
 class Request:
+    """One parsed API request; `vars` holds the route's `{proxy}` and `{toxic}` once matched."""
+
     method: str
     path: str  # decoded, as Go's URL.Path
     query: str
@@ -264,6 +275,7 @@ class Request:
     vars: dict[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str:
+        """The first value of header `name` (any case), or "" as Go's Header.Get."""
         for key, value in self.headers:
             if key.lower() == name.lower():
                 return value
@@ -275,6 +287,9 @@ _SEGMENT = "([^/]+)"
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """One mux route: a path pattern,
+    the methods it takes (None: any) and the Api method that answers."""
+
     pattern: re.Pattern[str]
     names: tuple[str, ...]
     methods: frozenset[str] | None  # None: any method
@@ -327,6 +342,8 @@ class Api:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def dispatch(self, request: Request) -> Response:
+        """Answer one request as gorilla/mux would:
+        301 to the clean path, 404 or 405 on a miss, else the handler."""
         cleaned = clean_path(request.path)
         if cleaned != request.path:
             location = urllib.parse.quote(cleaned, safe="/:@!$&'()*+,;=-._~")
@@ -383,20 +400,24 @@ class Api:
     # ---------------------------------------------------------------- handlers
 
     async def version_show(self, request: Request) -> Response:
+        """GET /version."""
         body = '{"version": ' + gojson.encode_string(self.version) + "}\n"
         return Response(200, body.encode(), [("Content-Type", "application/json;charset=utf-8")])
 
     async def metrics_show(self, request: Request) -> Response:
+        """/metrics, any method; routed only when metrics were asked for."""
         assert self.metrics is not None
         text = self.metrics.render([e.proxy for e in self.collection.entries().values()])
         content_type = "text/plain; version=0.0.4; charset=utf-8"
         return Response(200, text.encode("utf-8"), [("Content-Type", content_type)])
 
     async def reset(self, request: Request) -> Response:
+        """POST /reset: re-enable every proxy and remove all toxics; the proxies stay."""
         await self.collection.reset()
         return Response(204)
 
     async def proxy_index(self, request: Request) -> Response:
+        """GET /proxies: every proxy by name, in sorted order."""
         entries = self.collection.entries()
         body = (
             "{"
@@ -409,6 +430,7 @@ class Api:
         return json_response(body)
 
     async def proxy_create(self, request: Request) -> Response:
+        """POST /proxies: create and (unless `enabled` is false) start a proxy; 201."""
         data = decode(request.body, PROXY_STRUCT)
         name = str(data.get("name", ""))
         upstream = str(data.get("upstream", ""))
@@ -422,6 +444,8 @@ class Api:
         return json_response(proxy_json(entry), 201)
 
     async def populate(self, request: Request) -> Response:
+        """POST /populate: create or replace proxies in order;
+        stops at the first failure and lists the ones done."""
         try:
             items = gojson.decode_struct_slice(request.body, POPULATE_ELEMENT, POPULATE_SLICE_TYPE)
         except GoJSONError as err:
@@ -460,9 +484,12 @@ class Api:
         return json_response(body, err.status)
 
     async def proxy_show(self, request: Request) -> Response:
+        """GET /proxies/{proxy}."""
         return json_response(proxy_json(self.collection.get(request.vars["proxy"])))
 
     async def proxy_update(self, request: Request) -> Response:
+        """POST or PATCH /proxies/{proxy}:
+        absent fields keep their values; a moved proxy restarts."""
         entry = self.collection.get(request.vars["proxy"])
         p = entry.proxy
         data = decode(request.body, PROXY_STRUCT)
@@ -475,13 +502,17 @@ class Api:
         return json_response(proxy_json(entry))
 
     async def proxy_delete(self, request: Request) -> Response:
+        """DELETE /proxies/{proxy}: stop it and close its connections; 204."""
         await self.collection.remove(request.vars["proxy"])
         return Response(204)
 
     async def toxic_index(self, request: Request) -> Response:
+        """GET /proxies/{proxy}/toxics: upstream chain first, then downstream."""
         return json_response(toxics_json(self.collection.get(request.vars["proxy"])))
 
     async def toxic_create(self, request: Request) -> Response:
+        """POST /proxies/{proxy}/toxics:
+        add a toxic to the end of its stream's chain; 200, not 201, as Go."""
         entry = self.collection.get(request.vars["proxy"])
         data = decode(request.body, TOXIC_WRAPPER)
         stream = str(data.get("stream", "downstream"))
@@ -508,6 +539,7 @@ class Api:
         return json_response(toxic_json(view))
 
     async def toxic_show(self, request: Request) -> Response:
+        """GET /proxies/{proxy}/toxics/{toxic}."""
         entry = self.collection.get(request.vars["proxy"])
         view = entry.find(request.vars["toxic"])
         if view is None:
@@ -515,6 +547,8 @@ class Api:
         return json_response(toxic_json(view))
 
     async def toxic_update(self, request: Request) -> Response:
+        """POST or PATCH /proxies/{proxy}/toxics/{toxic}:
+        merge attributes and toxicity; open links restart it."""
         entry = self.collection.get(request.vars["proxy"])
         view = entry.find(request.vars["toxic"])
         if view is None:
@@ -533,6 +567,7 @@ class Api:
         return json_response(toxic_json(view))
 
     async def toxic_delete(self, request: Request) -> Response:
+        """DELETE /proxies/{proxy}/toxics/{toxic}: open links stop it too; 204."""
         entry = self.collection.get(request.vars["proxy"])
         await self.collection.remove_toxic(entry, request.vars["toxic"])
         return Response(204)

@@ -48,6 +48,7 @@ def internal(message: str) -> ApiError:
 
 
 def os_error_text(err: OSError) -> str:
+    """The message of a listen or resolve failure, in Go's wording when the data plane gave one."""
     # The data plane raises OSError("listen tcp ...: bind: ...") with Go's wording.
     if len(err.args) == 1 and isinstance(err.args[0], str):
         return err.args[0]
@@ -68,16 +69,20 @@ class ToxicView:
 
 @dataclass(slots=True)
 class Entry:
+    """A proxy and its toxics as the API shows them, in creation order."""
+
     proxy: Proxy
     toxics: list[ToxicView] = field(default_factory=list)
 
     def ordered_toxics(self) -> list[ToxicView]:
+        """The toxics as Toxiproxy lists them: the upstream chain, then the downstream one."""
         # Toxiproxy lists the upstream chain first, then downstream.
         up = [t for t in self.toxics if t.direction == "upstream"]
         down = [t for t in self.toxics if t.direction == "downstream"]
         return up + down
 
     def find(self, name: str) -> ToxicView | None:
+        """The toxic named `name`, in either stream, or None."""
         for toxic in self.toxics:
             if toxic.name == name:
                 return toxic
@@ -153,15 +158,20 @@ class ProxyCollection:
         self._on_relabel = on_relabel or (lambda proxy: None)
 
     def entries(self) -> dict[str, Entry]:
+        """A snapshot of the proxies by name,
+        safe to iterate while handlers change the collection."""
         return dict(self._entries)
 
     def get(self, name: str) -> Entry:
+        """The proxy named `name`; raises ApiError 404 "proxy not found"."""
         entry = self._entries.get(name)
         if entry is None:
             raise api_error(PROXY_NOT_FOUND)
         return entry
 
     async def add(self, name: str, listen: str, upstream: str, enabled: bool) -> Entry:
+        """Create a proxy, started when `enabled`;
+        raises ApiError 409 on a taken name, 500 when it cannot listen."""
         if name in self._entries:
             raise api_error(PROXY_EXISTS)
         proxy = Proxy(name, listen, upstream)
@@ -176,6 +186,8 @@ class ProxyCollection:
         return proxy.listen != resolved or proxy.upstream != upstream
 
     async def update(self, entry: Entry, listen: str, upstream: str, enabled: bool) -> None:
+        """Move and/or enable or disable a proxy;
+        a changed address stops it first, closing its connections."""
         proxy = entry.proxy
         if await self._differs(proxy, listen, upstream):
             await self._stop(proxy)
@@ -189,6 +201,8 @@ class ProxyCollection:
                 await self._stop(proxy)
 
     async def add_or_replace(self, name: str, listen: str, upstream: str, enabled: bool) -> Entry:
+        """As /populate: an unchanged proxy stays (with its toxics),
+        a changed one is replaced by a fresh one."""
         existing = self._entries.get(name)
         if existing is not None:
             if not await self._differs(existing.proxy, listen, upstream):
@@ -216,6 +230,7 @@ class ProxyCollection:
         return done, None
 
     async def remove(self, name: str) -> None:
+        """Stop and forget a proxy; raises ApiError 404 when there is none."""
         entry = self.get(name)
         await self._stop(entry.proxy)
         self._on_retire(entry.proxy)
@@ -224,6 +239,7 @@ class ProxyCollection:
             del self._entries[name]
 
     async def reset(self) -> None:
+        """As POST /reset: start every disabled proxy and remove every toxic."""
         for name in sorted(self._entries):
             entry = self._entries.get(name)
             if entry is None:
@@ -234,6 +250,7 @@ class ProxyCollection:
             entry.toxics.clear()
 
     async def clear(self) -> None:
+        """Stop and forget every proxy, at shutdown."""
         for name in list(self._entries):
             entry = self._entries.pop(name)
             await self._stop(entry.proxy)
@@ -254,6 +271,8 @@ class ProxyCollection:
         toxicity: float,
         attributes: dict[str, int],
     ) -> ToxicView:
+        """Add a toxic to the live links as well;
+        raises ApiError 400 on a stream that is neither way."""
         direction = stream.lower()
         if direction not in ("upstream", "downstream"):
             raise api_error(INVALID_STREAM)
@@ -266,6 +285,8 @@ class ProxyCollection:
     async def update_toxic(
         self, entry: Entry, view: ToxicView, attributes: dict[str, int], toxicity: float
     ) -> ToxicView:
+        """Apply new attributes and toxicity (rounded to float32, as Go keeps it);
+        running stages restart."""
         toxicity = to_float32(toxicity)
         await entry.proxy.update_toxic(view.name, attributes, toxicity)
         view.attributes = dict(attributes)
@@ -273,6 +294,7 @@ class ProxyCollection:
         return view
 
     async def remove_toxic(self, entry: Entry, name: str) -> None:
+        """Take the toxic off every link; raises ApiError 404 "toxic not found"."""
         view = entry.find(name)
         if view is None:
             raise api_error(TOXIC_NOT_FOUND)

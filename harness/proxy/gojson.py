@@ -26,6 +26,9 @@ Kind = Literal["obj", "arr", "str", "num", "bool", "null"]
 
 @dataclass(slots=True)
 class Node:
+    """A parsed JSON value that keeps what Python's json drops:
+    duplicate keys, key order, number text."""
+
     kind: Kind
     value: Any  # obj: list[tuple[str, Node]]; arr: list[Node]; str/num: str; bool: bool
 
@@ -371,6 +374,8 @@ def parse(data: bytes) -> Node:
 
 @dataclass(frozen=True, slots=True)
 class GoField:
+    """One field of a Go struct the API decodes into, by its JSON name and Go type."""
+
     json_name: str
     go_type: str  # "string", "bool", "int64", "int", "float32", "*bool", "logger", "iface"
     struct: GoStruct | None = None  # the concrete struct behind an "iface" field
@@ -378,6 +383,8 @@ class GoField:
 
 @dataclass(frozen=True, slots=True)
 class GoStruct:
+    """The Go struct a body decodes into, so type errors name it as encoding/json does."""
+
     name: str  # reflect.Type.Name(): "" for anonymous structs
     type_string: str  # reflect.Type.String(), used when no field context exists
     fields: tuple[GoField, ...] = field(default=())

@@ -60,10 +60,12 @@ class Sink:
         self.closed = False
 
     def put(self, chunk: Chunk) -> None:
+        """Write the chunk to the destination, unless the stream already ended."""
         if not self.closed:
             self.link.send(chunk.data)
 
     def close(self) -> None:
+        """The end of stream arrived: finish the link (closing the destination) once."""
         if not self.closed:
             self.closed = True
             self.link.finish()
@@ -156,6 +158,7 @@ class Link:
         self._outlet.close()
 
     def send(self, data: bytes) -> None:
+        """Write to the destination and count the bytes, unless it is already closing."""
         if not self.dest.is_closing():
             self.sent += len(data)
             self.dest.write(data)
@@ -185,9 +188,11 @@ class Link:
         return [s.task for s in self.stages if s.task is not None and not s.task.done()]
 
     def dest_paused(self) -> None:
+        """The destination's write buffer is full: stop reading the source until it drains."""
         self._pause(2)
 
     def dest_resumed(self) -> None:
+        """The destination drained: read the source again unless something else still holds it."""
         self._resume(2)
 
     def _pause(self, reason: int) -> None:

@@ -27,6 +27,8 @@ DIRECTIONS = ("upstream", "downstream")
 
 
 class CountingProxy(Protocol):
+    """What the metrics read from a proxy: its labels and its live byte counters per direction."""
+
     name: str
     listen: str
     upstream: str
@@ -57,6 +59,9 @@ LabelKey = tuple[str, str, str, str]  # direction, listener, proxy, upstream
 
 
 class Metrics:
+    """Toxiproxy's Prometheus counters,
+    kept per label set so a moved or deleted proxy still counts."""
+
     def __init__(self, proxy_metrics: bool, runtime_metrics: bool) -> None:
         self.proxy_metrics = proxy_metrics
         self.runtime_metrics = runtime_metrics
@@ -68,6 +73,7 @@ class Metrics:
 
     @property
     def enabled(self) -> bool:
+        """Whether /metrics is routed at all (-proxy-metrics or -runtime-metrics was given)."""
         return self.proxy_metrics or self.runtime_metrics
 
     def fold(self, proxy: CountingProxy) -> None:
@@ -103,6 +109,8 @@ class Metrics:
         self._retired.append(snapshot)
 
     def render(self, live: list[CountingProxy]) -> str:
+        """The /metrics page in Prometheus text format,
+        after folding in the `live` proxies' counters."""
         for proxy in [*self._retired, *live]:
             self.fold(proxy)
         families: list[tuple[str, list[str]]] = [

@@ -225,6 +225,7 @@ class Connection:
             self.proxy._connections.discard(self)
 
     def close(self) -> None:
+        """Close both sockets and abort both links, dropping whatever is still queued."""
         for side in (self.client, self.upstream):
             _close(side.transport)
         for link in list(self.links.values()):
@@ -345,6 +346,7 @@ class Proxy:
     # -- toxics ----------------------------------------------------------------------
 
     def toxic_names(self) -> list[str]:
+        """The toxics configured on this proxy, both streams, in the order they were added."""
         return list(self._toxics)
 
     def _links(self, stream: str) -> list[Link]:
@@ -397,10 +399,13 @@ class Proxy:
             await _on_each(link.update(entry) for link in self._links(entry.stream))
 
     async def remove_toxic(self, name: str) -> None:
+        """Take the toxic off its chain and off every open link;
+        raises KeyError when there is none."""
         async with self._lock:
             await self._remove(name)
 
     async def remove_all_toxics(self) -> None:
+        """Remove every toxic, stream by stream and first of the chain first, as Go's reset does."""
         async with self._lock:
             # As Go's reset: per stream, always the first toxic of the chain.
             for stream in STREAMS:

@@ -47,6 +47,7 @@ class BadRequest(Exception):
         self.detail = detail
 
     def raw(self) -> bytes:
+        """The whole HTTP/1.1 answer, as Go's server writes it before closing the connection."""
         phrase = f"{self.status} {HTTPStatus(self.status).phrase}"
         if self.status == 501:
             text = "Unsupported transfer encoding"
@@ -235,12 +236,15 @@ class HttpServer:
         self._closing = False
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Listen on `host`:`port` (0 picks one); returns the addresses actually bound."""
         self._server = await asyncio.start_server(
             self._connection, host, port, limit=MAX_HEADER_BYTES + 4096
         )
         return [sock.getsockname()[:2] for sock in self._server.sockets]
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop accepting, close idle connections,
+        give busy ones `grace` seconds, then cancel them."""
         self._closing = True
         if self._server is not None:
             self._server.close()
@@ -329,6 +333,8 @@ _BOOL_FLAGS = ("proxy-metrics", "runtime-metrics", "version", "help", "h")
 
 @dataclass(slots=True)
 class Options:
+    """The command-line flags, with the real server's defaults."""
+
     host: str = "127.0.0.1"
     port: str = "8474"
     config: str = ""
@@ -340,6 +346,8 @@ class Options:
 
 
 class UsageError(Exception):
+    """A flag the command line cannot take; the caller prints it with the usage and exits 2."""
+
     pass
 
 
@@ -496,6 +504,7 @@ async def serve(opts: Options, ready: asyncio.Event | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`toxiproxy-server` flags and exit codes: 2 on a bad flag, 0 after a clean shutdown."""
     args = sys.argv[1:] if argv is None else argv
     try:
         opts = parse_flags(args)

@@ -24,6 +24,8 @@ from harness.replay.signing import replay_headers
 
 
 class DeliveryHooks(Protocol):
+    """Called before the first attempt of each delivery (toxic windows, the nemesis)."""
+
     async def before_dispatch(self, position: int) -> None: ...
 
 
@@ -48,6 +50,8 @@ def trace_id_for(run_id: str, event_id: str) -> str:
 
 
 def classify(status: int | None, error: BaseException | None) -> str:
+    """An attempt's error class for the journal: "" for a 2xx,
+    else timeout, connect, reset, http_4xx, http_5xx or other."""
     if error is not None:
         if isinstance(error, httpx.TimeoutException):
             return "timeout"
@@ -66,6 +70,8 @@ def classify(status: int | None, error: BaseException | None) -> str:
 
 @dataclass
 class SendStats:
+    """Counts of the provider's side of a replay: attempts, their answers and redeliveries."""
+
     attempts: int = 0
     in_flight: int = 0
     delivered: int = 0  # attempts answered 2xx
@@ -76,6 +82,12 @@ class SendStats:
 
 
 class Sender:
+    """Plays the webhook provider: sends the plan's deliveries, signed, and redelivers failed ones.
+
+    At most `concurrency` attempts are in flight; a failed attempt is retried after each wait of
+    `retry_schedule_s` in turn, then given up. Every attempt is passed to `record`.
+    """
+
     def __init__(
         self,
         *,

@@ -20,6 +20,8 @@ from harness.inputs.pilot import ToxicWindow
 
 
 class ToxicControl(Protocol):
+    """The part of the fault proxy a timeline needs; FaultProxy is one, a test may pass its own."""
+
     async def add_toxic(
         self,
         proxy: str,
@@ -45,6 +47,12 @@ class _Active:
 
 
 class ToxicTimeline:
+    """Switches a scenario's toxic windows on and off on the links,
+    by delivery position or by the clock.
+
+    One event loop owns it; its lock keeps the two drivers from switching the same window at once.
+    """
+
     def __init__(
         self, windows: Sequence[ToxicWindow], proxies: Mapping[str, str], control: ToxicControl
     ) -> None:
@@ -57,6 +65,7 @@ class ToxicTimeline:
         self._t0 = time.monotonic()
 
     def start_clock(self, t0: float) -> None:
+        """Count clock-bound windows from `t0` (time.monotonic), the moment the replay started."""
         self._t0 = t0
 
     def _now(self) -> float:
@@ -121,6 +130,7 @@ class ToxicTimeline:
                 await self._switch_off(index)
 
     async def switch_all_off(self) -> None:
+        """Remove every toxic still on, so the links are clean for settling and the next drill."""
         for index in list(self._active):
             await self._switch_off(index)
 

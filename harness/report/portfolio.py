@@ -55,6 +55,8 @@ COLOURS = {
 
 @dataclass(frozen=True)
 class PortfolioRow:
+    """One pilot's line in the portfolio: its latest verdict, its reasons and its money figures."""
+
     pilot: str
     decision: str
     reasons: list[str]  # the first three
@@ -73,11 +75,14 @@ class PortfolioRow:
 
     @property
     def changed(self) -> bool:
+        """The newest verdict differs from the one before it."""
         return self.previous is not None and self.previous != self.decision
 
 
 @dataclass(frozen=True)
 class Portfolio:
+    """Every reviewed pilot's row, in display order, and one warning per pilot left out."""
+
     rows: list[PortfolioRow]
     warnings: list[str]
 

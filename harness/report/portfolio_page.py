@@ -46,6 +46,8 @@ NOTEBOOK = "portfolio"
 
 @dataclass(frozen=True)
 class PortfolioPage:
+    """The portfolio page written, the executed notebook behind it, and the seconds it took."""
+
     html: Path
     notebook: Path
     seconds: float

@@ -71,6 +71,8 @@ class FaultProxyError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class ToxicInfo:
+    """A toxic as the server reports it; `stream` is echoed as it was sent, in any case."""
+
     name: str
     type: str
     stream: str
@@ -79,6 +81,8 @@ class ToxicInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToxicInfo:
+        """From a toxic object of the API;
+        raises KeyError or ValueError on a body that is not one."""
         return cls(
             name=str(data["name"]),
             type=str(data["type"]),
@@ -90,6 +94,8 @@ class ToxicInfo:
 
 @dataclass(frozen=True, slots=True)
 class ProxyInfo:
+    """A proxy as the server reports it; `listen` is the address it really bound."""
+
     name: str
     listen: str
     upstream: str
@@ -98,6 +104,8 @@ class ProxyInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProxyInfo:
+        """From a proxy object of the API;
+        raises KeyError or ValueError on a body that is not one."""
         return cls(
             name=str(data["name"]),
             listen=str(data["listen"]),
@@ -170,10 +178,12 @@ class FaultProxy:
 
     @property
     def created_proxies(self) -> list[str]:
+        """The proxies this facade created and has not deleted, in creation order."""
         return list(self._proxies)
 
     @property
     def created_toxics(self) -> list[tuple[str, str]]:
+        """The (proxy, toxic) pairs this facade added and has not removed."""
         return list(self._toxics)
 
     async def _client(
@@ -207,6 +217,7 @@ class FaultProxy:
         return response
 
     async def version(self) -> str:
+        """The server's version string; older servers answer plain text, which is taken as it is."""
         response = await self._client("version", "get", "/version")
         text = response.text.strip()
         try:
@@ -229,11 +240,13 @@ class FaultProxy:
         return info.listen
 
     async def get_proxy(self, name: str) -> ProxyInfo:
+        """The proxy with its toxics; raises FaultProxyError (HTTP 404) when the server has none."""
         _check_name("proxy", name)
         response = await self._client(f"get proxy {name}", "get", _path("proxies", name))
         return ProxyInfo.from_json(response.json())
 
     async def proxies(self) -> dict[str, ProxyInfo]:
+        """Every proxy on the server, ours or not, by name."""
         response = await self._client("list proxies", "get", "/proxies")
         return {name: ProxyInfo.from_json(p) for name, p in response.json().items()}
 
@@ -248,6 +261,7 @@ class FaultProxy:
         return ProxyInfo.from_json(response.json())
 
     async def delete_proxy(self, name: str) -> None:
+        """Delete a proxy; the server drops its connections and toxics, and so does our record."""
         _check_name("proxy", name)
         await self._client(f"delete proxy {name}", "delete", _path("proxies", name))
         self._proxies.pop(name, None)
@@ -279,6 +293,11 @@ class FaultProxy:
         toxicity: float = 1.0,
         attributes: Mapping[str, int] | None = None,
     ) -> ToxicInfo:
+        """Add a toxic to the end of a link's chain; open connections get it too.
+
+        `name` defaults to Toxiproxy's own `<type>_<stream>`; raises FaultProxyError when the server
+        refuses (a taken name, bad attributes).
+        """
         _check_name("proxy", proxy)
         toxic_name = name or f"{type}_{stream}"
         _check_name("toxic", toxic_name)
@@ -323,6 +342,7 @@ class FaultProxy:
         return ToxicInfo.from_json(response.json())
 
     async def toxics(self, proxy: str) -> list[ToxicInfo]:
+        """The toxics of one proxy, upstream chain first."""
         _check_name("proxy", proxy)
         response = await self._client(
             f"list toxics of {proxy}", "get", _path("proxies", proxy, "toxics")
@@ -330,6 +350,7 @@ class FaultProxy:
         return [ToxicInfo.from_json(t) for t in response.json()]
 
     async def remove_toxic(self, proxy: str, name: str) -> None:
+        """Remove a toxic; raises FaultProxyError (HTTP 404) when it is not there."""
         _check_name("proxy", proxy)
         _check_name("toxic", name)
         await self._client(
@@ -382,6 +403,8 @@ class FaultProxy:
         return problems
 
     async def aclose(self) -> None:
+        """Close the HTTP client, when this facade made it;
+        the server's proxies are left as they are."""
         if self._owns_http:
             await self._http.aclose()
 
@@ -400,11 +423,15 @@ def _message(text: str) -> str:
 
 @dataclass
 class ServerProcess:
+    """A Toxiproxy server this run started; the caller stops it."""
+
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
 
     def log_tail(self, limit: int = 2000) -> str:
+        """The last `limit` characters of the server's log,
+        for an error message ("" if unreadable)."""
         try:
             return self.log_path.read_text(errors="replace")[-limit:]
         except OSError:

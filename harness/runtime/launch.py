@@ -17,6 +17,8 @@ _PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> int:
+    """Arm the parent-death signal, then exec the command;
+    2 on bad usage, 0 if the parent is already gone."""
     if len(argv) < 2 or not argv[0].isdigit():
         print(
             "usage: python -m harness.runtime.launch PARENT_PID COMMAND [ARG...]", file=sys.stderr

@@ -32,6 +32,7 @@ class ServiceError(RuntimeError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now on `host`; another process may take it before it is used."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -110,6 +111,9 @@ class Launch:
 
 @dataclass
 class Service:
+    """A running service (the workflow or a partner) at `url`;
+    `process` is None for one the lab did not start."""
+
     name: str
     url: str
     process: asyncio.subprocess.Process | None
@@ -117,6 +121,8 @@ class Service:
     launch: Launch | None = None
 
     def log_tail(self, lines: int = 5) -> str:
+        """The last `lines` lines of its log on one line,
+        for an error message ("" without a log)."""
         if self.log_path is None or not self.log_path.exists():
             return ""
         text = self.log_path.read_text(errors="replace").strip().splitlines()
@@ -166,6 +172,7 @@ async def _wait_ready(service: Service, ready_url: str, timeout_s: float) -> Non
 
 
 async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 3.0) -> None:
+    """SIGTERM the process group, SIGKILL after `grace_s` seconds; waits until it is gone."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -292,6 +299,8 @@ async def kill_and_restart(service: Service) -> tuple[int, int]:
 
 @contextlib.asynccontextmanager
 async def existing_service(name: str, url: str, ready_path: str) -> AsyncIterator[Service]:
+    """A service the lab did not start (the workflow's `url`),
+    once it answers `ready_path`; never stopped."""
     service = Service(name=name, url=url, process=None, log_path=None)
     await _wait_ready(service, url.rstrip("/") + ready_path, 5.0)
     yield service

@@ -103,5 +103,6 @@ def restart_loss(run_dir: Path) -> RestartLoss | None:
 
 
 def examples(ids: Sequence[str], limit: int = 2) -> str:
+    """The first `limit` ids, with an ellipsis when there are more."""
     shown = ", ".join(ids[:limit])
     return shown + (", …" if len(ids) > limit else "")

@@ -135,6 +135,8 @@ def schedules(space: FaultSpace) -> st.SearchStrategy[Schedule]:
 
 @dataclass
 class Tried:
+    """One schedule the hunt ran: its faults, whether the judged invariants held, and when."""
+
     faults: list[dict[str, Any]]
     ok: bool
     broken: list[str]
@@ -163,9 +165,11 @@ class HuntStatus:
     max_schedules: int | None = None  # exploring ends after this many, budget or not
 
     def elapsed(self) -> float:
+        """Seconds since the hunt started."""
         return time.monotonic() - self.started
 
     def time_left(self) -> float:
+        """Seconds left in the current phase's budget; 0 once exploring and shrinking are over."""
         if self.phase == "exploring":
             return max(0.0, self.budget_s - self.elapsed())
         if self.phase == "shrinking":
@@ -173,17 +177,22 @@ class HuntStatus:
         return 0.0
 
     def per_minute(self) -> float:
+        """Schedules explored a minute (0 before any exploring time has passed)."""
         return 60.0 * self.explored / self.explore_s if self.explore_s > 0 else 0.0
 
 
 @dataclass
 class Replay:
+    """One more run of the final schedule, to see whether it breaks the same invariants again."""
+
     run_id: str
     broken: list[str]
 
 
 @dataclass
 class HuntResult:
+    """What a hunt leaves: every schedule tried and the smallest failing one, with its drill."""
+
     hunt_id: str
     hunt_dir: Path
     pilot: str
@@ -210,6 +219,7 @@ class HuntResult:
 
     @property
     def found(self) -> bool:
+        """Some schedule broke a judged invariant."""
         return self.schedule is not None
 
 
@@ -231,6 +241,7 @@ class _CannotRun(BaseException):
 
 
 def new_hunt_id(pilot: str) -> str:
+    """A hunt id that sorts by start time: `<UTC stamp>-<pilot>-<4 hex>`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{pilot}-{secrets.token_hex(2)}"
 

@@ -201,6 +201,7 @@ def _accepts(scenario: dict[str, Any]) -> bool:
 
 
 def supported_partner_kinds() -> tuple[PartnerKind, ...]:
+    """The partner fault kinds this build's scenarios accept, so the hunt draws only those."""
     kinds: list[PartnerKind] = ["error", "error_after_effect", "throttle", "slow"]
     if _accepts({"partner": {"lost_answers": [{"from_request": 1, "count": 1}]}}):
         kinds.append("lost_answer")
@@ -210,6 +211,7 @@ def supported_partner_kinds() -> tuple[PartnerKind, ...]:
 
 
 def restarts_supported(pilot: Pilot) -> bool:
+    """Whether the hunt may restart the workflow: the lab starts it, and scenarios know restarts."""
     return pilot.spec.workflow.command is not None and _accepts(
         {"workflow": {"restarts": [{"after_delivery": 0}]}}
     )
@@ -241,6 +243,10 @@ def fault_space(
     max_faults: int = DEFAULT_MAX_FAULTS,
     families: Sequence[str] = FAMILIES,
 ) -> FaultSpace:
+    """What the hunt may draw from for this pilot: events, links, partners and fault families.
+
+    Raises ValueError naming the pilot when its fixtures hold no event the hunt can send.
+    """
     spec = pilot.spec
     partners = sorted(spec.partners)
     chosen, left_out = _chosen_and_quirks(events, spec.expectations, partners, count)

@@ -140,6 +140,7 @@ def describe_fault(
 
 
 def broken(results: Sequence[InvariantResult], judged: Sequence[str]) -> list[InvariantResult]:
+    """The results of judged invariants that did not hold."""
     return [r for r in results if not r.ok and r.name in judged]
 
 

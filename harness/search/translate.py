@@ -152,6 +152,7 @@ def _beside_forgotten_keys(fault: Fault) -> bool:
 
 
 def partner_timeout_ms(space: FaultSpace) -> int:
+    """The longest wait a caller gives a partner over the links, in ms (a default without links)."""
     waits = [space.timeouts_ms[name] for name in space.links]
     return max(waits, default=round(DEFAULT_PARTNER_TIMEOUT_S * 1000))
 
@@ -319,6 +320,7 @@ def fault_to_json(fault: Fault) -> dict[str, Any]:
 
 
 def plan_for(scenario: ScenarioSpec, events: Sequence[CapturedRequest]) -> Plan:
+    """The delivery plan a drawn scenario gives, the same one its drill will send."""
     return plan_deliveries([e.event_id for e in events], scenario.delivery, scenario.seed)
 
 

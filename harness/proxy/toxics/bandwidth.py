@@ -13,6 +13,8 @@ _SLICE_S = 0.1
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BandwidthToxic(Toxic):
+    """Limits the stream to `rate` KB/s; a rate of 0 stalls it with the connection left open."""
+
     type_name: ClassVar[str] = "bandwidth"
     go_name: ClassVar[str] = "BandwidthToxic"
     fields: ClassVar[dict[str, str]] = {"rate": "int64"}
@@ -27,6 +29,8 @@ class BandwidthToxic(Toxic):
         return None
 
     async def pipe(self, stub: Stub) -> None:
+        """Release each chunk once its bytes have been paid for at `rate`,
+        in 100 ms slices when large."""
         if self.rate <= 0:
             # The Go server never releases data at rate 0; the connection stays open.
             await stub.sleep(float("inf"))

@@ -77,6 +77,7 @@ class ChunkQueue:
         return len(self._items)
 
     def put(self, chunk: Chunk) -> None:
+        """Append a chunk; dropped silently once the queue is closed."""
         if self.closed:
             return  # Nothing may follow the end of stream.
         self._items.append(chunk)
@@ -85,6 +86,7 @@ class ChunkQueue:
         self._wake()
 
     def close(self) -> None:
+        """Mark the end of stream; what is held can still be popped."""
         self.closed = True
         self._wake()
 
@@ -105,6 +107,7 @@ class ChunkQueue:
             outlet.close()
 
     def wake(self) -> None:
+        """Wake a reader waiting on the queue, so it looks at the stub's interrupt flag."""
         self._wake()
 
     def _wake(self) -> None:
@@ -158,6 +161,7 @@ class Stub:
             await self.input.wait()
 
     def write(self, chunk: Chunk) -> None:
+        """Hand a chunk to the next stage (or the sink)."""
         self.output.put(chunk)
 
     def close(self) -> None:
@@ -216,6 +220,8 @@ class Stub:
             await self.input.wait(remaining)
 
     def interrupt(self) -> None:
+        """Ask the running `pipe` to stop:
+        wakes any `read` (which raises Interrupted) or `sleep`."""
         self.interrupted = True
         self.input.wake()
         if self._sleeper is not None and not self._sleeper.done():
@@ -247,6 +253,7 @@ class Toxic:
 
     @classmethod
     def from_attributes(cls, attributes: dict[str, int]) -> Toxic:
+        """An instance from API attributes; missing ones are 0, unknown ones ignored."""
         return cls(**{name: int(attributes.get(name, 0)) for name in cls.fields})
 
     def with_attributes(self, attributes: dict[str, int]) -> Toxic:
@@ -255,6 +262,7 @@ class Toxic:
         return type(self).from_attributes(merged)
 
     def attributes(self) -> dict[str, int]:
+        """The settings as the API shows them, in Go's field order."""
         return {name: int(getattr(self, name)) for name in self.fields}
 
     def passthrough(self) -> bool:

@@ -11,6 +11,8 @@ from harness.proxy.toxics.base import Stub, Toxic, now
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LatencyToxic(Toxic):
+    """Delays every chunk by `latency` ms, ± `jitter` ms, counted from when it was read."""
+
     type_name: ClassVar[str] = "latency"
     go_name: ClassVar[str] = "LatencyToxic"
     fields: ClassVar[dict[str, str]] = {"latency": "int64", "jitter": "int64"}
@@ -19,6 +21,7 @@ class LatencyToxic(Toxic):
     jitter: int = 0
 
     def passthrough(self) -> bool:
+        """No delay at all: the link skips the stage."""
         return self.latency <= 0 and self.jitter <= 0
 
     def delay(self) -> float:
@@ -29,6 +32,8 @@ class LatencyToxic(Toxic):
         return ms / 1000.0
 
     async def pipe(self, stub: Stub) -> None:
+        """Hold each chunk until its delay has passed since it was read;
+        an interrupt forwards it at once."""
         while (chunk := await stub.read()) is not None:
             # The clock started when the chunk was read, so chunks sent back to
             # back wait together rather than one after another.

@@ -19,6 +19,8 @@ class Sent:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LimitDataToxic(Toxic):
+    """Lets `bytes` bytes through on each connection and direction, then closes the stream."""
+
     type_name: ClassVar[str] = "limit_data"
     go_name: ClassVar[str] = "LimitDataToxic"
     fields: ClassVar[dict[str, str]] = {"bytes": "int64"}
@@ -26,9 +28,11 @@ class LimitDataToxic(Toxic):
     bytes: int = 0
 
     def new_state(self) -> Sent:
+        """A fresh byte count per link, kept when the toxic is updated."""
         return Sent()
 
     async def pipe(self, stub: Stub) -> None:
+        """Forward until the link's count reaches `bytes` (cutting the last chunk), then close."""
         sent: Sent = stub.state
         while (chunk := await stub.read()) is not None:
             remaining = max(0, self.bytes - sent.count)

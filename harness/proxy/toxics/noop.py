@@ -10,9 +10,12 @@ from harness.proxy.toxics.base import Toxic
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class NoopToxic(Toxic):
+    """Leaves the stream untouched; Toxiproxy registers it, so the API accepts it."""
+
     type_name: ClassVar[str] = "noop"
     go_name: ClassVar[str] = "NoopToxic"
     fields: ClassVar[dict[str, str]] = {}
 
     def passthrough(self) -> bool:
+        """Always: the link never runs a noop stage."""
         return True

@@ -11,6 +11,9 @@ from harness.proxy.toxics.base import Chunk, Stub, Toxic
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SlicerToxic(Toxic):
+    """Cuts each chunk into pieces of about `average_size` ± `size_variation` bytes,
+    `delay` µs apart."""
+
     type_name: ClassVar[str] = "slicer"
     go_name: ClassVar[str] = "SlicerToxic"
     fields: ClassVar[dict[str, str]] = {
@@ -53,6 +56,8 @@ class SlicerToxic(Toxic):
         return bounds
 
     async def pipe(self, stub: Stub) -> None:
+        """Write each chunk's pieces with `delay` between them;
+        an interrupt forwards the rest whole."""
         gap = self.delay / 1_000_000.0
         while (chunk := await stub.read()) is not None:
             data = chunk.data

@@ -10,6 +10,8 @@ from harness.proxy.toxics.base import Stub, Toxic
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SlowCloseToxic(Toxic):
+    """Lets data through but holds back the end of the stream (the close) by `delay` ms."""
+
     type_name: ClassVar[str] = "slow_close"
     go_name: ClassVar[str] = "SlowCloseToxic"
     fields: ClassVar[dict[str, str]] = {"delay": "int64"}
@@ -17,6 +19,7 @@ class SlowCloseToxic(Toxic):
     delay: int = 0
 
     async def pipe(self, stub: Stub) -> None:
+        """Forward every chunk, then wait `delay` before passing on the end of stream."""
         while (chunk := await stub.read()) is not None:
             stub.write(chunk)
         if await stub.sleep(self.delay / 1000.0):

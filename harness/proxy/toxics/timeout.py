@@ -10,6 +10,9 @@ from harness.proxy.toxics.base import Stub, Toxic
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TimeoutToxic(Toxic):
+    """Drops all data;
+    closes the stream after `timeout` ms without input (0: holds it open forever)."""
+
     type_name: ClassVar[str] = "timeout"
     go_name: ClassVar[str] = "TimeoutToxic"
     fields: ClassVar[dict[str, str]] = {"timeout": "int64"}
@@ -17,6 +20,8 @@ class TimeoutToxic(Toxic):
     timeout: int = 0
 
     async def pipe(self, stub: Stub) -> None:
+        """Swallow chunks, re-arming the timer after each;
+        close when it runs out or the input ends."""
         if self.timeout <= 0:
             while await stub.read() is not None:
                 pass  # Dropped on purpose.
@@ -30,6 +35,7 @@ class TimeoutToxic(Toxic):
                 return
 
     def on_remove(self, stub: Stub) -> None:
+        """Close the stream: a link that lost bytes to this toxic must not carry on as if whole."""
         # A stream that lost bytes must not carry on: close it, whatever the
         # toxicity draw was for this link (Toxiproxy PR #168).
         stub.close()
