@@ -21,12 +21,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from harness.partner import boundedjson
+from harness.schemes import NAMES
 
-Signing = Literal["stripe", "standard", "github", "shopify", "none"]
-SIGNING_SCHEMES: tuple[Signing, ...] = ("stripe", "standard", "github", "shopify", "none")
+# A scheme's name from the registry (harness.schemes), or "none".
+Signing = str
+SIGNING_SCHEMES: tuple[Signing, ...] = NAMES
+# Framing headers the HTTP client must compute for the bytes it sends: a
+# capture's are evidence of the capture, never replayed.
+HOP_BY_HOP = frozenset(
+    (
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "proxy-connection",
+        "trailer",
+    )
+)
 
 REQUIRED_FIELDS = (
     "id",
@@ -412,7 +429,7 @@ def _build(obj: Mapping[str, Any]) -> CapturedRequest:
         path=obj["path"],
         headers=dict(obj["headers"]),
         body=body,
-        signing=cast(Signing, obj["signing"]),
+        signing=obj["signing"],
         event_id=obj["event_id"],
         event_type=obj["event_type"],
         entity_id=obj["entity_id"],

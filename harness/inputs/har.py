@@ -2,11 +2,13 @@
 
 Each request entry that carries a body becomes one ``CapturedRequest``. The
 signing scheme is guessed from the signature headers present, and the
-business keys are read from a Stripe-style JSON event body:
+business keys are read from a JSON event envelope (``id``, ``type``,
+``data.object``) and the scheme's own headers (``harness.schemes``):
 
-    event_id        the scheme's delivery id header, else body "id"
-    event_type      body "type" (GitHub: X-GitHub-Event[.action], Shopify: topic)
-    entity_id       data.object.id (Shopify: the body's own "id")
+    event_id        the scheme's delivery id header, else body "id" (unless
+                    the scheme's body is the resource itself)
+    event_type      body "type", else the scheme's event header (a topic, say)
+    entity_id       data.object.id, else the scheme's (the body's own "id")
     entity_version  data.object.version or data.object.metadata.version
                     (integer or digit string); else 1 if there is an entity, 0 if not
 
@@ -33,6 +35,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 from harness.inputs.fixtures import (
+    HOP_BY_HOP,
     CapturedRequest,
     FixtureError,
     Signing,
@@ -41,17 +44,11 @@ from harness.inputs.fixtures import (
     parse_rfc3339,
 )
 from harness.partner import boundedjson
-from harness.replay.signing import HOP_BY_HOP
+from harness.schemes import SCHEMES, detect
+from harness.schemes._scheme import is_id
 
 # Captures often hold session cookies or API tokens; fixtures are committed.
 CREDENTIAL_HEADERS = frozenset(("cookie", "authorization", "proxy-authorization"))
-
-# Header that identifies one delivery, per scheme: the provider's dedupe key.
-_DELIVERY_ID_HEADERS: dict[str, tuple[str, ...]] = {
-    "standard": ("webhook-id", "svix-id"),
-    "github": ("x-github-delivery",),
-    "shopify": ("x-shopify-webhook-id", "shopify-webhook-id"),
-}
 
 
 class HarError(ValueError):
@@ -75,16 +72,7 @@ class HarImport:
 
 def guess_signing(headers: Mapping[str, str]) -> Signing:
     """The signing scheme suggested by the signature headers present."""
-    names = {name.lower() for name in headers}
-    if "stripe-signature" in names:
-        return "stripe"
-    if names & {"webhook-signature", "svix-signature"}:
-        return "standard"
-    if names & {"x-hub-signature-256", "x-hub-signature"}:
-        return "github"
-    if names & {"x-shopify-hmac-sha256", "shopify-hmac-sha256"}:
-        return "shopify"
-    return "none"
+    return detect(headers)
 
 
 @dataclass(frozen=True)
@@ -113,14 +101,14 @@ def _lookup(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None:
-    """The body as a JSON object, if it is one (GitHub form posts included)."""
+    """The body as a JSON object, if it is one (form posts of a JSON payload included)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
     content_type = (_lookup(headers, "content-type") or "").lower()
     if content_type.startswith("application/x-www-form-urlencoded"):
-        # GitHub's form delivery: payload=<urlencoded JSON>.
+        # A form delivery: payload=<urlencoded JSON>.
         payload = parse_qs(text).get("payload")
         if not payload:
             return None
@@ -134,10 +122,6 @@ def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | Non
     return obj if isinstance(obj, dict) else None
 
 
-def _is_id(value: Any) -> bool:
-    return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
-
-
 def _as_version(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise _KeyError(where, f"not an integer: {json.dumps(value)}")
@@ -149,7 +133,7 @@ def _as_version(value: Any, where: str) -> int:
 
 
 def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> BusinessKeys:
-    """Read the event's business keys from its headers and (Stripe-style) JSON body.
+    """Read the event's business keys from its headers and JSON envelope body.
 
     Missing keys get documented defaults and a note; a key that is present
     but of the wrong type raises ValueError naming its JSON location.
@@ -159,14 +143,15 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     if not event:
         notes.append("body is not a JSON object; business keys from headers only")
 
+    scheme = SCHEMES.get(signing)
     event_id = ""
-    for name in _DELIVERY_ID_HEADERS.get(signing, ()):
+    for name in scheme.delivery_id_headers if scheme else ():
         event_id = (_lookup(headers, name) or "").strip()
         if event_id:
             break
-    # A Shopify body is the resource itself: its "id" names the order, not the event.
-    if not event_id and "id" in event and signing != "shopify":
-        if _is_id(event["id"]):
+    # Some providers' bodies are the resource itself: their "id" names it, not the event.
+    if not event_id and "id" in event and (scheme is None or scheme.body_id_is_event):
+        if is_id(event["id"]):
             event_id = str(event["id"])
         else:
             raise _KeyError("id", "must be a non-empty string")
@@ -174,12 +159,8 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     event_type = ""
     if isinstance(event.get("type"), str):
         event_type = event["type"]
-    elif signing == "github" and _lookup(headers, "x-github-event"):
-        event_type = _lookup(headers, "x-github-event") or ""
-        if isinstance(event.get("action"), str):
-            event_type += "." + event["action"]
-    elif signing == "shopify":
-        event_type = _lookup(headers, "x-shopify-topic") or _lookup(headers, "shopify-topic") or ""
+    elif scheme is not None:
+        event_type = scheme.event_type(event, headers)
     if not event_type:
         notes.append("no event type found; event_type left empty")
 
@@ -189,14 +170,14 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     version: int | None = None
     if isinstance(obj, dict):
         metadata = obj.get("metadata")
-        if _is_id(obj.get("id")):
+        if is_id(obj.get("id")):
             entity_id = str(obj["id"])
         if obj.get("version") is not None:
             version = _as_version(obj["version"], "data.object.version")
         elif isinstance(metadata, dict) and metadata.get("version") is not None:
             version = _as_version(metadata["version"], "data.object.metadata.version")
-    elif signing == "shopify" and _is_id(event.get("id")):
-        entity_id = str(event["id"])
+    elif scheme is not None:
+        entity_id = scheme.entity_id(event)
     if not entity_id:
         notes.append("no data.object.id; entity_id left empty")
     if version is None:
