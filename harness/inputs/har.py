@@ -45,7 +45,6 @@ from harness.inputs.fixtures import (
 )
 from harness.partner import boundedjson
 from harness.schemes import SCHEMES, detect
-from harness.schemes._scheme import is_id
 
 # Captures often hold session cookies or API tokens; fixtures are committed.
 CREDENTIAL_HEADERS = frozenset(("cookie", "authorization", "proxy-authorization"))
@@ -122,6 +121,10 @@ def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | Non
     return obj if isinstance(obj, dict) else None
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
+
+
 def _as_version(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise _KeyError(where, f"not an integer: {json.dumps(value)}")
@@ -151,7 +154,7 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
             break
     # Some providers' bodies are the resource itself: their "id" names it, not the event.
     if not event_id and "id" in event and (scheme is None or scheme.body_id_is_event):
-        if is_id(event["id"]):
+        if _is_id(event["id"]):
             event_id = str(event["id"])
         else:
             raise _KeyError("id", "must be a non-empty string")
@@ -170,7 +173,7 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     version: int | None = None
     if isinstance(obj, dict):
         metadata = obj.get("metadata")
-        if is_id(obj.get("id")):
+        if _is_id(obj.get("id")):
             entity_id = str(obj["id"])
         if obj.get("version") is not None:
             version = _as_version(obj["version"], "data.object.version")

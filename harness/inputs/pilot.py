@@ -19,12 +19,10 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
-    field_validator,
     model_validator,
 )
 
-from harness.history.spec import HistorySpec
-from harness.inputs import delivery_faults, placeholders
+from harness.inputs import delivery_faults, notebooks, placeholders
 from harness.inputs.bounds import (
     MAX_TIME_SCALE,
     Fraction,
@@ -34,8 +32,12 @@ from harness.inputs.bounds import (
     Seconds,
     ToxicAttribute,
 )
+from harness.inputs.economics import EconomicsConfig
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
+from harness.inputs.history import HistorySpec
+from harness.inputs.hunt import HuntSpec
+from harness.inputs.thresholds import ThresholdsSpec
 from harness.inputs.tree import pilot_tree
 from harness.partner.confined import FileRefused, read_bytes
 from harness.partner.faults import FaultConfigError, parse_faults
@@ -43,10 +45,6 @@ from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
 from harness.places import check_name
 from harness.proxy.toxics import TOXIC_TYPES
-from harness.report import notebooks
-from harness.report.economics import EconomicsConfig
-from harness.report.verdict import ThresholdsSpec
-from harness.search.settings import FAMILIES
 
 
 class PilotError(ValueError):
@@ -304,7 +302,7 @@ class ScenarioSpec(_Strict):
         return self
 
 
-# [economics] is declared once, where the money is computed.
+# [economics] is declared once, in its own module; harness.report.economics computes the money.
 EconomicsSpec = EconomicsConfig
 
 
@@ -369,23 +367,6 @@ class ReviewSpec(_Strict):
     # What `chaoslab review` runs, in order, all with the same parameters:
     # ours by name, the team's own by path (relative to the pilot file).
     notebooks: list[str] = Field(default_factory=lambda: list(notebooks.DEFAULT), min_length=1)
-
-
-class HuntSpec(_Strict):
-    # The fault families `chaoslab hunt` draws from unless --faults says otherwise:
-    # a team leaves out what its design accepts (restarts of a workflow that
-    # keeps its outcomes in memory, say).
-    families: list[str] = Field(default_factory=lambda: list(FAMILIES), min_length=1)
-
-    @field_validator("families")
-    @classmethod
-    def _known_families(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in FAMILIES]
-        if unknown:
-            raise ValueError(
-                f"unknown fault family {unknown[0]!r} (families: {', '.join(FAMILIES)})"
-            )
-        return value
 
 
 # Names become parts of paths under the reports folder: one rule (harness.places).
