@@ -42,6 +42,14 @@ def test_inputs_imports_only_standalone_packages() -> None:
     assert beyond == [], f"inputs reaches into the engine: {_shown(beyond)}"
 
 
+def test_standalone_packages_import_nothing_else_of_harness() -> None:
+    # The walls: partner, proxy and schemes (and the other layer-0 modules) stand alone.
+    standalone = {name for name, layer in LAYERS.items() if layer == 0}
+    assert {"partner", "proxy", "schemes"} <= standalone
+    crossing = [i for (a, _), found in EDGES.items() if a in standalone for i in found]
+    assert crossing == [], f"a standalone package imports harness: {_shown(crossing)}"
+
+
 def test_the_checks_can_fail() -> None:
     # A cycle and an upward import drawn by hand are found, so an empty answer above means none.
     a_to_b = house.Import("harness.a.x", "harness.b.y", 1, lazy=False)
