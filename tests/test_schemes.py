@@ -8,8 +8,13 @@ sends, and have a replay drop the headers it would send.
 
 from __future__ import annotations
 
+import importlib
+import shutil
+from pathlib import Path
+
 import pytest
 
+import harness.schemes
 from harness.schemes import NAMES, NONE, SCHEMES, SIGNATURE_HEADERS, Scheme, SignatureError, detect
 
 NOW = 1_793_610_000.0
@@ -67,3 +72,52 @@ def test_no_two_schemes_claim_one_signature_header() -> None:
     for i, one in enumerate(ALL):
         for other in ALL[i + 1 :]:
             assert not one.signature_headers & other.signature_headers, (one.name, other.name)
+
+
+ACME = """
+from harness.schemes._scheme import Scheme, SignatureError, header, hmac_sha256
+
+
+def _sign(body, secret, now, event_id, fixture):
+    return {"X-Acme-Mac": hmac_sha256(secret.encode(), body).hex()}
+
+
+def _verify(body, headers, secret, now, tolerance):
+    if header(headers, "x-acme-mac") != hmac_sha256(secret.encode(), body).hex():
+        raise SignatureError("acme: signature does not match the body")
+
+
+SCHEME = Scheme(
+    name="acme", rank=25, signature_headers=frozenset({"x-acme-mac"}),
+    sign=_sign, verify=_verify, new_secret=lambda: "s3cret",
+)
+"""
+
+
+def _copy_of_the_package(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(Path(harness.schemes.__file__).parent, folder)
+    return folder
+
+
+def test_adding_a_scheme_is_adding_a_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _copy_of_the_package(tmp_path, "schemes_plus_acme")
+    (folder / "acme.py").write_text(ACME)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    grown = importlib.import_module("schemes_plus_acme")
+    assert list(grown.SCHEMES) == ["stripe", "standard", "acme", "github", "shopify"]
+    assert grown.NAMES[-1] == NONE
+    assert "x-acme-mac" in grown.SIGNATURE_HEADERS
+    assert grown.detect({"X-Acme-Mac": "00"}) == "acme"
+
+
+def test_a_module_without_a_scheme_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _copy_of_the_package(tmp_path, "schemes_plus_stray")
+    (folder / "stray.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match=r"schemes_plus_stray\.stray must define SCHEME"):
+        importlib.import_module("schemes_plus_stray")
