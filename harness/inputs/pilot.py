@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -36,7 +37,7 @@ from harness.inputs.economics import EconomicsConfig
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.inputs.history import HistorySpec
-from harness.inputs.hunt import HuntSpec
+from harness.inputs.hunt import FAMILIES, unknown_family
 from harness.inputs.thresholds import ThresholdsSpec
 from harness.inputs.tree import pilot_tree
 from harness.partner.confined import FileRefused, read_bytes
@@ -367,6 +368,21 @@ class ReviewSpec(_Strict):
     # What `chaoslab review` runs, in order, all with the same parameters:
     # ours by name, the team's own by path (relative to the pilot file).
     notebooks: list[str] = Field(default_factory=lambda: list(notebooks.DEFAULT), min_length=1)
+
+
+class HuntSpec(_Strict):
+    # The fault families `chaoslab hunt` draws from unless --faults says otherwise:
+    # a team leaves out what its design accepts (restarts of a workflow that
+    # keeps its outcomes in memory, say).
+    families: list[str] = Field(default_factory=lambda: list(FAMILIES), min_length=1)
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, value: list[str]) -> list[str]:
+        problem = unknown_family(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 # Names become parts of paths under the reports folder: one rule (harness.places).
