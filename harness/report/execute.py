@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli_support import shown
-from harness.inputs.pilot import PilotError, load_pilot
-from harness.report.errors import ReviewError, first_line
 from harness.inputs.notebooks import DEFAULT as NOTEBOOKS
 from harness.inputs.notebooks import NotebookError, builtin_dir, builtin_path
 from harness.inputs.notebooks import resolve as resolve_notebooks
+from harness.inputs.pilot import PilotError, load_pilot
+from harness.report.errors import ReviewError, first_line
 
 __all__ = [
     "CELL_TIMEOUT_S",
