@@ -287,6 +287,9 @@ def _safe_prefix(path: Path) -> str:
     return stem or "har"
 
 
+Fail = Callable[[str, str], NoReturn]
+
+
 def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) -> HarImport:
     """Convert a HAR file's request entries with a body into CapturedRequests.
 
@@ -313,94 +316,112 @@ def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) ->
     positions: list[int] = []
     for index, entry in enumerate(entries):
         where = f"log.entries[{index}]"
-        if not isinstance(entry, dict):
-            fail(where, "must be an object")
-        request = entry.get("request")
-        if not isinstance(request, dict):
-            fail(f"{where}.request", "missing or not an object")
-        method = request.get("method")
-        if not isinstance(method, str) or not method:
-            fail(f"{where}.request.method", "must be a non-empty string")
-        url = request.get("url")
-        if not isinstance(url, str) or not url:
-            fail(f"{where}.request.url", "must be a non-empty string")
-
-        post = request.get("postData")
-        if post is None:
-            notes.append(f"{name}: {where}: skipped: {method} request has no body")
-            continue
-        if not isinstance(post, dict):
-            fail(f"{where}.request.postData", "must be an object")
-        text = post.get("text")
-        if text is None or text == "":
-            reason = "form params without the raw text" if post.get("params") else "empty body"
-            notes.append(f"{name}: {where}: skipped: {reason}; the exact bytes are unknown")
-            continue
-        if not isinstance(text, str):
-            fail(f"{where}.request.postData.text", "must be a string")
-        encoding = post.get("encoding")
-        if encoding in (None, ""):
-            body = text.encode("utf-8")
-        elif isinstance(encoding, str) and encoding.lower() == "base64":
-            try:
-                body = base64.b64decode(text, validate=True)
-            except (binascii.Error, ValueError):
-                fail(f"{where}.request.postData.text", "encoding is base64 but the text is not")
-        else:
-            fail(
-                f"{where}.request.postData.encoding",
-                f"unsupported encoding {json.dumps(encoding)} (only base64 or none)",
-            )
-
-        started = entry.get("startedDateTime")
-        if not isinstance(started, str):
-            fail(f"{where}.startedDateTime", "must be an ISO 8601 string")
-        try:
-            captured_at = parse_rfc3339(started)
-        except ValueError as exc:
-            fail(f"{where}.startedDateTime", str(exc))
-
-        headers, dropped = _headers(request.get("headers"), f"{where}.request.headers", fail)
-        if dropped:
-            notes.append(
-                f"{name}: {where}: dropped credential headers: {', '.join(sorted(dropped))}"
-            )
-        parts = urlsplit(url)
-        req_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if not req_path.startswith("/"):
-            fail(f"{where}.request.url", f"not an absolute URL or path: {json.dumps(url)}")
-
-        fixture_id = f"{prefix}-{index + 1:04d}"
-        signing = guess_signing(headers)
-        try:
-            keys = business_keys(body, headers, signing)
-        except _KeyError as exc:
-            fail(f"{where}.request.postData.text", f"{exc.where}: {exc.problem}")
-        notes.extend(f"{name}: {where}: {note}" for note in keys.notes)
-        event_id = keys.event_id
-        if not event_id:
-            event_id = fixture_id
-            notes.append(
-                f"{name}: {where}: no event id in headers or body; "
-                f"using the fixture id {fixture_id!r}, so this capture dedupes with nothing"
-            )
-        try:
-            records.append(
-                CapturedRequest(
-                    id=fixture_id,
-                    captured_at=captured_at,
-                    method=method,
-                    path=req_path,
-                    headers=headers,
-                    body=body,
-                    signing=signing,
-                    event_id=event_id,
-                    event_type=keys.event_type,
-                    entity_id=keys.entity_id,
-                    entity_version=keys.entity_version,
-                )
-            )
-        except FixtureError as exc:
-            fail(where, f"{exc.field}: {exc.problem}")
-        positions.append(index)
+        said: list[str] = []
+        record = _record(entry, where, f"{prefix}-{index + 1:04d}", fail, said)
+        notes.extend(f"{name}: {where}: {note}" for note in said)
+        if record is not None:
+            records.append(record)
+            positions.append(index)
     return HarImport(records=records, notes=notes, entries=positions)
+
+
+def _request_line(entry: Any, where: str, fail: Fail) -> tuple[dict[str, Any], str, str]:
+    """The entry's request object, method and URL, each checked."""
+    if not isinstance(entry, dict):
+        fail(where, "must be an object")
+    request = entry.get("request")
+    if not isinstance(request, dict):
+        fail(f"{where}.request", "missing or not an object")
+    method = request.get("method")
+    if not isinstance(method, str) or not method:
+        fail(f"{where}.request.method", "must be a non-empty string")
+    url = request.get("url")
+    if not isinstance(url, str) or not url:
+        fail(f"{where}.request.url", "must be a non-empty string")
+    return request, method, url
+
+
+def _body(
+    request: dict[str, Any], method: str, where: str, fail: Fail, notes: list[str]
+) -> bytes | None:
+    """The request's exact body bytes, or None (with a note) when the capture lacks them."""
+    post = request.get("postData")
+    if post is None:
+        notes.append(f"skipped: {method} request has no body")
+        return None
+    if not isinstance(post, dict):
+        fail(f"{where}.request.postData", "must be an object")
+    text = post.get("text")
+    if text is None or text == "":
+        reason = "form params without the raw text" if post.get("params") else "empty body"
+        notes.append(f"skipped: {reason}; the exact bytes are unknown")
+        return None
+    if not isinstance(text, str):
+        fail(f"{where}.request.postData.text", "must be a string")
+    encoding = post.get("encoding")
+    if encoding in (None, ""):
+        return text.encode("utf-8")
+    if isinstance(encoding, str) and encoding.lower() == "base64":
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            fail(f"{where}.request.postData.text", "encoding is base64 but the text is not")
+    fail(
+        f"{where}.request.postData.encoding",
+        f"unsupported encoding {json.dumps(encoding)} (only base64 or none)",
+    )
+
+
+def _record(
+    entry: Any, where: str, fixture_id: str, fail: Fail, notes: list[str]
+) -> CapturedRequest | None:
+    """One HAR entry as a fixture, or None (with a note) when it has no usable body."""
+    request, method, url = _request_line(entry, where, fail)
+    body = _body(request, method, where, fail, notes)
+    if body is None:
+        return None
+    started = entry.get("startedDateTime")
+    if not isinstance(started, str):
+        fail(f"{where}.startedDateTime", "must be an ISO 8601 string")
+    try:
+        captured_at = parse_rfc3339(started)
+    except ValueError as exc:
+        fail(f"{where}.startedDateTime", str(exc))
+
+    headers, dropped = _headers(request.get("headers"), f"{where}.request.headers", fail)
+    if dropped:
+        notes.append(f"dropped credential headers: {', '.join(sorted(dropped))}")
+    parts = urlsplit(url)
+    req_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not req_path.startswith("/"):
+        fail(f"{where}.request.url", f"not an absolute URL or path: {json.dumps(url)}")
+
+    signing = guess_signing(headers)
+    try:
+        keys = business_keys(body, headers, signing)
+    except _KeyError as exc:
+        fail(f"{where}.request.postData.text", f"{exc.where}: {exc.problem}")
+    notes.extend(keys.notes)
+    event_id = keys.event_id
+    if not event_id:
+        event_id = fixture_id
+        notes.append(
+            "no event id in headers or body; "
+            f"using the fixture id {fixture_id!r}, so this capture dedupes with nothing"
+        )
+    try:
+        return CapturedRequest(
+            id=fixture_id,
+            captured_at=captured_at,
+            method=method,
+            path=req_path,
+            headers=headers,
+            body=body,
+            signing=signing,
+            event_id=event_id,
+            event_type=keys.event_type,
+            entity_id=keys.entity_id,
+            entity_version=keys.entity_version,
+        )
+    except FixtureError as exc:
+        fail(where, f"{exc.field}: {exc.problem}")
