@@ -93,19 +93,6 @@ def test_a_scheme_is_named_in_code_not_in_prose(tmp_path: Path, source: str, nam
     assert ("shopify" in house.names_in_code(path)) is named
 
 
-# Left by this branch to the engineers splitting them (issue 18, item 5);
-# strict, so the mark must go once the last one is split.
-STILL_LONG = (
-    "checks.invariants: exactly_once, final_state, all_accounted, event_latencies",
-    "inputs.fixtures:_record_problems",
-    "inputs.har:import_har",
-)
-
-
-@pytest.mark.xfail(
-    reason="still over 80 lines: " + ", ".join(STILL_LONG),
-    strict=True,
-)
 def test_no_function_over_80_lines() -> None:
     long = house.long_functions(MODULES)
     assert long == [], f"functions over {house.LIMIT} lines: {long}"
