@@ -46,7 +46,7 @@ HISTORY = {
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from harness.history.spec import HistorySpec
+from harness.inputs.history import HistorySpec
 from harness.history.store import import_history
 spec = HistorySpec.model_validate(json.loads(sys.argv[1]))
 started = time.perf_counter()

@@ -28,7 +28,7 @@ from harness.inputs.fixtures import (
     dumps_fixtures,
     load_fixtures,
 )
-from harness.replay.signing import verify_stripe
+from harness.schemes.stripe import verify_header as verify_stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "fixtures" / "order-sync" / "events.jsonl"

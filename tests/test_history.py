@@ -27,8 +27,8 @@ from harness.history import HistoryError
 from harness.history import columns as history_columns
 from harness.history import store as history_store
 from harness.history.evidence import production_evidence
-from harness.history.spec import HistorySpec
 from harness.history.store import import_history, production_imports, sha256_of
+from harness.inputs.history import HistorySpec
 from harness.inputs.pilot import PilotError, parse_pilot
 from harness.journal import JournalWriter, load_run
 from harness.report import production as pe

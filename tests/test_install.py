@@ -207,7 +207,7 @@ def test_a_team_installs_the_wheel_and_follows_the_readme(tmp_path: Path) -> Non
         done = run(line, team, env)
         lap(line)
     assert f"next: commit the chaoslab wheel as ci/{wheel.name} for CI" in done.stdout
-    where = "import harness.report.notebooks as n; print(n.__file__); print(n.builtin_dir())"
+    where = "import harness.inputs.notebooks as n; print(n.__file__); print(n.builtin_dir())"
     found = run(["python", "-c", where], team, env).stdout.split()
     assert all(Path(p).is_relative_to(venv) for p in found), found  # the wheel's files run
     version = run(["chaoslab", "--version"], team, env).stdout.strip()

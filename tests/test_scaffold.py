@@ -16,8 +16,8 @@ import pytest
 
 import harness
 from harness.cli import main
+from harness.inputs import notebooks
 from harness.inputs.pilot import PilotError, load_pilot
-from harness.report import notebooks
 from harness.report.review import ReviewError, execute_notebook, notebooks_of
 from harness.report.verdict import Thresholds, transactions_needed
 from harness.scaffold import LAYOUT, init_layout

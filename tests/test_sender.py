@@ -11,7 +11,7 @@ from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.pilot import DeliverySpec
 from harness.plan.schedule import plan_deliveries
 from harness.replay.sender import Sender, classify, trace_id_for
-from harness.replay.signing import verify_stripe
+from harness.schemes.stripe import verify_header as verify_stripe
 
 SECRET = "whsec_test_secret"
 

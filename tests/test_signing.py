@@ -22,13 +22,13 @@ from harness.replay.signing import (
     generate_secret,
     replay_headers,
     sign,
-    standard_key,
-    standard_signature,
-    stripe_signature,
     verify,
     verify_request,
-    verify_stripe,
 )
+from harness.schemes.standard import key as standard_key
+from harness.schemes.standard import signature as standard_signature
+from harness.schemes.stripe import signature as stripe_signature
+from harness.schemes.stripe import verify_header as verify_stripe
 
 EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "order-sync" / "events.jsonl"
 

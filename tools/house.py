@@ -219,7 +219,7 @@ def docstrings(found: dict[str, Path]) -> dict[str, tuple[int, int]]:
 
 # A registry: the package that holds one module a member, and how to find its members.
 REGISTRIES = {
-    "signing schemes": "harness/replay/schemes",
+    "signing schemes": "harness/schemes",
     "delivery fault families": "harness/inputs/delivery_faults",
 }
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from harness.cli_support import errors, fail, reports_dir, shown
+from harness.wording import pct
 
 if TYPE_CHECKING:
     from harness.history.store import ImportResult
@@ -69,8 +70,6 @@ def import_command(
 
 def _report(pilot: str, export: Path, r: ImportResult) -> None:
     from datetime import UTC, datetime
-
-    from harness.report.verdict import pct
 
     where = shown(r.run_dir)
     if r.already:

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from harness.history import n8n
-from harness.history.spec import CATEGORIES, HistoryColumns, HistorySpec
+from harness.inputs.history import CATEGORIES, HistoryColumns, HistorySpec
 
 __all__ = ["Execution", "Mapping", "RowProblem", "map_row"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history.spec import HistoryColumns, StatusValues
+from harness.inputs.history import HistoryColumns, StatusValues
 
 __all__ = ["COLUMNS", "STATUS_VALUES", "normalise"]
 

@@ -47,7 +47,7 @@ from harness.history.columns import (
 )
 from harness.history.mapping import Mapping, RowProblem, map_row
 from harness.history.readers import BadRow, read_rows
-from harness.history.spec import HistorySpec
+from harness.inputs.history import HistorySpec
 from harness.journal import JournalError, list_runs, read_meta, write_meta
 from harness.journal.columns import TABLES
 from harness.places import inside

@@ -21,12 +21,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from harness.partner import boundedjson
+from harness.schemes import NAMES
 
-Signing = Literal["stripe", "standard", "github", "shopify", "none"]
-SIGNING_SCHEMES: tuple[Signing, ...] = ("stripe", "standard", "github", "shopify", "none")
+# A scheme's name from the registry (harness.schemes), or "none".
+Signing = str
+SIGNING_SCHEMES: tuple[Signing, ...] = NAMES
+# Framing headers the HTTP client must compute for the bytes it sends: a
+# capture's are evidence of the capture, never replayed.
+HOP_BY_HOP = frozenset(
+    (
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "proxy-connection",
+        "trailer",
+    )
+)
 
 REQUIRED_FIELDS = (
     "id",
@@ -239,28 +256,68 @@ def _to_json_obj(rec: CapturedRequest) -> dict[str, Any]:
     return obj
 
 
-def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+Problems = list[tuple[str, str]]
+
+
+def _record_problems(obj: Mapping[str, Any]) -> Problems:
     """Every (field, problem) of one decoded line, in field order."""
-    problems: list[tuple[str, str]] = []
+    problems: Problems = []
 
     def need_str(name: str, *, non_empty: bool) -> str | None:
-        if name not in obj:
-            problems.append((name, "missing"))
-            return None
-        value = obj[name]
-        if not isinstance(value, str):
-            problems.append((name, f"must be a string, got {_json_type(value)} {_show(value)}"))
-            return None
-        if non_empty and not value.strip():
-            problems.append((name, "must not be empty"))
-            return None
-        if (surrogate := lone_surrogate(value)) is not None:
-            problems.append((name, surrogate))
-            return None
-        return value
+        return _need_str(obj, problems, name, non_empty=non_empty)
 
     need_str("id", non_empty=True)
+    _captured_at_problems(obj, problems)
+    method = need_str("method", non_empty=True)
+    if method is not None and not _TOKEN.match(method):
+        problems.append(("method", f"not an HTTP method token: {_show(method)}"))
 
+    path = need_str("path", non_empty=True)
+    if path is not None and (not path.startswith("/") or any(c in path for c in " \r\n\t")):
+        problems.append(("path", f"must start with / and hold no whitespace, got {_show(path)}"))
+
+    _header_problems(obj, problems)
+    _body_problems(obj, problems)
+    signing = obj.get("signing")
+    if "signing" not in obj:
+        problems.append(("signing", "missing"))
+    elif signing not in SIGNING_SCHEMES:
+        problems.append(
+            (
+                "signing",
+                f"unknown scheme {_show(signing)}; expected one of {', '.join(SIGNING_SCHEMES)}",
+            )
+        )
+
+    need_str("event_id", non_empty=True)
+    need_str("event_type", non_empty=False)
+    need_str("entity_id", non_empty=False)
+    _version_note_and_unknown_problems(obj, problems)
+    return problems
+
+
+def _need_str(
+    obj: Mapping[str, Any], problems: Problems, name: str, *, non_empty: bool
+) -> str | None:
+    """The field as a string, or None with its problem added."""
+    if name not in obj:
+        problems.append((name, "missing"))
+        return None
+    value = obj[name]
+    if not isinstance(value, str):
+        problems.append((name, f"must be a string, got {_json_type(value)} {_show(value)}"))
+        return None
+    if non_empty and not value.strip():
+        problems.append((name, "must not be empty"))
+        return None
+    if (surrogate := lone_surrogate(value)) is not None:
+        problems.append((name, surrogate))
+        return None
+    return value
+
+
+def _captured_at_problems(obj: Mapping[str, Any], problems: Problems) -> None:
+    """captured_at: an RFC 3339 time with a timezone."""
     captured = obj.get("captured_at")
     if "captured_at" not in obj:
         problems.append(("captured_at", "missing"))
@@ -277,14 +334,9 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
         except ValueError as exc:
             problems.append(("captured_at", f"{exc}, got {_show(captured)}"))
 
-    method = need_str("method", non_empty=True)
-    if method is not None and not _TOKEN.match(method):
-        problems.append(("method", f"not an HTTP method token: {_show(method)}"))
 
-    path = need_str("path", non_empty=True)
-    if path is not None and (not path.startswith("/") or any(c in path for c in " \r\n\t")):
-        problems.append(("path", f"must start with / and hold no whitespace, got {_show(path)}"))
-
+def _header_problems(obj: Mapping[str, Any], problems: Problems) -> None:
+    """headers: an object of valid names and one-line string values, no name twice."""
     if "headers" not in obj:
         problems.append(("headers", "missing"))
     elif not isinstance(obj["headers"], Mapping):
@@ -321,6 +373,9 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
                 )
             seen[folded] = key
 
+
+def _body_problems(obj: Mapping[str, Any], problems: Problems) -> None:
+    """body or body_b64, exactly one, decodable and not nested too deep."""
     has_body, has_b64 = "body" in obj, "body_b64" in obj
     if has_body and has_b64:
         problems.append(("body", "give either body or body_b64, not both"))
@@ -348,21 +403,9 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
                 if deep is not None:
                     problems.append(("body_b64", deep))
 
-    signing = obj.get("signing")
-    if "signing" not in obj:
-        problems.append(("signing", "missing"))
-    elif signing not in SIGNING_SCHEMES:
-        problems.append(
-            (
-                "signing",
-                f"unknown scheme {_show(signing)}; expected one of {', '.join(SIGNING_SCHEMES)}",
-            )
-        )
 
-    need_str("event_id", non_empty=True)
-    need_str("event_type", non_empty=False)
-    need_str("entity_id", non_empty=False)
-
+def _version_note_and_unknown_problems(obj: Mapping[str, Any], problems: Problems) -> None:
+    """entity_version, note, and any field the format does not know."""
     version = obj.get("entity_version")
     if "entity_version" not in obj:
         problems.append(("entity_version", "missing"))
@@ -382,7 +425,6 @@ def _record_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key in obj:
         if key not in KNOWN_FIELDS:
             problems.append((str(key), "unknown field"))
-    return problems
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -412,7 +454,7 @@ def _build(obj: Mapping[str, Any]) -> CapturedRequest:
         path=obj["path"],
         headers=dict(obj["headers"]),
         body=body,
-        signing=cast(Signing, obj["signing"]),
+        signing=obj["signing"],
         event_id=obj["event_id"],
         event_type=obj["event_type"],
         entity_id=obj["entity_id"],

@@ -2,11 +2,13 @@
 
 Each request entry that carries a body becomes one ``CapturedRequest``. The
 signing scheme is guessed from the signature headers present, and the
-business keys are read from a Stripe-style JSON event body:
+business keys are read from a JSON event envelope (``id``, ``type``,
+``data.object``) and the scheme's own headers (``harness.schemes``):
 
-    event_id        the scheme's delivery id header, else body "id"
-    event_type      body "type" (GitHub: X-GitHub-Event[.action], Shopify: topic)
-    entity_id       data.object.id (Shopify: the body's own "id")
+    event_id        the scheme's delivery id header, else body "id" (unless
+                    the scheme's body is the resource itself)
+    event_type      body "type", else the scheme's event header (a topic, say)
+    entity_id       data.object.id, else the scheme's (the body's own "id")
     entity_version  data.object.version or data.object.metadata.version
                     (integer or digit string); else 1 if there is an entity, 0 if not
 
@@ -33,6 +35,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 from harness.inputs.fixtures import (
+    HOP_BY_HOP,
     CapturedRequest,
     FixtureError,
     Signing,
@@ -41,17 +44,10 @@ from harness.inputs.fixtures import (
     parse_rfc3339,
 )
 from harness.partner import boundedjson
-from harness.replay.signing import HOP_BY_HOP
+from harness.schemes import SCHEMES, detect
 
 # Captures often hold session cookies or API tokens; fixtures are committed.
 CREDENTIAL_HEADERS = frozenset(("cookie", "authorization", "proxy-authorization"))
-
-# Header that identifies one delivery, per scheme: the provider's dedupe key.
-_DELIVERY_ID_HEADERS: dict[str, tuple[str, ...]] = {
-    "standard": ("webhook-id", "svix-id"),
-    "github": ("x-github-delivery",),
-    "shopify": ("x-shopify-webhook-id", "shopify-webhook-id"),
-}
 
 
 class HarError(ValueError):
@@ -75,16 +71,7 @@ class HarImport:
 
 def guess_signing(headers: Mapping[str, str]) -> Signing:
     """The signing scheme suggested by the signature headers present."""
-    names = {name.lower() for name in headers}
-    if "stripe-signature" in names:
-        return "stripe"
-    if names & {"webhook-signature", "svix-signature"}:
-        return "standard"
-    if names & {"x-hub-signature-256", "x-hub-signature"}:
-        return "github"
-    if names & {"x-shopify-hmac-sha256", "shopify-hmac-sha256"}:
-        return "shopify"
-    return "none"
+    return detect(headers)
 
 
 @dataclass(frozen=True)
@@ -113,14 +100,14 @@ def _lookup(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _event_json(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None:
-    """The body as a JSON object, if it is one (GitHub form posts included)."""
+    """The body as a JSON object, if it is one (form posts of a JSON payload included)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
     content_type = (_lookup(headers, "content-type") or "").lower()
     if content_type.startswith("application/x-www-form-urlencoded"):
-        # GitHub's form delivery: payload=<urlencoded JSON>.
+        # A form delivery: payload=<urlencoded JSON>.
         payload = parse_qs(text).get("payload")
         if not payload:
             return None
@@ -149,7 +136,7 @@ def _as_version(value: Any, where: str) -> int:
 
 
 def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> BusinessKeys:
-    """Read the event's business keys from its headers and (Stripe-style) JSON body.
+    """Read the event's business keys from its headers and JSON envelope body.
 
     Missing keys get documented defaults and a note; a key that is present
     but of the wrong type raises ValueError naming its JSON location.
@@ -159,13 +146,14 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     if not event:
         notes.append("body is not a JSON object; business keys from headers only")
 
+    scheme = SCHEMES.get(signing)
     event_id = ""
-    for name in _DELIVERY_ID_HEADERS.get(signing, ()):
+    for name in scheme.delivery_id_headers if scheme else ():
         event_id = (_lookup(headers, name) or "").strip()
         if event_id:
             break
-    # A Shopify body is the resource itself: its "id" names the order, not the event.
-    if not event_id and "id" in event and signing != "shopify":
+    # Some providers' bodies are the resource itself: their "id" names it, not the event.
+    if not event_id and "id" in event and (scheme is None or scheme.body_id_is_event):
         if _is_id(event["id"]):
             event_id = str(event["id"])
         else:
@@ -174,12 +162,8 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
     event_type = ""
     if isinstance(event.get("type"), str):
         event_type = event["type"]
-    elif signing == "github" and _lookup(headers, "x-github-event"):
-        event_type = _lookup(headers, "x-github-event") or ""
-        if isinstance(event.get("action"), str):
-            event_type += "." + event["action"]
-    elif signing == "shopify":
-        event_type = _lookup(headers, "x-shopify-topic") or _lookup(headers, "shopify-topic") or ""
+    elif scheme is not None:
+        event_type = scheme.event_type(event, headers)
     if not event_type:
         notes.append("no event type found; event_type left empty")
 
@@ -195,8 +179,8 @@ def business_keys(body: bytes, headers: Mapping[str, str], signing: str) -> Busi
             version = _as_version(obj["version"], "data.object.version")
         elif isinstance(metadata, dict) and metadata.get("version") is not None:
             version = _as_version(metadata["version"], "data.object.metadata.version")
-    elif signing == "shopify" and _is_id(event.get("id")):
-        entity_id = str(event["id"])
+    elif scheme is not None:
+        entity_id = scheme.entity_id(event)
     if not entity_id:
         notes.append("no data.object.id; entity_id left empty")
     if version is None:
@@ -303,6 +287,9 @@ def _safe_prefix(path: Path) -> str:
     return stem or "har"
 
 
+Fail = Callable[[str, str], NoReturn]
+
+
 def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) -> HarImport:
     """Convert a HAR file's request entries with a body into CapturedRequests.
 
@@ -329,94 +316,112 @@ def import_har(path: str | os.PathLike[str], *, id_prefix: str | None = None) ->
     positions: list[int] = []
     for index, entry in enumerate(entries):
         where = f"log.entries[{index}]"
-        if not isinstance(entry, dict):
-            fail(where, "must be an object")
-        request = entry.get("request")
-        if not isinstance(request, dict):
-            fail(f"{where}.request", "missing or not an object")
-        method = request.get("method")
-        if not isinstance(method, str) or not method:
-            fail(f"{where}.request.method", "must be a non-empty string")
-        url = request.get("url")
-        if not isinstance(url, str) or not url:
-            fail(f"{where}.request.url", "must be a non-empty string")
-
-        post = request.get("postData")
-        if post is None:
-            notes.append(f"{name}: {where}: skipped: {method} request has no body")
-            continue
-        if not isinstance(post, dict):
-            fail(f"{where}.request.postData", "must be an object")
-        text = post.get("text")
-        if text is None or text == "":
-            reason = "form params without the raw text" if post.get("params") else "empty body"
-            notes.append(f"{name}: {where}: skipped: {reason}; the exact bytes are unknown")
-            continue
-        if not isinstance(text, str):
-            fail(f"{where}.request.postData.text", "must be a string")
-        encoding = post.get("encoding")
-        if encoding in (None, ""):
-            body = text.encode("utf-8")
-        elif isinstance(encoding, str) and encoding.lower() == "base64":
-            try:
-                body = base64.b64decode(text, validate=True)
-            except (binascii.Error, ValueError):
-                fail(f"{where}.request.postData.text", "encoding is base64 but the text is not")
-        else:
-            fail(
-                f"{where}.request.postData.encoding",
-                f"unsupported encoding {json.dumps(encoding)} (only base64 or none)",
-            )
-
-        started = entry.get("startedDateTime")
-        if not isinstance(started, str):
-            fail(f"{where}.startedDateTime", "must be an ISO 8601 string")
-        try:
-            captured_at = parse_rfc3339(started)
-        except ValueError as exc:
-            fail(f"{where}.startedDateTime", str(exc))
-
-        headers, dropped = _headers(request.get("headers"), f"{where}.request.headers", fail)
-        if dropped:
-            notes.append(
-                f"{name}: {where}: dropped credential headers: {', '.join(sorted(dropped))}"
-            )
-        parts = urlsplit(url)
-        req_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if not req_path.startswith("/"):
-            fail(f"{where}.request.url", f"not an absolute URL or path: {json.dumps(url)}")
-
-        fixture_id = f"{prefix}-{index + 1:04d}"
-        signing = guess_signing(headers)
-        try:
-            keys = business_keys(body, headers, signing)
-        except _KeyError as exc:
-            fail(f"{where}.request.postData.text", f"{exc.where}: {exc.problem}")
-        notes.extend(f"{name}: {where}: {note}" for note in keys.notes)
-        event_id = keys.event_id
-        if not event_id:
-            event_id = fixture_id
-            notes.append(
-                f"{name}: {where}: no event id in headers or body; "
-                f"using the fixture id {fixture_id!r}, so this capture dedupes with nothing"
-            )
-        try:
-            records.append(
-                CapturedRequest(
-                    id=fixture_id,
-                    captured_at=captured_at,
-                    method=method,
-                    path=req_path,
-                    headers=headers,
-                    body=body,
-                    signing=signing,
-                    event_id=event_id,
-                    event_type=keys.event_type,
-                    entity_id=keys.entity_id,
-                    entity_version=keys.entity_version,
-                )
-            )
-        except FixtureError as exc:
-            fail(where, f"{exc.field}: {exc.problem}")
-        positions.append(index)
+        said: list[str] = []
+        record = _record(entry, where, f"{prefix}-{index + 1:04d}", fail, said)
+        notes.extend(f"{name}: {where}: {note}" for note in said)
+        if record is not None:
+            records.append(record)
+            positions.append(index)
     return HarImport(records=records, notes=notes, entries=positions)
+
+
+def _request_line(entry: Any, where: str, fail: Fail) -> tuple[dict[str, Any], str, str]:
+    """The entry's request object, method and URL, each checked."""
+    if not isinstance(entry, dict):
+        fail(where, "must be an object")
+    request = entry.get("request")
+    if not isinstance(request, dict):
+        fail(f"{where}.request", "missing or not an object")
+    method = request.get("method")
+    if not isinstance(method, str) or not method:
+        fail(f"{where}.request.method", "must be a non-empty string")
+    url = request.get("url")
+    if not isinstance(url, str) or not url:
+        fail(f"{where}.request.url", "must be a non-empty string")
+    return request, method, url
+
+
+def _body(
+    request: dict[str, Any], method: str, where: str, fail: Fail, notes: list[str]
+) -> bytes | None:
+    """The request's exact body bytes, or None (with a note) when the capture lacks them."""
+    post = request.get("postData")
+    if post is None:
+        notes.append(f"skipped: {method} request has no body")
+        return None
+    if not isinstance(post, dict):
+        fail(f"{where}.request.postData", "must be an object")
+    text = post.get("text")
+    if text is None or text == "":
+        reason = "form params without the raw text" if post.get("params") else "empty body"
+        notes.append(f"skipped: {reason}; the exact bytes are unknown")
+        return None
+    if not isinstance(text, str):
+        fail(f"{where}.request.postData.text", "must be a string")
+    encoding = post.get("encoding")
+    if encoding in (None, ""):
+        return text.encode("utf-8")
+    if isinstance(encoding, str) and encoding.lower() == "base64":
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            fail(f"{where}.request.postData.text", "encoding is base64 but the text is not")
+    fail(
+        f"{where}.request.postData.encoding",
+        f"unsupported encoding {json.dumps(encoding)} (only base64 or none)",
+    )
+
+
+def _record(
+    entry: Any, where: str, fixture_id: str, fail: Fail, notes: list[str]
+) -> CapturedRequest | None:
+    """One HAR entry as a fixture, or None (with a note) when it has no usable body."""
+    request, method, url = _request_line(entry, where, fail)
+    body = _body(request, method, where, fail, notes)
+    if body is None:
+        return None
+    started = entry.get("startedDateTime")
+    if not isinstance(started, str):
+        fail(f"{where}.startedDateTime", "must be an ISO 8601 string")
+    try:
+        captured_at = parse_rfc3339(started)
+    except ValueError as exc:
+        fail(f"{where}.startedDateTime", str(exc))
+
+    headers, dropped = _headers(request.get("headers"), f"{where}.request.headers", fail)
+    if dropped:
+        notes.append(f"dropped credential headers: {', '.join(sorted(dropped))}")
+    parts = urlsplit(url)
+    req_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not req_path.startswith("/"):
+        fail(f"{where}.request.url", f"not an absolute URL or path: {json.dumps(url)}")
+
+    signing = guess_signing(headers)
+    try:
+        keys = business_keys(body, headers, signing)
+    except _KeyError as exc:
+        fail(f"{where}.request.postData.text", f"{exc.where}: {exc.problem}")
+    notes.extend(keys.notes)
+    event_id = keys.event_id
+    if not event_id:
+        event_id = fixture_id
+        notes.append(
+            "no event id in headers or body; "
+            f"using the fixture id {fixture_id!r}, so this capture dedupes with nothing"
+        )
+    try:
+        return CapturedRequest(
+            id=fixture_id,
+            captured_at=captured_at,
+            method=method,
+            path=req_path,
+            headers=headers,
+            body=body,
+            signing=signing,
+            event_id=event_id,
+            event_type=keys.event_type,
+            entity_id=keys.entity_id,
+            entity_version=keys.entity_version,
+        )
+    except FixtureError as exc:
+        fail(where, f"{exc.field}: {exc.problem}")

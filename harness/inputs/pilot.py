@@ -23,8 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.history.spec import HistorySpec
-from harness.inputs import delivery_faults, placeholders
+from harness.inputs import delivery_faults, notebooks, placeholders
 from harness.inputs.bounds import (
     MAX_TIME_SCALE,
     Fraction,
@@ -34,8 +33,12 @@ from harness.inputs.bounds import (
     Seconds,
     ToxicAttribute,
 )
+from harness.inputs.economics import EconomicsConfig
 from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
+from harness.inputs.history import HistorySpec
+from harness.inputs.hunt import FAMILIES, unknown_family
+from harness.inputs.thresholds import ThresholdsSpec
 from harness.inputs.tree import pilot_tree
 from harness.partner.confined import FileRefused, read_bytes
 from harness.partner.faults import FaultConfigError, parse_faults
@@ -43,10 +46,6 @@ from harness.partner.resolve import resolve_partner
 from harness.partner.spec import PartnerDecl, PartnerSpecError
 from harness.places import check_name
 from harness.proxy.toxics import TOXIC_TYPES
-from harness.report import notebooks
-from harness.report.economics import EconomicsConfig
-from harness.report.verdict import ThresholdsSpec
-from harness.search.settings import FAMILIES
 
 
 class PilotError(ValueError):
@@ -304,7 +303,7 @@ class ScenarioSpec(_Strict):
         return self
 
 
-# [economics] is declared once, where the money is computed.
+# [economics] is declared once, in its own module; harness.report.economics computes the money.
 EconomicsSpec = EconomicsConfig
 
 
@@ -380,11 +379,9 @@ class HuntSpec(_Strict):
     @field_validator("families")
     @classmethod
     def _known_families(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in FAMILIES]
-        if unknown:
-            raise ValueError(
-                f"unknown fault family {unknown[0]!r} (families: {', '.join(FAMILIES)})"
-            )
+        problem = unknown_family(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 

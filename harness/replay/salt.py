@@ -47,7 +47,7 @@ from harness.inputs.fixtures import CapturedRequest
 from harness.partner.selectors import MISSING, parse_selector
 
 # Letters and digits only: a suffix must survive as part of any id scheme
-# (no '.', which the "standard" signing scheme forbids in a webhook-id).
+# (no '.', which a signing scheme may forbid in the id it signs).
 SALT_BYTES = 3
 # Fixture fields a key may name directly; they are salted by value.
 _FIXTURE_FIELDS = frozenset({"event_id", "entity_id"})

@@ -7,7 +7,7 @@ A review makes everything in a scratch folder (``STAGING``) with the kernels'
 connection files in it (``kernels_in``), then moves the pages over the
 previous ones (``swap_in``), so a failed or stopped review leaves the last
 one whole. Which notebooks a pilot's review runs is ``notebooks_of``; the
-list itself is resolved by ``harness.report.notebooks``.
+list itself is resolved by ``harness.inputs.notebooks``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli_support import shown
+from harness.inputs.notebooks import DEFAULT as NOTEBOOKS
+from harness.inputs.notebooks import NotebookError, builtin_dir, builtin_path
+from harness.inputs.notebooks import resolve as resolve_notebooks
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.report.errors import ReviewError, first_line
-from harness.report.notebooks import DEFAULT as NOTEBOOKS
-from harness.report.notebooks import NotebookError, builtin_dir, builtin_path
-from harness.report.notebooks import resolve as resolve_notebooks
 
 __all__ = [
     "CELL_TIMEOUT_S",

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 # A source checkout's root, for its pilots/ (installed, this is site-packages: none there).
-# The notebooks are found through the package (harness/report/notebooks.py), never here.
+# The notebooks are found through the package (harness/inputs/notebooks.py), never here.
 REPO = Path(__file__).resolve().parents[2]
 REPLAY = "scenario-file"  # a run's origin when it replayed a scenario file (a hunt's)
 

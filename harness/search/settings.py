@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from harness.inputs import hunt as hunt_table
+
 DEFAULT_EVENTS = 10
 DEFAULT_MAX_FAULTS = 4
 DEFAULT_SHRINK_S = 45.0
@@ -39,8 +41,8 @@ CORRECTNESS = (
     "call_budget",
 )
 
-# Simplest first: the shrinker moves a fault towards an earlier family.
-FAMILIES = ("delivery", "move", "partner", "toxic", "capture", "workflow")
+# The family names are the pilot file's [hunt] vocabulary, checked when it loads.
+FAMILIES = hunt_table.FAMILIES
 
 # Standing stages a hunt runs side by side (each a workflow, its partners and
 # links). Most of a schedule's time is waiting (late copies, timeouts,

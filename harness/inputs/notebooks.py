@@ -10,7 +10,8 @@ in ``[review] notebooks``, by path relative to the pilot file:
     notebooks = ["pilot_review", "analysis/latency.py"]   # ours by name, yours by path
 
 Imports nothing but the standard library (and the name rule, harness.places):
-the pilot loader checks the list.
+it sits with the pilot file's tables because the pilot loader checks the
+list; running the notebooks is the review's job (harness.report).
 """
 
 from __future__ import annotations
