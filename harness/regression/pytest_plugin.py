@@ -18,15 +18,16 @@ does not meet pytest-asyncio's loops, and it lives as long as the proxy does.
 A pilot's scenarios run one after another on a standing stage, as the hunt's
 drills do (``harness.drill.standing``): its workflow and partners start once,
 and each drill replays salted events. Starting them is most of a short drill's
-cost. The fresh drill stays the truth, as in the hunt's no-fault check
+cost. A fresh drill stays the truth, as in the hunt's no-fault check
 (``harness.search.nofault``):
 
 - a pilot whose entity keys salting cannot follow runs every scenario fresh;
-- a pilot's first scenario runs twice on the stage and once fresh; the item
-  judges the fresh drill, and if a standing one broke other invariants, the
-  pilot's later scenarios run fresh;
 - a standing drill that does not do what the file promises is drilled again on
-  fresh services, whose answer the item reports; later scenarios run fresh.
+  fresh services, whose answer the item reports; later scenarios run fresh;
+- a stage's spurious break would pass a scenario that expects a violation, so
+  the first such scenario runs twice on the stage and once fresh; the item
+  judges the fresh drill, and if a standing one broke other invariants, the
+  pilot's later scenarios run fresh.
 
 The summary names every pilot drilled fresh, and why. Under xdist each item
 carries ``xdist_group(<pilot name>)``, so with ``--dist loadgroup`` one worker
@@ -177,6 +178,7 @@ class PilotRunner:
     _reports: Path | None = None
     _names: dict[str, Path] = field(default_factory=dict)
     _fresh: dict[Path, str] = field(default_factory=dict)  # pilot file -> why it runs fresh
+    _checked: set[Path] = field(default_factory=set)  # pilots whose stage was checked
 
     # ------------------------------------------------------------ collection
 
@@ -227,25 +229,27 @@ class PilotRunner:
     def drill(self, pilot: Pilot, name: str, scenario: ScenarioSpec) -> tuple[DrillResult, bool]:
         """A drill of the scenario, and whether it ran on the pilot's standing stage.
 
-        A pilot's first drill here is the stage's check, as the hunt's no-fault
-        check is (``harness.search.nofault``): the scenario twice on the stage,
-        the second meeting what the first left, then once fresh. The fresh drill
-        is what the item judges; the stage serves the pilot's later scenarios
-        only if both standing drills broke the same invariants as the fresh one.
+        A scenario expected to pass runs standing: if the stage misleads, the
+        item fails and runtest drills it again fresh. One expected to break an
+        invariant would pass on a stage's spurious break, so before the first
+        such scenario runs standing the stage is checked as the hunt's
+        no-fault check does (``harness.search.nofault``): the scenario twice on
+        the stage, the second meeting what the first left, then once fresh. The
+        item judges the fresh drill; the stage serves the pilot's later
+        scenarios only if both standing drills broke what the fresh one broke.
         """
         session = self.session()
-        if pilot.path in self._fresh:
-            if self._fresh[pilot.path]:
-                return session.run_fresh(pilot, name, scenario), False
-            return session.run(pilot, name, scenario), True
-        why = _unsalted_reason(pilot)
-        if why:
-            self._fresh[pilot.path] = why
+        if pilot.path not in self._fresh:
+            self._fresh[pilot.path] = _unsalted_reason(pilot)
+        if self._fresh[pilot.path]:
             return session.run_fresh(pilot, name, scenario), False
-        standing = [session.run(pilot, name, scenario) for _ in range(STAGE_CHECKS)]
-        fresh = session.run_fresh(pilot, name, scenario)
-        self._fresh[pilot.path] = _disagreement(standing, fresh)
-        return fresh, False
+        if scenario.expect == "violation" and pilot.path not in self._checked:
+            self._checked.add(pilot.path)
+            standing = [session.run(pilot, name, scenario) for _ in range(STAGE_CHECKS)]
+            fresh = session.run_fresh(pilot, name, scenario)
+            self._fresh[pilot.path] = _disagreement(standing, fresh)
+            return fresh, False
+        return session.run(pilot, name, scenario), True
 
     def drill_fresh(self, pilot: Pilot, name: str, scenario: ScenarioSpec, why: str) -> DrillResult:
         """Again on fresh services, after a standing drill disagreed; later drills run fresh."""
@@ -344,7 +348,7 @@ class PilotItem(pytest.Item):
             if report and standing:
                 # The fresh drill is the truth: a standing stage may hold what an
                 # earlier drill left, so only a fresh drill's failure is reported.
-                why = f"a standing drill disagreed (run {result.run_id})"
+                why = f"its standing drill (run {result.run_id}) failed the item"
                 record.fresh = why
                 result = runner.drill_fresh(self.pilot, self.name, self.scenario, why)
                 checks, report = self._judge(result, record)
