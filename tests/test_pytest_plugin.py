@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pilot_tree import pilot_tree
 
-from harness.checks.invariants import InvariantResult
+from harness.checks.result import InvariantResult
 from harness.drill import DrillResult, DrillSession
 from harness.inputs.pilot import load_pilot
 from harness.regression.pytest_plugin import _disagreement
