@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv nodered test demo bench bench-hunt lint lab clean
+.PHONY: venv nodered test check demo bench bench-hunt lint lab clean
 
 venv: $(STAMP)
 
@@ -31,9 +31,16 @@ TEST_WORKERS ?= 4
 # The suite's pilot drills keep their runs out of the checkout (tests/test_install.py
 # checks nothing in it changes while it runs); the last suite's runs stay here.
 PILOT_RUNS ?= $(or $(TMPDIR),/tmp)/chaoslab-make-test-runs
+# --dist loadgroup: tests marked xdist_group (a shared review, a pilot's
+# scenarios on one standing stage) run on one worker, so they share it.
+# (pytest-xdist 3.8 under pytest 9.2 ignores the groups; see docs/regression.md.)
 test: venv nodered
 	rm -rf "$(PILOT_RUNS)"
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --pilots pilots --pilots-reports "$(PILOT_RUNS)"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --pilots pilots --pilots-reports "$(PILOT_RUNS)"
+
+# The inner loop: everything not marked slow, and no pilot drills (under a minute).
+check: venv
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 demo: venv nodered
 	$(PY) -m harness.demo

@@ -513,6 +513,7 @@ def _big_run(n_attempts: int, seed: int = 7) -> Run:
     )
 
 
+@pytest.mark.slow
 def test_a_million_attempts_summarise_in_seconds() -> None:
     run = _big_run(1_000_000)
     rs = run_set([run])

@@ -59,6 +59,9 @@ CASE_SUFFIX = ".case.toml"
 WORKERS = 4
 TIMEOUT_S = 60
 API_PROXY = "bad-input-api"  # a proxy the API cases can refer to
+# One xdist worker runs the whole corpus: the module fixtures below start every
+# command case and a proxy server, once per worker that runs any case.
+pytestmark = pytest.mark.xdist_group("bad-inputs")
 
 
 def case_name(path: Path) -> str:

@@ -441,6 +441,7 @@ def drill_cli(pilot: Path, reports: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_real_partial_contract_mismatch_exits_2_and_loses_nothing(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     done = drill_cli(naive_pilot(tmp_path, contract_mismatch=True), reports)
@@ -459,6 +460,7 @@ def test_a_real_partial_contract_mismatch_exits_2_and_loses_nothing(tmp_path: Pa
     assert named["contract"]["counts"]["events"] == 1
 
 
+@pytest.mark.slow
 def test_the_same_workflow_with_an_honest_partner_passes(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     done = drill_cli(naive_pilot(tmp_path, contract_mismatch=False), reports)
@@ -489,6 +491,7 @@ def shop_orders_drill(tmp_path: Path, *, declare_refusal: bool) -> Any:
     return asyncio.run(run_drill(pilot, "baseline", reports=tmp_path / "reports"))
 
 
+@pytest.mark.slow
 @needs_node_red
 def test_the_node_red_flow_refuses_by_design_loses_nothing_and_still_duplicates(
     tmp_path: Path,
@@ -509,6 +512,7 @@ def test_the_node_red_flow_refuses_by_design_loses_nothing_and_still_duplicates(
     assert json.loads(refused["answer"].iloc[0])["error"].startswith("orders/updated without")
 
 
+@pytest.mark.slow
 @needs_node_red
 def test_the_node_red_refusal_undeclared_is_blamed_on_the_pilots_word(tmp_path: Path) -> None:
     result = shop_orders_drill(tmp_path, declare_refusal=False)

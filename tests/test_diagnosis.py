@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from pilot_tree import naive_logistics_pilot
 
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
@@ -82,6 +83,7 @@ def mismatched_pilot(tmp_path: Path) -> Path:
     return naive_logistics_pilot(tmp_path, "mismatch", logistics, tail)
 
 
+@pytest.mark.slow
 def test_contract_mismatch_exits_2_with_the_partners_reason(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     done = subprocess.run(

@@ -116,6 +116,7 @@ def test_round_trip_keeps_every_field_and_the_exact_bytes(tmp_path: Path) -> Non
     assert lines[2]["captured_at"] == "2026-11-02T10:00:00.123456+02:00"
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(body=st.binary(max_size=300), text=st.text(max_size=80))
 def test_any_body_survives_dump_and_load(

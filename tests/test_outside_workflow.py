@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.drill import DrillResult, run_drill
 from harness.inputs.pilot import load_pilot
 from harness.journal import load_run
@@ -22,6 +24,7 @@ def result(drill: DrillResult, name: str) -> tuple[bool, str]:
     return found.ok, found.summary
 
 
+@pytest.mark.slow
 async def test_duplicated_booking_caught_and_dedupe_variant_passes(tmp_path: Path) -> None:
     buggy = await run_drill(load_pilot(DATA / "outside.toml"), "duplicates", reports=tmp_path)
     ok, summary = result(buggy, "exactly_once")

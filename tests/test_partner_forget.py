@@ -114,6 +114,10 @@ DECL = {
 }  # fmt: skip
 
 
+# The module's partner process is started once per xdist worker: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("partner-forget")
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("partner-lost")

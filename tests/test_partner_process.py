@@ -28,6 +28,10 @@ DECL = {
 }  # fmt: skip
 
 
+# The module's partner process is started once per xdist worker: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("partner-process")
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("partner-process")

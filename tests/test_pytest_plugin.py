@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from pilot_tree import pilot_tree
 
-from harness.drill import DrillSession
+from harness.checks.result import InvariantResult
+from harness.drill import DrillResult, DrillSession
 from harness.inputs.pilot import load_pilot
+from harness.regression.pytest_plugin import _disagreement
+from harness.replay.sender import SendStats
 
 pytest_plugins = ["pytester"]
 
@@ -172,7 +177,21 @@ def test_failures_read_like_a_report(
     )
     assert "Traceback" not in text
     assert "pytest_plugin.py" not in text  # no frames of the plugin's own code
-    assert len(list((pytester.path / "reports" / "runs").iterdir())) == 3
+    # The scenario expected to pass ran on a standing stage, failed, and was drilled
+    # again fresh; each one expected to break an invariant is its pilot's first, so
+    # its stage was checked: twice standing, then once fresh. Only fresh drills
+    # are judged (the runs the reports name).
+    folder = pytester.path / "reports" / "runs"
+    runs = [json.loads((d / "run.json").read_text()) for d in folder.iterdir()]
+    assert len(runs) == 8
+    assert sum(1 for r in runs if r.get("standing")) == 5
+    result.stdout.fnmatch_lines(
+        ["order-sync-regressed::partner-errors * failed * fresh: its standing drill (run *"]
+    )
+    judged = re.findall(r"run (\S*reports/runs/\S+)", text)
+    assert len(judged) == 2
+    for run_dir in judged:
+        assert "standing" not in json.loads((Path(run_dir) / "run.json").read_text())
 
 
 def test_an_interrupted_drill_unwinds_before_the_error_goes_on(tmp_path: Path) -> None:
@@ -201,3 +220,23 @@ def test_an_interrupted_drill_unwinds_before_the_error_goes_on(tmp_path: Path) -
 
 def _interrupt() -> None:
     raise KeyboardInterrupt
+
+
+def _run(run_id: str, *broken: str) -> DrillResult:
+    results = [InvariantResult(n, n not in broken, {}, [], "") for n in ("exactly_once", "slo")]
+    return DrillResult(
+        run_id=run_id, run_dir=Path(run_id), pilot="p", scenario="s", seed=1,
+        results=results, stats=SendStats(), duration_s=0.0,
+    )  # fmt: skip
+
+
+def test_a_standing_stage_is_trusted_only_when_it_breaks_what_a_fresh_drill_breaks() -> None:
+    fresh = _run("fresh", "exactly_once")
+    assert _disagreement([_run("s1", "exactly_once"), _run("s2", "exactly_once")], fresh) == ""
+    # The second drill on the stage met what the first left: the stage is not trusted.
+    why = _disagreement([_run("s1", "exactly_once"), _run("s2", "exactly_once", "slo")], fresh)
+    assert why == (
+        "on a standing stage the scenario broke ['exactly_once', 'slo'] (run s2), "
+        "on fresh services ['exactly_once'] (run fresh)"
+    )
+    assert "broke nothing (run s1)" in _disagreement([_run("s1")], fresh)

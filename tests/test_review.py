@@ -340,6 +340,16 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return reports
 
 
+@pytest.fixture(scope="module")
+def reviewed(
+    drilled: Path, tmp_path_factory: pytest.TempPathFactory
+) -> subprocess.CompletedProcess[str]:
+    """`chaoslab review` once on the real drill (two kernels): the tests that need a
+    finished review read this one, rather than each paying for its own."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    return _chaoslab("review", "order-sync", "--reports", str(drilled), cwd=cwd)
+
+
 def _figures(name: str) -> int:
     source = (REPO / "notebooks" / f"{name}.py").read_text()
     return len(re.findall(r'^# %%.*tags=\[[^\]]*"figure"', source, flags=re.M))
@@ -352,8 +362,11 @@ def _text(page: str) -> str:
 
 
 @pytest.mark.slow
-def test_review_renders_both_notebooks_on_a_real_drill(drilled: Path, tmp_path: Path) -> None:
-    done = _chaoslab("review", "order-sync", "--reports", str(drilled), cwd=tmp_path)
+@pytest.mark.xdist_group("review")
+def test_review_renders_both_notebooks_on_a_real_drill(
+    drilled: Path, reviewed: subprocess.CompletedProcess[str]
+) -> None:
+    done = reviewed
     assert done.returncode == 0, done.stderr
     summary = json.loads((drilled / "order-sync" / "pilot_review.json").read_text())
     rs = load_runs(drilled / "runs")
@@ -388,6 +401,7 @@ def test_review_renders_both_notebooks_on_a_real_drill(drilled: Path, tmp_path: 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("review")
 def test_a_failing_cell_fails_the_command_in_one_line_and_keeps_the_notebook(
     drilled: Path, tmp_path: Path
 ) -> None:
@@ -429,12 +443,15 @@ def _review_until_a_kernel_runs(reports: Path, tmpdir: Path) -> subprocess.Popen
 
 
 @pytest.mark.slow
-def test_an_interrupted_review_leaves_the_previous_one_whole(drilled: Path, tmp_path: Path) -> None:
+@pytest.mark.xdist_group("review")
+def test_an_interrupted_review_leaves_the_previous_one_whole(
+    drilled: Path, reviewed: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    # The previous review is the shared one, copied with the runs it read.
+    assert reviewed.returncode == 0, reviewed.stderr
     reports = tmp_path / "reports"
     shutil.copytree(drilled / "runs", reports / "runs")
-    assert (
-        _chaoslab("review", "order-sync", "--reports", str(reports), cwd=tmp_path).returncode == 0
-    )
+    shutil.copytree(drilled / "order-sync", reports / "order-sync")
     out = reports / "order-sync"
     kept = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert {"pilot_review.html", "pilot_review.json", "drill_analysis.html"} <= set(kept)

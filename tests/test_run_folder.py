@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -14,6 +16,7 @@ def stray_state(root: Path) -> set[Path]:
     return set(root.rglob("*.sqlite3*"))
 
 
+@pytest.mark.slow
 def test_relative_reports_keep_workflow_state_in_the_run(tmp_path: Path) -> None:
     # The pilot's workflow runs in the repository (cwd = ".."); the drill runs here,
     # with a relative --reports: the workflow must still get an absolute state folder.

@@ -199,6 +199,7 @@ def test_inside_builds_paths_under_reports_and_refuses_the_rest(tmp_path: Path) 
         inside(reports, "history", "p")
 
 
+@pytest.mark.slow
 def test_review_all_goes_past_a_pilot_with_an_unsafe_recorded_name_and_writes_the_page(
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,

@@ -186,6 +186,7 @@ def test_update_waits_for_a_create_that_is_still_being_retried(
     assert drill.state()["ord_1"]["version"] == 2
 
 
+@pytest.mark.slow
 def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
     env = {
         "PORT": "0",

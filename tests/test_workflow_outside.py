@@ -73,6 +73,7 @@ def test_without_dedupe_a_redelivery_is_booked_twice(upstream: StubPartner, tmp_
     assert "traceparent" not in booked[0].headers
 
 
+@pytest.mark.slow
 def test_with_dedupe_a_redelivery_is_booked_once_even_after_a_restart(
     upstream: StubPartner, tmp_path: Path
 ) -> None:
