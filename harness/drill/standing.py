@@ -71,14 +71,18 @@ class StandingStage:
         on failure everything started is stopped again."""
         home = prepare(self.pilot, self.name, ScenarioSpec(), 1, self.runs_root)
         home.run_dir.mkdir(parents=True, exist_ok=True)
+        self._home = home
+        # Claimed before its first proxy exists: stages open side by side, and one
+        # starting next to this one must not take these proxies for leftovers.
+        self._write_status("running")
         try:
             stage = await start_stage(home, self._stack, self.proxy)
         except BaseException:
+            self._write_status("error")
             await self._stack.aclose()
             raise
         stage.standing = True
-        self._stage, self._home = stage, home
-        self._write_status("running")
+        self._stage = stage
         return self
 
     def _write_status(self, status: str) -> None:

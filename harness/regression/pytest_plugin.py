@@ -67,8 +67,13 @@ def _setup_errors() -> tuple[type[BaseException], ...]:
     from harness.inputs.pilot import PilotError
     from harness.regression.baseline import BaselineError
     from harness.runtime.faultproxy import FaultProxyError
+    from harness.runtime.processes import ServiceError
 
-    return (PilotError, BaselineError, DrillError, FaultProxyError, OSError, TimeoutError)
+    # ServiceError: a workflow or partner that would not start is the pilot's to fix.
+    return (
+        PilotError, BaselineError, DrillError, FaultProxyError, ServiceError, OSError,
+        TimeoutError,
+    )  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
