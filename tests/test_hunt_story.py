@@ -128,7 +128,8 @@ def test_a_timeout_toxic_is_told_as_the_connection_behaved(tmp_path: Path) -> No
         pilot = load_pilot(path)
         captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
         space = fault_space(pilot, captured, count=5)
-        fault = ToxicFault("partner", "timeout", "downstream", 1, 2)
+        # On while every delivery is in flight: some partner answer falls inside it under any load.
+        fault = ToxicFault("partner", "timeout", "downstream", 0, 4)
         scenario = scenario_for(space, (fault,))
         run_dir = drill(pilot, scenario, tmp_path / name)
         seen = window_answers(run_dir, read_meta(run_dir), "partner", "logistics", "timeout")
