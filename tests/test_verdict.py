@@ -319,6 +319,7 @@ def test_the_verdict_says_why_it_is_not_the_other_two() -> None:
     assert "which the rule weighs as severe" in severe.reasons[0]
     assert "past the" not in " ".join(severe.reasons)
     assert "do not retire a pilot whose fix pays" in severe.why_not["RETIRE"]
+    assert "; a fixed version would be worth" in severe.why_not["RETIRE"]
     retired = decide(replace(CLEAR, payback_months=40, npv_after_fix=-1.0, dead_letter_rate=0.02))
     assert set(retired.why_not) == {"PROMOTE", "REFACTOR"}
     assert retired.why_not["REFACTOR"].startswith("Not REFACTOR: even fixed, it would not pay")

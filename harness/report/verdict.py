@@ -637,7 +637,8 @@ def decide(
 
 def _clause(sentence: str) -> str:
     """A check's sentence inside another: "Payback takes…" → "payback takes…" (not "NPV")."""
-    return sentence[:1].lower() + sentence[1:] if sentence[1:2].islower() else sentence
+    first = sentence.split(" ", 1)[0]
+    return sentence if len(first) > 1 and first.isupper() else sentence[:1].lower() + sentence[1:]
 
 
 def _why_not(decision: Decision, checks: list[Check], failing: list[Check]) -> dict[str, str]:
