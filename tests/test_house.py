@@ -14,9 +14,22 @@ import pytest
 
 from tools import house
 
-MODULES = house.modules()
-EDGES = house.stage_edges(MODULES)
 LAYERS = house.layers()
+Edges = dict[tuple[str, str], list[house.Import]]
+# One worker parses the harness once for all of these.
+pytestmark = pytest.mark.xdist_group("house")
+
+
+# Read on first use, not at import: every xdist worker imports this module to
+# collect it, and parsing the whole harness there cost each of them a second.
+@pytest.fixture(scope="module")
+def modules() -> dict[str, Path]:
+    return house.modules()
+
+
+@pytest.fixture(scope="module")
+def edges(modules: dict[str, Path]) -> Edges:
+    return house.stage_edges(modules)
 
 
 def _shown(imports: list[house.Import]) -> str:
@@ -25,30 +38,30 @@ def _shown(imports: list[house.Import]) -> str:
     )
 
 
-def test_no_cycle_between_stages() -> None:
-    found = house.cycles(EDGES)
+def test_no_cycle_between_stages(edges: Edges) -> None:
+    found = house.cycles(edges)
     assert found == [], f"stages importing each other: {found}"
 
 
-def test_no_stage_imports_a_later_one() -> None:
-    up = house.upward(EDGES, LAYERS)
+def test_no_stage_imports_a_later_one(edges: Edges) -> None:
+    up = house.upward(edges, LAYERS)
     assert up == [], f"imports against docs/architecture.md's layers: {_shown(up)}"
 
 
-def test_inputs_imports_only_standalone_packages() -> None:
+def test_inputs_imports_only_standalone_packages(edges: Edges) -> None:
     # Stricter than the layers: inputs sits in layer 1 beside journal and
     # runtime, but reads nothing of them; only layer 0 (partner, proxy, schemes, ...).
-    reached = {b: found for (a, b), found in EDGES.items() if a == "inputs"}
+    reached = {b: found for (a, b), found in edges.items() if a == "inputs"}
     beyond = [i for b, found in reached.items() if LAYERS.get(b) != 0 for i in found]
     assert reached, "inputs imports nothing at all: the import graph was not read"
     assert beyond == [], f"inputs reaches into the engine: {_shown(beyond)}"
 
 
-def test_standalone_packages_import_nothing_else_of_harness() -> None:
+def test_standalone_packages_import_nothing_else_of_harness(edges: Edges) -> None:
     # The walls: partner, proxy and schemes (and the other layer-0 modules) stand alone.
     standalone = {name for name, layer in LAYERS.items() if layer == 0}
     assert {"partner", "proxy", "schemes"} <= standalone
-    crossing = [i for (a, _), found in EDGES.items() if a in standalone for i in found]
+    crossing = [i for (a, _), found in edges.items() if a in standalone for i in found]
     assert crossing == [], f"a standalone package imports harness: {_shown(crossing)}"
 
 
@@ -62,8 +75,8 @@ def test_the_checks_can_fail() -> None:
     assert house.upward(edges, {"a": 1}) == [a_to_b, b_to_a]  # an unlisted stage is suspect
 
 
-def test_every_stage_has_a_layer() -> None:
-    stages = {house.stage(m) for m in MODULES}
+def test_every_stage_has_a_layer(modules: dict[str, Path]) -> None:
+    stages = {house.stage(m) for m in modules}
     assert stages - set(LAYERS) == set()
 
 
@@ -93,6 +106,6 @@ def test_a_scheme_is_named_in_code_not_in_prose(tmp_path: Path, source: str, nam
     assert ("shopify" in house.names_in_code(path)) is named
 
 
-def test_no_function_over_80_lines() -> None:
-    long = house.long_functions(MODULES)
+def test_no_function_over_80_lines(modules: dict[str, Path]) -> None:
+    long = house.long_functions(modules)
     assert long == [], f"functions over {house.LIMIT} lines: {long}"

@@ -63,13 +63,11 @@ def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
 def imports(module: str, path: Path) -> Iterator[Import]:
     """The harness modules ``module`` imports, eagerly or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    lazy_lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for inner in ast.walk(node):
-                if isinstance(inner, (ast.Import, ast.ImportFrom)):
-                    lazy_lines.add(inner.lineno)
-    for node in ast.walk(tree):
+    # One pass, carrying "inside a function" down: walking each function's body
+    # again made this quadratic in nesting, and it ran at every test collection.
+    pending: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while pending:
+        node, lazy = pending.pop()
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -78,7 +76,9 @@ def imports(module: str, path: Path) -> Iterator[Import]:
             names = [target] + [f"{target}.{a.name}" for a in node.names]
         for name in names:
             if name == PACKAGE or name.startswith(PACKAGE + "."):
-                yield Import(module, name, node.lineno, node.lineno in lazy_lines)
+                yield Import(module, name, node.lineno, lazy)
+        inner = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        pending.extend((child, inner) for child in ast.iter_child_nodes(node))
 
 
 def stage(module: str) -> str:
