@@ -514,16 +514,18 @@ def _big_run(n_attempts: int, seed: int = 7) -> Run:
 
 
 @pytest.mark.slow
-def test_a_million_attempts_summarise_in_seconds() -> None:
-    run = _big_run(1_000_000)
+def test_a_big_history_summarises_in_seconds() -> None:
+    # A fifth of benchmarks/review.py's million attempts: the same vectorised
+    # paths, at a size the suite can afford; the benchmark times the million.
+    run = _big_run(200_000)
     rs = run_set([run])
     started = time.perf_counter()
     summary = pilot_summary(rs, EconomicsConfig(), {"min_txns": 1000})
     took = time.perf_counter() - started
-    assert summary["measured"]["attempts"] == 1_000_000
+    assert summary["measured"]["attempts"] == 200_000
     assert summary["decision"] in {"PROMOTE", "REFACTOR", "RETIRE"}
-    # About 2 s on a 2-core CI machine; the bound is generous for a shared one.
-    assert took < 15, f"pilot_summary took {took:.1f} s"
+    # Under half a second here; the bound is generous for a shared machine.
+    assert took < 10, f"pilot_summary took {took:.1f} s"
 
 
 def test_small_frames_from_journal_helpers_work_without_disk() -> None:
