@@ -38,7 +38,7 @@ from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.inputs.history import HistorySpec
 from harness.inputs.hunt import FAMILIES, unknown_family
-from harness.inputs.services import ServiceSpec
+from harness.inputs.services import SERVICE_KINDS, ServiceSpec
 from harness.inputs.thresholds import ThresholdsSpec
 from harness.inputs.tree import pilot_tree
 from harness.partner.confined import FileRefused, read_bytes
@@ -538,6 +538,8 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     if len(parts) >= 2 and parts[0] in {"scenarios", "links", "partners", "services"}:
         head = f"[{parts[0]}.{parts[1]}]"
         rest = parts[2:]
+        if parts[0] == "services" and rest and rest[0] in SERVICE_KINDS:
+            rest = rest[1:]  # the kind's model, which the pilot names with `kind`
     elif parts and parts[0] in {
         "workflow",
         "webhook",
@@ -575,6 +577,10 @@ def _describe(error: Any) -> str:
         return "unknown key (misspelt?)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_not_found":  # a [services.NAME] without kind
+        return f"kind: required key is missing (kinds: {', '.join(SERVICE_KINDS)})"
+    if kind == "union_tag_invalid":
+        return f"kind: {error['ctx']['tag']!r} is not a known kind ({', '.join(SERVICE_KINDS)})"
     message = str(error["msg"]).removeprefix("Value error, ")
     if "input" in error and kind not in {"value_error", "model_type"}:
         shown = error["input"]

@@ -15,7 +15,7 @@ address with ``{services.NAME.url}``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -74,6 +74,10 @@ class RedisSpec(_ServiceBase):
 
 
 ServiceSpec = Annotated[PostgresSpec | RedisSpec, Field(discriminator="kind")]
+# The values `kind` may take, from the models themselves.
+SERVICE_KINDS: tuple[str, ...] = tuple(
+    str(get_args(model.model_fields["kind"].annotation)[0]) for model in (PostgresSpec, RedisSpec)
+)
 
 
 def where_from(url: str | None) -> str:

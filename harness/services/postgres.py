@@ -21,6 +21,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -81,8 +82,14 @@ def _run_as() -> str | None:
 
 
 def _scratch_root() -> Path:
-    # Not the per-user 0700 scratch root: the unprivileged user must reach its folder.
-    return Path(tempfile.gettempdir()) / f"chaoslab-pg-{os.getuid()}"
+    """Where clusters go: not the per-user 0700 scratch root, since the unprivileged
+    user must reach its folder; /tmp when the temp folder is closed to others."""
+    base = Path(tempfile.gettempdir()).resolve()
+    if _run_as() is not None and not all(
+        p.stat().st_mode & stat.S_IXOTH for p in (base, *base.parents)
+    ):
+        base = Path("/tmp")
+    return base / f"chaoslab-pg-{os.getuid()}"
 
 
 async def _spawn(words: Sequence[str], log: Path) -> asyncio.subprocess.Process:
