@@ -1,4 +1,5 @@
-"""Starting what a drill runs against: declared partners, link proxies, the workflow.
+"""Starting what a drill runs against: the workflow's services, declared partners,
+link proxies, the workflow.
 
 Each is an async context manager, so an AsyncExitStack stops them in reverse
 order whatever ends the drill.
@@ -17,10 +18,11 @@ from typing import Any
 
 from harness.drill.collect import ledger_file, requests_file
 from harness.inputs import placeholders
-from harness.inputs.pilot import Pilot
+from harness.inputs.pilot import Pilot, PilotError
 from harness.places import inside
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.processes import Service, existing_service, run_service
+from harness.services import Running, ServiceStartError, kind_of
 
 PROXY_PREFIX = "chaoslab-"
 
@@ -85,17 +87,62 @@ async def open_links(
     return Links(proxies, urls)
 
 
+async def start_services(
+    pilot: Pilot, run_dir: Path, stack: contextlib.AsyncExitStack
+) -> dict[str, Running]:
+    """Each ``[services.NAME]`` started (or its server reached), stopped by ``stack``;
+    one that cannot be had is a PilotError naming its key."""
+    running: dict[str, Running] = {}
+    for name, spec in pilot.spec.services.items():
+        try:
+            running[name] = await stack.enter_async_context(
+                kind_of(spec).start(name, spec, run_dir)
+            )
+        except ServiceStartError as exc:
+            raise PilotError(f"{pilot.path}: {exc}") from None
+    return running
+
+
+async def open_service_links(
+    run_id: str, proxy: FaultProxy, running: Mapping[str, Running], into: Links
+) -> Links:
+    """A link of each service's name, proxying raw TCP to it (the link URL is tcp://)."""
+    proxies, urls = dict(into.proxies), dict(into.urls)
+    for name, service in running.items():
+        proxy_name = f"{PROXY_PREFIX}{run_id}.{name}"
+        listen = await proxy.create_proxy(proxy_name, service.address)
+        proxies[name] = proxy_name
+        urls[name] = f"tcp://{listen}"
+    return Links(proxies, urls)
+
+
+def service_urls(running: Mapping[str, Running], links: Links) -> dict[str, str]:
+    """What the workflow gets for ``{services.NAME.url}``: the service through its link.
+
+    May carry a password (a server's url): for the workflow's environment only.
+    """
+    return {n: s.url(links.urls[n].removeprefix("tcp://")) for n, s in running.items()}
+
+
 def placeholder_values(
-    pilot: Pilot, links: Links, port: int, secret: str, state_dir: Path, run_dir: Path
+    pilot: Pilot,
+    links: Links,
+    port: int,
+    secret: str,
+    state_dir: Path,
+    run_dir: Path,
+    services: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The values of the workflow command's `{placeholders}`:
-    port, secret, folders and link URLs."""
+    port, secret, folders, link and service URLs."""
     values = {
         "port": str(port),
         "secret": secret,
         "state_dir": str(state_dir.resolve()),
         "run_dir": str(run_dir.resolve()),
     }
+    for name, url in (services or {}).items():
+        values[f"services.{name}.url"] = url
     for name, url in links.urls.items():
         values[f"links.{name}.url"] = url
     for name, link in pilot.spec.links.items():

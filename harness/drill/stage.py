@@ -16,14 +16,18 @@ from harness.drill.services import (
     PROXY_PREFIX,
     Links,
     open_links,
+    open_service_links,
     partner_process,
     placeholder_values,
+    service_urls,
+    start_services,
     workflow_env,
     workflow_process,
 )
 from harness.inputs.pilot import PilotError
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.processes import Service, ServiceError, free_port
+from harness.services import Running
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Stage:
     standing: bool = False
     # The workflow process the drill started (None when reached by url): what a restart restarts.
     workflow: Service | None = None
+    # The workflow's services ([services.NAME]), each behind the link of its name.
+    services: dict[str, Running] = field(default_factory=dict)
 
 
 # A workflow is told its port ({port}); between choosing a free one and the
@@ -55,30 +61,41 @@ async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: Faul
     runs_root = p.run_dir.parent
     p.meta["fault_proxy"] = proxy.describe()
     await proxy.delete_stale(PROXY_PREFIX, lambda name: owner_alive(runs_root, name))
+    # Services first: a workflow may need its database before it says it is ready.
+    running = await start_services(p.pilot, p.run_dir, stack)
+    p.meta["services"] = {n: r.as_meta() for n, r in running.items()}
     partner_urls: dict[str, str] = {}
     for name in spec.partners:
         service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
         partner_urls[name] = service.url
     links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
+    links = await open_service_links(p.run_id, proxy, running, links)
     state_dir = p.run_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir)
+    services = service_urls(running, links)
+    workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir, services)
     links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
     p.meta["links"] = links.as_meta()
-    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
+    stage = Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
+    stage.services = running
+    return stage
 
 
 async def _start_workflow(
-    p: Prepared, stack: contextlib.AsyncExitStack, links: Links, state_dir: Path
+    p: Prepared,
+    stack: contextlib.AsyncExitStack,
+    links: Links,
+    state_dir: Path,
+    services: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str], Service | None]:
     """The workflow's URL, the placeholder values it was started with, and its process."""
     if p.pilot.spec.workflow.url is not None:
         await stack.enter_async_context(workflow_process(p.pilot, {}, 0, p.run_dir))
-        values = placeholder_values(p.pilot, links, 0, p.secret, state_dir, p.run_dir)
+        values = placeholder_values(p.pilot, links, 0, p.secret, state_dir, p.run_dir, services)
         return p.pilot.spec.workflow.url, values, None
     for attempt in range(1, PORT_TRIES + 1):
         port = free_port()
-        values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir)
+        values = placeholder_values(p.pilot, links, port, p.secret, state_dir, p.run_dir, services)
         try:
             env = workflow_env(p.pilot, values, links)
         except ValueError as exc:

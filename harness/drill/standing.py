@@ -4,7 +4,8 @@ Starting processes is most of a short drill's cost, and a hunt runs hundreds
 of short drills. A standing stage starts them once; each drill on it then
 
     resets every partner (ledger, idempotency store, entities, request counter)
-    → clears any toxic left on its links → replays events salted with a
+    → empties the workflow's services (every table of its database) →
+    clears any toxic left on its links → replays events salted with a
     drill-unique suffix (``harness.replay.salt``) → settles → copies the
     partners' files for this drill into the drill's own run folder.
 
@@ -38,6 +39,7 @@ from harness.journal import write_meta
 from harness.replay.salt import new_salt
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.http import client as http_client
+from harness.services import KINDS
 
 # A salted text carries "-s" + 6 hex digits (harness.replay.salt), at its end or,
 # in a key composed of several salted fields, inside it.
@@ -119,12 +121,17 @@ class StandingStage:
         p.meta["secret"] = home.meta["secret"]
         p.meta["fault_proxy"] = home.meta.get("fault_proxy")
         p.meta["links"] = home.meta.get("links")
+        p.meta["services"] = home.meta.get("services")
         p.meta["standing"] = {"stage": self.name, "folder": str(home.run_dir), "drill": self.drills}
         for number in p.meta.get("salted_numbers") or ():
             self._numbers[str(number)] = str(p.meta.get("salt"))
         for proxy_name in stage.links.proxies.values():
             for toxic in await self.proxy.toxics(proxy_name):
                 await self.proxy.remove_toxic(proxy_name, toxic.name)
+        # Each schedule starts from an empty database, as a fresh drill would
+        # (cleaned straight at the service: no toxic may stand in the way).
+        for service in stage.services.values():
+            await KINDS[service.kind].clean(service)
         async with http_client(timeout=5.0) as client:
             for name, url in stage.partner_urls.items():
                 response = await client.post(f"{url}/_sim/reset")

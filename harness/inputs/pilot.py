@@ -38,6 +38,7 @@ from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.inputs.history import HistorySpec
 from harness.inputs.hunt import FAMILIES, unknown_family
+from harness.inputs.services import SERVICE_KINDS, ServiceSpec
 from harness.inputs.thresholds import ThresholdsSpec
 from harness.inputs.tree import pilot_tree
 from harness.partner.confined import FileRefused, read_bytes
@@ -98,7 +99,8 @@ class WorkflowSpec(_Strict):
     outcomes: OutcomesSpec | None = None
     startup_timeout_s: PositiveSeconds = 15.0
     settle_timeout_s: PositiveSeconds = 20.0
-    # Values may use {port}, {secret}, {state_dir}, {run_dir}, {links.NAME.url}.
+    # Values may use {port}, {secret}, {state_dir}, {run_dir}, {links.NAME.url},
+    # {services.NAME.url}.
     env: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -398,6 +400,8 @@ class PilotSpec(_Strict):
     webhook: WebhookSpec
     partners: dict[SafeName, PartnerDecl] = Field(default_factory=dict)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
+    # The workflow's own dependencies (harness.inputs.services), each behind a link of its name.
+    services: dict[SafeName, ServiceSpec] = Field(default_factory=dict)
     expectations: list[ExpectationRule] = Field(default_factory=list)
     slo: SloSpec = Field(default_factory=SloSpec)
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
@@ -431,8 +435,8 @@ class PilotSpec(_Strict):
     def _links_exist(self) -> PilotSpec:
         for name, scenario in self.scenarios.items():
             for toxic in scenario.toxics:
-                if toxic.link not in self.links:
-                    known = ", ".join(sorted(self.links)) or "none"
+                if toxic.link not in self.links and toxic.link not in self.services:
+                    known = ", ".join(sorted({*self.links, *self.services})) or "none"
                     raise ValueError(
                         f"scenario {name!r} uses link {toxic.link!r}, which is not defined "
                         f"(links: {known})"
@@ -442,6 +446,11 @@ class PilotSpec(_Strict):
     @model_validator(mode="after")
     def _names_resolve(self) -> PilotSpec:
         partners = sorted(self.partners)
+        for name in sorted(set(self.services) & set(self.links)):
+            raise ValueError(
+                f"[services.{name}] is also [links.{name}]: a service is reached by a link "
+                "of its own name, so the two share one namespace; rename one"
+            )
         for name, link in self.links.items():
             if link.to != "workflow" and link.to not in self.partners:
                 raise ValueError(
@@ -473,7 +482,7 @@ class PilotSpec(_Strict):
             ("[workflow] outcomes.", {"file": outcomes.file} if outcomes and outcomes.file else {}),
         ):
             try:
-                placeholders.check(values, self.links)
+                placeholders.check(values, self.links, self.services)
             except ValueError as exc:
                 raise ValueError(f"{prefix}{exc}") from None
         return self
@@ -526,9 +535,11 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc]
     if len(parts) == 3 and parts[2] == "[key]":  # the name of a [scenarios.*] or [partners.*]
         return f"[{parts[0]}] name"
-    if len(parts) >= 2 and parts[0] in {"scenarios", "links", "partners"}:
+    if len(parts) >= 2 and parts[0] in {"scenarios", "links", "partners", "services"}:
         head = f"[{parts[0]}.{parts[1]}]"
         rest = parts[2:]
+        if parts[0] == "services" and rest and rest[0] in SERVICE_KINDS:
+            rest = rest[1:]  # the kind's model, which the pilot names with `kind`
     elif parts and parts[0] in {
         "workflow",
         "webhook",
@@ -566,6 +577,10 @@ def _describe(error: Any) -> str:
         return "unknown key (misspelt?)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_not_found":  # a [services.NAME] without kind
+        return f"kind: required key is missing (kinds: {', '.join(SERVICE_KINDS)})"
+    if kind == "union_tag_invalid":
+        return f"kind: {error['ctx']['tag']!r} is not a known kind ({', '.join(SERVICE_KINDS)})"
     message = str(error["msg"]).removeprefix("Value error, ")
     if "input" in error and kind not in {"value_error", "model_type"}:
         shown = error["input"]

@@ -11,7 +11,10 @@ import re
 from collections.abc import Iterable, Mapping
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-_NAME = re.compile(r"^(port|secret|state_dir|run_dir|links\.[A-Za-z0-9_-]+\.(url|timeout_s))$")
+_NAME = re.compile(
+    r"^(port|secret|state_dir|run_dir|links\.[A-Za-z0-9_-]+\.(url|timeout_s)"
+    r"|services\.[A-Za-z0-9_-]+\.url)$"
+)
 
 
 def names_in(text: str) -> list[str]:
@@ -24,15 +27,18 @@ def names_in(text: str) -> list[str]:
         if not _NAME.match(name):
             raise ValueError(
                 f"unknown placeholder {{{name}}} (known: {{port}}, {{secret}}, {{state_dir}}, "
-                "{run_dir}, {links.NAME.url}, {links.NAME.timeout_s})"
+                "{run_dir}, {links.NAME.url}, {links.NAME.timeout_s}, {services.NAME.url})"
             )
         found.append(name)
     return found
 
 
-def check(env: Mapping[str, str], links: Iterable[str]) -> None:
-    """Every placeholder is known and every link it names exists."""
+def check(env: Mapping[str, str], links: Iterable[str], services: Iterable[str] = ()) -> None:
+    """Every placeholder is known and every link (or service) it names exists."""
     known = set(links)
+    # A service is reached through a link of its own name.
+    services_known = set(services)
+    known |= services_known
     for variable, value in env.items():
         try:
             for name in names_in(value):
@@ -40,6 +46,9 @@ def check(env: Mapping[str, str], links: Iterable[str]) -> None:
                     raise ValueError(
                         f"{{{name}}} names no link (links: {', '.join(sorted(known))})"
                     )
+                if name.startswith("services.") and name.split(".")[1] not in services_known:
+                    shown = ", ".join(sorted(services_known)) or "none"
+                    raise ValueError(f"{{{name}}} names no service (services: {shown})")
         except ValueError as exc:
             raise ValueError(f"{variable}: {exc}") from None
 

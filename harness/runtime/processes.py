@@ -38,9 +38,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def with_parent_death(command: Sequence[str]) -> list[str]:
-    """The command, wrapped so that it is killed when this process dies."""
-    return [sys.executable, "-m", "harness.runtime.launch", str(os.getpid()), *command]
+def with_parent_death(command: Sequence[str], run_as: str | None = None) -> list[str]:
+    """The command, wrapped so that it is killed when this process dies
+    (and runs as user ``run_as`` when given)."""
+    user = ["--as", run_as] if run_as else []
+    return [sys.executable, "-m", "harness.runtime.launch", str(os.getpid()), *user, *command]
 
 
 def resolve_command(command: Sequence[str]) -> list[str]:
