@@ -24,6 +24,8 @@ from harness.drill.services import (
 from harness.inputs.pilot import PilotError
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.processes import Service, ServiceError, free_port
+from harness.sources import declared
+from harness.sources.queue_nats import QueueRun
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Stage:
     standing: bool = False
     # The workflow process the drill started (None when reached by url): what a restart restarts.
     workflow: Service | None = None
+    # The broker the events are published to (a [queue] pilot); None: webhook deliveries.
+    source: QueueRun | None = None
 
 
 # A workflow is told its port ({port}); between choosing a free one and the
@@ -59,13 +63,34 @@ async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: Faul
     for name in spec.partners:
         service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
         partner_urls[name] = service.url
-    links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
+    source = await _open_source(p, stack)
+    upstreams = {**partner_urls, **({"queue": source.upstream} if source else {})}
+    links = await open_links(p.pilot, p.run_id, proxy, upstreams)
     state_dir = p.run_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
     workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir)
     links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
     p.meta["links"] = links.as_meta()
-    return Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
+    return Stage(
+        proxy, partner_urls, links, workflow_url, state_dir, values,
+        workflow=workflow, source=source,
+    )  # fmt: skip
+
+
+async def _open_source(p: Prepared, stack: contextlib.AsyncExitStack) -> QueueRun | None:
+    """The pilot's event source other than webhooks (its broker), started and set up, or None."""
+    found = declared(p.pilot)
+    if found is None:
+        return None
+    kind, table = found
+    try:
+        source = await stack.enter_async_context(kind.open(table, p.pilot.path.parent, p.run_dir))
+    except ServiceError as exc:
+        # The source names its key ("[queue] port: ..."); the file goes first, as for pilots.
+        raise PilotError(f"{p.pilot.path}: {exc}") from None
+    p.meta["broker"] = source.describe()
+    p.meta["settled_by"] = "broker and quiescence"
+    return source
 
 
 async def _start_workflow(
