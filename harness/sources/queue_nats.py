@@ -99,22 +99,27 @@ async def open_queue(spec: QueueSpec, base: Path, run_dir: Path) -> AsyncIterato
 
 
 async def _connect(url: str, key: str) -> Client:
+    seen: list[str] = []
+
+    async def remember(exc: Exception) -> None:
+        # nats-py reports each failed try here; the last one is the reason people need.
+        seen.append(str(exc) or type(exc).__name__)
+
     try:
-        return await nats.connect(
-            url,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            # nats-py logs each failed try; the one line below says it instead.
-            error_cb=_quiet,
-        )
+        # allow_reconnect=False makes nats-py retry a refused first connect forever;
+        # one reconnect try is what makes it give up.
+        async with asyncio.timeout(CONNECT_TIMEOUT_S * 2):
+            return await nats.connect(
+                url,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                allow_reconnect=True,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                error_cb=remember,
+            )
     except Exception as exc:  # nats-py raises many kinds here; any means "not a NATS server"
-        reason = str(exc) or type(exc).__name__
+        reason = seen[-1] if seen else (str(exc) or type(exc).__name__)
         raise ServiceError(f"[queue] {key}: no NATS server answered at {url} ({reason})") from None
-
-
-async def _quiet(exc: Exception) -> None:
-    del exc
 
 
 async def _close(nc: Client) -> None:
