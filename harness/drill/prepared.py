@@ -147,7 +147,8 @@ def prepare(
         "plan": plan.as_dict(),
         "partner_faults": pilot.spec.partner_faults(scenario),
         "event_ids": sorted({e.event_id for e in run_events}),
-        "outcomes_known": spec.workflow.outcomes is not None,
+        # A queue's outcomes are read from its broker: no endpoint needed.
+        "outcomes_known": spec.workflow.outcomes is not None or spec.queue is not None,
         "settled_by": "status and quiescence" if spec.workflow.status_path else "quiescence",
         "salt": salt,
         # What was judged: the workflow's code, and the declarations it was held to.

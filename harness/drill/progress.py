@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.drill.collect import ledger_effects, ledger_file
 from harness.inputs.expectations import effect_kind, qualify
-from harness.replay.sender import Sender, SendStats
+from harness.replay.sender import Delivering, SendStats
 
 if TYPE_CHECKING:
     from harness.drill.prepared import Prepared
@@ -51,7 +51,7 @@ def duplicated_so_far(p: Prepared) -> int:
     return sum(n - 1 for n in seen.values() if n > 1)
 
 
-async def watch(sink: ProgressSink, p: Prepared, sender: Sender, t0: float) -> None:
+async def watch(sink: ProgressSink, p: Prepared, sender: Delivering, t0: float) -> None:
     """Report the drill's progress to `sink` every INTERVAL_S until cancelled."""
     while True:
         sink(

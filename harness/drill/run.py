@@ -24,7 +24,7 @@ from harness.drill.collect import ledger_effects, ledger_file, partner_requests,
 from harness.drill.deadline import Deadline, drill_deadline
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.drill.errors import ContractMismatch, DrillError, DrillOverdue
-from harness.drill.nemesis import workflow_nemesis
+from harness.drill.nemesis import Nemesis, workflow_nemesis
 from harness.drill.prepared import Prepared, prepare
 from harness.drill.progress import ProgressSink, watch
 from harness.drill.recovery import recover_stale_runs
@@ -35,10 +35,11 @@ from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
 from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
 from harness.journal import JournalWriter, load_run
 from harness.places import inside
-from harness.replay.sender import Sender, SendStats, trace_id_for
+from harness.replay.sender import Delivering, Sender, SendStats, trace_id_for
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
+from harness.sources import queue_nats
 
 if TYPE_CHECKING:
     from harness.drill.standing import StandingStage
@@ -103,7 +104,7 @@ async def _partner_request_counts(urls: dict[str, str]) -> dict[str, int | None]
 
 async def _replay(
     p: Prepared, stage: Stage, journal: JournalWriter, progress: ProgressSink | None
-) -> Sender:
+) -> Delivering:
     spec, scenario = p.pilot.spec, p.scenario
     target = next(
         (stage.links.urls[n] for n, link in spec.links.items() if link.to == "workflow"),
@@ -116,6 +117,13 @@ async def _replay(
         scenario.workflow.restarts, stage.workflow, timeline, lambda: sender.stats.in_flight
     )
     record = journal.attempt if nemesis is None else nemesis.recorder(journal.attempt)
+    hooks = timeline if nemesis is None else nemesis
+    if stage.source is not None:
+        # A queue pilot: the lab publishes; the broker, not the lab, redelivers.
+        publisher = queue_nats.Publisher(
+            stage.source, p.events, p.plan, p.run_id, p.scenario_name, record, hooks
+        )
+        return await _clocked(p, stage, journal, progress, timeline, nemesis, publisher)
     limits = httpx.Limits(
         max_connections=scenario.delivery.concurrency,
         max_keepalive_connections=scenario.delivery.concurrency,
@@ -134,45 +142,58 @@ async def _replay(
             run_id=p.run_id,
             scenario=p.scenario_name,
             record=record,
-            hooks=timeline if nemesis is None else nemesis,
+            hooks=hooks,
             **sender_options(scenario.delivery),
         )
-        t0 = time.monotonic()
-        # Attempt times count from here; the partners' unix times are mapped onto it.
-        p.meta["clock_origin"] = time.time()
-        # The partners' fault clocks and request counters start now too, so
-        # "from_s" and "from_request" mean the same as in the plan.
-        for name, url in stage.partner_urls.items():
-            await _arm_partner(name, url, p.meta["partner_faults"][name])
-        journal.write_meta(p.meta)
-        timeline.start_clock(t0)
-        if nemesis is not None:
-            nemesis.start_clock(t0)
-        async with asyncio.TaskGroup() as group:
-            clock = group.create_task(timeline.run_clock())
-            restarts = group.create_task(nemesis.run_clock()) if nemesis is not None else None
-            watcher = (
-                group.create_task(watch(progress, p, sender, t0)) if progress is not None else None
-            )
-            try:
-                await sender.run(t0)
-                if nemesis is not None and restarts is not None:
-                    await nemesis.after_sending()
-                    await restarts
-                clock.cancel()
-                # A switch the clock had begun must land before all goes off.
-                await asyncio.wait({clock})
-                await timeline.switch_all_off()
-                await _settle(p, stage)
-            finally:
-                clock.cancel()
-                if restarts is not None:
-                    restarts.cancel()
-                if watcher is not None:
-                    watcher.cancel()
-        p.meta["toxics_applied"] = timeline.history()
-        if nemesis is not None:
-            p.meta["workflow_restarts"] = nemesis.history()
+        return await _clocked(p, stage, journal, progress, timeline, nemesis, sender)
+
+
+async def _clocked(
+    p: Prepared,
+    stage: Stage,
+    journal: JournalWriter,
+    progress: ProgressSink | None,
+    timeline: ToxicTimeline,
+    nemesis: Nemesis | None,
+    sender: Delivering,
+) -> Delivering:
+    """Send the plan with the toxics' and the nemesis's clocks running, then settle."""
+    t0 = time.monotonic()
+    # Attempt times count from here; the partners' unix times are mapped onto it.
+    p.meta["clock_origin"] = time.time()
+    # The partners' fault clocks and request counters start now too, so
+    # "from_s" and "from_request" mean the same as in the plan.
+    for name, url in stage.partner_urls.items():
+        await _arm_partner(name, url, p.meta["partner_faults"][name])
+    journal.write_meta(p.meta)
+    timeline.start_clock(t0)
+    if nemesis is not None:
+        nemesis.start_clock(t0)
+    async with asyncio.TaskGroup() as group:
+        clock = group.create_task(timeline.run_clock())
+        restarts = group.create_task(nemesis.run_clock()) if nemesis is not None else None
+        watcher = (
+            group.create_task(watch(progress, p, sender, t0)) if progress is not None else None
+        )
+        try:
+            await sender.run(t0)
+            if nemesis is not None and restarts is not None:
+                await nemesis.after_sending()
+                await restarts
+            clock.cancel()
+            # A switch the clock had begun must land before all goes off.
+            await asyncio.wait({clock})
+            await timeline.switch_all_off()
+            await _settle(p, stage)
+        finally:
+            clock.cancel()
+            if restarts is not None:
+                restarts.cancel()
+            if watcher is not None:
+                watcher.cancel()
+    p.meta["toxics_applied"] = timeline.history()
+    if nemesis is not None:
+        p.meta["workflow_restarts"] = nemesis.history()
     return sender
 
 
@@ -194,10 +215,14 @@ async def _settle(p: Prepared, stage: Stage) -> None:
             return await observe.last_partner_call(admin, urls)
 
         async def status() -> int:
+            if stage.source is not None:
+                # The broker knows what the consumer has not finished, redeliveries included.
+                return await queue_nats.pending(stage.source)
             return await observe.pending(admin, stage.workflow_url + spec.status_path)
 
+        asks = spec.status_path or stage.source is not None
         settled = await settling.settle(
-            status if spec.status_path else None, last, quiet_s, spec.settle_timeout_s
+            status if asks else None, last, quiet_s, spec.settle_timeout_s
         )
     p.meta["settle"] = {**settled.as_meta(), "quiet_s_from": why}
     p.meta["pending_at_end"] = settled.pending if settled.quiet else -1
@@ -213,6 +238,11 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
         for row in await observe.read_outcomes(spec.outcomes, stage.workflow_url, file, p.run_id):
             if not stage.standing or row["event_id"] in ours:
                 journal.outcome(row)
+    if stage.source is not None:
+        rows, broker = await queue_nats.broker_outcomes(stage.source, p.run_id)
+        for row in rows:
+            journal.outcome(row)
+        p.meta["broker"]["outcomes"] = broker
     counts = await _partner_request_counts(stage.partner_urls)
     p.meta["partner_requests_by_partner"] = counts
     # The total is the cost driver the analysis reads; unknown if any partner's is.
@@ -270,7 +300,7 @@ def _workflow_errors(p: Prepared, log: tuple[Path, int]) -> list[dict[str, Any]]
 
 def _finish(
     p: Prepared,
-    sender: Sender,
+    sender: Delivering,
     journal: JournalWriter,
     started: float,
     log: tuple[Path, int],
@@ -286,7 +316,7 @@ def _finish(
     results = check_all(
         tables,
         p.pilot.spec.slo,
-        outcomes_known=p.pilot.spec.workflow.outcomes is not None,
+        outcomes_known=p.meta["outcomes_known"],
         politeness=p.pilot.spec.politeness,
         fail_dead_lettered_applied=p.pilot.spec.checks.dead_lettered_applied == "fail",
         crashes=p.meta["workflow_errors"],
@@ -337,7 +367,7 @@ async def _drive(
     progress: ProgressSink | None,
     fault_proxy: FaultProxy | None,
     standing: StandingStage | None,
-) -> tuple[Sender, tuple[Path, int]]:
+) -> tuple[Delivering, tuple[Path, int]]:
     """Start the stage (or take the standing one), replay within the deadline, collect."""
     async with contextlib.AsyncExitStack() as stack:
         if standing is not None:
@@ -391,6 +421,8 @@ async def run_drill(
     seed = scenario.seed if seed is None else seed
     runs_root = inside(reports, "runs")
     recover_stale_runs(runs_root)
+    if standing is not None and pilot.spec.queue is not None:
+        raise PilotError(f"{pilot.path}: [queue]: standing stages (the hunt) take webhooks only")
     salt = standing.new_salt() if standing is not None else None
     p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)
     rows = _expectations(p, pilot)

@@ -81,9 +81,11 @@ async def open_links(
             continue
         upstream = upstreams[link.to]
         name = f"{PROXY_PREFIX}{run_id}.{link_name}"
-        listen = await proxy.create_proxy(name, upstream.removeprefix("http://"))
+        # The workflow is given the link in its upstream's own scheme (http://, nats://).
+        scheme, _, address = upstream.rpartition("://")
+        listen = await proxy.create_proxy(name, address)
         proxies[link_name] = name
-        urls[link_name] = f"http://{listen}"
+        urls[link_name] = f"{scheme or 'http'}://{listen}"
     return Links(proxies, urls)
 
 

@@ -28,6 +28,8 @@ from harness.inputs.pilot import PilotError
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.processes import Service, ServiceError, free_port
 from harness.services import Running
+from harness.sources import declared
+from harness.sources.queue_nats import QueueRun
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Stage:
     workflow: Service | None = None
     # The workflow's services ([services.NAME]), each behind the link of its name.
     services: dict[str, Running] = field(default_factory=dict)
+    # The broker the events are published to (a [queue] pilot); None: webhook deliveries.
+    source: QueueRun | None = None
 
 
 # A workflow is told its port ({port}); between choosing a free one and the
@@ -68,7 +72,9 @@ async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: Faul
     for name in spec.partners:
         service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
         partner_urls[name] = service.url
-    links = await open_links(p.pilot, p.run_id, proxy, partner_urls)
+    source = await _open_source(p, stack)
+    upstreams = {**partner_urls, **({"queue": source.upstream} if source else {})}
+    links = await open_links(p.pilot, p.run_id, proxy, upstreams)
     links = await open_service_links(p.run_id, proxy, running, links)
     state_dir = p.run_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -76,9 +82,26 @@ async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: Faul
     workflow_url, values, workflow = await _start_workflow(p, stack, links, state_dir, services)
     links = await open_links(p.pilot, p.run_id, proxy, {"workflow": workflow_url}, into=links)
     p.meta["links"] = links.as_meta()
-    stage = Stage(proxy, partner_urls, links, workflow_url, state_dir, values, workflow=workflow)
-    stage.services = running
-    return stage
+    return Stage(
+        proxy, partner_urls, links, workflow_url, state_dir, values,
+        workflow=workflow, services=running, source=source,
+    )  # fmt: skip
+
+
+async def _open_source(p: Prepared, stack: contextlib.AsyncExitStack) -> QueueRun | None:
+    """The pilot's event source other than webhooks (its broker), started and set up, or None."""
+    found = declared(p.pilot)
+    if found is None:
+        return None
+    kind, table = found
+    try:
+        source = await stack.enter_async_context(kind.open(table, p.pilot.path.parent, p.run_dir))
+    except ServiceError as exc:
+        # The source names its key ("[queue] port: ..."); the file goes first, as for pilots.
+        raise PilotError(f"{p.pilot.path}: {exc}") from None
+    p.meta["broker"] = source.describe()
+    p.meta["settled_by"] = "broker and quiescence"
+    return source
 
 
 async def _start_workflow(

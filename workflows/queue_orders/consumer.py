@@ -1,0 +1,110 @@
+"""The plumbing both variants share: a pull consumer bound to the lab's durable, and /healthz.
+
+The consumer loop runs for the app's lifetime (started and cancelled by the
+Starlette lifespan, so nothing outlives the process's shutdown). The connection
+reconnects forever: a cut link is a pause, not the end of the workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from workflows.queue_orders.settings import QueueSettings
+
+log = logging.getLogger("workflows.queue_orders")
+
+Handler = Callable[[Msg], Awaitable[None]]
+# How long one pull waits for a message: bounds how fast a stopping loop notices.
+FETCH_WAIT_S = 1.0
+
+
+class Partner:
+    """The logistics partner's two calls, forwarding the message's traceparent."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def call(
+        self, method: str, path: str, body: dict[str, Any], msg: Msg, key: str = ""
+    ) -> int | None:
+        """The partner's status, or None when no answer came (timeout, reset)."""
+        headers = {}
+        trace = (msg.headers or {}).get("traceparent", "")
+        if trace:
+            headers["traceparent"] = trace
+        if key:
+            headers["Idempotency-Key"] = key
+        try:
+            response = await self._client.request(method, path, json=body, headers=headers)
+        except httpx.HTTPError:
+            return None
+        return response.status_code
+
+
+async def _consume(nc: Client, settings: QueueSettings, handle: Handler) -> None:
+    js = nc.jetstream()
+    sub = await js.pull_subscribe_bind(durable=settings.durable, stream=settings.stream)
+    while True:
+        try:
+            messages = await sub.fetch(1, timeout=FETCH_WAIT_S)
+        except (NatsTimeout, nats.errors.ConnectionReconnectingError):
+            continue  # nothing came (or the link is down): ask again
+        except Exception as exc:  # a broken pull must not end the workflow; it says why
+            log.warning("fetch failed: %s", exc)
+            await asyncio.sleep(0.1)  # a pause before asking a broken connection again
+            continue
+        for msg in messages:
+            await handle(msg)
+
+
+def create_app(
+    settings: QueueSettings, make_handler: Callable[[Partner, Client], Handler]
+) -> Starlette:
+    """The consumer as a service: /healthz answers once bound to the broker."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def _errors(exc: Exception) -> None:
+        log.warning("broker connection: %s", exc)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nc = await nats.connect(
+            settings.broker_url,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.1,
+            error_cb=_errors,
+        )
+        try:
+            async with httpx.AsyncClient(
+                base_url=settings.partner_url, timeout=settings.partner_timeout_s
+            ) as client:
+                handle = make_handler(Partner(client), nc)
+                loop = asyncio.create_task(_consume(nc, settings, handle))
+                try:
+                    yield
+                finally:
+                    loop.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)

@@ -1,0 +1,41 @@
+"""The consumer's settings, from environment variables (one line naming a bad one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflows.service.config import ConfigError, env_float, env_int, env_str
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    port: int
+    broker_url: str
+    stream: str
+    durable: str
+    dlq_subject: str
+    max_deliver: int
+    partner_url: str
+    partner_timeout_s: float
+    state_dir: Path
+
+    @classmethod
+    def from_env(cls) -> QueueSettings:
+        broker = env_str("BROKER_URL")
+        if not broker.startswith("nats://"):
+            raise ConfigError(f"BROKER_URL: must start with nats://, got {broker!r}")
+        partner = env_str("PARTNER_URL").rstrip("/")
+        if not partner.startswith(("http://", "https://")):
+            raise ConfigError(f"PARTNER_URL: must start with http:// or https://, got {partner!r}")
+        return cls(
+            port=env_int("PORT", 0),
+            broker_url=broker,
+            stream=env_str("STREAM"),
+            durable=env_str("DURABLE"),
+            dlq_subject=env_str("DLQ_SUBJECT", ""),
+            max_deliver=env_int("MAX_DELIVER", 4, minimum=1),
+            partner_url=partner,
+            partner_timeout_s=env_float("PARTNER_TIMEOUT_S", 2.0, minimum=0.001),
+            state_dir=Path(env_str("STATE_DIR", ".")),
+        )
