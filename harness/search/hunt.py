@@ -541,6 +541,7 @@ def hunt(
             _replay(state, result, replays)
         result.stage_restarts = session.stage_restarts
         result.standing = bool(session.standing)
+        result.workers = max(1, session.standing or session.workers)
     status.phase = "done"
     result.duration_s = round(status.elapsed(), 3)
     notify(status)
@@ -629,6 +630,7 @@ def _story(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest]
         f"{result.workers} standing stage{'s' if result.workers != 1 else ''}"
         if result.standing
         else "a fresh stage per schedule"
+        + (f", {result.workers} side by side" if result.workers > 1 else "")
     )
     fallback = (
         [f"Standing stages were left for fresh ones: {result.standing_fallback}."]
@@ -694,7 +696,12 @@ def _told(result: HuntResult, pilot: Pilot, captured: Sequence[CapturedRequest])
     told = []
     for fault in result.schedule:
         seen: WindowAnswers | None = None
-        if run_dir is not None and isinstance(fault, ToxicFault) and fault.kind == "timeout":
+        if (
+            run_dir is not None
+            and isinstance(fault, ToxicFault)
+            and fault.kind == "timeout"
+            and result.space.role(fault.link) == "partner"  # a partner's journal says
+        ):
             link = pilot.spec.links.get(fault.link)
             if link is not None:
                 seen = window_answers(run_dir, meta, fault.link, link.to, fault.kind)

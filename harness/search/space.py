@@ -11,7 +11,10 @@ same thing every run:
     capture   one of the capture's own quirks (a repeated event, an update
               before its create) let into the event set, where it was captured
     toxic     a link to a partner slow past its caller's timeout, holding
-              answers, or resetting connections while given deliveries are in flight
+              answers, or resetting connections while given deliveries are in flight;
+              the workflow's link to its queue broker swallowing its acks then cut
+              (the broker redelivers what it never saw acknowledged), or reset;
+              a link to one of its services ([services.NAME]) reset or held, then closed
     partner   partner calls failing (before or after the effect), throttled,
               answered too late, answered never (lost after the effect), the
               partner forgetting its idempotency keys, or a rate limit that
@@ -30,7 +33,7 @@ numbers, so the shrinker ends on the plainest schedule that still breaks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hypothesis import strategies as st
@@ -57,6 +60,10 @@ from harness.search.settings import (
 )
 
 ToxicKind = Literal["latency", "timeout", "reset_peer"]
+# Queue pilots publish this many messages a second in a hunt: slow enough that
+# the consumer has taken (and acked) a message before the next is published, so
+# a window from delivery a to b covers their consumption and replays the same.
+QUEUE_PACE_PER_S = 5.0
 PartnerKind = Literal[
     "error", "error_after_effect", "throttle", "slow", "lost_answer", "forget_keys"
 ]
@@ -122,6 +129,17 @@ class FaultSpace:
     # Pairs (position, later position) of events about the same entity: the
     # moves that put an update before its create, or an older update last.
     related: tuple[tuple[int, int], ...] = ()
+    # What each link leads to: "partner", "queue" (the workflow's broker
+    # connection) or "service:<kind>" (its own database ...); absent: partner.
+    roles: dict[str, str] = field(default_factory=dict)
+    # Queue pilots: messages published this many a second, so a toxic window
+    # bound to deliveries also covers the consumer taking them (None: at once).
+    pace_per_s: float | None = None
+    ack_wait_s: float | None = None  # the queue consumer's redelivery delay
+
+    def role(self, link: str) -> str:
+        """What ``link`` leads to (a partner unless the space says otherwise)."""
+        return self.roles.get(link, "partner")
 
     @property
     def requests(self) -> int:
@@ -211,7 +229,13 @@ def supported_partner_kinds() -> tuple[PartnerKind, ...]:
 
 
 def restarts_supported(pilot: Pilot) -> bool:
-    """Whether the hunt may restart the workflow: the lab starts it, and scenarios know restarts."""
+    """Whether the hunt may restart the workflow: the lab starts it, and scenarios know restarts.
+
+    Not for queue pilots yet: the restart nemesis counts the webhook sender's
+    deliveries in flight, which a queue's publisher does not give it.
+    """
+    if pilot.spec.queue is not None:
+        return False
     return pilot.spec.workflow.command is not None and _accepts(
         {"workflow": {"restarts": [{"after_delivery": 0}]}}
     )
@@ -265,10 +289,17 @@ def fault_space(
         )
         for name, link in spec.links.items()
     }
+    roles = {
+        name: "queue" if link.to == "queue" else "partner"
+        for name, link in spec.links.items()
+        if link.to != "workflow"  # toxics never go on the webhook link; see ``_toxic_fault``
+    }
+    # A service is reached through a link of its own name ([services.NAME]).
+    roles.update({name: f"service:{service.kind}" for name, service in spec.services.items()})
+    queue = spec.queue
     return FaultSpace(
         events=tuple(chosen),
-        # Toxics go on links to partners only; see ``_toxic_fault``.
-        links=tuple(name for name, link in spec.links.items() if link.to != "workflow"),
+        links=tuple(roles),
         timeouts_ms=timeouts,
         max_faults=max_faults,
         families=tuple(f for f in FAMILIES if f in families),
@@ -278,6 +309,9 @@ def fault_space(
         partner_kinds=supported_partner_kinds(),
         restarts=restarts_supported(pilot),
         related=related_pairs(chosen, events, spec.expectations, partners),
+        roles=roles,
+        pace_per_s=QUEUE_PACE_PER_S if queue is not None else None,
+        ack_wait_s=queue.ack_wait_s if queue is not None else None,
     )
 
 
@@ -298,10 +332,17 @@ def _partner_fault(draw: st.DrawFn, space: FaultSpace) -> PartnerFault:
 @st.composite
 def _toxic_fault(draw: st.DrawFn, space: FaultSpace) -> ToxicFault:
     link = draw(st.sampled_from(space.links))
-    kind: ToxicKind = draw(st.sampled_from(("latency", "timeout", "reset_peer")))
+    role = space.role(link)
+    kinds: tuple[ToxicKind, ...] = ("latency", "timeout", "reset_peer")
+    if role != "partner":
+        # Latency is judged against the caller's timeout, which only a partner
+        # link declares; a broker or database connection is cut or reset.
+        kinds = ("timeout", "reset_peer")
+    kind: ToxicKind = draw(st.sampled_from(kinds))
     # Downstream is where "it happened but the caller never heard" lives; a
-    # reset can also lose the request on its way up.
-    stream: Stream = "downstream"
+    # reset can also lose the request on its way up. On the broker link the
+    # lost thing is the consumer's ack, which travels up.
+    stream: Stream = "upstream" if role == "queue" else "downstream"
     if kind == "reset_peer":
         stream = draw(st.sampled_from(("downstream", "upstream")))
     # The timeline switches a window on as delivery `first` is queued, which

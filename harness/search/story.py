@@ -52,9 +52,8 @@ def _dropped_answers(seen: WindowAnswers | None) -> str:
     )
 
 
-def _toxic(
-    space: FaultSpace, fault: ToxicFault, plan: Plan, seen: WindowAnswers | None = None
-) -> str:
+def _covered(fault: ToxicFault, plan: Plan) -> tuple[str, str]:
+    """The deliveries a window covers, named, and when it is on, in the sender's terms."""
     covered = in_flight(fault, plan)
     names = (
         ", ".join(f"{pos} ({plan.deliveries[pos].event_id})" for pos in covered) or "no delivery"
@@ -64,18 +63,96 @@ def _toxic(
         if fault.last + 1 < len(plan.deliveries)
         else f"delivery {fault.first} is queued until sending ends"
     )
+    return names, span
+
+
+def _toxic(
+    space: FaultSpace, fault: ToxicFault, plan: Plan, seen: WindowAnswers | None = None
+) -> str:
+    role = space.role(fault.link)
+    if role == "queue":
+        return _broker_toxic(space, fault, plan)
+    if role.startswith("service:"):
+        return _service_toxic(role.split(":", 1)[1], fault, plan)
+    names, span = _covered(fault, plan)
     what = {
-        "latency": f"answers are delayed {space.timeouts_ms[fault.link] + OVER_TIMEOUT_MS} ms "
-        f"(the caller waits {space.timeouts_ms[fault.link]} ms)",
-        "timeout": "answers are dropped",
-        "reset_peer": "connections are reset",
-    }[fault.kind]
+        "latency": lambda: (
+            f"answers are delayed {space.timeouts_ms[fault.link] + OVER_TIMEOUT_MS}"
+            f" ms (the caller waits {space.timeouts_ms[fault.link]} ms)"
+        ),
+        "timeout": lambda: "answers are dropped",
+        "reset_peer": lambda: "connections are reset",
+    }[fault.kind]()
     direction = "on the way back" if fault.stream == "downstream" else "on the way in"
     told = (
         f"on the {fault.link} link, {what} {direction}, from when {span}: "
         f"while deliveries {names} are in flight"
     )
     return f"{told}; {_dropped_answers(seen)}" if fault.kind == "timeout" else told
+
+
+def _published(fault: ToxicFault, plan: Plan) -> str:
+    """When a window on a queue pilot is on: from one publish to another (paced)."""
+    names, _span = _covered(fault, plan)
+    until = (
+        f"delivery {fault.last + 1} is published"
+        if fault.last + 1 < len(plan.deliveries)
+        else "publishing ends"
+    )
+    return (
+        f"from when delivery {fault.first} is published until {until} "
+        f"(messages {names} are published and taken meanwhile)"
+    )
+
+
+def _broker_toxic(space: FaultSpace, fault: ToxicFault, plan: Plan) -> str:
+    """A toxic on the workflow's connection to its queue broker, told as what the broker saw."""
+    link = f"the workflow's connection to the broker (link {fault.link})"
+    wait = f" after ack_wait_s ({space.ack_wait_s:g} s)" if space.ack_wait_s else ""
+    when = _published(fault, plan)
+    if fault.kind == "timeout" and fault.stream == "upstream":
+        return (
+            f"{link} swallows everything the workflow sends (its acks and pull requests) {when}, "
+            f"then is cut: an ack sent in that time never reaches the broker, which redelivers "
+            f"that message{wait}"
+        )
+    if fault.kind == "timeout":
+        return (
+            f"{link} holds everything the broker sends the workflow {when}, then is cut: a "
+            f"message it delivered in that time is redelivered{wait}"
+        )
+    side = "as the workflow sends" if fault.stream == "upstream" else "as the broker sends"
+    return (
+        f"{link} is reset {side} {when}: a message taken and not yet acknowledged is "
+        f"redelivered{wait}"
+    )
+
+
+_SERVICE_WORDS = {"postgres": "database", "redis": "redis"}
+
+
+def _service_toxic(kind: str, fault: ToxicFault, plan: Plan) -> str:
+    """A toxic on a link to one of the workflow's own services, e.g. its database."""
+    what = _SERVICE_WORDS.get(kind, kind)
+    link = f"the workflow's {what} connection (link {fault.link})"
+    names, span = _covered(fault, plan)
+    during = f"from when {span}: while deliveries {names} are in flight"
+    if fault.kind == "reset_peer" and fault.stream == "upstream":
+        return (
+            f"{link} is reset as the workflow sends, {during}: what it sends then never "
+            "arrives, and a transaction open on it is rolled back by the server"
+        )
+    if fault.kind == "reset_peer":
+        return (
+            f"{link} is reset as the server answers, {during}: a statement done (a commit "
+            "included) looks failed to the workflow, and a transaction still open is rolled back"
+        )
+    if fault.kind == "timeout":
+        return (
+            f"{link} stops answering, {during}, then is closed: what the workflow sent in that "
+            "time may or may not have been done"
+        )
+    return f"{link} is slowed, {during}"
 
 
 def _partner(space: FaultSpace, fault: PartnerFault) -> str:

@@ -153,7 +153,7 @@ def _beside_forgotten_keys(fault: Fault) -> bool:
 
 def partner_timeout_ms(space: FaultSpace) -> int:
     """The longest wait a caller gives a partner over the links, in ms (a default without links)."""
-    waits = [space.timeouts_ms[name] for name in space.links]
+    waits = [space.timeouts_ms[name] for name in space.links if space.role(name) == "partner"]
     return max(waits, default=round(DEFAULT_PARTNER_TIMEOUT_S * 1000))
 
 
@@ -200,6 +200,10 @@ def scenario_for(
     order = event_order(space, schedule)
     slot_of = {line: slot for slot, line in enumerate(order)}
     delivery: dict[str, Any] = {"concurrency": 1, "events": order, "faults": []}
+    if space.pace_per_s is not None:
+        # A queue's consumer takes messages on its own time: paced, a window
+        # bound to deliveries covers their consumption, not only their publish.
+        delivery["rate"] = space.pace_per_s
     for fault in schedule:
         if isinstance(fault, DeliveryFault):
             delivery["faults"].append(
