@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from harness.drill import run_drill
 from harness.inputs.fixtures import load_fixtures
-from harness.inputs.pilot import PilotError, load_pilot, parse_pilot
+from harness.inputs.pilot import PilotError, Restart, load_pilot, parse_pilot
 from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
 from harness.runtime.processes import ServiceError
@@ -250,3 +250,21 @@ def test_hardened_consumer_survives_the_same_cut(tmp_path: Path) -> None:
     assert broker["pending"] == [] and broker["acked"] >= 18
     # The capture's poison message (a string version) went to the declared DLQ.
     assert broker["dlq_messages"] == 1
+
+
+@needs_server
+@pytest.mark.slow
+def test_a_queue_consumer_restarted_mid_drill_keeps_its_inbox(tmp_path: Path) -> None:
+    # The nemesis kills and restarts the consumer once the fourth publish is
+    # acknowledged by the broker (it waits for the publisher's in-flight count);
+    # the broker redelivers what the consumer had not acknowledged, and its inbox
+    # (a file in its state folder) keeps it from applying anything twice.
+    pilot = load_pilot(PILOTS / "queue-hardened.toml")
+    base = pilot.scenario("baseline")
+    workflow = base.workflow.model_copy(update={"restarts": [Restart(after_delivery=3)]})
+    restarted = base.model_copy(update={"workflow": workflow})
+    result = asyncio.run(run_drill(pilot, "restart", scenario=restarted, reports=tmp_path))
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    assert len(meta["workflow_restarts"]) == 1, meta.get("workflow_restarts")
+    assert _check(result, "exactly_once").ok
+    assert _check(result, "all_accounted").ok

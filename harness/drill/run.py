@@ -13,7 +13,7 @@ import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -29,6 +29,7 @@ from harness.drill.prepared import Prepared, prepare
 from harness.drill.progress import ProgressSink, watch
 from harness.drill.recovery import recover_stale_runs
 from harness.drill.stage import Stage, leave_links, start_stage
+from harness.drill.standing import StandingStage, cannot_stand
 from harness.inputs import placeholders
 from harness.inputs.delivery_faults import sender_options
 from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
@@ -40,9 +41,6 @@ from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
 from harness.sources import queue_nats
-
-if TYPE_CHECKING:
-    from harness.drill.standing import StandingStage
 
 
 @dataclass
@@ -111,10 +109,14 @@ async def _replay(
         stage.workflow_url,
     )
     timeline = ToxicTimeline(scenario.toxics, stage.links.proxies, stage.proxy)
-    # The workflow nemesis (restarts) wraps the toxics' hooks; it needs the sender's
-    # in-flight count, bound late because the sender takes the hooks.
+    # The workflow nemesis (restarts) wraps the toxics' hooks; it needs the in-flight
+    # count of whatever delivers (sender or publisher), bound late because that takes the hooks.
+    delivering: list[Delivering] = []
     nemesis = workflow_nemesis(
-        scenario.workflow.restarts, stage.workflow, timeline, lambda: sender.stats.in_flight
+        scenario.workflow.restarts,
+        stage.workflow,
+        timeline,
+        lambda: delivering[0].stats.in_flight if delivering else 0,
     )
     record = journal.attempt if nemesis is None else nemesis.recorder(journal.attempt)
     hooks = timeline if nemesis is None else nemesis
@@ -123,6 +125,7 @@ async def _replay(
         publisher = queue_nats.Publisher(
             stage.source, p.events, p.plan, p.run_id, p.scenario_name, record, hooks
         )
+        delivering.append(publisher)
         return await _clocked(p, stage, journal, progress, timeline, nemesis, publisher)
     limits = httpx.Limits(
         max_connections=scenario.delivery.concurrency,
@@ -145,6 +148,7 @@ async def _replay(
             hooks=hooks,
             **sender_options(scenario.delivery),
         )
+        delivering.append(sender)
         return await _clocked(p, stage, journal, progress, timeline, nemesis, sender)
 
 
@@ -421,8 +425,8 @@ async def run_drill(
     seed = scenario.seed if seed is None else seed
     runs_root = inside(reports, "runs")
     recover_stale_runs(runs_root)
-    if standing is not None and pilot.spec.queue is not None:
-        raise PilotError(f"{pilot.path}: [queue]: standing stages (the hunt) take webhooks only")
+    if standing is not None and cannot_stand(pilot):
+        raise PilotError(f"{pilot.path}: [queue]: no standing stage: {cannot_stand(pilot)}")
     salt = standing.new_salt() if standing is not None else None
     p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)
     rows = _expectations(p, pilot)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from harness.drill import run as drill_run
 from harness.drill.run import ContractMismatch, DrillResult
-from harness.drill.standing import StandingStage
+from harness.drill.standing import StandingStage, cannot_stand
 from harness.inputs.pilot import Pilot, ScenarioSpec
 from harness.journal import read_meta
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
@@ -153,7 +153,7 @@ class DrillSession:
         self, slot: int, pilot: Pilot, name: str, scenario: ScenarioSpec | None
     ) -> DrillResult:
         proxy = await self._fault_proxy()
-        if not self.standing:
+        if not self.standing or cannot_stand(pilot):
             try:
                 return await drill_run.run_drill(
                     pilot, name, scenario=scenario, reports=self.reports, fault_proxy=proxy

@@ -47,6 +47,20 @@ _SALTED = re.compile(r"-(s[0-9a-f]{6})(?![0-9a-f])")
 _DIGITS = re.compile(r"\d+")
 
 
+def cannot_stand(pilot: Pilot) -> str:
+    """Why this pilot's drills cannot share a standing stage, or '' when they can."""
+    if pilot.spec.queue is None:
+        return ""
+    # A standing queue stage would need a fresh stream and durable consumer (or
+    # a purge) under a consumer that stays bound, and outcomes read per drill
+    # from a broker shared by many: not built yet, so each drill has its own.
+    return (
+        "the events come from a queue broker: each drill declares its own stream and "
+        "durable consumer and reads the outcomes back from its broker, which a standing stage "
+        "cannot yet give it, so every schedule runs on a broker, workflow and partners of its own"
+    )
+
+
 class StandingStage:
     """One workflow with its partners and links, reused drill after drill."""
 

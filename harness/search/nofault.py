@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.drill import DrillResult, DrillSession
+from harness.drill.standing import cannot_stand
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.pilot import Pilot
 from harness.replay.salt import unsalted_keys
@@ -48,16 +49,7 @@ class NoFault:
 
 def source_reason(pilot: Pilot) -> str:
     """Why this pilot's event source cannot stand between drills, or ''."""
-    if pilot.spec.queue is None:
-        return ""
-    # A standing queue stage would need a fresh stream and durable consumer (or
-    # a purge) under a consumer that stays bound, and outcomes read per drill
-    # from a broker shared by many: not built yet, so fresh drills, side by side.
-    return (
-        "the events come from a queue broker: each drill declares its own stream and "
-        "durable consumer and reads the outcomes back from its broker, which a standing stage "
-        "cannot yet give it, so every schedule runs on a broker, workflow and partners of its own"
-    )
+    return cannot_stand(pilot)
 
 
 def unsalted_reason(pilot: Pilot, space: FaultSpace, captured: Sequence[CapturedRequest]) -> str:
