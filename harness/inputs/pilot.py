@@ -451,8 +451,10 @@ class PilotSpec(_Strict):
         tables = [t for t in ("queue", "poll") if isinstance(data.get(t), dict)]
         if not tables:
             return data
-        if "webhook" in data or len(tables) > 1:
-            raise ValueError("give one source of events: [webhook], [queue] or [poll]")
+        if len(tables) > 1:
+            raise ValueError("give one source of events: [queue] or [poll], not both")
+        if "webhook" in data:
+            raise ValueError(f"give one source of events: [webhook] or [{tables[0]}], not both")
         fixtures = data[tables[0]].get("fixtures")
         return {**data, "webhook": {"fixtures": fixtures}} if isinstance(fixtures, str) else data
 
