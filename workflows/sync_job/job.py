@@ -98,7 +98,8 @@ def _page_with_retries(s: Settings, query: dict[str, Any]) -> dict[str, Any]:
         except PageFailed as exc:
             if attempt == PAGE_TRIES:
                 raise
-            wait = float(exc.retry_after) if (exc.retry_after or "").isdigit() else 0.2 * attempt
+            asked = exc.retry_after or ""
+            wait = float(asked) if asked.isdigit() else 0.2 * attempt
             time.sleep(min(wait, MAX_WAIT_S))  # the source asked for this pause
     raise AssertionError("unreachable: the last try returns or raises")
 
