@@ -17,9 +17,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -302,6 +304,15 @@ class ScenarioSpec(_Strict):
     # What the workflow is expected to survive; drills of a scenario marked
     # expect = "violation" pass in CI when an invariant breaks (known-bad demos).
     expect: Literal["pass", "violation"] = "pass"
+
+    @model_serializer(mode="wrap")
+    def _without_default_poll(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A scenario without page faults dumps as before poll existed: saved
+        # scenarios and the recorded plans' digests do not move.
+        data = handler(self)
+        if isinstance(data, dict) and self.poll == PollFaults():
+            data.pop("poll", None)
+        return data
 
     @model_validator(mode="after")
     def _partner_valid(self) -> ScenarioSpec:
