@@ -40,7 +40,7 @@ from harness.replay.sender import Delivering, Sender, SendStats, trace_id_for
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.sources import queue_nats
+from harness.sources import DeliveryContext
 
 
 @dataclass
@@ -122,11 +122,14 @@ async def _replay(
     hooks = timeline if nemesis is None else nemesis
     if stage.source is not None:
         # A queue pilot: the lab publishes; the broker, not the lab, redelivers.
-        publisher = queue_nats.Publisher(
-            stage.source, p.events, p.plan, p.run_id, p.scenario_name, record, hooks
+        # A poll pilot: the workflow pulls pages; the lab fires its runs, or waits them out.
+        meta = p.meta[stage.source.meta_key]
+        ctx = DeliveryContext(
+            p.events, p.plan, p.run_id, p.scenario_name, record, hooks, target, meta
         )
-        delivering.append(publisher)
-        return await _clocked(p, stage, journal, progress, timeline, nemesis, publisher)
+        deliverer = stage.source.deliverer(ctx)
+        delivering.append(deliverer)
+        return await _clocked(p, stage, journal, progress, timeline, nemesis, deliverer)
     limits = httpx.Limits(
         max_connections=scenario.delivery.concurrency,
         max_keepalive_connections=scenario.delivery.concurrency,
@@ -221,7 +224,7 @@ async def _settle(p: Prepared, stage: Stage) -> None:
         async def status() -> int:
             if stage.source is not None:
                 # The broker knows what the consumer has not finished, redeliveries included.
-                return await queue_nats.pending(stage.source)
+                return await stage.source.still_pending()
             return await observe.pending(admin, stage.workflow_url + spec.status_path)
 
         asks = spec.status_path or stage.source is not None
@@ -243,10 +246,10 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
             if not stage.standing or row["event_id"] in ours:
                 journal.outcome(row)
     if stage.source is not None:
-        rows, broker = await queue_nats.broker_outcomes(stage.source, p.run_id)
+        rows, counts = await stage.source.outcomes(p.run_id)
         for row in rows:
             journal.outcome(row)
-        p.meta["broker"]["outcomes"] = broker
+        p.meta[stage.source.meta_key]["outcomes"] = counts
     counts = await _partner_request_counts(stage.partner_urls)
     p.meta["partner_requests_by_partner"] = counts
     # The total is the cost driver the analysis reads; unknown if any partner's is.
@@ -426,7 +429,8 @@ async def run_drill(
     runs_root = inside(reports, "runs")
     recover_stale_runs(runs_root)
     if standing is not None and cannot_stand(pilot):
-        raise PilotError(f"{pilot.path}: [queue]: no standing stage: {cannot_stand(pilot)}")
+        table = "[queue]" if pilot.spec.queue is not None else "[poll]"
+        raise PilotError(f"{pilot.path}: {table}: no standing stage: {cannot_stand(pilot)}")
     salt = standing.new_salt() if standing is not None else None
     p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)
     rows = _expectations(p, pilot)

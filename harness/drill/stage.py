@@ -28,8 +28,7 @@ from harness.inputs.pilot import PilotError
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.processes import Service, ServiceError, free_port
 from harness.services import Running
-from harness.sources import declared
-from harness.sources.queue_nats import QueueRun
+from harness.sources import OpenContext, SourceRun, declared
 
 
 @dataclass
@@ -50,8 +49,9 @@ class Stage:
     workflow: Service | None = None
     # The workflow's services ([services.NAME]), each behind the link of its name.
     services: dict[str, Running] = field(default_factory=dict)
-    # The broker the events are published to (a [queue] pilot); None: webhook deliveries.
-    source: QueueRun | None = None
+    # The broker the events are published to (a [queue] pilot), or the source API the
+    # workflow pulls (a [poll] pilot); None: webhook deliveries.
+    source: SourceRun | None = None
 
 
 # A workflow is told its port ({port}); between choosing a free one and the
@@ -73,7 +73,7 @@ async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: Faul
         service = await stack.enter_async_context(partner_process(p.pilot, name, p.run_dir))
         partner_urls[name] = service.url
     source = await _open_source(p, stack)
-    upstreams = {**partner_urls, **({"queue": source.upstream} if source else {})}
+    upstreams = {**partner_urls, **({source.link_to: source.upstream} if source else {})}
     links = await open_links(p.pilot, p.run_id, proxy, upstreams)
     links = await open_service_links(p.run_id, proxy, running, links)
     state_dir = p.run_dir / "state"
@@ -88,19 +88,20 @@ async def start_stage(p: Prepared, stack: contextlib.AsyncExitStack, proxy: Faul
     )  # fmt: skip
 
 
-async def _open_source(p: Prepared, stack: contextlib.AsyncExitStack) -> QueueRun | None:
+async def _open_source(p: Prepared, stack: contextlib.AsyncExitStack) -> SourceRun | None:
     """The pilot's event source other than webhooks (its broker), started and set up, or None."""
     found = declared(p.pilot)
     if found is None:
         return None
     kind, table = found
     try:
-        source = await stack.enter_async_context(kind.open(table, p.pilot.path.parent, p.run_dir))
+        ctx = OpenContext(p.pilot.path.parent, p.run_dir, p.scenario, p.events)
+        source = await stack.enter_async_context(kind.open(table, ctx))
     except ServiceError as exc:
         # The source names its key ("[queue] port: ..."); the file goes first, as for pilots.
         raise PilotError(f"{p.pilot.path}: {exc}") from None
-    p.meta["broker"] = source.describe()
-    p.meta["settled_by"] = "broker and quiescence"
+    p.meta[source.meta_key] = source.describe()
+    p.meta["settled_by"] = f"{source.meta_key} and quiescence"
     return source
 
 

@@ -49,6 +49,12 @@ _DIGITS = re.compile(r"\d+")
 
 def cannot_stand(pilot: Pilot) -> str:
     """Why this pilot's drills cannot share a standing stage, or '' when they can."""
+    if pilot.spec.poll is not None:
+        return (
+            "the events come from a paged source API the lab serves per drill, with the "
+            "drill's page faults and its journal, so every schedule runs on a source, "
+            "workflow and partners of its own"
+        )
     if pilot.spec.queue is None:
         return ""
     # A standing queue stage would need a fresh stream and durable consumer (or

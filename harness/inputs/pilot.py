@@ -17,9 +17,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -38,6 +40,7 @@ from harness.inputs.expectations import ExpectationRule, qualify
 from harness.inputs.fixtures import FixtureError, load_fixtures
 from harness.inputs.history import HistorySpec
 from harness.inputs.hunt import FAMILIES, unknown_family
+from harness.inputs.poll import PollFaults, PollSpec
 from harness.inputs.queue import QueueSpec
 from harness.inputs.services import SERVICE_KINDS, ServiceSpec
 from harness.inputs.thresholds import ThresholdsSpec
@@ -134,7 +137,8 @@ def _partner_faults(faults: dict[str, Any]) -> dict[str, Any]:
 
 class LinkSpec(_Strict):
     # A declared partner's name, "workflow" (the webhook path itself), or
-    # "queue" (the workflow's connection to the [queue] broker).
+    # "queue" (the workflow's connection to the [queue] broker), or "source" (its
+    # connection to the [poll] source API).
     to: str
     env: str | None = None  # shorthand for [workflow.env] <env> = "{links.<name>.url}"
     # How long the caller on this link waits for an answer (the workflow's own
@@ -296,9 +300,19 @@ class ScenarioSpec(_Strict):
     workflow: WorkflowFaults = Field(default_factory=WorkflowFaults)
     partner: dict[str, Any] = Field(default_factory=dict)  # faults of the pilot's only partner
     partners: dict[str, dict[str, Any]] = Field(default_factory=dict)  # faults per partner
+    poll: PollFaults = Field(default_factory=PollFaults)  # what goes wrong while a [poll] pages
     # What the workflow is expected to survive; drills of a scenario marked
     # expect = "violation" pass in CI when an invariant breaks (known-bad demos).
     expect: Literal["pass", "violation"] = "pass"
+
+    @model_serializer(mode="wrap")
+    def _without_default_poll(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A scenario without page faults dumps as before poll existed: saved
+        # scenarios and the recorded plans' digests do not move.
+        data = handler(self)
+        if isinstance(data, dict) and self.poll == PollFaults():
+            data.pop("poll", None)
+        return data
 
     @model_validator(mode="after")
     def _partner_valid(self) -> ScenarioSpec:
@@ -403,6 +417,8 @@ class PilotSpec(_Strict):
     webhook: WebhookSpec
     # Events published to a broker the workflow consumes, instead of webhook deliveries.
     queue: QueueSpec | None = None
+    # Records the workflow pulls from a paged source API the lab serves.
+    poll: PollSpec | None = None
     partners: dict[SafeName, PartnerDecl] = Field(default_factory=dict)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     # The workflow's own dependencies (harness.inputs.services), each behind a link of its name.
@@ -441,11 +457,16 @@ class PilotSpec(_Strict):
     def _one_source(cls, data: Any) -> Any:
         # A queue pilot has no [webhook]: its capture stands where the webhook's
         # would, so everything that reads the captured events reads one place.
-        if not isinstance(data, dict) or not isinstance(data.get("queue"), dict):
+        if not isinstance(data, dict):
             return data
+        tables = [t for t in ("queue", "poll") if isinstance(data.get(t), dict)]
+        if not tables:
+            return data
+        if len(tables) > 1:
+            raise ValueError("give one source of events: [queue] or [poll], not both")
         if "webhook" in data:
-            raise ValueError("give one source of events: [webhook] or [queue], not both")
-        fixtures = data["queue"].get("fixtures")
+            raise ValueError(f"give one source of events: [webhook] or [{tables[0]}], not both")
+        fixtures = data[tables[0]].get("fixtures")
         return {**data, "webhook": {"fixtures": fixtures}} if isinstance(fixtures, str) else data
 
     @model_validator(mode="after")
@@ -471,7 +492,9 @@ class PilotSpec(_Strict):
         for name, link in self.links.items():
             if link.to == "queue" and self.queue is None:
                 raise ValueError(f"[links.{name}] to: 'queue', but the pilot declares no [queue]")
-            if link.to not in ("workflow", "queue") and link.to not in self.partners:
+            if link.to == "source" and self.poll is None:
+                raise ValueError(f"[links.{name}] to: 'source', but the pilot declares no [poll]")
+            if link.to not in ("workflow", "queue", "source") and link.to not in self.partners:
                 raise ValueError(
                     f"[links.{name}] to: {link.to!r} is neither 'workflow' nor a declared partner "
                     f"(partners: {', '.join(partners) or 'none'})"
@@ -563,6 +586,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         "workflow",
         "webhook",
         "queue",
+        "poll",
         "partner",
         "slo",
         "economics",
@@ -690,6 +714,8 @@ def _rebased(data: dict[str, Any], folder: Path) -> dict[str, Any]:
         out["webhook"] = {**out["webhook"], "fixtures": pin(out["webhook"]["fixtures"])}
     if isinstance(out.get("queue"), dict) and "fixtures" in out["queue"]:
         out["queue"] = {**out["queue"], "fixtures": pin(out["queue"]["fixtures"])}
+    if isinstance(out.get("poll"), dict) and "fixtures" in out["poll"]:
+        out["poll"] = {**out["poll"], "fixtures": pin(out["poll"]["fixtures"])}
     if isinstance(out.get("baseline"), dict) and "file" in out["baseline"]:
         out["baseline"] = {**out["baseline"], "file": pin(out["baseline"]["file"])}
     files = {"file", "wiremock", "openapi"}
@@ -724,7 +750,7 @@ def load_pilot(path: str | Path, *, require_fixtures: bool = True) -> Pilot:
             )
     if require_fixtures:
         fixtures = pilot.resolve(pilot.spec.webhook.fixtures)
-        table = "[webhook]" if pilot.spec.queue is None else "[queue]"
+        table = "[queue]" if pilot.spec.queue else "[poll]" if pilot.spec.poll else "[webhook]"
         if not fixtures.is_file():
             raise PilotError(f"{path}: {table} fixtures: no such file {fixtures}")
         try:

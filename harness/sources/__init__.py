@@ -1,36 +1,53 @@
 """Event sources: how the captured events reach the workflow, one module per kind.
 
 A kind declares its pilot table (the model lives in ``harness.inputs``, which
-every stage reads), ``open`` (an async context manager: the broker for the
-drill, set up from the table), how it delivers the plan (one attempt row per
-publish), how the drill knows it has settled, and how outcomes are read back.
-Webhook deliveries are the original source and stay in ``harness.replay``;
-``queue`` is the first kind here. Adding a kind is a module and a line below.
+every stage reads), ``open`` (an async context manager yielding a
+``SourceRun``: the broker or the source API for the drill, set up from the
+table), how it delivers or drives the events (one attempt row per publish, or
+per record served), how the drill knows it has settled, and how outcomes are
+read back. Webhook deliveries are the original source and stay in
+``harness.replay``; ``queue`` and ``poll`` are the kinds here. Adding a kind
+is a module and a line below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.inputs.pilot import Pilot
-from harness.sources import queue_nats
+from harness.sources import poll_http, queue_nats
+from harness.sources.base import DeliveryContext, OpenContext, SourceRun
+
+__all__ = ["SOURCES", "DeliveryContext", "OpenContext", "SourceKind", "SourceRun", "declared"]
 
 
 @dataclass(frozen=True)
 class SourceKind:
     """One kind of event source: its pilot table, and how a drill opens it."""
 
-    table: str  # the pilot table that declares it ([queue])
+    table: str  # the pilot table that declares it ([queue], [poll])
     brokers: tuple[str, ...]  # the values of its ``broker`` key this kind serves
-    open: Callable[[Any, Path, Path], AbstractAsyncContextManager[queue_nats.QueueRun]]
+    open: Callable[[Any, OpenContext], AbstractAsyncContextManager[SourceRun]]
+
+
+@asynccontextmanager
+async def _open_queue(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
+    async with queue_nats.open_queue(table, ctx.base, ctx.run_dir) as run:
+        yield run
+
+
+@asynccontextmanager
+async def _open_poll(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
+    async with poll_http.open_poll(table, ctx) as run:
+        yield run
 
 
 SOURCES: dict[str, SourceKind] = {
-    "queue": SourceKind("queue", ("nats",), queue_nats.open_queue),
+    "queue": SourceKind("queue", ("nats",), _open_queue),
+    "poll": SourceKind("poll", (), _open_poll),
 }
 
 

@@ -36,6 +36,7 @@ from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
 from harness.replay.sender import DeliveryHooks, SendStats, trace_id_for
 from harness.runtime.processes import ServiceError
+from harness.sources.base import DeliveryContext
 from harness.sources.nats_server import nats_server
 
 # What the journal's status column holds for a publish the broker acknowledged:
@@ -59,6 +60,9 @@ class QueueRun:
     exhausted: set[int] = field(default_factory=set)  # max deliveries reached
     terminated: set[int] = field(default_factory=set)  # the consumer gave it up (term)
 
+    link_to = "queue"  # the [links.X] to value that reaches the broker
+    meta_key = "broker"  # its part of run.json
+
     @property
     def upstream(self) -> str:
         """Where the ``queue`` link points."""
@@ -79,6 +83,18 @@ class QueueRun:
             "max_deliver": s.max_deliver,
             "dlq": {"stream": s.dlq_stream, "subject": s.dlq_subject},
         }
+
+    def deliverer(self, ctx: DeliveryContext) -> Publisher:
+        """Publishes the plan; the broker, not the lab, redelivers."""
+        return Publisher(
+            self, ctx.events, ctx.plan, ctx.run_id, ctx.scenario, ctx.record, ctx.hooks
+        )
+
+    async def still_pending(self) -> int:
+        return await pending(self)
+
+    async def outcomes(self, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return await broker_outcomes(self, run_id)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,60 @@
+"""What every event source kind offers a drill: the ``SourceRun`` protocol and its contexts.
+
+A kind's ``open`` gets an ``OpenContext`` and yields a ``SourceRun``; the drill
+asks it for a deliverer (what replays or drives the events), how much is
+still pending, and what run.json and the outcomes table keep of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.inputs.fixtures import CapturedRequest
+from harness.inputs.pilot import ScenarioSpec
+from harness.plan.schedule import Plan
+from harness.replay.sender import Delivering, DeliveryHooks
+
+
+@dataclass(frozen=True)
+class OpenContext:
+    """What a kind may read when it opens for a drill."""
+
+    base: Path  # the pilot's folder (relative paths in its table)
+    run_dir: Path
+    scenario: ScenarioSpec
+    events: Sequence[CapturedRequest]
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What a kind's deliverer is given: the plan, where rows go, the workflow's address."""
+
+    events: Sequence[CapturedRequest]
+    plan: Plan
+    run_id: str
+    scenario: str
+    record: Callable[[dict[str, Any]], None]
+    hooks: DeliveryHooks
+    workflow_url: str
+    meta: dict[str, Any]  # the source's part of run.json, which the deliverer may add to
+
+
+class SourceRun(Protocol):
+    """A source opened for one drill."""
+
+    link_to: str  # the ``[links.X] to`` value that reaches it ("queue", "source")
+    meta_key: str  # its part of run.json ("broker", "poll")
+
+    @property
+    def upstream(self) -> str: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def deliverer(self, ctx: DeliveryContext) -> Delivering: ...
+
+    async def still_pending(self) -> int: ...
+
+    async def outcomes(self, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]: ...

@@ -1,0 +1,1 @@
+"""A scheduled sync job: pages a source API, upserts each record into a CRM (no harness)."""
