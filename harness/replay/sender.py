@@ -49,6 +49,32 @@ def trace_id_for(run_id: str, event_id: str) -> str:
     return hashlib.sha256(f"{run_id}/{event_id}".encode()).hexdigest()[:32]
 
 
+def attempt_row(
+    run_id: str,
+    scenario: str,
+    event: CapturedRequest,
+    number: int,
+    scheduled_at: float,
+    tags: Sequence[str],
+) -> dict[str, Any]:
+    """The journal's attempt row for the ``number``-th delivery of ``event``, before its answer:
+    one shape for every way an event reaches the workflow (a webhook, a publish)."""
+    trace = trace_id_for(run_id, event.event_id)
+    return {
+        "run_id": run_id,
+        "scenario": scenario,
+        "delivery_id": f"{event.event_id}#{number}",
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "entity_id": event.entity_id,
+        "entity_version": event.entity_version,
+        "traceparent": f"00-{trace}-{number:016x}-01",
+        "attempt": number,
+        "scheduled_at": scheduled_at,
+        "fault_tags": ",".join(tags),
+    }
+
+
 def classify(status: int | None, error: BaseException | None) -> str:
     """An attempt's error class for the journal: "" for a 2xx,
     else timeout, connect, reset, http_4xx, http_5xx or other."""
@@ -201,20 +227,7 @@ class Sender:
         event = self._events[delivery.event_index]
         self._attempt_no[event.event_id] += 1
         number = self._attempt_no[event.event_id]
-        trace = trace_id_for(self._run_id, event.event_id)
-        row: dict[str, Any] = {
-            "run_id": self._run_id,
-            "scenario": self._scenario,
-            "delivery_id": f"{event.event_id}#{number}",
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "entity_id": event.entity_id,
-            "entity_version": event.entity_version,
-            "traceparent": f"00-{trace}-{number:016x}-01",
-            "attempt": number,
-            "scheduled_at": delivery.at_s,
-            "fault_tags": ",".join(tags),
-        }
+        row = attempt_row(self._run_id, self._scenario, event, number, delivery.at_s, tags)
         self.stats.attempts += 1
         if delivery.lost:
             now = self._now()

@@ -34,7 +34,7 @@ from nats.js.errors import NotFoundError
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
-from harness.replay.sender import DeliveryHooks, SendStats, trace_id_for
+from harness.replay.sender import DeliveryHooks, SendStats, attempt_row
 from harness.runtime.processes import ServiceError
 from harness.sources.base import DeliveryContext
 from harness.sources.nats_server import nats_server
@@ -213,20 +213,7 @@ class Publisher:
 
     def _row(self, delivery: PlannedDelivery, event: CapturedRequest) -> dict[str, Any]:
         number = self._numbers[event.event_id] = self._numbers.get(event.event_id, 0) + 1
-        trace = trace_id_for(self.run_id, event.event_id)
-        return {
-            "run_id": self.run_id,
-            "scenario": self.scenario,
-            "delivery_id": f"{event.event_id}#{number}",
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "entity_id": event.entity_id,
-            "entity_version": event.entity_version,
-            "traceparent": f"00-{trace}-{number:016x}-01",
-            "attempt": number,
-            "scheduled_at": delivery.at_s,
-            "fault_tags": ",".join(delivery.tags),
-        }
+        return attempt_row(self.run_id, self.scenario, event, number, delivery.at_s, delivery.tags)
 
     async def _publish(self, delivery: PlannedDelivery) -> None:
         event = self.events[delivery.event_index]
