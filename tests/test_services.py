@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -228,3 +230,53 @@ def test_launcher_runs_a_command_as_another_user() -> None:
     )
     assert done.returncode == 0
     assert "uid=65534" in done.stdout and "groups=65534" in done.stdout
+
+
+def _redis_pids() -> set[str]:
+    done = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True)
+    return set(done.stdout.split())
+
+
+async def _redis_keys(url: str) -> int:
+    """DBSIZE of the database at ``url``, read straight off the socket."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(redis._command("DBSIZE"))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b":"), answer
+    return int(answer[1:])
+
+
+needs_redis = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="no redis-server on this machine"
+)
+
+
+@needs_redis
+async def test_embedded_redis_is_ready_cleaned_and_gone(tmp_path: Path) -> None:
+    pids = _redis_pids()
+    kind = KINDS["redis"]
+    async with kind.start("cache", RedisSpec(kind="redis"), tmp_path) as running:
+        assert running.source == "embedded" and running.kind == "redis"
+        assert running.address.startswith("127.0.0.1:")
+        # The workflow gets the link's address; the lab cleans straight at the server.
+        assert running.url("127.0.0.1:9") == "redis://127.0.0.1:9/0"
+        await redis._call(running.direct, 5, "SET", "key", "value")
+        assert await _redis_keys(running.direct) == 1
+        await kind.clean(running)
+        assert await _redis_keys(running.direct) == 0
+        assert len(_redis_pids() - pids) == 1
+    assert _redis_pids() <= pids
+
+
+async def test_a_missing_redis_server_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    spec = RedisSpec(kind="redis", server="no-such-redis-server")
+    with pytest.raises(ServiceStartError) as caught:
+        async with KINDS["redis"].start("cache", spec, tmp_path):
+            pass
+    assert str(caught.value).startswith("[services.cache] server: no no-such-redis-server found")
+    assert "\n" not in str(caught.value)

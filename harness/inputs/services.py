@@ -62,14 +62,17 @@ class PostgresSpec(_ServiceBase):
 
 
 class RedisSpec(_ServiceBase):
-    """Redis: a running server only (no embedded one yet)."""
+    """Redis: embedded (``redis-server`` on PATH, a fresh one per drill) or a running server."""
 
     kind: Literal["redis"]
-    url: str
+    # A running server; the drill empties its database number. None: embedded.
+    url: str | None = None
+    # The program to run when embedded; None: redis-server on PATH.
+    server: str | None = None
 
     @field_validator("url")
     @classmethod
-    def _redis_url(cls, value: str) -> str | None:
+    def _redis_url(cls, value: str | None) -> str | None:
         return _url_of(("redis",), value)
 
 
