@@ -12,7 +12,8 @@ A case is one ``NAME.case.toml`` (the files it reads sit beside it):
 
 or, for the embedded fault proxy's API, ``status``, ``error`` and a
 ``[request]`` table (method, path, body). Text may use {reports},
-{closed_port}, {busy_port} and {not_toxiproxy}.
+{closed_port}, {busy_port}, {not_toxiproxy} and {web_port} (an HTTP
+server's port), in the case and in the pilot files beside it.
 
 A command runs as a subprocess in a fresh folder holding copies of the
 case's neighbours, with CHAOSLAB_REPORTS and TMPDIR inside it. It must exit
@@ -108,6 +109,7 @@ def places() -> Iterator[dict[str, str]]:
     try:
         yield {
             "not_toxiproxy": f"http://127.0.0.1:{web.server_address[1]}",
+            "web_port": str(web.server_address[1]),  # an HTTP server: no broker, no database
             "closed_port": str(closed.getsockname()[1]),
             "busy_port": str(busy.getsockname()[1]),
         }
@@ -151,6 +153,18 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return text
 
 
+def copy_neighbours(folder: Path, values: Mapping[str, str]) -> None:
+    """Every file a case may read, into its folder; pilot files with the places filled in."""
+    for neighbour in CASES.iterdir():
+        if neighbour.name.endswith(CASE_SUFFIX):
+            continue
+        if neighbour.suffix == ".toml" and "{" in (text := neighbour.read_text(encoding="utf-8")):
+            # A pilot may name the case's places ({web_port}); its own {placeholders} stay.
+            (folder / neighbour.name).write_text(fill(text, values), encoding="utf-8")
+        else:
+            shutil.copy(neighbour, folder / neighbour.name)
+
+
 def files_outside(folder: Path, reports: Path) -> set[str]:
     return {
         str(p.relative_to(folder))
@@ -172,9 +186,7 @@ def processes_marked(marker: str) -> list[str]:
 
 
 def run_case(case: dict[str, Any], folder: Path, values: Mapping[str, str]) -> Outcome:
-    for neighbour in CASES.iterdir():
-        if not neighbour.name.endswith(CASE_SUFFIX):
-            shutil.copy(neighbour, folder / neighbour.name)
+    copy_neighbours(folder, values)
     reports, scratch = folder / "reports", folder / "tmp"
     reports.mkdir()
     scratch.mkdir()
@@ -222,9 +234,7 @@ def run_in_process(
     """The case's command in this interpreter, as `chaoslab` would run it in ``folder``."""
     from harness import cli
 
-    for neighbour in CASES.iterdir():
-        if not neighbour.name.endswith(CASE_SUFFIX):
-            shutil.copy(neighbour, folder / neighbour.name)
+    copy_neighbours(folder, values)
     reports, scratch = folder / "reports", folder / "tmp"
     reports.mkdir()
     scratch.mkdir()
