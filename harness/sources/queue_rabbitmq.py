@@ -1,4 +1,4 @@
-"""The ``queue`` source on RabbitMQ (AMQP 0.9.1): publish the plan, let the broker redeliver, read it back.
+"""The ``queue`` source on RabbitMQ (AMQP 0.9.1): publish, let the broker redeliver, read it back.
 
     lab ──publish (confirmed)──► queue (quorum) ──► consumer ◄──[link "queue"]── workflow
                                    │ redelivers what a cut channel left unacked, or a nack
@@ -43,7 +43,7 @@ PUBLISH_TIMEOUT_S = 2.0
 
 @dataclass
 class RabbitRun:
-    """The broker of one drill: the lab's own connection (not through a link) and what it published."""
+    """The node of one drill: the lab's own connection (not through a link), what it published."""
 
     spec: QueueSpec
     url: str

@@ -150,7 +150,7 @@ async def _wait_ready(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), POLL_S)  # a pause that notices an exit
     await stop_process(process, STOP_GRACE_S)
-    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    text = _read(log_path)
     reason = first_error_line(text) or (
         f"exited with {process.returncode}"
         if process.returncode is not None
@@ -160,6 +160,14 @@ async def _wait_ready(
     if taken:
         raise ServiceError(f"[queue] port: {port} is taken: {reason} (see {log_path})")
     raise ServiceError(f"[queue] server: the broker did not start: {reason} (see {log_path})")
+
+
+def _read(path: Path) -> str:
+    """The node's log so far (small: it logs warnings only)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 async def _listening(port: int) -> bool:
