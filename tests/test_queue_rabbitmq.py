@@ -85,11 +85,8 @@ def _alive(word: str) -> list[str]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError):
             continue
-        if (
-            word == "epmd"
-            and argv[0].endswith(b"/epmd")
-            or word != "epmd"
-            and word.encode() in b" ".join(argv)
+        if (word == "epmd" and argv[0].endswith(b"/epmd")) or (
+            word != "epmd" and word.encode() in b" ".join(argv)
         ):
             found.append(proc.name)
     return found

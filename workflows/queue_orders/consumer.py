@@ -34,7 +34,6 @@ from workflows.queue_orders.settings import QueueSettings
 log = logging.getLogger("workflows.queue_orders")
 
 
-
 class Delivery(Protocol):
     """One delivery of a message, whatever the broker."""
 
@@ -82,6 +81,8 @@ class NatsDelivery:
         headers = {**self.headers, "Dead-Letter-Reason": why[:200]}
         await self.nc.jetstream().publish(self.dlq_subject, self.msg.data, headers=headers)
         await self.msg.term()
+
+
 # How long one pull waits for a message: bounds how fast a stopping loop notices.
 FETCH_WAIT_S = 1.0
 
