@@ -2,9 +2,12 @@
 
 The table's model lives here (inputs is the leaf every stage reads);
 ``harness.sources`` starts the broker, publishes the plan and reads the
-outcomes back. The broker is NATS with JetStream: the lab creates the stream
+outcomes back. The broker is NATS with JetStream (the lab creates the stream
 and the workflow's durable consumer from this declaration, so the consumer's
-redelivery settings (``ack_wait_s``, ``max_deliver``) are part of the pilot.
+redelivery settings, ``ack_wait_s`` and ``max_deliver``, are part of the pilot)
+or RabbitMQ over AMQP 0.9.1 (``broker = "rabbitmq"``: the lab declares
+``queue`` as a quorum queue whose delivery limit is ``max_deliver`` and whose
+dead letters go to ``dlq_queue``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ def _subject(value: str) -> str:
     return value
 
 
+# A running RabbitMQ node: credentials and a vhost are optional, a port is not.
+_AMQP_URL = re.compile(r"^amqp://([^\s:@/]+:[^\s@/]*@)?[^\s/:@]+:\d{1,5}(/[^\s/]*)?$")
+
 StreamName = Annotated[str, AfterValidator(_stream_name)]
 Subject = Annotated[str, AfterValidator(_subject)]
 
@@ -44,10 +50,11 @@ class QueueSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     fixtures: str  # relative to the pilot file, as [webhook] fixtures
-    broker: Literal["nats"] = "nats"  # one module of harness.sources per broker
-    # A NATS server already running (nats://host:port); none: the lab starts one per drill.
+    broker: Literal["nats", "rabbitmq"] = "nats"  # one module of harness.sources per broker
+    # A broker already running (nats://host:port, amqp://[user:pass@]host:port[/vhost]);
+    # none: the lab starts one per drill.
     url: str | None = None
-    # The nats-server program when the lab starts one; none: next to Python, then PATH.
+    # The nats-server (rabbitmq-server) program when the lab starts one; none: found by the kind.
     server: str | None = None
     port: int | None = Field(None, ge=1, le=65535)  # the started server's client port
     startup_timeout_s: PositiveSeconds = 10.0
@@ -60,11 +67,18 @@ class QueueSpec(BaseModel):
     # Where the workflow dead-letters what it gives up on (a stream the lab creates).
     dlq_stream: StreamName = "EVENTS_DLQ"
     dlq_subject: Subject = "events.dead"
+    # RabbitMQ only: the queue the workflow consumes and the one its dead letters go to.
+    queue: StreamName = "events"
+    dlq_queue: StreamName = "events-dead"
 
     @model_validator(mode="after")
     def _coherent(self) -> QueueSpec:
         if self.url is not None:
-            if not re.match(r"^nats://[^\s/:]+:\d{1,5}$", self.url):
+            if self.broker == "rabbitmq" and not _AMQP_URL.match(self.url):
+                raise ValueError(
+                    f"url: must be amqp://[user:password@]host:port[/vhost], got {self.url!r}"
+                )
+            if self.broker == "nats" and not re.match(r"^nats://[^\s/:]+:\d{1,5}$", self.url):
                 raise ValueError(f"url: must be nats://host:port, got {self.url!r}")
             if self.port is not None or self.server is not None:
                 raise ValueError("url names a running server: leave out port and server")
@@ -72,4 +86,6 @@ class QueueSpec(BaseModel):
             raise ValueError("dlq_stream must differ from stream")
         if self.subject == self.dlq_subject:
             raise ValueError("dlq_subject must differ from subject")
+        if self.queue == self.dlq_queue:
+            raise ValueError("dlq_queue must differ from queue")
         return self

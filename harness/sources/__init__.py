@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.inputs.pilot import Pilot
-from harness.sources import poll_http, queue_nats
+from harness.sources import poll_http, queue_nats, queue_rabbitmq
 from harness.sources.base import DeliveryContext, OpenContext, SourceRun
 
 __all__ = ["SOURCES", "DeliveryContext", "OpenContext", "SourceKind", "SourceRun", "declared"]
@@ -35,7 +35,9 @@ class SourceKind:
 
 @asynccontextmanager
 async def _open_queue(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
-    async with queue_nats.open_queue(table, ctx.base, ctx.run_dir) as run:
+    # One module per broker: the table's ``broker`` says which.
+    opener = queue_rabbitmq.open_rabbitmq if table.broker == "rabbitmq" else queue_nats.open_queue
+    async with opener(table, ctx.base, ctx.run_dir) as run:
         yield run
 
 
@@ -46,7 +48,7 @@ async def _open_poll(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
 
 
 SOURCES: dict[str, SourceKind] = {
-    "queue": SourceKind("queue", ("nats",), _open_queue),
+    "queue": SourceKind("queue", ("nats", "rabbitmq"), _open_queue),
     "poll": SourceKind("poll", (), _open_poll),
 }
 

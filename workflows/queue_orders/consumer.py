@@ -1,4 +1,8 @@
-"""The plumbing both variants share: a pull consumer bound to the lab's durable, and /healthz.
+"""The plumbing both variants share: a consumer on the lab's broker, and /healthz.
+
+The handlers see a ``Delivery`` (body, headers, which delivery it is, and
+ack / retry / dead-letter), so only the broker adapter differs: NATS JetStream
+here (a pull consumer bound to the lab's durable), RabbitMQ in ``rabbit``.
 
 The consumer loop runs for the app's lifetime (started and cancelled by the
 Starlette lifespan, so nothing outlives the process's shutdown). The connection
@@ -10,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 import nats
@@ -28,7 +33,56 @@ from workflows.queue_orders.settings import QueueSettings
 
 log = logging.getLogger("workflows.queue_orders")
 
-Handler = Callable[[Msg], Awaitable[None]]
+
+class Delivery(Protocol):
+    """One delivery of a message, whatever the broker."""
+
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+    @property
+    def num_delivered(self) -> int: ...  # 1 on the first delivery
+    async def ack(self) -> None: ...
+    async def retry(self, delay_s: float) -> None: ...  # give it back, to come again
+    async def dead_letter(self, why: str) -> None: ...  # to the DLQ, never again
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass
+class NatsDelivery:
+    """A JetStream message: nak to retry, publish to the DLQ subject and term to give up."""
+
+    msg: Msg
+    nc: Client
+    dlq_subject: str
+
+    @property
+    def data(self) -> bytes:
+        return self.msg.data
+
+    @property
+    def headers(self) -> Mapping[str, Any]:
+        return self.msg.headers or {}
+
+    @property
+    def num_delivered(self) -> int:
+        return int(self.msg.metadata.num_delivered)
+
+    async def ack(self) -> None:
+        await self.msg.ack()
+
+    async def retry(self, delay_s: float) -> None:
+        await self.msg.nak(delay=delay_s)
+
+    async def dead_letter(self, why: str) -> None:
+        headers = {**self.headers, "Dead-Letter-Reason": why[:200]}
+        await self.nc.jetstream().publish(self.dlq_subject, self.msg.data, headers=headers)
+        await self.msg.term()
+
+
 # How long one pull waits for a message: bounds how fast a stopping loop notices.
 FETCH_WAIT_S = 1.0
 
@@ -40,11 +94,11 @@ class Partner:
         self._client = client
 
     async def call(
-        self, method: str, path: str, body: dict[str, Any], msg: Msg, key: str = ""
+        self, method: str, path: str, body: dict[str, Any], msg: Delivery, key: str = ""
     ) -> int | None:
         """The partner's status, or None when no answer came (timeout, reset)."""
         headers = {}
-        trace = (msg.headers or {}).get("traceparent", "")
+        trace = str(msg.headers.get("traceparent", ""))
         if trace:
             headers["traceparent"] = trace
         if key:
@@ -69,12 +123,10 @@ async def _consume(nc: Client, settings: QueueSettings, handle: Handler) -> None
             await asyncio.sleep(0.1)  # a pause before asking a broken connection again
             continue
         for msg in messages:
-            await handle(msg)
+            await handle(NatsDelivery(msg, nc, settings.dlq_subject))
 
 
-def create_app(
-    settings: QueueSettings, make_handler: Callable[[Partner, Client], Handler]
-) -> Starlette:
+def create_app(settings: QueueSettings, make_handler: Callable[[Partner], Handler]) -> Starlette:
     """The consumer as a service: /healthz answers once bound to the broker."""
 
     async def healthz(request: Request) -> Response:
@@ -85,6 +137,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.broker_url.startswith("amqp://"):
+            from workflows.queue_orders.rabbit import consuming  # only a RabbitMQ consumer needs it
+
+            async with _partner(settings) as partner, consuming(settings, make_handler(partner)):
+                yield
+            return
         nc = await nats.connect(
             settings.broker_url,
             max_reconnect_attempts=-1,
@@ -92,10 +150,8 @@ def create_app(
             error_cb=_errors,
         )
         try:
-            async with httpx.AsyncClient(
-                base_url=settings.partner_url, timeout=settings.partner_timeout_s
-            ) as client:
-                handle = make_handler(Partner(client), nc)
+            async with _partner(settings) as partner:
+                handle = make_handler(partner)
                 loop = asyncio.create_task(_consume(nc, settings, handle))
                 try:
                     yield
@@ -108,3 +164,11 @@ def create_app(
                 await nc.close()
 
     return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+
+
+@asynccontextmanager
+async def _partner(settings: QueueSettings) -> AsyncIterator[Partner]:
+    async with httpx.AsyncClient(
+        base_url=settings.partner_url, timeout=settings.partner_timeout_s
+    ) as client:
+        yield Partner(client)

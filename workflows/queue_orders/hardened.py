@@ -8,7 +8,8 @@
   means a redelivery, which the inbox answers.
 - A message it cannot process is left unacknowledged (nak) for the broker to
   redeliver; on the last delivery the broker allows (``MAX_DELIVER``) it is
-  published to the DLQ subject and terminated.
+  dead-lettered (NATS: published to the DLQ subject and terminated; RabbitMQ:
+  rejected, and the queue's dead-letter exchange routes it to the DLQ).
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-
-from workflows.queue_orders.consumer import Handler, Partner
+from workflows.queue_orders.consumer import Delivery, Handler, Partner
 from workflows.queue_orders.inbox import Inbox
 from workflows.queue_orders.settings import QueueSettings
 from workflows.stripe_orders import events
@@ -29,24 +27,20 @@ FINAL_REFUSALS = frozenset({400, 409, 422})
 NAK_DELAY_S = 0.3
 
 
-def make_handler_for(settings: QueueSettings) -> Callable[[Partner, Client], Handler]:
+def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
     """The handler maker, with the inbox in the settings' state folder."""
     inbox = Inbox(settings.state_dir / "inbox.sqlite")
 
-    def make_handler(partner: Partner, nc: Client) -> Handler:
-        js = nc.jetstream()
-
-        async def give_up_or_retry(msg: Msg, why: str) -> None:
-            if msg.metadata.num_delivered < settings.max_deliver or not settings.dlq_subject:
+    def make_handler(partner: Partner) -> Handler:
+        async def give_up_or_retry(msg: Delivery, why: str) -> None:
+            if msg.num_delivered < settings.max_deliver or not settings.dlq:
                 # A later delivery may succeed (an update whose create is still on its
                 # way): ask for it after a pause that grows with each try.
-                await msg.nak(delay=NAK_DELAY_S * msg.metadata.num_delivered)
+                await msg.retry(NAK_DELAY_S * msg.num_delivered)
                 return
-            headers = {**(msg.headers or {}), "Dead-Letter-Reason": why[:200]}
-            await js.publish(settings.dlq_subject, msg.data, headers=headers)
-            await msg.term()
+            await msg.dead_letter(why)
 
-        async def handle(msg: Msg) -> None:
+        async def handle(msg: Delivery) -> None:
             try:
                 envelope = events.parse_envelope(msg.data)
                 if envelope.type not in events.HANDLED_TYPES:
@@ -79,7 +73,7 @@ def make_handler_for(settings: QueueSettings) -> Callable[[Partner, Client], Han
 
 
 async def _apply(
-    partner: Partner, envelope: events.Envelope, change: events.ShipmentChange, msg: Msg
+    partner: Partner, envelope: events.Envelope, change: events.ShipmentChange, msg: Delivery
 ) -> int | None:
     if envelope.type == events.PAYMENT_SUCCEEDED:
         body: dict[str, Any] = {

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-
-from workflows.queue_orders.consumer import Handler, Partner
+from workflows.queue_orders.consumer import Delivery, Handler, Partner
 from workflows.stripe_orders import events
 
 
-def make_handler(partner: Partner, nc: Client) -> Handler:
-    async def handle(msg: Msg) -> None:
+def make_handler(partner: Partner) -> Handler:
+    async def handle(msg: Delivery) -> None:
         await msg.ack()  # "we have it": the broker forgets it (if the ack arrives)
         try:
             envelope = events.parse_envelope(msg.data)

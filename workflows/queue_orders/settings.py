@@ -16,6 +16,7 @@ class QueueSettings:
     durable: str
     dlq_subject: str
     max_deliver: int
+    queue: str  # RabbitMQ: the queue to consume (its DLQ is the queue's dead-letter exchange)
     partner_url: str
     partner_timeout_s: float
     state_dir: Path
@@ -23,19 +24,26 @@ class QueueSettings:
     @classmethod
     def from_env(cls) -> QueueSettings:
         broker = env_str("BROKER_URL")
-        if not broker.startswith("nats://"):
-            raise ConfigError(f"BROKER_URL: must start with nats://, got {broker!r}")
+        if not broker.startswith(("nats://", "amqp://")):
+            raise ConfigError(f"BROKER_URL: must start with nats:// or amqp://, got {broker!r}")
+        nats = broker.startswith("nats://")
         partner = env_str("PARTNER_URL").rstrip("/")
         if not partner.startswith(("http://", "https://")):
             raise ConfigError(f"PARTNER_URL: must start with http:// or https://, got {partner!r}")
         return cls(
             port=env_int("PORT", 0),
             broker_url=broker,
-            stream=env_str("STREAM"),
-            durable=env_str("DURABLE"),
+            stream=env_str("STREAM") if nats else "",
+            durable=env_str("DURABLE") if nats else "",
             dlq_subject=env_str("DLQ_SUBJECT", ""),
             max_deliver=env_int("MAX_DELIVER", 4, minimum=1),
+            queue="" if nats else env_str("QUEUE"),
             partner_url=partner,
             partner_timeout_s=env_float("PARTNER_TIMEOUT_S", 2.0, minimum=0.001),
             state_dir=Path(env_str("STATE_DIR", ".")),
         )
+
+    @property
+    def dlq(self) -> bool:
+        """Whether there is a DLQ to give a message up to (RabbitMQ: the queue's own)."""
+        return bool(self.dlq_subject) or self.broker_url.startswith("amqp://")

@@ -1,0 +1,283 @@
+"""The queue source on a real rabbitmq-server: the model, the node's life, outcomes, and drills.
+
+Skipped with its reason when rabbitmq-server is not installed, except under
+CI=true, where .ci/run installs it and a missing one is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pytest
+from pydantic import ValidationError
+
+from harness.drill import run_drill
+from harness.inputs.fixtures import load_fixtures
+from harness.inputs.pilot import load_pilot
+from harness.inputs.queue import QueueSpec
+from harness.plan.schedule import Plan, PlannedDelivery
+from harness.runtime.processes import ServiceError
+from harness.sources.queue_rabbitmq import RabbitPublisher, broker_outcomes, open_rabbitmq, ready
+from harness.sources.rabbitmq_server import find_program, rabbitmq_server
+
+ROOT = Path(__file__).resolve().parents[1]
+PILOTS = ROOT / "pilots"
+FIXTURES = ROOT / "fixtures" / "order-sync" / "events.jsonl"
+
+
+def _have_server() -> bool:
+    try:
+        find_program(None, ROOT)
+    except ServiceError:
+        return False
+    return True
+
+
+if not _have_server() and os.environ.get("CI") == "true":
+    raise RuntimeError("CI=true but no rabbitmq-server: .ci/run installs Debian's package")
+needs_server = pytest.mark.skipif(
+    not _have_server(), reason="no rabbitmq-server installed (apt-get install rabbitmq-server)"
+)
+
+
+# ------------------------------------------------------------------ the model
+
+
+def test_a_rabbitmq_url_must_be_amqp() -> None:
+    with pytest.raises(ValidationError, match=r"url: must be amqp://"):
+        QueueSpec(fixtures="f", broker="rabbitmq", url="nats://127.0.0.1:4222")
+
+
+def test_a_rabbitmq_url_may_carry_credentials_and_a_vhost() -> None:
+    spec = QueueSpec(fixtures="f", broker="rabbitmq", url="amqp://u:p@localhost:5672/lab")
+    assert spec.url is not None
+
+
+def test_dlq_queue_must_differ() -> None:
+    with pytest.raises(ValidationError, match="dlq_queue must differ"):
+        QueueSpec(fixtures="f", broker="rabbitmq", queue="a", dlq_queue="a")
+
+
+def test_the_rabbitmq_pilots_load_and_the_nats_ones_stay_nats() -> None:
+    for name in ("queue-rabbitmq-hardened", "queue-rabbitmq-naive"):
+        queue = load_pilot(PILOTS / f"{name}.toml").spec.queue
+        assert queue is not None and queue.broker == "rabbitmq" and queue.queue == "orders"
+    queue = load_pilot(PILOTS / "queue-hardened.toml").spec.queue
+    assert queue is not None and queue.broker == "nats"
+
+
+# ------------------------------------------------------------------ the node
+
+
+def _alive(word: str) -> list[str]:
+    """Live (not zombie) processes whose command line holds ``word`` (epmd: that program)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "stat").read_text().split(") ")[1].startswith("Z"):
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if (word == "epmd" and argv[0].endswith(b"/epmd")) or (
+            word != "epmd" and word.encode() in b" ".join(argv)
+        ):
+            found.append(proc.name)
+    return found
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
+class _NoHooks:
+    async def before_dispatch(self, position: int) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One node for the module's broker tests, reached by url as a running broker is."""
+    if not _have_server():
+        pytest.skip("no rabbitmq-server installed")
+    folder = tmp_path_factory.mktemp("node")
+    started: asyncio.Queue[str] = asyncio.Queue()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        spec = QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=60)
+        async with rabbitmq_server(spec, folder, folder) as broker:
+            await started.put(broker.url)
+            await stop.wait()
+
+    import threading
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    url = asyncio.run_coroutine_threadsafe(started.get(), loop).result(timeout=90)
+    yield url
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the module's node did not stop"
+    assert _alive(str(folder)) == []
+
+
+@needs_server
+def test_a_node_starts_and_leaves_nothing_running(tmp_path: Path) -> None:
+    epmds_before = len(_alive("epmd"))
+
+    async def go() -> float | None:
+        spec = QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=60)
+        async with open_rabbitmq(spec, tmp_path, tmp_path) as run:
+            assert run.url.startswith("amqp://127.0.0.1:")
+            assert _alive(str(tmp_path / "broker-store"))  # beam runs from the run folder
+            assert len(_alive("epmd")) == epmds_before + 1  # and an epmd of its own
+            assert await ready(run, spec.queue) == 0
+            return run.start_s
+
+    start_s = asyncio.run(go())
+    assert start_s is not None and 0 < start_s < 60
+    assert _alive(str(tmp_path / "broker-store")) == []
+    assert len(_alive("epmd")) == epmds_before
+    assert not (tmp_path / "broker-store").exists()
+
+
+def test_no_amqp_at_the_url_names_the_key(tmp_path: Path) -> None:
+    async def go() -> None:
+        spec = QueueSpec(fixtures="f", broker="rabbitmq", url="amqp://127.0.0.1:1")
+        async with open_rabbitmq(spec, tmp_path, tmp_path):
+            raise AssertionError("connected to nothing")
+
+    with pytest.raises(ServiceError, match=r"^\[queue\] url: no RabbitMQ answered at amqp://"):
+        asyncio.run(go())
+
+
+@needs_server
+def test_outcomes_read_from_the_broker(node: str, tmp_path: Path) -> None:
+    """Acked, dead-lettered to the DLQ, and still pending: as the broker holds them."""
+    events = load_fixtures(FIXTURES)[:3]
+    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node, queue="t1", dlq_queue="t1-dead")
+    plan = Plan(tuple(PlannedDelivery(i, i, e.event_id, 0.0) for i, e in enumerate(events)))
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, Any], _Rows]:
+        async with open_rabbitmq(spec, tmp_path, tmp_path) as run:
+            rows = _Rows()
+            await RabbitPublisher(run, events, plan, "r1", "s", rows, _NoHooks()).run()
+            channel = await run.connection.channel()
+            queue = await channel.declare_queue("t1", passive=True)
+            first = await queue.get(no_ack=False)
+            second = await queue.get(no_ack=False)
+            await first.ack()
+            await second.reject(requeue=False)  # the dead-letter exchange takes it
+            outcomes, counts = await broker_outcomes(run, "r1")
+            return outcomes, counts, rows
+
+    outcomes, counts, rows = asyncio.run(go())
+    ids = [e.event_id for e in events]
+    assert [r["status"] for r in rows.rows] == [200, 200, 200]
+    assert {r["event_id"]: r["outcome"] for r in outcomes} == {
+        ids[0]: "processed",
+        ids[1]: "dead_lettered",
+    }
+    assert counts["pending"] == [ids[2]] and counts["ready"] == 1 and counts["dlq_messages"] == 1
+
+
+@needs_server
+def test_a_running_node_keeps_nothing_of_the_drill(node: str, tmp_path: Path) -> None:
+    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node, queue="t2", dlq_queue="t2-dead")
+
+    async def go() -> bool:
+        async with open_rabbitmq(spec, tmp_path, tmp_path):
+            pass
+        connection = await aio_pika.connect(node)
+        try:
+            channel = await connection.channel()
+            try:
+                await channel.declare_queue("t2", passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                return False  # NOT_FOUND: deleted after the drill
+            return True
+        finally:
+            await connection.close()
+
+    assert asyncio.run(go()) is False
+
+
+@needs_server
+def test_the_delivery_limit_dead_letters_a_message_the_consumer_keeps_returning(
+    node: str, tmp_path: Path
+) -> None:
+    """max_deliver = 2: the broker itself sends a twice-returned message to the DLQ."""
+    event = load_fixtures(FIXTURES)[0]
+    spec = QueueSpec(
+        fixtures="f", broker="rabbitmq", url=node, queue="t3", dlq_queue="t3-dead", max_deliver=2
+    )
+    plan = Plan((PlannedDelivery(0, 0, event.event_id, 0.0),))
+
+    async def go() -> tuple[list[int], dict[str, Any]]:
+        async with open_rabbitmq(spec, tmp_path, tmp_path) as run:
+            await RabbitPublisher(run, [event], plan, "r1", "s", _Rows(), _NoHooks()).run()
+            channel = await run.connection.channel()
+            queue = await channel.declare_queue("t3", passive=True)
+            seen = []
+            for _ in range(3):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                seen.append(int((message.headers or {}).get("x-delivery-count") or 0))
+                await message.nack(requeue=True)
+            _, counts = await broker_outcomes(run, "r1")
+            return seen, counts
+
+    seen, counts = asyncio.run(go())
+    assert seen == [0, 1]
+    assert counts["dead_lettered"] == 1 and counts["pending"] == []
+
+
+# ------------------------------------------------------------------ drills
+
+
+def _drill(name: str, scenario: str, reports: Path) -> Any:
+    return asyncio.run(run_drill(load_pilot(PILOTS / f"{name}.toml"), scenario, reports=reports))
+
+
+def _check(result: Any, name: str) -> Any:
+    return next(r for r in result.results if r.name == name)
+
+
+@needs_server
+@pytest.mark.slow
+def test_naive_rabbitmq_consumer_ships_twice_when_its_connection_is_cut(tmp_path: Path) -> None:
+    result = _drill("queue-rabbitmq-naive", "consumer-cut", tmp_path)
+    once = _check(result, "exactly_once")
+    assert not once.ok and once.counts["duplicated"] >= 1
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    assert meta["broker"]["kind"] == "queue/rabbitmq"
+    assert meta["broker"]["outcomes"]["published"] == 20
+    assert meta["toxics_applied"]
+
+
+@needs_server
+@pytest.mark.slow
+def test_hardened_rabbitmq_consumer_survives_the_same_cut(tmp_path: Path) -> None:
+    epmds_before = len(_alive("epmd"))
+    result = _drill("queue-rabbitmq-hardened", "consumer-cut", tmp_path)
+    assert _check(result, "exactly_once").ok
+    assert _check(result, "all_accounted").ok
+    broker = json.loads((result.run_dir / "run.json").read_text())["broker"]["outcomes"]
+    assert broker["pending"] == [] and broker["acked"] >= 18
+    # The capture's poison message (a string version) went to the declared DLQ.
+    assert broker["dlq_messages"] == 1 and broker["dead_lettered"] == 1
+    assert _alive(str(result.run_dir / "broker-store")) == []
+    assert len(_alive("epmd")) == epmds_before
