@@ -17,7 +17,7 @@ import aio_pika
 import pytest
 from pydantic import ValidationError
 
-from harness.drill import run_drill
+from harness.drill import DrillSession
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import load_pilot
 from harness.inputs.queue import QueueSpec
@@ -248,36 +248,38 @@ def test_the_delivery_limit_dead_letters_a_message_the_consumer_keeps_returning(
 # ------------------------------------------------------------------ drills
 
 
-def _drill(name: str, scenario: str, reports: Path) -> Any:
-    return asyncio.run(run_drill(load_pilot(PILOTS / f"{name}.toml"), scenario, reports=reports))
-
-
 def _check(result: Any, name: str) -> Any:
     return next(r for r in result.results if r.name == name)
 
 
 @needs_server
 @pytest.mark.slow
-def test_naive_rabbitmq_consumer_ships_twice_when_its_connection_is_cut(tmp_path: Path) -> None:
-    result = _drill("queue-rabbitmq-naive", "consumer-cut", tmp_path)
-    once = _check(result, "exactly_once")
-    assert not once.ok and once.counts["duplicated"] >= 1
-    meta = json.loads((result.run_dir / "run.json").read_text())
-    assert meta["broker"]["kind"] == "queue/rabbitmq"
-    assert meta["broker"]["outcomes"]["published"] == 20
-    assert meta["toxics_applied"]
-
-
-@needs_server
-@pytest.mark.slow
-def test_hardened_rabbitmq_consumer_survives_the_same_cut(tmp_path: Path) -> None:
+def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_one_node(
+    tmp_path: Path,
+) -> None:
+    # One session, as the regression suite drills: both pilots ask for a node
+    # of their own and share the session's, each drill declaring its queues afresh.
     epmds_before = len(_alive("epmd"))
-    result = _drill("queue-rabbitmq-hardened", "consumer-cut", tmp_path)
-    assert _check(result, "exactly_once").ok
-    assert _check(result, "all_accounted").ok
-    broker = json.loads((result.run_dir / "run.json").read_text())["broker"]["outcomes"]
+    with DrillSession(tmp_path) as session:
+        naive = session.run(load_pilot(PILOTS / "queue-rabbitmq-naive.toml"), "consumer-cut")
+        hardened = session.run(load_pilot(PILOTS / "queue-rabbitmq-hardened.toml"), "consumer-cut")
+        assert _alive("rabbitmq-session"), "the session's node runs until the session ends"
+
+    once = _check(naive, "exactly_once")
+    assert not once.ok and once.counts["duplicated"] >= 1
+    naive_meta = json.loads((naive.run_dir / "run.json").read_text())
+    assert naive_meta["broker"]["kind"] == "queue/rabbitmq"
+    assert naive_meta["broker"]["outcomes"]["published"] == 20
+    assert naive_meta["toxics_applied"]
+
+    assert _check(hardened, "exactly_once").ok
+    assert _check(hardened, "all_accounted").ok
+    hardened_meta = json.loads((hardened.run_dir / "run.json").read_text())
+    broker = hardened_meta["broker"]["outcomes"]
     assert broker["pending"] == [] and broker["acked"] >= 18
     # The capture's poison message (a string version) went to the declared DLQ.
     assert broker["dlq_messages"] == 1 and broker["dead_lettered"] == 1
-    assert _alive(str(result.run_dir / "broker-store")) == []
+    assert naive_meta["broker"]["url"] == hardened_meta["broker"]["url"]  # one node
+
+    assert _alive("rabbitmq-session") == []
     assert len(_alive("epmd")) == epmds_before

@@ -19,6 +19,8 @@ from harness.drill.standing import StandingStage, cannot_stand
 from harness.inputs.pilot import Pilot, ScenarioSpec
 from harness.journal import read_meta
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
+from harness.runtime.scratch import scratch_dir
+from harness.sources.rabbitmq_server import rabbitmq_server
 
 T = TypeVar("T")
 
@@ -45,6 +47,7 @@ class DrillSession:
         self._proxy: FaultProxy | None = None
         self._stages: dict[int, StandingStage] = {}
         self._opened = 0
+        self._node_url: str | None = None  # the session's RabbitMQ node, once one is needed
 
     def __enter__(self) -> DrillSession:
         return self
@@ -149,10 +152,33 @@ class DrillSession:
             self._proxy = await self._stack.enter_async_context(open_fault_proxy())
         return self._proxy
 
+    async def _on_shared_node(self, pilot: Pilot) -> Pilot:
+        """A RabbitMQ pilot that asks for a node of its own gets the session's instead.
+
+        A node takes seconds of Erlang start-up, most of a short drill. Drills
+        one after another can share one: each still deletes and declares its
+        queues afresh (the url mode of the queue source). Side by side they
+        would share queue names, so then each starts its own.
+        """
+        queue = pilot.spec.queue
+        if queue is None or queue.broker != "rabbitmq" or queue.url is not None:
+            return pilot
+        if self.workers > 1:
+            return pilot
+        if self._node_url is None:
+            folder = self._stack.enter_context(scratch_dir("rabbitmq-session"))
+            node = await self._stack.enter_async_context(
+                rabbitmq_server(queue, pilot.path.parent, folder)
+            )
+            self._node_url = node.url
+        shared = queue.model_copy(update={"url": self._node_url})
+        return pilot.model_copy(update={"spec": pilot.spec.model_copy(update={"queue": shared})})
+
     async def _drill(
         self, slot: int, pilot: Pilot, name: str, scenario: ScenarioSpec | None
     ) -> DrillResult:
         proxy = await self._fault_proxy()
+        pilot = await self._on_shared_node(pilot)
         if not self.standing or cannot_stand(pilot):
             try:
                 return await drill_run.run_drill(
@@ -228,5 +254,6 @@ class DrillSession:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         finally:
             self._proxy = None
+            self._node_url = None
             self._loop.close()
             self._loop = None
