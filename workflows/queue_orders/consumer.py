@@ -31,6 +31,8 @@ log = logging.getLogger("workflows.queue_orders")
 Handler = Callable[[Msg], Awaitable[None]]
 # How long one pull waits for a message: bounds how fast a stopping loop notices.
 FETCH_WAIT_S = 1.0
+# A Retry-After beyond this (or "inf", "nan") is no time to wait in place.
+MAX_WAIT_S = 3600.0
 
 
 class Partner:
@@ -43,6 +45,13 @@ class Partner:
         self, method: str, path: str, body: dict[str, Any], msg: Msg, key: str = ""
     ) -> int | None:
         """The partner's status, or None when no answer came (timeout, reset)."""
+        status, _ = await self.answer(method, path, body, msg, key)
+        return status
+
+    async def answer(
+        self, method: str, path: str, body: dict[str, Any], msg: Msg, key: str = ""
+    ) -> tuple[int | None, float]:
+        """The partner's status (None when no answer came) and the wait its Retry-After asks."""
         headers = {}
         trace = (msg.headers or {}).get("traceparent", "")
         if trace:
@@ -52,8 +61,17 @@ class Partner:
         try:
             response = await self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError:
-            return None
-        return response.status_code
+            return None, 0.0
+        return response.status_code, retry_after_s(response.headers.get("Retry-After", ""))
+
+
+def retry_after_s(value: str) -> float:
+    """Seconds a Retry-After header asks for; 0 when absent or not a number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return 0.0  # an HTTP date is not sent by the partners we call; treat as no wait
+    return seconds if 0 < seconds < MAX_WAIT_S else 0.0
 
 
 async def _consume(nc: Client, settings: QueueSettings, handle: Handler) -> None:
