@@ -21,7 +21,7 @@ from harness.checks.all_accounted import all_accounted
 from harness.checks.registry import check_all
 from harness.inputs.expectations import ExpectationRule, expected_rows
 from harness.inputs.fixtures import CapturedRequest
-from harness.inputs.pilot import load_pilot
+from harness.inputs.pilot import load_pilot, load_scenario_file
 from harness.journal import Run, frame
 from harness.report.analysis import events_table, failure_rates, pilot_summary, run_set
 from harness.report.economics import EconomicsConfig
@@ -131,8 +131,9 @@ def test_a_declared_dead_letter_whose_effect_landed_anyway_is_a_finding() -> Non
     t = run_tables("dead_lettered", declared=True, applied=True)
     accounted = all_accounted(t["expected"], t["attempts"], t["outcomes"], effects=t["effects"])
     assert not accounted.ok
-    assert f"dead-lettered (\"in ORDERS_DLQ (stream seq 4)\"), but {CREATED} was applied" in (
-        accounted.examples[0]
+    assert (
+        f'dead-lettered ("in ORDERS_DLQ (stream seq 4)"), but {CREATED} was applied'
+        in (accounted.examples[0])
     )
     events = events_table(run_set([as_run(t, "r1")]))
     assert events.set_index("event_id").at["e3", "outcome"] == "dead_lettered"
@@ -181,3 +182,13 @@ def test_the_hardened_queue_pilot_declares_os_012_in_the_20_message_scenarios() 
     assert set(bound[0].scenarios) == {"consumer-cut", "consumer-resets"}
     for name in bound[0].scenarios:
         assert pilot.spec.scenarios[name].delivery.limit == 20
+
+
+def test_a_scenario_file_replays_against_a_pilot_whose_rules_name_its_scenarios(
+    tmp_path: Path,
+) -> None:
+    # A hunt's counterexample brings its own scenario; the pilot's bound rule stays valid.
+    pilot = load_pilot(REPO / "pilots" / "queue-naive.toml")
+    case = tmp_path / "counterexample.toml"
+    case.write_text('[scenarios.hunt-1]\ndescription = "found"\ndelivery = { rate = 5 }\n')
+    assert list(load_scenario_file(case, pilot)) == ["hunt-1"]

@@ -825,9 +825,10 @@ def load_scenario_file(path: str | Path, pilot: Pilot) -> dict[str, ScenarioSpec
         # A queue pilot's [webhook] is the one its [queue] stood in for: given
         # back to the model it would read as a second source of events.
         merged.pop("webhook", None)
-    merged["scenarios"] = raw
+    # Checked beside the pilot's own scenarios, which its [[expectations]] may name.
+    merged["scenarios"] = {**(merged.get("scenarios") or {}), **raw}
     try:
         spec = PilotSpec.model_validate(merged)
     except ValidationError as exc:
         raise PilotError(format_validation_error(path, exc)) from None
-    return dict(spec.scenarios)
+    return {name: spec.scenarios[name] for name in raw}
