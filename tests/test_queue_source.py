@@ -237,6 +237,10 @@ def test_naive_consumer_ships_twice_when_its_acks_are_lost(tmp_path: Path) -> No
     # The broker redelivered: more deliveries than acks kept.
     assert meta["broker"]["outcomes"]["published"] == 20
     assert meta["toxics_applied"]
+    # It acked os-012, which the pilot says must be dead-lettered here: named, with the evidence.
+    accounted = _check(result, "all_accounted")
+    assert not accounted.ok and accounted.counts["not_dead_lettered"] == 1
+    assert any("(fixture os-012) processed" in x for x in accounted.examples), accounted.examples
 
 
 @needs_server
@@ -248,8 +252,19 @@ def test_hardened_consumer_survives_the_same_cut(tmp_path: Path) -> None:
     meta = json.loads((result.run_dir / "run.json").read_text())
     broker = meta["broker"]["outcomes"]
     assert broker["pending"] == [] and broker["acked"] >= 18
-    # The capture's poison message (a string version) went to the declared DLQ.
+    # os-012 (an update whose create these 20 messages never hold) went to the DLQ,
+    # as the pilot declares for this scenario: by design, not a dead letter held against it.
     assert broker["dlq_messages"] == 1
+    assert _check(result, "all_accounted").counts["dead_lettered_by_design"] == 1
+
+
+@needs_server
+@pytest.mark.slow
+def test_hardened_consumer_waits_out_the_partners_retry_after(tmp_path: Path) -> None:
+    result = _drill("queue-hardened", "partner-throttle", tmp_path)
+    polite = _check(result, "retry_after_honoured")
+    assert polite.ok and polite.judged >= 1, polite.summary
+    assert _check(result, "exactly_once").ok and _check(result, "all_accounted").ok
 
 
 @needs_server

@@ -13,12 +13,14 @@ from harness.checks.answers import (
     LastAnswers,
     Refusal,
     accepted_but_declared_refused,
+    applied_for,
+    declared_dead_letters,
     fixture_notes,
     last_answers,
     refusals,
 )
 from harness.checks.columns import flag, ok_status, text
-from harness.checks.outcomes import TERMINAL_OUTCOMES, event_outcomes
+from harness.checks.outcomes import TERMINAL_OUTCOMES, event_outcomes, outcome_details
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -68,6 +70,8 @@ class _Sorted:
     wrongly_refused: list[str] = field(default_factory=list)
     refused_ok: int = 0
     unacknowledged: int = 0
+    dead_by_design: int = 0  # dead-lettered as the pilot declared
+    not_dead_lettered: list[str] = field(default_factory=list)
 
 
 def _sort(judged: list[str], delivered: set[str], final: pd.Series, evidence: _Evidence) -> _Sorted:
@@ -100,6 +104,7 @@ def all_accounted(
     outcomes: pd.DataFrame,
     outcomes_known: bool = True,
     crashes: Sequence[Mapping[str, Any]] = (),
+    effects: pd.DataFrame | None = None,
 ) -> InvariantResult:
     """No event vanished.
 
@@ -115,7 +120,9 @@ def all_accounted(
     (``outcomes_known=False``) can only be judged on its answers: dead letters
     are unknown, and the summary says so. ``crashes`` are errors the workflow
     logged (``harness.drill.workflow_log``); one naming a failed event is
-    quoted with it.
+    quoted with it. An event the pilot says must be dead-lettered
+    (``dead_letter``) is accounted for by design when it was, and a finding
+    when it got another outcome or ``effects`` holds one tied to it.
     """
     if not outcomes_known:
         return _delivered_only(expected, attempts, crashes)
@@ -132,10 +139,14 @@ def all_accounted(
     judged = [e for e in universe if not (e in dropped and e not in delivered)]
     s = _sort(judged, delivered, final, evidence)
     accepted = _accepted(expected, attempts, evidence)
+    s.dead_by_design, undone = _dead_letters(expected, outcomes, final, effects, evidence)
+    s.not_dead_lettered = undone
     counts: dict[str, int | float] = {
         "events": len(judged),
         "delivered": sum(1 for e in judged if e in delivered),
         **s.tally,
+        "dead_lettered_by_design": s.dead_by_design,
+        "not_dead_lettered": len(undone),
         "refused": s.refused_ok,
         "refused_wrongly": len(s.wrongly_refused),
         "accepted_not_refused": len(accepted),
@@ -145,33 +156,54 @@ def all_accounted(
         "invalid_outcomes": len(invalid),
         "dropped": sum(1 for e in dropped if e not in delivered),
     }
-    ok = not (s.unaccounted or s.lost or invalid or s.wrongly_refused or accepted)
+    ok = not (s.unaccounted or s.lost or invalid or s.wrongly_refused or accepted or undone)
     examples = (
-        take(s.wrongly_refused)
+        take(undone)
+        + take(s.wrongly_refused)
         + take(accepted)
         + take(s.unaccounted)
         + take(s.lost)
         + [f"{e} has outcome {final[e]!r}, not a terminal outcome" for e in take(invalid)]
     )
     n = len(judged)
+    summary = _summary(s, n, ok, len(accepted), len(invalid), crashes)
+    return InvariantResult(NAME, ok, counts, examples, summary, judged=n)
+
+
+def _summary(
+    s: _Sorted, n: int, ok: bool, accepted: int, invalid: int, crashes: Sequence[Mapping[str, Any]]
+) -> str:
+    """The sentence: what became of the events, or what is unaccounted for and why."""
     refused_text = f", {s.refused_ok:,} refused by design" if s.refused_ok else ""
+    designed = f" ({s.dead_by_design:,} by design)" if s.dead_by_design else ""
     if ok:
-        summary = (
+        return (
             f"All {n:,} events are accounted for: {s.tally['processed']:,} processed, "
-            f"{s.tally['dead_lettered']:,} dead-lettered, {s.tally['superseded']:,} superseded, "
+            f"{s.tally['dead_lettered']:,} dead-lettered{designed}, "
+            f"{s.tally['superseded']:,} superseded, "
             f"{s.tally['duplicate']:,} duplicate{refused_text}."
         )
-    else:
-        summary = (
-            f"{len(s.unaccounted) + len(s.lost):,} of {n:,} events are unaccounted for "
-            f"({len(s.unaccounted):,} delivered without a terminal outcome, "
-            f"{len(s.lost):,} lost)"
-            + _refusal_clause(len(s.wrongly_refused), len(accepted))
-            + (f"; {len(invalid):,} with an unknown outcome" if invalid else "")
-            + "."
-            + _crash_clause(crashes)
+    undone = len(s.not_dead_lettered)
+    missing = len(s.unaccounted) + len(s.lost)
+    head = (
+        f"{missing:,} of {n:,} events are unaccounted for "
+        f"({len(s.unaccounted):,} delivered without a terminal outcome, {len(s.lost):,} lost)"
+        if missing
+        else f"None of the {n:,} events is unaccounted for"
+    )
+    return (
+        head
+        + (
+            f"; {plural(undone, 'event')} the pilot says must be dead-lettered "
+            f"{'was' if undone == 1 else 'were'} not"
+            if undone
+            else ""
         )
-    return InvariantResult(NAME, ok, counts, examples, summary, judged=n)
+        + _refusal_clause(len(s.wrongly_refused), accepted)
+        + (f"; {invalid:,} with an unknown outcome" if invalid else "")
+        + "."
+        + _crash_clause(crashes)
+    )
 
 
 def _accepted(expected: pd.DataFrame, attempts: pd.DataFrame, evidence: _Evidence) -> list[str]:
@@ -180,6 +212,44 @@ def _accepted(expected: pd.DataFrame, attempts: pd.DataFrame, evidence: _Evidenc
         f"{evidence.who(e)} answered 2xx, but the pilot says it must be refused"
         for e in accepted_but_declared_refused(expected, attempts)
     ]
+
+
+def _dead_letters(
+    expected: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    final: pd.Series,
+    effects: pd.DataFrame | None,
+    evidence: _Evidence,
+) -> tuple[int, list[str]]:
+    """Events the pilot says must be dead-lettered: how many were, and those that were not.
+
+    One with no outcome at all is already unaccounted for (or lost) and not
+    told twice; one taken (another outcome) or applied at a partner is named
+    with the broker's or workflow's words and the effect.
+    """
+    declared = declared_dead_letters(expected)
+    if not declared:
+        return 0, []
+    details = outcome_details(outcomes)
+    applied = applied_for(effects, declared)
+    by_design, undone = 0, []
+    for event_id in sorted(declared):
+        outcome = str(final.get(event_id, ""))
+        said = f' ("{details[event_id]}")' if details.get(event_id) else ""
+        if outcome and outcome != "dead_lettered":
+            undone.append(
+                f"{evidence.who(event_id)} {outcome}{said}, but the pilot says it must be "
+                "dead-lettered"
+                + (f"; {applied[event_id]} was applied for it" if event_id in applied else "")
+            )
+        elif outcome and event_id in applied:
+            undone.append(
+                f"{evidence.who(event_id)} dead-lettered{said}, but {applied[event_id]} was "
+                "applied for it: the pilot says it must cause nothing"
+            )
+        elif outcome:
+            by_design += 1
+    return by_design, undone
 
 
 def _unanswered(last: LastAnswer | None) -> str:
@@ -284,4 +354,5 @@ def check_all_accounted(tables: RunTables, *, settings: CheckSettings) -> Invari
         tables.outcomes,
         settings.outcomes_known,
         settings.crashes,
+        tables.effects,
     )

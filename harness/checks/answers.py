@@ -10,6 +10,10 @@ is by design depends on what the pilot expected of the event:
                      work it should have done (a finding, named with the answer)
     wrong_status     refused, but with a status outside the declared range
 
+A queue consumer answers no status: its way of saying no is the DLQ. An
+event the pilot declares ``dead_letter`` ends well when its outcome is
+``dead_lettered`` and nothing was applied for it (``declared_dead_letters``).
+
 Pure: tables in, plain data out. Also the fixture's own id and note for an
 event, so examples point at the capture a person can open.
 """
@@ -26,6 +30,8 @@ from harness.checks.columns import flag, number, text
 from harness.inputs.expectations import in_range
 
 BY_DESIGN = "by_design"
+# The outcome an event dead-lettered as the pilot declared is shown with: it ended well.
+DEAD_LETTERED_BY_DESIGN = "dead_lettered_by_design"
 EFFECT_EXPECTED = "effect_expected"
 WRONG_STATUS = "wrong_status"
 
@@ -213,6 +219,26 @@ def accepted_but_declared_refused(expected: pd.DataFrame, attempts: pd.DataFrame
     status = number(attempts, "status")
     delivered = set(text(attempts, "event_id")[(status >= 200) & (status < 300)])
     return sorted(declared & delivered)
+
+
+def declared_dead_letters(expected: pd.DataFrame) -> set[str]:
+    """Events meant to be sent that the pilot says must end dead-lettered."""
+    if expected.empty or "dead_letter" not in expected.columns:
+        return set()
+    live = expected[~flag(expected, "dropped") & flag(expected, "dead_letter")]
+    return set(text(live, "event_id"))
+
+
+def applied_for(effects: pd.DataFrame | None, event_ids: set[str]) -> dict[str, str]:
+    """event_id → the first effect kind tied to it, for the events asked about."""
+    if effects is None or effects.empty or not event_ids:
+        return {}
+    ids, kinds = text(effects, "event_id"), text(effects, "kind")
+    mine = ids.isin(event_ids)
+    out: dict[str, str] = {}
+    for event_id, kind in zip(ids[mine], kinds[mine], strict=True):
+        out.setdefault(event_id, kind)
+    return out
 
 
 def fixture_notes(expected: pd.DataFrame) -> dict[str, str]:

@@ -13,7 +13,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from harness.checks.answers import refusals
+from harness.checks.answers import (
+    DEAD_LETTERED_BY_DESIGN,
+    applied_for,
+    declared_dead_letters,
+    refusals,
+)
 from harness.checks.columns import number, ok_status, text
 from harness.checks.outcomes import GOOD_OUTCOMES, outcome_details, ranks
 
@@ -111,7 +116,8 @@ def event_latencies(
     ``harness.checks.answers``) has outcome "refused", ends well, and ends at
     its first refusal (the provider's retries after it are not the workflow's);
     one refused where an effect was expected keeps no outcome and says so in
-    ``detail``. Indexed by event_id.
+    ``detail``. An event dead-lettered as the pilot declared (``dead_letter``)
+    has outcome "dead_lettered_by_design" and ends well. Indexed by event_id.
     """
     codes = _codes(attempts, effects, outcomes)
     per = _attempted(attempts, codes.attempts)
@@ -137,7 +143,25 @@ def event_latencies(
     per["detail"] = per.index.map(details).fillna("") if details else ""
     if expected is not None and len(per):
         _mark_refusals(per, refusals(expected, attempts))
+        _mark_dead_letters(per, expected, effects)
     return per.drop(columns=["last_ok"])
+
+
+def _mark_dead_letters(per: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame) -> None:
+    """A dead letter the pilot declared is the workflow's answer: it ends well.
+
+    Its outcome becomes DEAD_LETTERED_BY_DESIGN, so the review does not count
+    it in the dead-letter rate; one with an effect applied for it stays as it
+    is (``all_accounted`` names it).
+    """
+    declared = declared_dead_letters(expected)
+    applied = applied_for(effects, declared)
+    for event_id in declared:
+        if event_id in applied or event_id not in per.index:
+            continue
+        if per.at[event_id, "outcome"] == "dead_lettered":
+            per.at[event_id, "outcome"] = DEAD_LETTERED_BY_DESIGN
+            per.at[event_id, "ended_well"] = True
 
 
 def _mark_refusals(per: pd.DataFrame, refused: Mapping[str, Any]) -> None:

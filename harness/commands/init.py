@@ -18,10 +18,18 @@ def init_command(
     folder: Annotated[
         Path, typer.Argument(metavar="[DIR]", help="the repository to set up (default: here)")
     ] = Path("."),
+    template: Annotated[
+        str,
+        typer.Option(
+            "--template",
+            "-t",
+            help="the example pilot: webhook (the default) or queue (a NATS queue consumer)",
+        ),
+    ] = "webhook",
 ) -> None:
     """Scaffold pilots/, fixtures/, reports/ and CI for drilling your workflow; never overwrites."""
     try:
-        written = init_layout(folder)
+        written = init_layout(folder, template)
     except (ScaffoldError, OSError) as exc:
         raise fail(str(exc)) from None
     for path in written:

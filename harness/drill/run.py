@@ -359,6 +359,7 @@ def _expectations(p: Prepared, pilot: Pilot) -> list[dict[str, Any]]:
         p.plan.never_delivered,
         pilot.spec.expectations,
         sorted(pilot.spec.partners),
+        p.scenario_name,
     )
     p.meta["unmatched_events"] = unmatched(rows)
     mistakes, warnings = pilot_mistakes(rows, pilot.spec.expectations)

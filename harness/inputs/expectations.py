@@ -4,8 +4,13 @@ A pilot's ``[[expectations]]`` rules are tried in order against every event;
 the first whose ``when`` conditions hold decides which partner effect the
 event must cause, where its entity key and version come from, and whether
 the effect is counted (``times = "once"``) or only allowed (``"any"``), or
-that the workflow must refuse the event (``refuse``: a final 4xx answer).
-Nothing here knows a domain: it reads selectors the pilot wrote.
+that the workflow must refuse the event (``refuse``: a final 4xx answer), or
+dead-letter it (``dead_letter``: its terminal outcome is ``dead_lettered``,
+the queue consumer's way of saying no, as a 4xx is a webhook's). A rule may
+hold in some scenarios only (``scenarios``): what an event must cause can
+depend on what else the drill sends (an update whose create a scenario never
+publishes cannot be done). Nothing here knows a domain: it reads selectors
+the pilot wrote.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ class ExpectationRule(BaseModel):
     # The workflow must refuse the event: true (any 4xx), a status (422) or a
     # range of them ("400-409"). Stored as the range it stands for.
     refuse: str = ""
+    # The workflow must dead-letter the event (its outcome is dead_lettered);
+    # processing it, or applying an effect for it, is a finding.
+    dead_letter: bool = False
+    # The scenarios this rule holds in; none: all of them. Elsewhere (and in the
+    # hunt, whose scenarios are drawn) the next rule that holds decides.
+    scenarios: tuple[str, ...] = ()
 
     @field_validator("refuse", mode="before")
     @classmethod
@@ -52,9 +63,14 @@ class ExpectationRule(BaseModel):
     def _effect_or_refusal(self) -> ExpectationRule:
         if self.refuse and self.effect:
             raise ValueError("effect: a refused event causes nothing; leave effect out")
-        if not self.refuse and "effect" not in self.model_fields_set:
+        if self.dead_letter and self.effect:
+            raise ValueError("effect: a dead-lettered event causes nothing; leave effect out")
+        if self.dead_letter and self.refuse:
+            raise ValueError("dead_letter: an event is refused or dead-lettered, not both")
+        if not (self.refuse or self.dead_letter) and "effect" not in self.model_fields_set:
             raise ValueError(
-                'effect: required ("" for an event that causes nothing, or refuse = true)'
+                'effect: required ("" for an event that causes nothing, refuse = true '
+                "or dead_letter = true)"
             )
         return self
 
@@ -205,13 +221,20 @@ class Expectation:
     key: str
     version: int | None
     refuse: str = ""  # "lo-hi" when the event must be refused
+    dead_letter: bool = False  # the event must end dead-lettered
 
 
 def expect_for(
-    event: CapturedRequest, rules: Sequence[ExpectationRule], partners: Sequence[str]
+    event: CapturedRequest,
+    rules: Sequence[ExpectationRule],
+    partners: Sequence[str],
+    scenario: str | None = None,
 ) -> Expectation:
+    """What ``event`` must cause: the first rule that holds (in ``scenario``, if bound)."""
     sources = event_sources(event)
     for index, rule in enumerate(rules):
+        if rule.scenarios and scenario not in rule.scenarios:
+            continue
         if not _holds(rule, sources):
             continue
         partner, name = qualify(rule.effect, partners)
@@ -219,7 +242,7 @@ def expect_for(
         version = as_version(parse_selector(rule.version).get(sources)) if rule.version else None
         times = rule.times if name else ""
         kind = effect_kind(partner, name)
-        return Expectation(index, partner, kind, times, key, version, rule.refuse)
+        return Expectation(index, partner, kind, times, key, version, rule.refuse, rule.dead_letter)
     return Expectation(UNMATCHED, "", "", "", event.entity_id, event.entity_version)
 
 
@@ -229,13 +252,14 @@ def expected_rows(
     never_delivered: frozenset[str],
     rules: Sequence[ExpectationRule],
     partners: Sequence[str],
+    scenario: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row per distinct event the run is about, with what it must cause."""
     rows: dict[str, dict[str, Any]] = {}
     for event in events:
         if event.event_id in rows:
             continue
-        want = expect_for(event, rules, partners)
+        want = expect_for(event, rules, partners, scenario)
         rows[event.event_id] = {
             "run_id": run_id,
             "event_id": event.event_id,
@@ -248,6 +272,7 @@ def expected_rows(
             "rule": want.rule,
             "dropped": event.event_id in never_delivered,
             "refuse": want.refuse,
+            "dead_letter": want.dead_letter,
             "fixture_id": event.id,
             "note": event.note,
         }

@@ -481,6 +481,20 @@ class PilotSpec(_Strict):
                     )
         return self
 
+    def _rule_fits(self, rule: ExpectationRule) -> None:
+        """A rule's scenarios exist, and it asks nothing the pilot's source cannot give."""
+        unknown = [name for name in rule.scenarios if name not in self.scenarios]
+        if unknown:
+            known = ", ".join(sorted(self.scenarios)) or "none"
+            raise ValueError(f"scenarios: no scenario {unknown[0]!r} (scenarios: {known})")
+        # A queue consumer answers the broker, not the lab: there is no status to
+        # refuse with, and its way of saying no is the DLQ.
+        if rule.refuse and self.queue is not None:
+            raise ValueError(
+                "refuse: a queue consumer gives no answer to refuse a message with; "
+                "declare dead_letter = true (the message must end in the DLQ)"
+            )
+
     @model_validator(mode="after")
     def _names_resolve(self) -> PilotSpec:
         partners = sorted(self.partners)
@@ -502,6 +516,7 @@ class PilotSpec(_Strict):
         for index, rule in enumerate(self.expectations):
             try:
                 qualify(rule.effect, partners)
+                self._rule_fits(rule)
             except ValueError as exc:
                 raise ValueError(f"[[expectations]] #{index + 1} {exc}") from None
         for name, scenario in self.scenarios.items():
@@ -810,9 +825,10 @@ def load_scenario_file(path: str | Path, pilot: Pilot) -> dict[str, ScenarioSpec
         # A queue pilot's [webhook] is the one its [queue] stood in for: given
         # back to the model it would read as a second source of events.
         merged.pop("webhook", None)
-    merged["scenarios"] = raw
+    # Checked beside the pilot's own scenarios, which its [[expectations]] may name.
+    merged["scenarios"] = {**(merged.get("scenarios") or {}), **raw}
     try:
         spec = PilotSpec.model_validate(merged)
     except ValidationError as exc:
         raise PilotError(format_validation_error(path, exc)) from None
-    return dict(spec.scenarios)
+    return {name: spec.scenarios[name] for name in raw}

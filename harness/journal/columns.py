@@ -104,6 +104,8 @@ EXPECTED = pa.schema(
         ("dropped", pa.bool_()),  # deliberately never delivered by the schedule
         # The statuses the event must be refused with ("400-499"), "" when it must not be.
         ("refuse", pa.string()),
+        # The event must end dead-lettered (the pilot's dead_letter = true).
+        ("dead_letter", pa.bool_()),
         ("fixture_id", pa.string()),  # the capture's own record id (kept when ids are salted)
         ("note", pa.string()),  # the capture's note about this event, if any
     ]

@@ -8,6 +8,10 @@
     ci/chaoslab.gitlab-ci.yml        the same for GitLab CI (include it)
     .gitignore                       caches kept out of git (`chaoslab init` only; see gitignore.py)
 
+``chaoslab init --template queue`` writes a queue consumer's pilot instead
+(``[queue]`` on NATS JetStream, a DLQ, a consumer cut) and sample messages,
+in the same places; the rest of the layout is the same.
+
 Nothing is ever overwritten: if one of these files exists, nothing is written.
 All or nothing: a file that cannot be written (a read-only folder, a full
 disk) takes back every file and folder this run made, so it can run again.
@@ -33,6 +37,16 @@ LAYOUT: dict[str, str] = {
 }
 
 
+# The pilot and its captures per template; the rest of LAYOUT is shared.
+TEMPLATES: dict[str, dict[str, str]] = {
+    "webhook": {},
+    "queue": {
+        "pilots/example.toml": "queue.toml",
+        "fixtures/example/events.jsonl": "queue-events.jsonl",
+    },
+}
+
+
 class ScaffoldError(RuntimeError):
     """A layout that cannot be written; the message is one line for people."""
 
@@ -45,22 +59,31 @@ def _template(name: str) -> str:
     return text
 
 
-def init_layout(target: Path) -> list[Path]:
+def layout(template: str = "webhook") -> dict[str, str]:
+    """Destination → template file for one of TEMPLATES; ScaffoldError names an unknown one."""
+    if template not in TEMPLATES:
+        known = ", ".join(TEMPLATES)
+        raise ScaffoldError(f"--template: {template!r} is not a template (templates: {known})")
+    return {**LAYOUT, **TEMPLATES[template]}
+
+
+def init_layout(target: Path, template: str = "webhook") -> list[Path]:
     """Write the layout into ``target``; returns the files written, in order.
 
     Checks every destination before writing any, so a refusal leaves the
     folder as it was.
     """
+    files = layout(template)
     if target.exists() and not target.is_dir():
         raise ScaffoldError(f"{target}: not a folder")
-    taken = [rel for rel in LAYOUT if (target / rel).exists() or (target / rel).is_symlink()]
+    taken = [rel for rel in files if (target / rel).exists() or (target / rel).is_symlink()]
     if taken:
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
         raise ScaffoldError(f"{target / taken[0]}: already exists{more}; nothing was written")
-    blocked = [rel for rel in LAYOUT for p in (target / rel).parents if p.is_file()]
+    blocked = [rel for rel in files for p in (target / rel).parents if p.is_file()]
     if blocked:
         raise ScaffoldError(f"{target / blocked[0]}: a file is in the way; nothing was written")
-    texts = {rel: _template(name) for rel, name in LAYOUT.items()}
+    texts = {rel: _template(name) for rel, name in files.items()}
     written: list[Path] = []
     made: list[Path] = []  # folders this call created, outermost first
     try:

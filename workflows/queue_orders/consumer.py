@@ -46,6 +46,7 @@ class Delivery(Protocol):
     async def ack(self) -> None: ...
     async def retry(self, delay_s: float) -> None: ...  # give it back, to come again
     async def dead_letter(self, why: str) -> None: ...  # to the DLQ, never again
+    async def in_progress(self) -> None: ...  # still at work on it: do not redeliver yet
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -77,6 +78,10 @@ class NatsDelivery:
     async def retry(self, delay_s: float) -> None:
         await self.msg.nak(delay=delay_s)
 
+    async def in_progress(self) -> None:
+        # Resets the consumer's ack_wait for this message.
+        await self.msg.in_progress()
+
     async def dead_letter(self, why: str) -> None:
         headers = {**self.headers, "Dead-Letter-Reason": why[:200]}
         await self.nc.jetstream().publish(self.dlq_subject, self.msg.data, headers=headers)
@@ -85,6 +90,8 @@ class NatsDelivery:
 
 # How long one pull waits for a message: bounds how fast a stopping loop notices.
 FETCH_WAIT_S = 1.0
+# A Retry-After beyond this (or "inf", "nan") is no time to wait in place.
+MAX_WAIT_S = 3600.0
 
 
 class Partner:
@@ -97,6 +104,13 @@ class Partner:
         self, method: str, path: str, body: dict[str, Any], msg: Delivery, key: str = ""
     ) -> int | None:
         """The partner's status, or None when no answer came (timeout, reset)."""
+        status, _ = await self.answer(method, path, body, msg, key)
+        return status
+
+    async def answer(
+        self, method: str, path: str, body: dict[str, Any], msg: Delivery, key: str = ""
+    ) -> tuple[int | None, float]:
+        """The partner's status (None when no answer came) and the wait its Retry-After asks."""
         headers = {}
         trace = str(msg.headers.get("traceparent", ""))
         if trace:
@@ -106,8 +120,17 @@ class Partner:
         try:
             response = await self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError:
-            return None
-        return response.status_code
+            return None, 0.0
+        return response.status_code, retry_after_s(response.headers.get("Retry-After", ""))
+
+
+def retry_after_s(value: str) -> float:
+    """Seconds a Retry-After header asks for; 0 when absent or not a number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return 0.0  # an HTTP date is not sent by the partners we call; treat as no wait
+    return seconds if 0 < seconds < MAX_WAIT_S else 0.0
 
 
 async def _consume(nc: Client, settings: QueueSettings, handle: Handler) -> None:

@@ -6,7 +6,13 @@
   landed but whose answer was lost is not applied twice either.
 - The ack goes out only after the inbox records the effect: a crash before it
   means a redelivery, which the inbox answers.
-- A message it cannot process is left unacknowledged (nak) for the broker to
+- A partner that asks for a wait (429 or 503 with Retry-After) gets it: the
+  consumer holds the message (telling the broker it is in progress) until
+  that time has passed and calls again, a few times; past that it gives the
+  message back with a delay of at least the Retry-After. No call goes out
+  before the time the partner named, and a rate limit spends none of the
+  message's deliveries.
+- A message it cannot process is given back (nak) for the broker to
   redeliver; on the last delivery the broker allows (``MAX_DELIVER``) it is
   dead-lettered (NATS: published to the DLQ subject and terminated; RabbitMQ:
   rejected, and the queue's dead-letter exchange routes it to the DLQ).
@@ -14,6 +20,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +34,13 @@ from workflows.stripe_orders import events
 # A partner's answers that will not change on a retry: the event cannot be done.
 FINAL_REFUSALS = frozenset({400, 409, 422})
 NAK_DELAY_S = 0.3
+# Answers that ask the caller to come back later, when they name a time.
+WAIT_STATUSES = frozenset({429, 503})
+HOLD_TRIES = 4  # calls of one message through a partner's waits before it is given back
+# Below the shortest ack_wait a pilot would set: the broker keeps a held message ours.
+IN_PROGRESS_EVERY_S = 0.25
+# Clocks and timers are not exact: come back a little after the named time, not on it.
+WAIT_MARGIN_S = 0.05
 
 
 def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
@@ -32,11 +48,13 @@ def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
     inbox = Inbox(settings.state_dir / "inbox.sqlite")
 
     def make_handler(partner: Partner) -> Handler:
-        async def give_up_or_retry(msg: Delivery, why: str) -> None:
+        async def give_up_or_retry(msg: Delivery, why: str, wait_s: float = 0.0) -> None:
             if msg.num_delivered < settings.max_deliver or not settings.dlq:
                 # A later delivery may succeed (an update whose create is still on its
-                # way): ask for it after a pause that grows with each try.
-                await msg.retry(NAK_DELAY_S * msg.num_delivered)
+                # way): ask for it after a pause that grows with each try, and never
+                # before the time a partner's Retry-After named.
+                grown = NAK_DELAY_S * msg.num_delivered
+                await msg.retry(max(grown, wait_s + WAIT_MARGIN_S if wait_s else 0.0))
                 return
             await msg.dead_letter(why)
 
@@ -58,14 +76,14 @@ def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
                 inbox.finish(envelope.id, "superseded")
                 await msg.ack()
                 return
-            status = await _apply(partner, envelope, change, msg)
+            status, wait_s = await _apply(partner, envelope, change, msg)
             if status is not None and 200 <= status < 300:
                 inbox.finish(envelope.id, "processed", change.order_id, change.version)
                 await msg.ack()
             elif status in FINAL_REFUSALS:
                 await give_up_or_retry(msg, f"partner refused with {status}")
             else:
-                await give_up_or_retry(msg, f"partner answered {status}")
+                await give_up_or_retry(msg, f"partner answered {status}", wait_s)
 
         return handle
 
@@ -74,13 +92,41 @@ def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
 
 async def _apply(
     partner: Partner, envelope: events.Envelope, change: events.ShipmentChange, msg: Delivery
-) -> int | None:
+) -> tuple[int | None, float]:
+    """The partner's last answer to the event's call, and the wait it still asks for."""
     if envelope.type == events.PAYMENT_SUCCEEDED:
         body: dict[str, Any] = {
             "order_id": change.order_id,
             "address": change.address,
             "version": change.version,
         }
-        return await partner.call("POST", "/v1/shipments", body, msg, key=envelope.id)
+        return await _call_politely(partner, "POST", "/v1/shipments", body, msg, envelope.id)
     body = {"address": change.address, "version": change.version}
-    return await partner.call("PATCH", f"/v1/shipments/{change.order_id}", body, msg)
+    return await _call_politely(partner, "PATCH", f"/v1/shipments/{change.order_id}", body, msg)
+
+
+async def _call_politely(
+    partner: Partner, method: str, path: str, body: dict[str, Any], msg: Delivery, key: str = ""
+) -> tuple[int | None, float]:
+    """Call, and while the partner asks for a wait, hold the message that long and call again.
+
+    A rate limit is the partner's, not the message's: waiting in place spends
+    none of its deliveries (a nak would, and a throttled burst would end in
+    the DLQ). After HOLD_TRIES calls the wait still asked is returned for the nak.
+    """
+    for tries in range(1, HOLD_TRIES + 1):
+        status, wait_s = await partner.answer(method, path, body, msg, key)
+        if status not in WAIT_STATUSES or not wait_s or tries == HOLD_TRIES:
+            return status, wait_s
+        await _hold(msg, wait_s + WAIT_MARGIN_S)
+    raise AssertionError("unreachable: the last try returns")
+
+
+async def _hold(msg: Delivery, wait_s: float) -> None:
+    """Wait ``wait_s``, telling the broker the message is in progress so it is not redelivered."""
+    until = time.monotonic() + wait_s
+    while (left := until - time.monotonic()) > 0:
+        # A cut link loses the progress report; the broker then redelivers, which the inbox answers.
+        with contextlib.suppress(Exception):
+            await msg.in_progress()
+        await asyncio.sleep(min(IN_PROGRESS_EVERY_S, left))

@@ -51,6 +51,11 @@ class RabbitDelivery:
         await asyncio.sleep(delay_s)
         await self.message.nack(requeue=True)
 
+    async def in_progress(self) -> None:
+        # RabbitMQ keeps an unacknowledged message with its consumer (no ack timer
+        # to reset short of the server's consumer_timeout): nothing to say.
+        return None
+
     async def dead_letter(self, why: str) -> None:
         log.warning("dead-lettering %s: %s", self.message.message_id, why)
         await self.message.reject(requeue=False)
