@@ -81,7 +81,11 @@ class DrillSession:
         async def drill() -> DrillResult:
             proxy = await self._fault_proxy()
             return await drill_run.run_drill(
-                pilot, name, scenario=scenario, reports=self.reports, fault_proxy=proxy
+                await self._on_shared_node(pilot),
+                name,
+                scenario=scenario,
+                reports=self.reports,
+                fault_proxy=proxy,
             )
 
         return self._run(drill())

@@ -52,7 +52,7 @@ def cannot_stand(pilot: Pilot) -> str:
     if pilot.spec.poll is not None:
         return (
             "the events come from a paged source API the lab serves per drill, with the "
-            "drill's page faults and its journal, so every schedule runs on a source, "
+            "drill's page faults and its journal, so every drill runs on a source, "
             "workflow and partners of its own"
         )
     if pilot.spec.queue is None:
@@ -63,7 +63,7 @@ def cannot_stand(pilot: Pilot) -> str:
     return (
         "the events come from a queue broker: each drill declares its own stream and "
         "durable consumer and reads the outcomes back from its broker, which a standing stage "
-        "cannot yet give it, so every schedule runs on a broker, workflow and partners of its own"
+        "cannot yet give it, so every drill runs on a broker, workflow and partners of its own"
     )
 
 

@@ -138,10 +138,14 @@ def _disagreement(standing: list[DrillResult], fresh: DrillResult) -> str:
 
 
 def _unsalted_reason(pilot: Pilot) -> str:
-    """Why salting cannot keep this pilot's drills apart on a standing stage, or ''."""
+    """Why this pilot's drills cannot share a standing stage (its source, or keys salting
+    cannot follow), or ''."""
+    from harness.drill.standing import cannot_stand
     from harness.inputs.fixtures import load_fixtures
     from harness.replay.salt import unsalted_keys
 
+    if why := cannot_stand(pilot):
+        return why
     spec = pilot.spec
     events = load_fixtures(pilot.resolve(spec.webhook.fixtures))
     missing = unsalted_keys(events, spec.expectations, sorted(spec.partners))
