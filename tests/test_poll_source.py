@@ -81,6 +81,14 @@ def test_a_change_between_pages_skips_a_record_under_page_numbers_not_under_a_cu
     assert sorted(set(by_cursor)) == KEYS and by_cursor[-1] == "ct-004"  # again, at the end
 
 
+def test_a_changed_record_keeps_the_version_it_was_served_at_on_its_page() -> None:
+    pager = _pager("cursor", change_between_pages=1)
+    first = pager.answer({})
+    # The page just served is what the workflow saw: the record changed after it.
+    assert first.served[-1].version == 1 and first.body["records"][-1]["version"] == 1
+    assert pager.changed == {3: 2} and pager.records[-1].key == "ct-004"
+
+
 def test_error_at_page_answers_the_status_with_retry_after_then_the_page() -> None:
     pager = _pager("cursor", error_at_page={"page": 2, "status": 429, "retry_after_s": 0.4})
     first = pager.answer({})
@@ -166,13 +174,24 @@ def test_naive_sync_job_loses_the_rest_of_the_listing_at_a_429(tmp_path: Path) -
     )
 
 
-@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle"])
+def test_naive_sync_job_misses_a_record_when_one_changes_mid_pagination(tmp_path: Path) -> None:
+    # Page numbers under a listing that shifted: the record after the changed one is skipped.
+    result = _drill("sync-naive", "record-changed", tmp_path)
+    assert {"exactly_once", "all_accounted", "final_state"} <= _broken(result)
+    exactly = next(r for r in result.results if r.name == "exactly_once")
+    assert "rec-005" in " ".join(exactly.examples)
+
+
+@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle", "record-changed"])
 def test_fixed_sync_job_passes_the_same_scenarios(scenario: str, tmp_path: Path) -> None:
     result = _drill("sync-fixed", scenario, tmp_path)
     assert _broken(result) == set()
     meta = json.loads((result.run_dir / "run.json").read_text())
     assert meta["poll"]["outcomes"]["passes"] == 1 and meta["poll"]["faults"]
     assert meta["poll"]["triggers"][0]["status"] == 200
+    if scenario == "record-changed":
+        # The lab changed rec-004 to v2: that version is expected too, and is the newest.
+        assert meta["expected_versions"] == {"rec-004@v2": {"of": "rec-004", "version": 2}}
 
 
 def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:

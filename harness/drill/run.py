@@ -40,7 +40,7 @@ from harness.replay.sender import Delivering, Sender, SendStats, trace_id_for
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.sources import DeliveryContext
+from harness.sources import DeliveryContext, amends_expected
 
 
 @dataclass
@@ -250,6 +250,9 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
         for row in rows:
             journal.outcome(row)
         p.meta[stage.source.meta_key]["outcomes"] = counts
+        served = getattr(stage.source, "expected_versions", None)
+        if served is not None:
+            p.meta["expected_versions"] = served()
     counts = await _partner_request_counts(stage.partner_urls)
     p.meta["partner_requests_by_partner"] = counts
     # The total is the cost driver the analysis reads; unknown if any partner's is.
@@ -368,6 +371,32 @@ def _expectations(p: Prepared, pilot: Pilot) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass
+class _Expected:
+    """The drill's expected rows, journaled once: up front, or after the drive when the
+    source changes records as it serves them (the expectation follows what it served)."""
+
+    journal: JournalWriter
+    rows: list[dict[str, Any]]
+    written: bool = False
+
+    def write(self, changed: dict[str, dict[str, Any]] | None = None) -> None:
+        """Journal the rows; ``changed``: new event id → the event it changed and its version."""
+        if self.written:
+            return
+        self.written = True
+        by_id = {str(row["event_id"]): row for row in self.rows}
+        for row in self.rows:
+            self.journal.expected(row)
+        for new_id, change in (changed or {}).items():
+            of = by_id.get(str(change["of"]))
+            if of is not None:
+                note = f"{change['of']} changed at the source while served (v{change['version']})"
+                self.journal.expected(
+                    {**of, "event_id": new_id, "entity_version": change["version"], "note": note}
+                )
+
+
 async def _drive(
     p: Prepared,
     journal: JournalWriter,
@@ -438,9 +467,11 @@ async def run_drill(
     with JournalWriter(p.run_dir, p.run_id) as journal:
         try:
             journal.write_meta(p.meta)
-            for row in rows:
-                journal.expected(row)
+            expected = _Expected(journal, rows)
+            if not amends_expected(pilot):
+                expected.write()
             sender, log = await _drive(p, journal, progress, fault_proxy, standing)
+            expected.write(p.meta.get("expected_versions"))
             _journal_partner_files(p, journal)
             # From here a recovery must not take the partner files again.
             p.meta["effects_journaled"] = True
@@ -450,6 +481,7 @@ async def run_drill(
         except ContractMismatch:
             raise
         except DrillOverdue:
+            expected.write()
             # Everything is stopped: keep the partners' records of what happened so far.
             if "clock_origin" in p.meta:
                 _journal_partner_files(p, journal)
@@ -458,6 +490,7 @@ async def run_drill(
         except BaseException as exc:
             # Whatever stopped the drill, run.json says so; the journal so far is kept.
             interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            expected.write()
             p.meta["status"] = "interrupted" if interrupted else "error"
             p.meta["error"] = f"{type(exc).__name__}: {exc}"[:500]
             journal.write_meta(p.meta)

@@ -19,7 +19,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -58,6 +58,11 @@ def collection(spec: PollSpec, events: Sequence[CapturedRequest]) -> list[Record
             raise ServiceError(f"{where}: {problem}") from None
         out.append(Record(index, str(body[spec.key]), version, updated, body))
     return out
+
+
+def changed_id(event_id: str, version: int) -> str:
+    """The event id of a record as it changed at the source during a drill."""
+    return f"{event_id}@v{version}"
 
 
 @dataclass
@@ -111,6 +116,15 @@ class PollRun:
         """No outcome rows (a pull has no per-record answer); run.json keeps passes and pages."""
         return [], {"passes": self.pager.passes, "pages": self.pages}
 
+    def expected_versions(self) -> dict[str, dict[str, Any]]:
+        """The records changed while served, as events of their own (``<event id>@v<N>``,
+        the id their attempt rows carry): each new version must reach the partner as the
+        captured one did, and is what the entity should end on."""
+        return {
+            changed_id(self.events[i].event_id, v): {"of": self.events[i].event_id, "version": v}
+            for i, v in self.pager.changed.items()
+        }
+
     def serve(self, query: dict[str, str]) -> Answer:
         """Answer one page request, and journal it."""
         sent = time.monotonic() - self.t0
@@ -130,6 +144,9 @@ class PollRun:
 
     def _journal(self, served: Record, answer: Answer, sent: float) -> None:
         event = self.events[served.index]
+        if self.pager.changed.get(served.index) == served.version:
+            # The record as it changed at the source is an event of its own.
+            event = replace(event, event_id=changed_id(event.event_id, served.version))
         number = self._served[event.event_id] = self._served.get(event.event_id, 0) + 1
         tags = [f"page:{answer.page}", *(["repeat"] if served.key == answer.repeated else [])]
         self.stats.attempts += 1
