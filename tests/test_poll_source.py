@@ -87,6 +87,9 @@ def test_a_changed_record_keeps_the_version_it_was_served_at_on_its_page() -> No
     # The page just served is what the workflow saw: the record changed after it.
     assert first.served[-1].version == 1 and first.body["records"][-1]["version"] == 1
     assert pager.changed == {3: 2} and pager.records[-1].key == "ct-004"
+    # Page 1 asked for again (after a timeout, say) changes nothing more.
+    pager.answer({})
+    assert pager.changed == {3: 2}
 
 
 def test_error_at_page_answers_the_status_with_retry_after_then_the_page() -> None:

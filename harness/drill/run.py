@@ -381,20 +381,28 @@ class _Expected:
     written: bool = False
 
     def write(self, changed: dict[str, dict[str, Any]] | None = None) -> None:
-        """Journal the rows; ``changed``: new event id → the event it changed and its version."""
+        """Journal the rows; ``changed``: new event id → the event it changed and its version.
+
+        A changed record's new version is expected once, and is what its entity
+        must end on; its captured version becomes one it may cause, since a
+        workflow that first read the record after the change never saw it."""
         if self.written:
             return
         self.written = True
-        by_id = {str(row["event_id"]): row for row in self.rows}
+        changes = {str(c["of"]): (new_id, c["version"]) for new_id, c in (changed or {}).items()}
         for row in self.rows:
-            self.journal.expected(row)
-        for new_id, change in (changed or {}).items():
-            of = by_id.get(str(change["of"]))
-            if of is not None:
-                note = f"{change['of']} changed at the source while served (v{change['version']})"
-                self.journal.expected(
-                    {**of, "event_id": new_id, "entity_version": change["version"], "note": note}
-                )
+            change = changes.get(str(row["event_id"]))
+            if change is None:
+                self.journal.expected(row)
+                continue
+            effect = row["expected_effect"] or row["allowed_effect"]
+            note = f"changed at the source while served (v{change[1]}: {change[0]})"
+            self.journal.expected(
+                {**row, "expected_effect": "", "allowed_effect": effect, "note": note}
+            )
+            self.journal.expected(
+                {**row, "event_id": change[0], "entity_version": change[1], "note": note}
+            )
 
 
 async def _drive(

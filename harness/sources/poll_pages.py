@@ -180,7 +180,10 @@ class Pager:
             faults.append("repeat")
             repeated = served[0].key
         body = self._links(served, start + len(served) - 1 - bool(repeated), page, more)
-        if first and page == self.faults.change_between_pages and served:
+        change = self.faults.change_between_pages
+        if first and page == change and served and not self._spent["change"]:
+            # Once: a page asked for again (after a timeout, say) changes nothing more.
+            self._spent["change"] += 1
             self._change(served[-1])
             faults.append("changed")
         if not more:
