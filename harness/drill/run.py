@@ -125,7 +125,7 @@ async def _replay(
         # A poll pilot: the workflow pulls pages; the lab fires its runs, or waits them out.
         meta = p.meta[stage.source.meta_key]
         ctx = DeliveryContext(
-            p.events, p.plan, p.run_id, p.scenario_name, record, hooks, target, meta
+            p.events, p.plan, p.run_id, p.scenario_name, record, hooks, target, meta, stage.values
         )
         deliverer = stage.source.deliverer(ctx)
         delivering.append(deliverer)
