@@ -136,9 +136,13 @@ class PollRun:
         # and its pages logged, but not journaled as more deliveries.
         judged = self.pager.passes < self.spec.runs
         answer = self.pager.answer(query)
+        wait = answer.headers.get("Retry-After")
+        # Error and slow pages are no attempts (no record reached the workflow); the page
+        # log keeps them, with the wait a 429 asked for, as evidence of how the job paged.
         self.pages.append(
             {"at": round(sent, 4), "page": answer.page, "status": answer.status,
-             "keys": [r.key for r in answer.served], "fault": answer.fault}
+             "keys": [r.key for r in answer.served], "fault": answer.fault,
+             "retry_after_s": float(wait) if wait else None, "delay_s": answer.delay_s}
         )  # fmt: skip
         for served in answer.served if judged and 200 <= answer.status < 300 else []:
             self._journal(served, answer, sent)
