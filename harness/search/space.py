@@ -65,10 +65,23 @@ ToxicKind = Literal["latency", "timeout", "reset_peer"]
 # the consumer has taken (and acked) a message before the next is published, so
 # a window from delivery a to b covers their consumption and replays the same.
 QUEUE_PACE_PER_S = 5.0
-# A [poll] pilot's records are pulled by the workflow, not delivered: faults on
-# the delivery plan, toxic windows and restarts bound to deliveries mean nothing
-# there. Its hunt draws the source's page faults and the partner's.
-POLL_FAMILIES = ("partner", "page")
+
+
+def poll_families() -> set[str]:
+    """What a [poll] pilot's hunt draws: the partner's faults, and the families that
+    bend the source itself (they write scenario tables of their own, not plan faults).
+
+    Its records are pulled by the workflow, not delivered: faults on the delivery
+    plan, toxic windows and restarts bound to deliveries mean nothing there.
+    """
+    outside_plan = {
+        name
+        for name, members in hunt_families().items()
+        if all(f.writes is not None for f in members)
+    }
+    return {"partner", *outside_plan}
+
+
 PartnerKind = Literal[
     "error", "error_after_effect", "throttle", "slow", "lost_answer", "forget_keys"
 ]
@@ -309,7 +322,7 @@ def fault_space(
     queue, poll = spec.queue, spec.poll
     source_timeout_s = DEFAULT_PARTNER_TIMEOUT_S
     if poll is not None:
-        families = [f for f in families if f in POLL_FAMILIES]
+        families = [f for f in families if f in poll_families()]
         waits = [timeouts[n] for n, link in spec.links.items() if link.to == "source"]
         source_timeout_s = max(waits, default=round(1000 * source_timeout_s)) / 1000
     return FaultSpace(
