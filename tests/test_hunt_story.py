@@ -94,7 +94,7 @@ def test_an_unknown_hunt_family_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in message
     assert message.endswith(
         "[hunt] families: unknown fault family 'restarts' "
-        "(families: delivery, move, partner, toxic, capture, workflow)"
+        "(families: delivery, move, partner, toxic, capture, workflow, page)"
     )
 
 

@@ -151,6 +151,18 @@ def test_allowed_effects_are_not_unexpected_but_other_kinds_are() -> None:
     assert result.examples == ["refund.issued for o1"]
 
 
+def test_an_allowed_version_of_an_expected_kind_is_no_duplicate() -> None:
+    # A record changed at its source: v1 may be created, v2 must be, once each.
+    rows = [
+        {**exp("e1", "o1"), "expected_effect": "", "allowed_effect": CREATED},
+        {**exp("e1@v2", "o1", 2), "expected_effect": CREATED},
+    ]
+    effects = [eff("o1", 1, 0.1), {**eff("o1", 2, 0.2), "kind": CREATED}]
+    assert exactly_once(exp_t(rows), eff_t(effects), out_t([])).ok
+    twice = [*effects, {**eff("o1", 2, 0.3), "kind": CREATED}]
+    assert exactly_once(exp_t(rows), eff_t(twice), out_t([])).counts["duplicated"] == 1
+
+
 def test_entities_are_told_apart_by_partner() -> None:
     rows = [{**exp("e1", "k1"), "partner": "crm"}, {**exp("e2", "k1"), "partner": "erp"}]
     rows[1]["entity_version"] = 5
@@ -264,9 +276,7 @@ def test_never_delivered_is_lost_unless_the_workflow_reports_it() -> None:
     assert result.counts["unacknowledged"] == 1
     assert result.counts["dropped"] == 1
     assert result.counts["events"] == 2
-    assert result.examples == [
-        "e1 never answered 2xx (2 attempts, last answered 503), no outcome"
-    ]
+    assert result.examples == ["e1 never answered 2xx (2 attempts, last answered 503), no outcome"]
 
 
 def test_dead_lettered_and_duplicate_are_terminal() -> None:

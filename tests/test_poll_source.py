@@ -17,8 +17,10 @@ import pytest
 from harness.drill import run_drill
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import ScenarioSpec, load_pilot
-from harness.inputs.poll import PollFaults, PollSpec
+from harness.inputs.poll import PollFaults, PollSpec, PollTrigger
+from harness.runtime.processes import ServiceError
 from harness.sources import OpenContext
+from harness.sources.poll_command import run_command, trigger_cwd
 from harness.sources.poll_http import collection, open_poll
 from harness.sources.poll_pages import Pager
 
@@ -79,6 +81,17 @@ def test_a_change_between_pages_skips_a_record_under_page_numbers_not_under_a_cu
     assert "ct-005" not in by_page  # everything shifted one place left under the reader
     by_cursor, _ = _walk(_pager("cursor", change_between_pages=1))
     assert sorted(set(by_cursor)) == KEYS and by_cursor[-1] == "ct-004"  # again, at the end
+
+
+def test_a_changed_record_keeps_the_version_it_was_served_at_on_its_page() -> None:
+    pager = _pager("cursor", change_between_pages=1)
+    first = pager.answer({})
+    # The page just served is what the workflow saw: the record changed after it.
+    assert first.served[-1].version == 1 and first.body["records"][-1]["version"] == 1
+    assert pager.changed == {3: 2} and pager.records[-1].key == "ct-004"
+    # Page 1 asked for again (after a timeout, say) changes nothing more.
+    pager.answer({})
+    assert pager.changed == {3: 2}
 
 
 def test_error_at_page_answers_the_status_with_retry_after_then_the_page() -> None:
@@ -166,13 +179,24 @@ def test_naive_sync_job_loses_the_rest_of_the_listing_at_a_429(tmp_path: Path) -
     )
 
 
-@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle"])
+def test_naive_sync_job_misses_a_record_when_one_changes_mid_pagination(tmp_path: Path) -> None:
+    # Page numbers under a listing that shifted: the record after the changed one is skipped.
+    result = _drill("sync-naive", "record-changed", tmp_path)
+    assert {"exactly_once", "all_accounted", "final_state"} <= _broken(result)
+    exactly = next(r for r in result.results if r.name == "exactly_once")
+    assert "rec-005" in " ".join(exactly.examples)
+
+
+@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle", "record-changed"])
 def test_fixed_sync_job_passes_the_same_scenarios(scenario: str, tmp_path: Path) -> None:
     result = _drill("sync-fixed", scenario, tmp_path)
     assert _broken(result) == set()
     meta = json.loads((result.run_dir / "run.json").read_text())
     assert meta["poll"]["outcomes"]["passes"] == 1 and meta["poll"]["faults"]
     assert meta["poll"]["triggers"][0]["status"] == 200
+    if scenario == "record-changed":
+        # The lab changed rec-004 to v2: that version is expected too, and is the newest.
+        assert meta["expected_versions"] == {"rec-004@v2": {"of": "rec-004", "version": 2}}
 
 
 def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:
@@ -190,3 +214,44 @@ def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:
     assert not _broken(result) & {"exactly_once", "all_accounted", "final_state"}
     meta = json.loads((result.run_dir / "run.json").read_text())
     assert meta["poll"]["driven_by"] == "its own schedule" and meta["poll"]["passes"] >= 1
+
+
+def test_a_run_fired_by_a_command_trigger(tmp_path: Path) -> None:
+    pilot = load_pilot(PILOTS / "sync-fixed.toml")
+    poll = pilot.spec.poll
+    assert poll is not None
+    # A cron line's one pass: run twice, in the repository, its links' URLs filled in.
+    argv = ["python", "-m", "workflows.sync_job.once", "fixed", "{links.source.url}",
+            "{links.crm.url}"]  # fmt: skip
+    trigger = PollTrigger(command=argv, cwd="..", timeout_s=20)
+    result = _drill(
+        "sync-fixed", "boundary-repeat", tmp_path,
+        poll=poll.model_copy(update={"trigger": trigger, "runs": 2}),
+    )  # fmt: skip
+    assert _broken(result) == set()
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    fired = meta["poll"]["triggers"]
+    assert [(t["run"], t["exit"], t["error"]) for t in fired] == [(1, 0, ""), (2, 0, "")]
+    assert meta["poll"]["driven_by"].startswith("trigger command python -m workflows.sync_job")
+    assert meta["poll"]["outcomes"]["passes"] == 2
+    # 13 records and 3 repeated at page boundaries: the first pass printed its counts.
+    assert '"sent": 16' in (result.run_dir / "trigger-1.log").read_text()
+
+
+def test_a_command_trigger_past_its_time_is_stopped_and_its_folder_stays_in_the_tree(
+    tmp_path: Path,
+) -> None:
+    async def fire(trigger: PollTrigger) -> dict[str, Any]:
+        cwd = trigger_cwd(trigger, PILOTS)
+        return await run_command(trigger, cwd, {"port": "1"}, tmp_path, 1)
+
+    sleeper = PollTrigger(command=["python", "-c", "import time; time.sleep(30)"], timeout_s=0.5)
+    ran = asyncio.run(asyncio.wait_for(fire(sleeper), 20))
+    assert ran["error"] == "timeout" and ran["exit"] is None and ran["took_s"] < 10
+    said = PollTrigger(command=["python", "-c", "print('port {port}')"])
+    assert asyncio.run(fire(said))["exit"] == 0
+    assert (tmp_path / "trigger-1.log").read_text() == "port 1\n"
+    with pytest.raises(ServiceError, match="outside the pilot's tree"):
+        trigger_cwd(PollTrigger(command=["true"], cwd="/tmp"), PILOTS)
+    with pytest.raises(ValueError, match="exactly one of http"):
+        PollTrigger(http="/run", command=["true"])

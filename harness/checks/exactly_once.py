@@ -76,6 +76,19 @@ def _expected_effects(expected: pd.DataFrame) -> list[_Fx]:
     return _fx_rows(rows.drop_duplicates("event_id").reset_index(drop=True))
 
 
+def _allowed_versions(expected: pd.DataFrame) -> set[tuple[str, str, float]]:
+    """(kind, key, version) an event may cause but need not (``allowed_effect``)."""
+    only = (text(expected, "allowed_effect") != "") & (text(expected, "expected_effect") == "")
+    return set(
+        zip(
+            text(expected, "allowed_effect")[only],
+            text(expected, "entity_id")[only],
+            number(expected, "entity_version")[only],
+            strict=True,
+        )
+    )
+
+
 def _observed_effects(effects: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -111,6 +124,7 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
     # Effects whose event is known are placed first, so the guesswork for the
     # rest only fills what is left.
     resolved = eff["event_id"].isin(set(text(expected, "event_id")))
+    allowed = _allowed_versions(expected)
     for row in _fx_rows(eff[resolved]):
         target = by_event.get(row.event_id)
         if target is not None and target.kind == row.kind and target.key == row.key:
@@ -128,6 +142,11 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
             placed.unexpected += 1
             continue
         same_version = [e for e in candidates if by_event[e].version == row.version]
+        if not same_version and (row.kind, row.key, row.version) in allowed:
+            # The very version an event may cause (a record's captured version
+            # that changed at its source, say) is that event's, not a duplicate.
+            placed.untracked += 1
+            continue
         pick = (
             _first_unfilled(same_version, placed.assigned)
             or _first_unfilled(candidates, placed.assigned)

@@ -40,7 +40,7 @@ from harness.replay.sender import Delivering, Sender, SendStats, trace_id_for
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.sources import DeliveryContext
+from harness.sources import DeliveryContext, amends_expected
 
 
 @dataclass
@@ -125,7 +125,7 @@ async def _replay(
         # A poll pilot: the workflow pulls pages; the lab fires its runs, or waits them out.
         meta = p.meta[stage.source.meta_key]
         ctx = DeliveryContext(
-            p.events, p.plan, p.run_id, p.scenario_name, record, hooks, target, meta
+            p.events, p.plan, p.run_id, p.scenario_name, record, hooks, target, meta, stage.values
         )
         deliverer = stage.source.deliverer(ctx)
         delivering.append(deliverer)
@@ -250,6 +250,9 @@ async def _collect(p: Prepared, stage: Stage, journal: JournalWriter) -> None:
         for row in rows:
             journal.outcome(row)
         p.meta[stage.source.meta_key]["outcomes"] = counts
+        served = getattr(stage.source, "expected_versions", None)
+        if served is not None:
+            p.meta["expected_versions"] = served()
     counts = await _partner_request_counts(stage.partner_urls)
     p.meta["partner_requests_by_partner"] = counts
     # The total is the cost driver the analysis reads; unknown if any partner's is.
@@ -369,6 +372,40 @@ def _expectations(p: Prepared, pilot: Pilot) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass
+class _Expected:
+    """The drill's expected rows, journaled once: up front, or after the drive when the
+    source changes records as it serves them (the expectation follows what it served)."""
+
+    journal: JournalWriter
+    rows: list[dict[str, Any]]
+    written: bool = False
+
+    def write(self, changed: dict[str, dict[str, Any]] | None = None) -> None:
+        """Journal the rows; ``changed``: new event id → the event it changed and its version.
+
+        A changed record's new version is expected once, and is what its entity
+        must end on; its captured version becomes one it may cause, since a
+        workflow that first read the record after the change never saw it."""
+        if self.written:
+            return
+        self.written = True
+        changes = {str(c["of"]): (new_id, c["version"]) for new_id, c in (changed or {}).items()}
+        for row in self.rows:
+            change = changes.get(str(row["event_id"]))
+            if change is None:
+                self.journal.expected(row)
+                continue
+            effect = row["expected_effect"] or row["allowed_effect"]
+            note = f"changed at the source while served (v{change[1]}: {change[0]})"
+            self.journal.expected(
+                {**row, "expected_effect": "", "allowed_effect": effect, "note": note}
+            )
+            self.journal.expected(
+                {**row, "event_id": change[0], "entity_version": change[1], "note": note}
+            )
+
+
 async def _drive(
     p: Prepared,
     journal: JournalWriter,
@@ -439,9 +476,11 @@ async def run_drill(
     with JournalWriter(p.run_dir, p.run_id) as journal:
         try:
             journal.write_meta(p.meta)
-            for row in rows:
-                journal.expected(row)
+            expected = _Expected(journal, rows)
+            if not amends_expected(pilot):
+                expected.write()
             sender, log = await _drive(p, journal, progress, fault_proxy, standing)
+            expected.write(p.meta.get("expected_versions"))
             _journal_partner_files(p, journal)
             # From here a recovery must not take the partner files again.
             p.meta["effects_journaled"] = True
@@ -451,6 +490,7 @@ async def run_drill(
         except ContractMismatch:
             raise
         except DrillOverdue:
+            expected.write()
             # Everything is stopped: keep the partners' records of what happened so far.
             if "clock_origin" in p.meta:
                 _journal_partner_files(p, journal)
@@ -459,6 +499,7 @@ async def run_drill(
         except BaseException as exc:
             # Whatever stopped the drill, run.json says so; the journal so far is kept.
             interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            expected.write()
             p.meta["status"] = "interrupted" if interrupted else "error"
             p.meta["error"] = f"{type(exc).__name__}: {exc}"[:500]
             journal.write_meta(p.meta)

@@ -95,7 +95,8 @@ async def _open_source(p: Prepared, stack: contextlib.AsyncExitStack) -> SourceR
         return None
     kind, table = found
     try:
-        ctx = OpenContext(p.pilot.path.parent, p.run_dir, p.scenario, p.events)
+        # The events the plan sends: a scenario's ``delivery.events`` (a hunt's set) chooses them.
+        ctx = OpenContext(p.pilot.path.parent, p.run_dir, p.scenario, p.run_events)
         source = await stack.enter_async_context(kind.open(table, ctx))
     except ServiceError as exc:
         # The source names its key ("[queue] port: ..."); the file goes first, as for pilots.

@@ -821,9 +821,9 @@ def load_scenario_file(path: str | Path, pilot: Pilot) -> dict[str, ScenarioSpec
     if not isinstance(raw, dict) or not raw:
         raise PilotError(f"{path}: no [scenarios.<name>] table")
     merged = pilot.spec.model_dump(mode="python")
-    if merged.get("queue") is not None:
-        # A queue pilot's [webhook] is the one its [queue] stood in for: given
-        # back to the model it would read as a second source of events.
+    if merged.get("queue") is not None or merged.get("poll") is not None:
+        # A queue or poll pilot's [webhook] is the one its source stood in for:
+        # given back to the model it would read as a second source of events.
         merged.pop("webhook", None)
     # Checked beside the pilot's own scenarios, which its [[expectations]] may name.
     merged["scenarios"] = {**(merged.get("scenarios") or {}), **raw}

@@ -42,11 +42,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class PollTrigger(_Strict):
-    """A run the lab starts: an HTTP call to the workflow, answered when its pass is over."""
+def _argv(words: list[str]) -> list[str]:
+    if not words or len(words) > 64 or any(not w or len(w) > 4096 or "\0" in w for w in words):
+        raise ValueError("must be a program and its arguments: 1 to 64 non-empty words")
+    return words
 
-    http: Path  # POSTed on the workflow's own address
-    timeout_s: PositiveSeconds = 30.0  # how long one run may take before the lab stops waiting
+
+class PollTrigger(_Strict):
+    """A run the lab starts: an HTTP call to the workflow, answered when its pass is over,
+    or a command (a program and its arguments, no shell) that exits when its pass is over."""
+
+    http: Path | None = None  # POSTed on the workflow's own address
+    # Run in ``cwd`` (relative to the pilot file, inside the pilot's tree), its output in
+    # the run folder (trigger-<n>.log); placeholders such as {links.NAME.url} are filled.
+    command: Annotated[list[str], AfterValidator(_argv)] | None = None
+    cwd: str = "."
+    timeout_s: PositiveSeconds = 30.0  # how long one run may take before the lab stops it
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PollTrigger:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("give exactly one of http (a path to POST) or command (argv)")
+        return self
+
+    def describe(self) -> str:
+        """How a run is fired, for run.json."""
+        if self.command is not None:
+            return f"trigger command {' '.join(self.command)[:200]}"
+        return f"trigger POST {self.http}"
 
 
 class PollSpec(_Strict):

@@ -32,6 +32,7 @@ numbers, so the shrinker ends on the plainest schedule that still breaks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,6 +65,23 @@ ToxicKind = Literal["latency", "timeout", "reset_peer"]
 # the consumer has taken (and acked) a message before the next is published, so
 # a window from delivery a to b covers their consumption and replays the same.
 QUEUE_PACE_PER_S = 5.0
+
+
+def poll_families() -> set[str]:
+    """What a [poll] pilot's hunt draws: the partner's faults, and the families that
+    bend the source itself (they write scenario tables of their own, not plan faults).
+
+    Its records are pulled by the workflow, not delivered: faults on the delivery
+    plan, toxic windows and restarts bound to deliveries mean nothing there.
+    """
+    outside_plan = {
+        name
+        for name, members in hunt_families().items()
+        if all(f.writes is not None for f in members)
+    }
+    return {"partner", *outside_plan}
+
+
 PartnerKind = Literal[
     "error", "error_after_effect", "throttle", "slow", "lost_answer", "forget_keys"
 ]
@@ -136,6 +154,10 @@ class FaultSpace:
     # bound to deliveries also covers the consumer taking them (None: at once).
     pace_per_s: float | None = None
     ack_wait_s: float | None = None  # the queue consumer's redelivery delay
+    # [poll] pilots: pages one clean pass over the set takes (0: no poll source),
+    # and how long the workflow waits for a page (its source link's timeout_s).
+    pages: int = 0
+    source_timeout_s: float = DEFAULT_PARTNER_TIMEOUT_S
 
     def role(self, link: str) -> str:
         """What ``link`` leads to (a partner unless the space says otherwise)."""
@@ -233,8 +255,9 @@ def restarts_supported(pilot: Pilot) -> bool:
 
     Not for queue pilots yet: the restart nemesis counts the webhook sender's
     deliveries in flight, which a queue's publisher does not give it.
+    A [poll] pilot neither: its records are pulled, not delivered.
     """
-    if pilot.spec.queue is not None:
+    if pilot.spec.queue is not None or pilot.spec.poll is not None:
         return False
     return pilot.spec.workflow.command is not None and _accepts(
         {"workflow": {"restarts": [{"after_delivery": 0}]}}
@@ -290,13 +313,18 @@ def fault_space(
         for name, link in spec.links.items()
     }
     roles = {
-        name: "queue" if link.to == "queue" else "partner"
+        name: link.to if link.to in ("queue", "source") else "partner"
         for name, link in spec.links.items()
         if link.to != "workflow"  # toxics never go on the webhook link; see ``_toxic_fault``
     }
     # A service is reached through a link of its own name ([services.NAME]).
     roles.update({name: f"service:{service.kind}" for name, service in spec.services.items()})
-    queue = spec.queue
+    queue, poll = spec.queue, spec.poll
+    source_timeout_s = DEFAULT_PARTNER_TIMEOUT_S
+    if poll is not None:
+        families = [f for f in families if f in poll_families()]
+        waits = [timeouts[n] for n, link in spec.links.items() if link.to == "source"]
+        source_timeout_s = max(waits, default=round(1000 * source_timeout_s)) / 1000
     return FaultSpace(
         events=tuple(chosen),
         links=tuple(roles),
@@ -312,6 +340,8 @@ def fault_space(
         roles=roles,
         pace_per_s=QUEUE_PACE_PER_S if queue is not None else None,
         ack_wait_s=queue.ack_wait_s if queue is not None else None,
+        pages=math.ceil(len(chosen) / poll.page_size) if poll is not None else 0,
+        source_timeout_s=source_timeout_s,
     )
 
 

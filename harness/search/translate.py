@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from harness.inputs.delivery_faults import (
+    REGISTRY,
     CaptureFault,
     DeliveryFault,
     FamilyFault,
@@ -106,9 +107,14 @@ def canonical(schedule: Sequence[Fault], space: FaultSpace | None = None) -> Sch
     """
     out: list[Fault] = []
     taken: set[int] = set()
+    kept: set[str] = set()  # a family's faults a scenario has room for one of
     for fault in schedule:
         if fault in out:
             continue
+        if isinstance(fault, FamilyFault) and (only := fault.exclusive()) is not None:
+            if only in kept:
+                continue
+            kept.add(only)
         if isinstance(fault, RateLimitFault) and any(isinstance(f, RateLimitFault) for f in out):
             continue  # a partner has one rate limit
         if isinstance(fault, DeliveryFault):
@@ -226,6 +232,10 @@ def scenario_for(
                 "capacity": fault.capacity,
                 "refill_per_s": fault.refill_per_s,
             }
+    for fault in schedule:
+        writes = family_of(fault).writes if isinstance(fault, FamilyFault) else None
+        for table, fields in (writes(space, fault) if writes else {}).items():
+            body.setdefault(table, {}).update(fields)
     restarts = [
         {"after_delivery": f.after_delivery} for f in schedule if isinstance(f, RestartFault)
     ]
@@ -288,6 +298,9 @@ def schedule_from_scenario(space: FaultSpace, scenario: ScenarioSpec) -> Schedul
             )
         )
     faults.extend(_partner_back(scenario.partner))
+    for family in REGISTRY.values():
+        if family.reads is not None:
+            faults.extend(family.reads(space, scenario))
     limit = scenario.partner.get("rate_limit")
     if limit:
         faults.append(RateLimitFault(int(limit["capacity"]), float(limit["refill_per_s"])))

@@ -21,7 +21,15 @@ from harness.inputs.pilot import Pilot
 from harness.sources import poll_http, queue_nats, queue_rabbitmq
 from harness.sources.base import DeliveryContext, OpenContext, SourceRun
 
-__all__ = ["SOURCES", "DeliveryContext", "OpenContext", "SourceKind", "SourceRun", "declared"]
+__all__ = [
+    "SOURCES",
+    "DeliveryContext",
+    "OpenContext",
+    "SourceKind",
+    "SourceRun",
+    "amends_expected",
+    "declared",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,9 @@ class SourceKind:
     table: str  # the pilot table that declares it ([queue], [poll])
     brokers: tuple[str, ...]  # the values of its ``broker`` key this kind serves
     open: Callable[[Any, OpenContext], AbstractAsyncContextManager[SourceRun]]
+    # It may change a record while serving it (its run has ``expected_versions()``):
+    # the drill journals the expected rows after the drive, at the versions served.
+    amends_expected: bool = False
 
 
 @asynccontextmanager
@@ -49,7 +60,7 @@ async def _open_poll(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
 
 SOURCES: dict[str, SourceKind] = {
     "queue": SourceKind("queue", ("nats", "rabbitmq"), _open_queue),
-    "poll": SourceKind("poll", (), _open_poll),
+    "poll": SourceKind("poll", (), _open_poll, amends_expected=True),
 }
 
 
@@ -60,3 +71,9 @@ def declared(pilot: Pilot) -> tuple[SourceKind, Any] | None:
         if table is not None:
             return kind, table
     return None
+
+
+def amends_expected(pilot: Pilot) -> bool:
+    """Whether the pilot's source may change records it serves (see ``SourceKind``)."""
+    found = declared(pilot)
+    return found is not None and found[0].amends_expected

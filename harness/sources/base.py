@@ -7,8 +7,8 @@ still pending, and what run.json and the outcomes table keep of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +40,8 @@ class DeliveryContext:
     hooks: DeliveryHooks
     workflow_url: str
     meta: dict[str, Any]  # the source's part of run.json, which the deliverer may add to
+    # The drill's placeholder values ({links.NAME.url}, {port} ...), for what a kind runs.
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 class SourceRun(Protocol):

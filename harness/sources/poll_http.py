@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +31,7 @@ from harness.inputs.poll import PollSpec
 from harness.replay.sender import SendStats
 from harness.runtime.processes import ServiceError
 from harness.sources.base import DeliveryContext, OpenContext
+from harness.sources.poll_command import run_command, trigger_cwd
 from harness.sources.poll_pages import Answer, Pager, Record, pages_needed
 
 HEAD_LIMIT = 16 * 1024  # a GET's request line and headers; more is not a page request
@@ -60,6 +62,11 @@ def collection(spec: PollSpec, events: Sequence[CapturedRequest]) -> list[Record
     return out
 
 
+def changed_id(event_id: str, version: int) -> str:
+    """The event id of a record as it changed at the source during a drill."""
+    return f"{event_id}@v{version}"
+
+
 @dataclass
 class PollRun:
     """The source API of one drill: where it listens, the pager, and what it served."""
@@ -76,6 +83,8 @@ class PollRun:
     scenario: str = ""
     t0: float = 0.0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    run_dir: Path = Path(".")  # a command trigger's output goes here
+    trigger_cwd: Path = Path(".")  # where a command trigger runs (checked when the source opens)
     _served: dict[str, int] = field(default_factory=dict)
 
     link_to = "source"  # the [links.X] to value that reaches it
@@ -94,14 +103,14 @@ class PollRun:
             "page_size": s.page_size,
             "records": len(self.pager.records),
             "runs": s.runs,
-            "driven_by": f"trigger POST {s.trigger.http}" if s.trigger else "its own schedule",
+            "driven_by": s.trigger.describe() if s.trigger else "its own schedule",
             "faults": self.faults_told,
         }
 
     def deliverer(self, ctx: DeliveryContext) -> Puller:
         """Drives the passes; the rows come from the server as it answers pages."""
         self.record, self.run_id, self.scenario = ctx.record, ctx.run_id, ctx.scenario
-        return Puller(self, ctx.workflow_url, ctx.meta)
+        return Puller(self, ctx.workflow_url, ctx.meta, ctx.values)
 
     async def still_pending(self) -> int:
         """Nothing waits at the source once the runs are over: the drill settles on partners."""
@@ -111,6 +120,15 @@ class PollRun:
         """No outcome rows (a pull has no per-record answer); run.json keeps passes and pages."""
         return [], {"passes": self.pager.passes, "pages": self.pages}
 
+    def expected_versions(self) -> dict[str, dict[str, Any]]:
+        """The records changed while served, as events of their own (``<event id>@v<N>``,
+        the id their attempt rows carry): each new version must reach the partner as the
+        captured one did, and is what the entity should end on."""
+        return {
+            changed_id(self.events[i].event_id, v): {"of": self.events[i].event_id, "version": v}
+            for i, v in self.pager.changed.items()
+        }
+
     def serve(self, query: dict[str, str]) -> Answer:
         """Answer one page request, and journal it."""
         sent = time.monotonic() - self.t0
@@ -118,9 +136,13 @@ class PollRun:
         # and its pages logged, but not journaled as more deliveries.
         judged = self.pager.passes < self.spec.runs
         answer = self.pager.answer(query)
+        wait = answer.headers.get("Retry-After")
+        # Error and slow pages are no attempts (no record reached the workflow); the page
+        # log keeps them, with the wait a 429 asked for, as evidence of how the job paged.
         self.pages.append(
             {"at": round(sent, 4), "page": answer.page, "status": answer.status,
-             "keys": [r.key for r in answer.served], "fault": answer.fault}
+             "keys": [r.key for r in answer.served], "fault": answer.fault,
+             "retry_after_s": float(wait) if wait else None, "delay_s": answer.delay_s}
         )  # fmt: skip
         for served in answer.served if judged and 200 <= answer.status < 300 else []:
             self._journal(served, answer, sent)
@@ -130,6 +152,9 @@ class PollRun:
 
     def _journal(self, served: Record, answer: Answer, sent: float) -> None:
         event = self.events[served.index]
+        if self.pager.changed.get(served.index) == served.version:
+            # The record as it changed at the source is an event of its own.
+            event = replace(event, event_id=changed_id(event.event_id, served.version))
         number = self._served[event.event_id] = self._served.get(event.event_id, 0) + 1
         tags = [f"page:{answer.page}", *(["repeat"] if served.key == answer.repeated else [])]
         self.stats.attempts += 1
@@ -207,6 +232,9 @@ async def open_poll(spec: PollSpec, ctx: OpenContext) -> AsyncIterator[PollRun]:
             f"page_size {spec.page_size}), past max_pages = {spec.max_pages}"
         )
     run = PollRun(spec, Pager(spec, scenario.poll, records), events, "", scenario.poll.tell())
+    run.run_dir = ctx.run_dir
+    if spec.trigger is not None and spec.trigger.command is not None:
+        run.trigger_cwd = trigger_cwd(spec.trigger, ctx.base)  # a bad one stops the drill now
     server = await asyncio.start_server(_handler(run), "127.0.0.1", 0, limit=HEAD_LIMIT)
     port = server.sockets[0].getsockname()[1]
     run.url = f"http://127.0.0.1:{port}"
@@ -231,6 +259,7 @@ class Puller:
     source: PollRun
     workflow_url: str
     meta: dict[str, Any]
+    values: Mapping[str, str] = field(default_factory=dict)  # placeholders of a command trigger
     stats: SendStats = field(init=False)
 
     def __post_init__(self) -> None:
@@ -246,9 +275,15 @@ class Puller:
             self.meta["passes"] = src.pager.passes
             return self.stats
         fired = self.meta.setdefault("triggers", [])
-        async with httpx.AsyncClient(timeout=spec.trigger.timeout_s) as client:
+        trigger = spec.trigger
+        if trigger.command is not None:
             for number in range(1, spec.runs + 1):
-                fired.append(await _fire(client, self.workflow_url + spec.trigger.http, number))
+                run = await run_command(trigger, src.trigger_cwd, self.values, src.run_dir, number)
+                fired.append(run)
+        else:
+            async with httpx.AsyncClient(timeout=trigger.timeout_s) as client:
+                for number in range(1, spec.runs + 1):
+                    fired.append(await _fire(client, f"{self.workflow_url}{trigger.http}", number))
         self.meta["passes"] = src.pager.passes
         return self.stats
 

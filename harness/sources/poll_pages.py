@@ -86,6 +86,7 @@ class Pager:
     passes: int = 0
     _since_page: int = 0  # pages of the current updated_since pass (no page in its query)
     _spent: Counter[str] = field(default_factory=Counter)
+    changed: dict[int, int] = field(default_factory=dict)  # record index → version it now has
 
     def __post_init__(self) -> None:
         self.records.sort(key=lambda r: r.order)
@@ -179,7 +180,10 @@ class Pager:
             faults.append("repeat")
             repeated = served[0].key
         body = self._links(served, start + len(served) - 1 - bool(repeated), page, more)
-        if first and page == self.faults.change_between_pages and served:
+        change = self.faults.change_between_pages
+        if first and page == change and served and not self._spent["change"]:
+            # Once: a page asked for again (after a timeout, say) changes nothing more.
+            self._spent["change"] += 1
             self._change(served[-1])
             faults.append("changed")
         if not more:
@@ -199,9 +203,15 @@ class Pager:
         return out
 
     def _change(self, record: Record) -> None:
-        """The record changes now: a newer version, updated after everything else."""
+        """The record changes now: a newer version, updated after everything else.
+
+        A new Record takes its place, so the page just served keeps the old one
+        (its attempt rows say the version that was served)."""
         s = self.spec
-        record.version += 1
-        record.updated_at = max(r.updated_at for r in self.records) + 1
-        record.body = {**record.body, s.version: record.version, s.updated_at: record.updated_at}
+        version, updated = record.version + 1, max(r.updated_at for r in self.records) + 1
+        body = {**record.body, s.version: version, s.updated_at: updated}
+        self.records[self.records.index(record)] = Record(
+            record.index, record.key, version, updated, body
+        )
+        self.changed[record.index] = version
         self.records.sort(key=lambda r: r.order)

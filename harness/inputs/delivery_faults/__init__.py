@@ -62,7 +62,7 @@ __all__ = [
     "specs",
 ]
 
-_ORDER = ("duplicate", "drop", "reorder", "stale_signature", "move", "capture")
+_ORDER = ("duplicate", "drop", "reorder", "stale_signature", "move", "capture", "page")
 
 REGISTRY: dict[str, Family] = {name: import_module(f"{__name__}.{name}").FAMILY for name in _ORDER}
 

@@ -102,6 +102,12 @@ class HuntSpace(Protocol):
     @property
     def related(self) -> tuple[tuple[int, int], ...]: ...  # set positions about one entity
 
+    @property
+    def pages(self) -> int: ...  # pages one clean pass over a [poll] source takes; 0: no source
+
+    @property
+    def source_timeout_s(self) -> float: ...  # how long the workflow waits for a page
+
 
 @dataclass(frozen=True)
 class FamilyFault:
@@ -110,6 +116,10 @@ class FamilyFault:
     def place(self) -> int:
         """Where it acts, for listing a schedule's faults in a stable order."""
         raise NotImplementedError
+
+    def exclusive(self) -> str | None:
+        """A name a schedule keeps one fault of (its scenario has room for one), or None."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,9 @@ Arrange = Callable[[list[int], Any, dict[int, Bound], Random], None]
 Step = Callable[[Slot, Any, "Bound | None", float], None]
 Strategy = Callable[["DrawFn", HuntSpace], Any]
 Tell = Callable[[HuntSpace, Any, Sequence[CapturedRequest]], str]
+# A fault written as scenario tables of its own (``{"poll": {...}}``), and read back.
+Writes = Callable[[HuntSpace, Any], dict[str, Any]]
+Reads = Callable[[HuntSpace, Any], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,9 @@ class Family:
     - ``tell(space, fault, events)``: one sentence naming the events concerned.
     - ``sending(spec)``: what the family asks of the sender, as keyword
       arguments of ``harness.replay.sender.Sender`` (how old a stale signature is).
+    - ``writes(space, fault)``: for a family acting outside the delivery plan (an
+      event source's faults), the scenario tables that say the fault; ``reads(space,
+      scenario)`` gives such faults back from a scenario.
     """
 
     name: str
@@ -172,6 +188,8 @@ class Family:
     available: Callable[[HuntSpace], bool] = lambda space: True
     tell: Tell | None = None
     sending: Callable[[Any], dict[str, Any]] | None = None
+    writes: Writes | None = None
+    reads: Reads | None = None
 
 
 def event_label(event: CapturedRequest) -> str:
