@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,18 +77,31 @@ def test_the_rabbitmq_pilots_load_and_the_nats_ones_stay_nats() -> None:
 
 
 def _alive(word: str) -> list[str]:
-    """Live (not zombie) processes whose command line holds ``word`` (epmd: that program)."""
+    """Live (not zombie) processes whose command line holds ``word``."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if (proc / "stat").read_text().split(") ")[1].startswith("Z"):
                 continue
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if word.encode() in (proc / "cmdline").read_bytes():
+                found.append(proc.name)
         except (OSError, IndexError):
             continue
-        if (word == "epmd" and argv[0].endswith(b"/epmd")) or (
-            word != "epmd" and word.encode() in b" ".join(argv)
-        ):
+    return found
+
+
+def _alive_with(path: Path) -> list[str]:
+    """Live processes whose command line or environment names ``path``: a node's beam
+    and the epmd it started (which keeps the node's HOME), and nobody else's."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "stat").read_text().split(") ")[1].startswith("Z"):
+                continue
+            seen = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if str(path).encode() in seen:
             found.append(proc.name)
     return found
 
@@ -135,21 +149,23 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @needs_server
 def test_a_node_starts_and_leaves_nothing_running(tmp_path: Path) -> None:
-    epmds_before = len(_alive("epmd"))
 
     async def go() -> float | None:
         spec = QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=60)
         async with open_rabbitmq(spec, tmp_path, tmp_path) as run:
             assert run.url.startswith("amqp://127.0.0.1:")
             assert _alive(str(tmp_path / "broker-store"))  # beam runs from the run folder
-            assert len(_alive("epmd")) == epmds_before + 1  # and an epmd of its own
+            # ...and an epmd of its own, started with the node's HOME.
+            assert any(
+                (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[0].endswith(b"epmd")
+                for pid in _alive_with(tmp_path)
+            )
             assert await ready(run, spec.queue) == 0
             return run.start_s
 
     start_s = asyncio.run(go())
     assert start_s is not None and 0 < start_s < 60
-    assert _alive(str(tmp_path / "broker-store")) == []
-    assert len(_alive("epmd")) == epmds_before
+    assert _alive_with(tmp_path) == []
     assert not (tmp_path / "broker-store").exists()
 
 
@@ -255,15 +271,19 @@ def _check(result: Any, name: str) -> Any:
 @needs_server
 @pytest.mark.slow
 def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_one_node(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One session, as the regression suite drills: both pilots ask for a node
     # of their own and share the session's, each drill declaring its queues afresh.
-    epmds_before = len(_alive("epmd"))
-    with DrillSession(tmp_path) as session:
+    # Its scratch (the node's folder) goes under this test's folder, so what runs
+    # from there is this session's and no other worker's.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with DrillSession(tmp_path / "reports") as session:
         naive = session.run(load_pilot(PILOTS / "queue-rabbitmq-naive.toml"), "consumer-cut")
         hardened = session.run(load_pilot(PILOTS / "queue-rabbitmq-hardened.toml"), "consumer-cut")
-        assert _alive("rabbitmq-session"), "the session's node runs until the session ends"
+        assert _alive_with(scratch), "the session's node runs until the session ends"
 
     once = _check(naive, "exactly_once")
     assert not once.ok and once.counts["duplicated"] >= 1
@@ -281,5 +301,4 @@ def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_o
     assert broker["dlq_messages"] == 1 and broker["dead_lettered"] == 1
     assert naive_meta["broker"]["url"] == hardened_meta["broker"]["url"]  # one node
 
-    assert _alive("rabbitmq-session") == []
-    assert len(_alive("epmd")) == epmds_before
+    assert _alive_with(scratch) == []

@@ -113,13 +113,32 @@ async def test_unreachable_server_is_one_line_without_the_password(tmp_path: Pat
     assert PASSWORD not in message
 
 
-def _cluster_dirs() -> set[Path]:
-    return set(postgres._scratch_root().glob("pg-*"))
+@pytest.fixture
+def pg_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own folder for clusters: other workers' drills start clusters too."""
+    root = Path(tempfile.mkdtemp(prefix="chaoslab-pg-test-", dir="/tmp"))
+    root.chmod(0o755)  # the cluster's user (nobody, under root) must reach its folder
+    monkeypatch.setattr(postgres, "_scratch_root", lambda: root)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
-def _postgres_pids() -> set[str]:
-    done = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True)
-    return set(done.stdout.split())
+def _cluster_dirs(root: Path) -> set[Path]:
+    return set(root.glob("pg-*"))
+
+
+def _pids_under(root: Path) -> list[str]:
+    """Live processes whose command line names a path under ``root`` (postgres -D …)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "stat").read_text().split(") ")[1].startswith("Z"):
+                continue
+            if str(root).encode() in (proc / "cmdline").read_bytes():
+                found.append(proc.name)
+        except (OSError, IndexError):
+            continue
+    return found
 
 
 needs_postgres = pytest.mark.skipif(
@@ -128,13 +147,13 @@ needs_postgres = pytest.mark.skipif(
 
 
 @needs_postgres
-async def test_embedded_cluster_is_ready_cleaned_and_gone(tmp_path: Path) -> None:
-    dirs, pids = _cluster_dirs(), _postgres_pids()
+async def test_embedded_cluster_is_ready_cleaned_and_gone(tmp_path: Path, pg_root: Path) -> None:
     kind = KINDS["postgres"]
     async with kind.start("db", PostgresSpec(kind="postgres"), tmp_path) as running:
         assert running.source == "embedded" and running.start_s > 0
         assert running.address.startswith("127.0.0.1:")
-        assert len(_cluster_dirs() - dirs) == 1
+        assert len(_cluster_dirs(pg_root)) == 1
+        assert _pids_under(pg_root), "the cluster's postgres runs from its folder"
         async with await psycopg.AsyncConnection.connect(running.direct) as connection:
             await connection.execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
             await connection.commit()
@@ -142,18 +161,17 @@ async def test_embedded_cluster_is_ready_cleaned_and_gone(tmp_path: Path) -> Non
         async with await psycopg.AsyncConnection.connect(running.direct) as connection:
             row = await (await connection.execute("SELECT count(*) FROM t")).fetchone()
         assert row == (0,)
-    assert _cluster_dirs() == dirs
-    assert _postgres_pids() <= pids
+    assert _cluster_dirs(pg_root) == set()
+    assert _pids_under(pg_root) == []
 
 
 @needs_postgres
-async def test_cluster_goes_when_the_drill_fails_inside(tmp_path: Path) -> None:
-    dirs, pids = _cluster_dirs(), _postgres_pids()
+async def test_cluster_goes_when_the_drill_fails_inside(tmp_path: Path, pg_root: Path) -> None:
     with pytest.raises(RuntimeError, match="drill broke"):
         async with KINDS["postgres"].start("db", PostgresSpec(kind="postgres"), tmp_path):
             raise RuntimeError("drill broke")
-    assert _cluster_dirs() == dirs
-    assert _postgres_pids() <= pids
+    assert _cluster_dirs(pg_root) == set()
+    assert _pids_under(pg_root) == []
 
 
 @needs_postgres
