@@ -13,7 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.runtime.processes import ServiceError
+from harness.runtime.processes import ServiceError, first_error_line
+
+
+def log_text(log: Path) -> str:
+    """A service's log so far ("" before it wrote one)."""
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+def cause_in(log: Path) -> str:
+    """Why a service did not start, in one quoted line: its log's first error line, or
+    its last line, and where the whole log is."""
+    text = log_text(log)
+    line = first_error_line(text) or " ".join((text.strip().splitlines() or [""])[-1].split())
+    return f"{line[:200]!r} (log: {log})"
 
 
 class ServiceStartError(ServiceError):

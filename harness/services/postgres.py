@@ -33,9 +33,9 @@ import psycopg
 from psycopg import sql
 
 from harness.inputs.services import PostgresSpec, where_from
-from harness.runtime.processes import first_error_line, free_port, stop_process, with_parent_death
+from harness.runtime.processes import free_port, stop_process, with_parent_death
 from harness.runtime.scratch import scratch_dir
-from harness.services._kind import Kind, Running, ServiceStartError
+from harness.services._kind import Kind, Running, ServiceStartError, cause_in, log_text
 
 USER = "chaoslab"  # the embedded cluster's superuser (trust auth, loopback only)
 DATABASE = "chaoslab"
@@ -103,16 +103,6 @@ async def _spawn(words: Sequence[str], log: Path) -> asyncio.subprocess.Process:
         )
 
 
-def _log_text(log: Path) -> str:
-    return log.read_text(errors="replace") if log.exists() else ""
-
-
-def _cause(log: Path) -> str:
-    text = _log_text(log)
-    line = first_error_line(text) or " ".join((text.strip().splitlines() or [""])[-1].split())
-    return f"{line[:200]!r} (log: {log})"
-
-
 async def _initdb(name: str, binaries: Path, data: Path, log: Path, timeout_s: float) -> None:
     words = [
         str(binaries / "initdb"), "-D", str(data), "-U", USER, "--auth=trust",
@@ -124,10 +114,10 @@ async def _initdb(name: str, binaries: Path, data: Path, log: Path, timeout_s: f
     except TimeoutError:
         await stop_process(process)
         raise ServiceStartError(
-            f"[services.{name}] initdb did not finish in {timeout_s:g} s: {_cause(log)}"
+            f"[services.{name}] initdb did not finish in {timeout_s:g} s: {cause_in(log)}"
         ) from None
     if code != 0:
-        raise ServiceStartError(f"[services.{name}] initdb failed (code {code}): {_cause(log)}")
+        raise ServiceStartError(f"[services.{name}] initdb failed (code {code}): {cause_in(log)}")
 
 
 def _server_words(binaries: Path, folder: Path, port: int) -> list[str]:
@@ -148,11 +138,11 @@ async def _ready(
     loop = asyncio.get_running_loop()
     while True:
         if process.returncode is not None:
-            if "already in use" in _log_text(log):
+            if "already in use" in log_text(log):
                 return False
             raise ServiceStartError(
                 f"[services.{name}] postgres exited with code {process.returncode} "
-                f"before it was ready: {_cause(log)}"
+                f"before it was ready: {cause_in(log)}"
             )
         try:
             connection = await psycopg.AsyncConnection.connect(dsn, connect_timeout=2)
@@ -163,7 +153,7 @@ async def _ready(
             return True
         if loop.time() > deadline:
             raise ServiceStartError(
-                f"[services.{name}] postgres not ready after its startup_timeout_s: {_cause(log)}"
+                f"[services.{name}] postgres not ready after its startup_timeout_s: {cause_in(log)}"
             )
         # A port coming up has no event to wait on; the interval bounds readiness latency.
         await asyncio.sleep(0.05)
@@ -201,7 +191,7 @@ async def _embedded(name: str, spec: PostgresSpec, folder: Path) -> AsyncIterato
             try:
                 if not await _ready(name, process, _dsn(port, "postgres"), log, deadline):
                     if attempt == PORT_TRIES:
-                        raise ServiceStartError(f"[services.{name}] no free port: {_cause(log)}")
+                        raise ServiceStartError(f"[services.{name}] no free port: {cause_in(log)}")
                     continue
                 await _create_database(_dsn(port, "postgres"), DATABASE)
                 yield Running(

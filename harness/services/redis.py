@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from harness.inputs.services import RedisSpec, where_from
-from harness.runtime.processes import first_error_line, free_port, stop_process, with_parent_death
+from harness.runtime.processes import free_port, stop_process, with_parent_death
 from harness.runtime.scratch import scratch_dir
-from harness.services._kind import Kind, Running, ServiceStartError
+from harness.services._kind import Kind, Running, ServiceStartError, cause_in, log_text
 
 PROGRAM = "redis-server"
 # Between choosing a free port and the server binding it, another process may take it.
@@ -75,27 +75,17 @@ def _program(name: str, spec: RedisSpec) -> str:
     return found
 
 
-def _log_text(log: Path) -> str:
-    return log.read_text(errors="replace") if log.exists() else ""
-
-
-def _cause(log: Path) -> str:
-    text = _log_text(log)
-    line = first_error_line(text) or " ".join((text.strip().splitlines() or [""])[-1].split())
-    return f"{line[:200]!r} (log: {log})"
-
-
 async def _ready(name: str, process: asyncio.subprocess.Process, port: int, log: Path,
                  deadline: float) -> bool:  # fmt: skip
     """True once the server answers PING; False if it died of a taken port."""
     loop = asyncio.get_running_loop()
     while True:
         if process.returncode is not None:
-            if "in use" in _log_text(log):
+            if "in use" in log_text(log):
                 return False
             raise ServiceStartError(
                 f"[services.{name}] redis-server exited with code {process.returncode} "
-                f"before it was ready: {_cause(log)}"
+                f"before it was ready: {cause_in(log)}"
             )
         with contextlib.suppress(OSError, TimeoutError, ConnectionError):
             await _call(f"redis://127.0.0.1:{port}", 1.0, "PING")
@@ -103,7 +93,7 @@ async def _ready(name: str, process: asyncio.subprocess.Process, port: int, log:
         if loop.time() > deadline:
             raise ServiceStartError(
                 f"[services.{name}] redis-server not ready after its startup_timeout_s: "
-                f"{_cause(log)}"
+                f"{cause_in(log)}"
             )
         # A port coming up has no event to wait on; the interval bounds readiness latency.
         await asyncio.sleep(0.02)
@@ -130,7 +120,7 @@ async def _embedded(name: str, spec: RedisSpec, folder: Path) -> AsyncIterator[R
             try:
                 if not await _ready(name, process, port, log, deadline):
                     if attempt == PORT_TRIES:
-                        raise ServiceStartError(f"[services.{name}] no free port: {_cause(log)}")
+                        raise ServiceStartError(f"[services.{name}] no free port: {cause_in(log)}")
                     continue
                 yield Running(
                     name=name,
