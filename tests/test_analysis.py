@@ -571,6 +571,31 @@ def test_an_event_processed_whose_effect_never_landed_is_lost(tmp_path: Path) ->
     assert summary["measured"]["succeeded"] == 9
 
 
+def test_a_record_changed_at_its_source_is_no_duplicate_in_the_review(tmp_path: Path) -> None:
+    """A source record changed mid-pagination: the job may create its captured version
+    and must create its new one. Both landing is right, as exactly_once says; a third
+    creation is a duplicate."""
+    root = tmp_path / "runs"
+    changed = {**_exp("rec-2@v2", "c2", 1), "entity_version": 2, "expected_effect": "created"}
+    captured = {**_exp("rec-2", "c2", 1), "expected_effect": "", "allowed_effect": "created"}
+    rows = [{**_exp("rec-1", "c1"), "expected_effect": "created"}, captured, changed]
+    attempts = [_att(e, 1, 0.1 * i, 0.1 * i + 0.05, 200) for i, e in enumerate(["rec-1", "rec-2"])]
+    landed = [
+        {**_eff("c1", 0.2, ""), "kind": "created"},
+        {**_eff("c2", 0.3, ""), "kind": "created"},  # the captured version
+        {**_eff("c2", 0.4, ""), "kind": "created", "entity_version": 2},  # the changed one
+    ]
+    write_run(root, "run-changed", "record-changed", 1.0, {"slo": SLO}, rows, attempts, landed, [])
+    events = events_table(load_runs(root))
+    assert not events["duplicated"].any(), events[["event_id", "duplicated"]]
+    assert int(events["excess_effects"].sum()) == 0
+
+    twice = [*landed, {**_eff("c2", 0.5, ""), "kind": "created", "entity_version": 2}]
+    write_run(root, "run-twice", "record-changed", 2.0, {"slo": SLO}, rows, attempts, twice, [])
+    again = events_table(load_runs(root))
+    assert int(again.loc[again["run_id"] == "run-twice", "excess_effects"].sum()) == 1
+
+
 def test_the_invariant_grid_says_which_checks_had_nothing_to_judge() -> None:
     from harness.report.analysis import INVARIANT_COLUMNS, invariant_grid
 

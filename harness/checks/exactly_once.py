@@ -76,7 +76,7 @@ def _expected_effects(expected: pd.DataFrame) -> list[_Fx]:
     return _fx_rows(rows.drop_duplicates("event_id").reset_index(drop=True))
 
 
-def _allowed_versions(expected: pd.DataFrame) -> set[tuple[str, str, float]]:
+def allowed_versions(expected: pd.DataFrame) -> set[tuple[str, str, float]]:
     """(kind, key, version) an event may cause but need not (``allowed_effect``)."""
     only = (text(expected, "allowed_effect") != "") & (text(expected, "expected_effect") == "")
     return set(
@@ -124,7 +124,7 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
     # Effects whose event is known are placed first, so the guesswork for the
     # rest only fills what is left.
     resolved = eff["event_id"].isin(set(text(expected, "event_id")))
-    allowed = _allowed_versions(expected)
+    allowed = allowed_versions(expected)
     for row in _fx_rows(eff[resolved]):
         target = by_event.get(row.event_id)
         if target is not None and target.kind == row.kind and target.key == row.key:

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.checks.columns import number, text
 from harness.checks.contract import contract, without_events
+from harness.checks.exactly_once import allowed_versions
 from harness.checks.latency import event_latencies, nearest_rank
 from harness.checks.outcomes import event_outcomes
 from harness.checks.registry import check_all
@@ -311,6 +313,7 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
     duplicated = np.zeros(len(want), dtype=bool)
     missing = np.zeros(len(want), dtype=bool)
     excess = np.zeros(len(want), dtype=np.int64)
+    effects = _without_allowed(expected, want, effects)
     eff_kind = _str(effects["kind"])
     eff_key = _str(effects["business_key"])
     # Kinds are few; within one, count keys on integer codes from a single factorize.
@@ -332,6 +335,34 @@ def _effect_excess(expected: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(
         {"event_id": event_ids, "duplicated": duplicated, "excess": excess, "missing": missing}
     )
+
+
+def _without_allowed(
+    expected: pd.DataFrame, want: pd.DataFrame, effects: pd.DataFrame
+) -> pd.DataFrame:
+    """The effects, less those of a version an event may cause but need not (a record's
+    captured version that changed at its source): exactly_once does not count those as
+    duplicates, and neither may the review. An expected event of that very version
+    keeps its effects counted."""
+    allowed = allowed_versions(expected)
+    if not allowed or effects.empty:
+        return effects
+    owed = set(
+        zip(
+            text(want, "expected_effect"),
+            text(want, "entity_id"),
+            number(want, "entity_version"),
+            strict=True,
+        )
+    )
+    keys = zip(
+        text(effects, "kind"),
+        text(effects, "business_key"),
+        number(effects, "entity_version"),
+        strict=True,
+    )
+    spare = [key in allowed and key not in owed for key in keys]
+    return effects[~np.asarray(spare, dtype=bool)]
 
 
 def _events_of_run(run: Run, scenario: str, slo_ms: float | None) -> pd.DataFrame:
