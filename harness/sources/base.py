@@ -7,6 +7,8 @@ still pending, and what run.json and the outcomes table keep of it.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,19 @@ from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.pilot import ScenarioSpec
 from harness.plan.schedule import Plan
 from harness.replay.sender import Delivering, DeliveryHooks
+from harness.runtime.processes import ServiceError
+
+
+def declared_program(declared: str, base: Path) -> str:
+    """A broker program the pilot names (``[queue] server``): a path, relative to the
+    pilot's folder, or a name on PATH; ServiceError naming the key when it is neither."""
+    path = Path(declared) if Path(declared).is_absolute() else base / declared
+    if os.sep in declared or path.exists():
+        return str(path)
+    found = shutil.which(declared)
+    if found is None:
+        raise ServiceError(f"server: {declared!r} not found (looked in {base} and on PATH)")
+    return found
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ manager; a harness killed outright takes it along (harness.runtime.launch).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from harness.inputs.queue import QueueSpec
 from harness.places import inside
 from harness.runtime.processes import ServiceError, free_port, run_service
+from harness.sources.base import declared_program
 
 PROGRAM = "nats-server"
 # A port chosen free may be taken before the server binds it: then it is asked again.
@@ -39,13 +39,7 @@ class Broker:
 def find_program(declared: str | None, base: Path) -> str:
     """The nats-server to run: the declared one, the one beside Python, or one on PATH."""
     if declared is not None:
-        path = Path(declared) if Path(declared).is_absolute() else base / declared
-        if os.sep in declared or path.exists():
-            return str(path)
-        found = shutil.which(declared)
-        if found is None:
-            raise ServiceError(f"server: {declared!r} not found (looked in {base} and on PATH)")
-        return found
+        return declared_program(declared, base)
     beside = Path(sys.executable).parent / PROGRAM
     if beside.is_file():
         return str(beside)

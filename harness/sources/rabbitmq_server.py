@@ -37,6 +37,7 @@ from harness.runtime.processes import (
     stop_process,
     with_parent_death,
 )
+from harness.sources.base import declared_program
 from harness.sources.nats_server import Broker
 
 PROGRAM = "rabbitmq-server"
@@ -52,13 +53,7 @@ CONFIG = "loopback_users.guest = true\nlog.console = false\nlog.file.level = war
 def find_program(declared: str | None, base: Path) -> str:
     """The rabbitmq-server to run: the declared one, Debian's real script, or one on PATH."""
     if declared is not None:
-        path = Path(declared) if Path(declared).is_absolute() else base / declared
-        if os.sep in declared or path.exists():
-            return str(path)
-        found = shutil.which(declared)
-        if found is None:
-            raise ServiceError(f"server: {declared!r} not found (looked in {base} and on PATH)")
-        return found
+        return declared_program(declared, base)
     if DEBIAN_PROGRAM.is_file():
         return str(DEBIAN_PROGRAM)
     found = shutil.which(PROGRAM)
