@@ -282,7 +282,9 @@ def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_o
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with DrillSession(tmp_path / "reports") as session:
         naive = session.run(load_pilot(PILOTS / "queue-rabbitmq-naive.toml"), "consumer-cut")
-        hardened = session.run(load_pilot(PILOTS / "queue-rabbitmq-hardened.toml"), "consumer-cut")
+        hardened_pilot = load_pilot(PILOTS / "queue-rabbitmq-hardened.toml")
+        hardened = session.run(hardened_pilot, "consumer-cut")
+        calm = session.run(hardened_pilot, "baseline")
         assert _alive_with(scratch), "the session's node runs until the session ends"
 
     once = _check(naive, "exactly_once")
@@ -300,5 +302,14 @@ def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_o
     # The capture's poison message (a string version) went to the declared DLQ.
     assert broker["dlq_messages"] == 1 and broker["dead_lettered"] == 1
     assert naive_meta["broker"]["url"] == hardened_meta["broker"]["url"]  # one node
+
+    # With no fault, nothing is dead-lettered: an update that comes before its
+    # order's create waits its turn without holding the queue (prefetch 1 held it,
+    # and the quorum queue's head-requeue dead-lettered it in every scenario).
+    assert calm.ok, [r.summary for r in calm.results if not r.ok]
+    assert (
+        json.loads((calm.run_dir / "run.json").read_text())["broker"]["outcomes"]["dead_lettered"]
+        == 0
+    )
 
     assert _alive_with(scratch) == []

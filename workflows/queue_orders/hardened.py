@@ -46,6 +46,8 @@ WAIT_MARGIN_S = 0.05
 def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
     """The handler maker, with the inbox in the settings' state folder."""
     inbox = Inbox(settings.state_dir / "inbox.sqlite")
+    # One lock per order seen: a reference workflow's drill has a few dozen.
+    locks: dict[str, asyncio.Lock] = {}
 
     def make_handler(partner: Partner) -> Handler:
         async def give_up_or_retry(msg: Delivery, why: str, wait_s: float = 0.0) -> None:
@@ -68,22 +70,34 @@ def make_handler_for(settings: QueueSettings) -> Callable[[Partner], Handler]:
             except events.EventError as exc:
                 await give_up_or_retry(msg, f"poison: {exc}")
                 return
+            # Messages are handled side by side (a RabbitMQ consumer prefetches
+            # several): two versions of one order must not both pass the version
+            # check and land in the wrong order. The retry pause is taken outside.
+            async with locks.setdefault(change.order_id, asyncio.Lock()):
+                failed = await settle(msg, envelope, change)
+            if failed is not None:
+                await give_up_or_retry(msg, *failed)
+
+        async def settle(
+            msg: Delivery, envelope: events.Envelope, change: events.ShipmentChange
+        ) -> tuple[str, float] | None:
+            """Ack what is done or already done; else why it failed and the wait asked."""
             if inbox.done(envelope.id):
                 await msg.ack()  # a redelivery or a duplicate: done already
-                return
+                return None
             applied = inbox.applied_version(change.order_id)
             if envelope.type == events.ORDER_UPDATED and (applied or -1) >= change.version:
                 inbox.finish(envelope.id, "superseded")
                 await msg.ack()
-                return
+                return None
             status, wait_s = await _apply(partner, envelope, change, msg)
             if status is not None and 200 <= status < 300:
                 inbox.finish(envelope.id, "processed", change.order_id, change.version)
                 await msg.ack()
-            elif status in FINAL_REFUSALS:
-                await give_up_or_retry(msg, f"partner refused with {status}")
-            else:
-                await give_up_or_retry(msg, f"partner answered {status}", wait_s)
+                return None
+            if status in FINAL_REFUSALS:
+                return f"partner refused with {status}", 0.0
+            return f"partner answered {status}", wait_s
 
         return handle
 

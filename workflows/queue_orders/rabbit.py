@@ -1,10 +1,15 @@
 """The RabbitMQ (AMQP 0.9.1) adapter: the same handlers, consuming the lab's quorum queue.
 
 A robust connection (aio-pika) reconnects and re-subscribes after a cut, so a
-cut link is a pause, as with NATS. One message at a time (prefetch 1), acked
-explicitly. The queue counts deliveries (``x-delivery-count``, 0 on the first)
-and dead-letters on its own past its limit; giving a message up early is a
-reject without requeue, which its dead-letter exchange routes to the DLQ.
+cut link is a pause, as with NATS. Up to ``PREFETCH`` messages at a time, each
+acked explicitly: AMQP has no delayed nack, so a message waiting out its retry
+pause is held, and with one message at a time it would hold the whole queue.
+A quorum queue puts a returned message back at its head, so an update waiting
+for its order's create would come back before the create, every time, until
+its delivery limit dead-lettered it. The queue counts deliveries
+(``x-delivery-count``, 0 on the first) and dead-letters on its own past its
+limit; giving a message up early is a reject without requeue, which its
+dead-letter exchange routes to the DLQ.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from workflows.queue_orders.consumer import Handler
 from workflows.queue_orders.settings import QueueSettings
 
 log = logging.getLogger("workflows.queue_orders")
+# Messages handled at once; aio-pika runs each delivery's callback as its own task.
+PREFETCH = 8
 
 
 @dataclass
@@ -47,7 +54,7 @@ class RabbitDelivery:
         await self.message.ack()
 
     async def retry(self, delay_s: float) -> None:
-        # AMQP has no delayed nack: hold it for the pause (prefetch 1 holds the rest too).
+        # AMQP has no delayed nack: hold it for the pause (the other prefetched ones go on).
         await asyncio.sleep(delay_s)
         await self.message.nack(requeue=True)
 
@@ -67,7 +74,7 @@ async def consuming(settings: QueueSettings, handle: Handler) -> AsyncIterator[N
     connection = await aio_pika.connect_robust(settings.broker_url, reconnect_interval=0.2)
     try:
         channel = await connection.channel()
-        await channel.set_qos(prefetch_count=1)
+        await channel.set_qos(prefetch_count=PREFETCH)
         queue = await channel.declare_queue(settings.queue, passive=True)  # the lab's, as declared
 
         async def on_message(message: AbstractIncomingMessage) -> None:
