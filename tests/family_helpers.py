@@ -27,6 +27,7 @@ class Space:
     quirks: tuple[int, ...] = ()
     delays_s: tuple[float, ...] = (0.0, 0.5, 2.0)
     related: tuple[tuple[int, int], ...] = ()
+    source: str = "webhook"
 
 
 def captured() -> list[CapturedRequest]:

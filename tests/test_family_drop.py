@@ -38,3 +38,11 @@ def test_the_sentence_says_lost_and_when_it_comes_again() -> None:
     assert at_once.endswith("is lost; the provider sends it again at once")
     later = tell(Space(), DeliveryFault("drop", 0, 0.5), events)
     assert later.endswith("sends it again after the other events")
+
+
+def test_on_a_queue_pilot_the_loss_is_a_lost_publish_the_producer_repeats() -> None:
+    events = captured()
+    told = tell(Space(source="queue"), DeliveryFault("drop", 2, 0.0), events)
+    assert told.startswith(f"the first publish of event #2 {events[2].event_id} (")
+    assert told.endswith("is lost; the producer publishes it again at once")
+    assert "provider" not in told and "delivery" not in told

@@ -40,3 +40,10 @@ def test_the_hunt_draws_it_as_a_position_fault_and_tells_when_the_copy_comes() -
     assert now.startswith(f"event #1 {events[1].event_id} (")
     assert now.endswith("is delivered twice, the copy right after the original")
     assert late.endswith("the copy 2 s later, after the other events")
+
+
+def test_on_a_queue_pilot_the_copy_is_told_as_a_second_publish() -> None:
+    events = captured()
+    told = tell(Space(source="queue"), DeliveryFault("duplicate", 1, 0.0), events)
+    assert told.endswith("is published twice, the copy right after the original")
+    assert "delivered" not in told

@@ -29,3 +29,9 @@ def test_a_neighbour_move_reads_as_a_swap_a_longer_one_as_late() -> None:
     late = tell(SPACE, MoveFault(0, 3), events)
     assert late.startswith(f"event #0 {events[0].event_id} (")
     assert f"is delivered late, after event #3 {events[4].event_id} (" in late
+
+
+def test_on_a_queue_pilot_a_late_event_is_published_late() -> None:
+    events = captured()
+    told = tell(Space(source="queue"), MoveFault(0, 3), events)
+    assert f"is published late, after event #3 {events[3].event_id} (" in told

@@ -158,6 +158,7 @@ class FaultSpace:
     # and how long the workflow waits for a page (its source link's timeout_s).
     pages: int = 0
     source_timeout_s: float = DEFAULT_PARTNER_TIMEOUT_S
+    source: str = "webhook"  # how the events reach the workflow: "webhook", "queue" or "poll"
 
     def role(self, link: str) -> str:
         """What ``link`` leads to (a partner unless the space says otherwise)."""
@@ -342,6 +343,7 @@ def fault_space(
         ack_wait_s=queue.ack_wait_s if queue is not None else None,
         pages=math.ceil(len(chosen) / poll.page_size) if poll is not None else 0,
         source_timeout_s=source_timeout_s,
+        source="queue" if queue is not None else "poll" if poll is not None else "webhook",
     )
 
 

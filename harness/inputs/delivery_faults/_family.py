@@ -108,6 +108,9 @@ class HuntSpace(Protocol):
     @property
     def source_timeout_s(self) -> float: ...  # how long the workflow waits for a page
 
+    @property
+    def source(self) -> str: ...  # how events reach the workflow: "webhook", "queue", "poll"
+
 
 @dataclass(frozen=True)
 class FamilyFault:
@@ -200,6 +203,12 @@ def event_label(event: CapturedRequest) -> str:
 def label_at(space: HuntSpace, position: int, events: Sequence[CapturedRequest]) -> str:
     """The label of the event at ``position`` of the hunt's set."""
     return event_label(events[space.events[position]])
+
+
+def sent(space: HuntSpace) -> str:
+    """How one sending of an event is said for the pilot's source: a story about a
+    queue consumer must not speak of webhook deliveries the lab never made."""
+    return "published" if space.source == "queue" else "delivered"
 
 
 def when(delay_s: float) -> str:

@@ -52,8 +52,14 @@ def step(slot: Slot, spec: Drop | None, bound: Bound | None, draw: float) -> Non
 def tell(space: HuntSpace, fault: DeliveryFault, events: Sequence[CapturedRequest]) -> str:
     """The loss, and when the provider tries again."""
     again = "at once" if fault.delay_s == 0 else when(fault.delay_s)
+    label = label_at(space, fault.position, events)
+    if space.source == "queue":
+        return (
+            f"the first publish of event #{fault.position} {label} is lost; "
+            f"the producer publishes it again {again}"
+        )
     return (
-        f"the first delivery of event #{fault.position} {label_at(space, fault.position, events)} "
+        f"the first delivery of event #{fault.position} {label} "
         f"is lost; the provider sends it again {again}"
     )
 

@@ -20,6 +20,7 @@ from harness.inputs.delivery_faults._family import (
     HuntSpace,
     Slot,
     label_at,
+    sent,
     when,
 )
 from harness.inputs.fixtures import CapturedRequest
@@ -46,7 +47,8 @@ def step(slot: Slot, spec: Duplicate | None, bound: Bound | None, draw: float) -
 def tell(space: HuntSpace, fault: DeliveryFault, events: Sequence[CapturedRequest]) -> str:
     """The copy, and when it comes."""
     label = label_at(space, fault.position, events)
-    return f"event #{fault.position} {label} is delivered twice, the copy {when(fault.delay_s)}"
+    copy = when(fault.delay_s)
+    return f"event #{fault.position} {label} is {sent(space)} twice, the copy {copy}"
 
 
 FAMILY = Family(

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.inputs.delivery_faults._family import Family, FamilyFault, HuntSpace, event_label
+from harness.inputs.delivery_faults._family import (
+    Family,
+    FamilyFault,
+    HuntSpace,
+    event_label,
+    sent,
+)
 from harness.inputs.fixtures import CapturedRequest
 
 if TYPE_CHECKING:
@@ -60,7 +66,7 @@ def tell(space: HuntSpace, fault: MoveFault, events: Sequence[CapturedRequest]) 
             f"{event_label(after)} before {event_label(moved)}"
         )
     return (
-        f"event #{fault.position} {event_label(moved)} is delivered late, "
+        f"event #{fault.position} {event_label(moved)} is {sent(space)} late, "
         f"after event #{fault.after} {event_label(after)}"
     )
 
