@@ -17,12 +17,10 @@ from typing import Any
 
 import httpx
 
-from harness.checks.registry import check_all, contract_only
 from harness.checks.result import InvariantResult
 from harness.drill import observe, settling, workflow_log
 from harness.drill.collect import ledger_effects, ledger_file, partner_requests, requests_file
 from harness.drill.deadline import Deadline, drill_deadline
-from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
 from harness.drill.errors import ContractMismatch, DrillError, DrillOverdue
 from harness.drill.nemesis import Nemesis, workflow_nemesis
 from harness.drill.prepared import Prepared, prepare
@@ -74,6 +72,8 @@ class DrillResult:
     @property
     def contract_only(self) -> bool:
         """Only a partner's rejections failed: the drill could not judge those events (exit 2)."""
+        from harness.checks.registry import contract_only
+
         return contract_only(self.results)
 
 
@@ -287,6 +287,8 @@ def _journal_partner_files(p: Prepared, journal: JournalWriter) -> None:
 
 
 def _diagnose(p: Prepared, tables: dict[str, Any]) -> str | None:
+    from harness.drill.diagnose import contract_mismatch, webhook_refused
+
     return webhook_refused(tables["attempts"], p.pilot.spec.webhook.path) or contract_mismatch(
         tables["requests"], tables["effects"]
     )
@@ -315,6 +317,11 @@ def _finish(
     started: float,
     log: tuple[Path, int],
 ) -> list[InvariantResult]:
+    # The checks and the diagnosis read pandas frames: they load here, at the end,
+    # so a drill that stops earlier (a workflow that never starts) never pays for pandas.
+    from harness.checks.registry import check_all, contract_only
+    from harness.drill.diagnose import unexpected_calls
+
     run = load_run(p.run_dir)
     tables = {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected", "requests")}
     diagnosis = _diagnose(p, tables)

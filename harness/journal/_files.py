@@ -25,13 +25,23 @@ __all__ = [
 ]
 
 
+def _empty(schema: pa.Schema) -> pa.Table:
+    """A zero-row table of ``schema``.
+
+    Not ``schema.empty_table()``: that (like any pyarrow array built from
+    Python) imports pandas, half a second of CPU, and a drill that stopped
+    before its first row still compacts its empty tables on the way out.
+    """
+    return pa.Table.from_batches([], schema=schema)
+
+
 def _read_jsonl(path: Path, schema: pa.Schema) -> pa.Table:
     data = path.read_bytes()
     # A writer killed mid-line leaves bytes after the last newline; they are not a row.
     end = data.rfind(b"\n") + 1
     data = data[:end]
     if not data.strip():
-        return schema.empty_table()
+        return _empty(schema)
     try:
         parsed = pa_json.read_json(
             io.BytesIO(data),
@@ -76,7 +86,7 @@ def read_table(run_dir: Path, table: str) -> pa.Table:
     jsonl = run_dir / f"{table}.jsonl"
     if jsonl.exists():
         return _read_jsonl(jsonl, schema)
-    return schema.empty_table()
+    return _empty(schema)
 
 
 # ---------------------------------------------------------------- writing
@@ -114,7 +124,7 @@ def compact(run_dir: Path | str, table: str) -> int:
         rows = pq.read_metadata(parquet).num_rows
         jsonl.unlink(missing_ok=True)
         return rows
-    data = _read_jsonl(jsonl, schema) if jsonl.exists() else schema.empty_table()
+    data = _read_jsonl(jsonl, schema) if jsonl.exists() else _empty(schema)
     _write_parquet(parquet, data)
     jsonl.unlink(missing_ok=True)
     return data.num_rows

@@ -6,15 +6,16 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.journal._errors import JournalError
 from harness.journal._files import atomic_write, compact, read_table
 from harness.journal._meta import META_FILE, read_meta
 from harness.journal._rows import table_schema, to_frame
 from harness.journal.columns import TABLES
+
+if TYPE_CHECKING:
+    import pandas as pd  # the frames come from _rows.to_frame, which imports it
 
 __all__ = [
     "Run",

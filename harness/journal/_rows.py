@@ -11,11 +11,13 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from harness.journal._errors import JournalError
 from harness.journal.columns import TABLES
@@ -123,6 +125,11 @@ def check_row(table: str, row: Mapping[str, Any], run_id: str | None = None) -> 
 
 
 def _types_mapper(t: pa.DataType) -> Any:
+    # pandas loads here, when a frame is made: writing rows needs only arrow, and
+    # a drill that stops before its checks (or a command that never reads a
+    # run) is spared half a second of CPU.
+    import pandas as pd
+
     # Nullable integers and booleans keep "no value" distinct from 0 / False.
     if pa.types.is_integer(t):
         return pd.Int64Dtype()

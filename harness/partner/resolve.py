@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import openapi, wiremock
 from .confined import FileRefused, confine
 from .documents import read_document
 from .spec import Annotation, PartnerDecl, PartnerSpecError, ResolvedPartner, RouteSpec, describe
@@ -115,9 +114,15 @@ def resolve_partner(
     )
     parsed = _decl(raw, where)
     routes = list(parsed.routes)
+    # Each importer loads only when named: the OpenAPI one brings YAML and
+    # jsonschema (a tenth of a second of CPU) that inline routes never need.
     if parsed.wiremock:
+        from . import wiremock
+
         routes += wiremock.load(Path(parsed.wiremock))
     if parsed.openapi:
+        from . import openapi
+
         routes += openapi.load(Path(parsed.openapi), root=top)
     _annotate(routes, parsed.annotate, where)
     resolved = ResolvedPartner(

@@ -1,5 +1,8 @@
 """Run a command that dies with the harness: ``python -m harness.runtime.launch PID CMD [ARG...]``.
 
+The harness runs it as ``python -I -S .../launch.py PID CMD ...`` (see
+``processes.with_parent_death``), so it imports the standard library only.
+
 ``PID --as USER CMD ...`` runs it as that user (a service such as PostgreSQL
 refuses to run as root). The parent-death signal is armed after the switch:
 the kernel clears it when a process changes its credentials.
@@ -15,10 +18,11 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
-import signal
 import sys
 
 _PR_SET_PDEATHSIG = 1
+# signal.SIGKILL, written out: importing `signal` loads `enum`, a few ms per service.
+_SIGKILL = 9
 
 
 def main(argv: list[str]) -> int:
@@ -41,7 +45,7 @@ def main(argv: list[str]) -> int:
         command = command[2:]
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)
     if os.getppid() != parent:
         return 0  # the harness died before the signal was armed
     try:

@@ -38,11 +38,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+# The launcher needs only the standard library, so it runs as a script in
+# isolated mode without site: no site-packages scan, no editable-install
+# finder, no `harness` package import (about 20 ms of CPU less per service).
+# -I also keeps the script's own folder off sys.path (it holds an http.py).
+_LAUNCH = [sys.executable, "-I", "-S", str(Path(__file__).with_name("launch.py"))]
+
+
 def with_parent_death(command: Sequence[str], run_as: str | None = None) -> list[str]:
     """The command, wrapped so that it is killed when this process dies
     (and runs as user ``run_as`` when given)."""
     user = ["--as", run_as] if run_as else []
-    return [sys.executable, "-m", "harness.runtime.launch", str(os.getpid()), *user, *command]
+    return [*_LAUNCH, str(os.getpid()), *user, *command]
 
 
 def resolve_command(command: Sequence[str]) -> list[str]:

@@ -29,13 +29,13 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
-
 from harness.inputs.services import PostgresSpec, where_from
 from harness.runtime.processes import free_port, stop_process, with_parent_death
 from harness.runtime.scratch import scratch_dir
 from harness.services._kind import Kind, Running, ServiceStartError, cause_in, log_text
+
+# psycopg (a tenth of a second of CPU) is imported by the functions that talk to
+# a server: every drill loads this module for the services registry, few use it.
 
 USER = "chaoslab"  # the embedded cluster's superuser (trust auth, loopback only)
 DATABASE = "chaoslab"
@@ -135,6 +135,8 @@ async def _ready(
     name: str, process: asyncio.subprocess.Process, dsn: str, log: Path, deadline: float
 ) -> bool:
     """True once the server takes a connection; False if it died of a taken port."""
+    import psycopg
+
     loop = asyncio.get_running_loop()
     while True:
         if process.returncode is not None:
@@ -164,6 +166,9 @@ def _dsn(port: int, database: str) -> str:
 
 
 async def _create_database(dsn: str, database: str) -> None:
+    import psycopg
+    from psycopg import sql
+
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
         await connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
@@ -220,6 +225,9 @@ def _with_database(url: str, database: str, address: str | None = None) -> str:
 
 @contextlib.asynccontextmanager
 async def _on_server(name: str, spec: PostgresSpec, folder: Path) -> AsyncIterator[Running]:
+    import psycopg
+    from psycopg import sql
+
     assert spec.url is not None
     started = time.monotonic()
     source = where_from(spec.url)
@@ -262,6 +270,9 @@ def start(
 
 async def clean(running: Running) -> None:
     """Empty every table of the drill's database (schema kept): the next schedule starts clean."""
+    import psycopg
+    from psycopg import sql
+
     async with await psycopg.AsyncConnection.connect(running.direct, autocommit=True) as conn:
         rows = await (
             await conn.execute(

@@ -26,8 +26,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
-import aiormq
-
 from harness.inputs.queue import QueueSpec
 from harness.places import inside
 from harness.runtime.processes import (
@@ -130,6 +128,8 @@ async def _wait_ready(
     process: asyncio.subprocess.Process, port: int, spec: QueueSpec, log_path: Path
 ) -> None:
     """Until an AMQP connection opens; the node's own error line if it exits first."""
+    import aiormq  # here, not at the top: every drill loads this module, few start RabbitMQ
+
     deadline = time.monotonic() + spec.startup_timeout_s
     url = f"amqp://guest:guest@127.0.0.1:{port}/"
     while time.monotonic() < deadline:
