@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from cli_kit import Ran, chaoslab
 from pilot_tree import naive_logistics_pilot, pilot_tree
 
 from harness.checks.all_accounted import all_accounted
@@ -432,12 +430,11 @@ def naive_pilot(tmp_path: Path, *, contract_mismatch: bool) -> Path:
     return naive_logistics_pilot(tmp_path, "blame-contract", logistics, tail)
 
 
-def drill_cli(pilot: Path, reports: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "drill", str(pilot), "--quiet",
-         "--reports", str(reports)],
-        capture_output=True, text=True, timeout=180, cwd=pilot.parent,
-        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+def drill_cli(pilot: Path, reports: Path) -> Ran:
+    # In-process: what is checked is what `chaoslab drill` says and its exit code.
+    return chaoslab(
+        "drill", str(pilot), "--quiet", "--reports", str(reports),
+        cwd=pilot.parent, env={"PYTHONPATH": str(REPO), "COLUMNS": "200"},
     )  # fmt: skip
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from cli_kit import chaoslab
 from pilot_tree import naive_logistics_pilot
 
 from harness.drill.diagnose import contract_mismatch, unexpected_calls, webhook_refused
@@ -86,10 +85,10 @@ def mismatched_pilot(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_contract_mismatch_exits_2_with_the_partners_reason(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "drill", str(mismatched_pilot(tmp_path)),
-         "--quiet", "--reports", str(reports)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    # In-process: what is checked is what `chaoslab drill` says and its exit code.
+    done = chaoslab(
+        "drill", str(mismatched_pilot(tmp_path)), "--quiet", "--reports", str(reports),
+        cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()

@@ -10,7 +10,6 @@ evidence the review says each figure came from.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -35,6 +34,7 @@ from harness.report import production as pe
 from harness.report import whatif as wi
 from harness.report.analysis import load_runs, pilot_summary
 from harness.report.review import review_inputs
+from tests.cli_kit import Ran, chaoslab
 from tests.pilot_tree import pilot_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -491,15 +491,9 @@ def test_without_production_every_figure_says_it_comes_from_the_drills(tmp_path:
     assert pe.production_sentence(summary).startswith("No production history was imported")
 
 
-def _chaoslab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "60"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def _chaoslab(*args: str, cwd: Path) -> Ran:
+    # In-process: what is checked is what the commands say and their exit codes.
+    return chaoslab(*args, cwd=cwd, env={"COLUMNS": "60"})
 
 
 @pytest.mark.slow

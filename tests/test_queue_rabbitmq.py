@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
 from harness.runtime.processes import ServiceError
 from harness.sources.queue_rabbitmq import RabbitPublisher, broker_outcomes, open_rabbitmq, ready
-from harness.sources.rabbitmq_server import find_program, rabbitmq_server
+from harness.sources.rabbitmq_server import find_program
 
 ROOT = Path(__file__).resolve().parents[1]
 PILOTS = ROOT / "pilots"
@@ -119,54 +120,64 @@ class _NoHooks:
         return None
 
 
+@dataclass(frozen=True)
+class _Node:
+    """The module's node, and what its start showed."""
+
+    url: str
+    folder: Path
+    start_s: float | None
+    ready: int  # the fresh queue's ready messages, read once the node was up
+
+
+# One worker owns the node: the tests that use it share this group, so the
+# suite starts one node (~7 CPU-s, 8 s) rather than one per xdist worker.
+on_the_node = pytest.mark.xdist_group("rabbitmq-node")
+
+
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One node for the module's broker tests, reached by url as a running broker is."""
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Node]:
+    """One node for the module's broker tests, started as a drill starts its own
+    (open_rabbitmq with no url) and reached by url by the others as a running
+    broker is. Its teardown checks it leaves nothing running and no store."""
     if not _have_server():
         pytest.skip("no rabbitmq-server installed")
     folder = tmp_path_factory.mktemp("node")
-    started: asyncio.Queue[str] = asyncio.Queue()
+    started: asyncio.Queue[_Node] = asyncio.Queue()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
 
     async def serve() -> None:
         spec = QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=60)
-        async with rabbitmq_server(spec, folder, folder) as broker:
-            await started.put(broker.url)
+        async with open_rabbitmq(spec, folder, folder) as run:
+            await started.put(_Node(run.url, folder, run.start_s, await ready(run, spec.queue)))
             await stop.wait()
 
     import threading
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
-    url = asyncio.run_coroutine_threadsafe(started.get(), loop).result(timeout=90)
-    yield url
+    yield asyncio.run_coroutine_threadsafe(started.get(), loop).result(timeout=90)
     loop.call_soon_threadsafe(stop.set)
     thread.join(timeout=30)
     assert not thread.is_alive(), "the module's node did not stop"
-    assert _alive(str(folder)) == []
+    assert _alive_with(folder) == []  # neither its beam nor its epmd
+    assert not (folder / "broker-store").exists()
 
 
 @needs_server
-def test_a_node_starts_and_leaves_nothing_running(tmp_path: Path) -> None:
-
-    async def go() -> float | None:
-        spec = QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=60)
-        async with open_rabbitmq(spec, tmp_path, tmp_path) as run:
-            assert run.url.startswith("amqp://127.0.0.1:")
-            assert _alive(str(tmp_path / "broker-store"))  # beam runs from the run folder
-            # ...and an epmd of its own, started with the node's HOME.
-            assert any(
-                (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[0].endswith(b"epmd")
-                for pid in _alive_with(tmp_path)
-            )
-            assert await ready(run, spec.queue) == 0
-            return run.start_s
-
-    start_s = asyncio.run(go())
-    assert start_s is not None and 0 < start_s < 60
-    assert _alive_with(tmp_path) == []
-    assert not (tmp_path / "broker-store").exists()
+@on_the_node
+def test_a_node_starts_and_leaves_nothing_running(node: _Node) -> None:
+    # What it leaves behind is checked when the module's node stops (its teardown).
+    assert node.url.startswith("amqp://127.0.0.1:")
+    assert _alive(str(node.folder / "broker-store"))  # beam runs from the run folder
+    # ...and an epmd of its own, started with the node's HOME.
+    assert any(
+        (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[0].endswith(b"epmd")
+        for pid in _alive_with(node.folder)
+    )
+    assert node.ready == 0
+    assert node.start_s is not None and 0 < node.start_s < 60
 
 
 def test_no_amqp_at_the_url_names_the_key(tmp_path: Path) -> None:
@@ -180,10 +191,11 @@ def test_no_amqp_at_the_url_names_the_key(tmp_path: Path) -> None:
 
 
 @needs_server
-def test_outcomes_read_from_the_broker(node: str, tmp_path: Path) -> None:
+@on_the_node
+def test_outcomes_read_from_the_broker(node: _Node, tmp_path: Path) -> None:
     """Acked, dead-lettered to the DLQ, and still pending: as the broker holds them."""
     events = load_fixtures(FIXTURES)[:3]
-    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node, queue="t1", dlq_queue="t1-dead")
+    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node.url, queue="t1", dlq_queue="t1-dead")
     plan = Plan(tuple(PlannedDelivery(i, i, e.event_id, 0.0) for i, e in enumerate(events)))
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, Any], _Rows]:
@@ -210,13 +222,14 @@ def test_outcomes_read_from_the_broker(node: str, tmp_path: Path) -> None:
 
 
 @needs_server
-def test_a_running_node_keeps_nothing_of_the_drill(node: str, tmp_path: Path) -> None:
-    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node, queue="t2", dlq_queue="t2-dead")
+@on_the_node
+def test_a_running_node_keeps_nothing_of_the_drill(node: _Node, tmp_path: Path) -> None:
+    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node.url, queue="t2", dlq_queue="t2-dead")
 
     async def go() -> bool:
         async with open_rabbitmq(spec, tmp_path, tmp_path):
             pass
-        connection = await aio_pika.connect(node)
+        connection = await aio_pika.connect(node.url)
         try:
             channel = await connection.channel()
             try:
@@ -231,13 +244,19 @@ def test_a_running_node_keeps_nothing_of_the_drill(node: str, tmp_path: Path) ->
 
 
 @needs_server
+@on_the_node
 def test_the_delivery_limit_dead_letters_a_message_the_consumer_keeps_returning(
-    node: str, tmp_path: Path
+    node: _Node, tmp_path: Path
 ) -> None:
     """max_deliver = 2: the broker itself sends a twice-returned message to the DLQ."""
     event = load_fixtures(FIXTURES)[0]
     spec = QueueSpec(
-        fixtures="f", broker="rabbitmq", url=node, queue="t3", dlq_queue="t3-dead", max_deliver=2
+        fixtures="f",
+        broker="rabbitmq",
+        url=node.url,
+        queue="t3",
+        dlq_queue="t3-dead",
+        max_deliver=2,
     )
     plan = Plan((PlannedDelivery(0, 0, event.event_id, 0.0),))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from cli_kit import Ran, chaoslab
 
 from harness.commands.review import print_result
 from harness.drill import run_drill
@@ -317,16 +318,9 @@ def test_kernel_python3_runs_this_interpreter() -> None:
 # ---------------------------------------------------------------- a real drill, both notebooks
 
 
-def _chaoslab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "60"}  # a narrow terminal must not wrap the error
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def _chaoslab(*args: str, cwd: Path) -> Ran:
+    # In-process: what is checked is what `chaoslab review` says and its exit code.
+    return chaoslab(*args, cwd=cwd, env={"COLUMNS": "60"})  # a narrow terminal must not wrap
 
 
 @pytest.fixture(scope="module")
@@ -341,9 +335,7 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reviewed(
-    drilled: Path, tmp_path_factory: pytest.TempPathFactory
-) -> subprocess.CompletedProcess[str]:
+def reviewed(drilled: Path, tmp_path_factory: pytest.TempPathFactory) -> Ran:
     """`chaoslab review` once on the real drill (two kernels): the tests that need a
     finished review read this one, rather than each paying for its own."""
     cwd = tmp_path_factory.mktemp("cwd")
@@ -363,9 +355,7 @@ def _text(page: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("review")
-def test_review_renders_both_notebooks_on_a_real_drill(
-    drilled: Path, reviewed: subprocess.CompletedProcess[str]
-) -> None:
+def test_review_renders_both_notebooks_on_a_real_drill(drilled: Path, reviewed: Ran) -> None:
     done = reviewed
     assert done.returncode == 0, done.stderr
     summary = json.loads((drilled / "order-sync" / "pilot_review.json").read_text())
@@ -445,7 +435,7 @@ def _review_until_a_kernel_runs(reports: Path, tmpdir: Path) -> subprocess.Popen
 @pytest.mark.slow
 @pytest.mark.xdist_group("review")
 def test_an_interrupted_review_leaves_the_previous_one_whole(
-    drilled: Path, reviewed: subprocess.CompletedProcess[str], tmp_path: Path
+    drilled: Path, reviewed: Ran, tmp_path: Path
 ) -> None:
     # The previous review is the shared one, copied with the runs it read.
     assert reviewed.returncode == 0, reviewed.stderr
@@ -590,9 +580,7 @@ def test_money_without_a_build_cost_or_an_economics_table_says_so(reports: Path)
     assert "no build cost" in rv.roi_grid_note(cfg)
     assert "ROI and payback say nothing here" in rv.roi_sentence(summary, cfg)
     # With a build cost and the pilot's own table, the figures are the pilot's.
-    declared = pe.with_production(
-        summary, inputs, EconomicsConfig(build_cost=5000)
-    )[0]["sources"]
+    declared = pe.with_production(summary, inputs, EconomicsConfig(build_cost=5000))[0]["sources"]
     assert declared["volume_per_month"] == pe.PILOT_FORECAST
     assert rv.roi_cell(0.5, EconomicsConfig(build_cost=5000)) == "50%"
     assert rv.roi_grid_note(EconomicsConfig(build_cost=5000)) == ""
@@ -612,8 +600,7 @@ def test_needing_more_evidence_names_the_command_that_supplies_it(reports: Path)
     per = -(-missing // inputs.scenario_count)
     assert inputs.scenario_count == len(load_pilot(PILOT).spec.scenarios)
     assert line.endswith(
-        f"order-sync.toml --volume {per} ({per} events a scenario, salted copies of the "
-        "captures)."
+        f"order-sync.toml --volume {per} ({per} events a scenario, salted copies of the captures)."
     )
     assert "To supply them: chaoslab drill " in line
     judged = {**needy, "decision": "REFACTOR"}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_kit import chaoslab
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,10 +21,11 @@ def test_relative_reports_keep_workflow_state_in_the_run(tmp_path: Path) -> None
     # with a relative --reports: the workflow must still get an absolute state folder.
     (tmp_path / "short.toml").write_text("[scenarios.short]\ndelivery = { limit = 4 }\n")
     before = stray_state(REPO / "workflows") | stray_state(REPO / "pilots")
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "drill", str(REPO / "pilots/order-sync.toml"),
-         "--scenario-file", "short.toml", "--reports", "rel", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    # In-process, in tmp_path: the relative --reports is resolved from there all the same.
+    done = chaoslab(
+        "drill", str(REPO / "pilots/order-sync.toml"),
+        "--scenario-file", "short.toml", "--reports", "rel", "--quiet",
+        cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (run_dir,) = (tmp_path / "rel" / "runs").iterdir()
