@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from harness.inputs import placeholders
 from harness.inputs.pilot import PilotError, parse_pilot
 from harness.inputs.services import SERVICE_KINDS, PostgresSpec, RedisSpec, where_from
+from harness.runtime.processes import with_parent_death
 from harness.services import KINDS, Running, ServiceStartError, kind_of, postgres, redis
 
 PASSWORD = "hunter2-not-for-logs"
@@ -127,6 +127,10 @@ def _cluster_dirs(root: Path) -> set[Path]:
     return set(root.glob("pg-*"))
 
 
+def _templates(root: Path) -> set[Path]:
+    return set(root.glob("template-*"))
+
+
 def _pids_under(root: Path) -> list[str]:
     """Live processes whose command line names a path under ``root`` (postgres -D …)."""
     found = []
@@ -163,6 +167,21 @@ async def test_embedded_cluster_is_ready_cleaned_and_gone(tmp_path: Path, pg_roo
         assert row == (0,)
     assert _cluster_dirs(pg_root) == set()
     assert _pids_under(pg_root) == []
+
+
+@needs_postgres
+async def test_clusters_are_copies_of_one_initdb_template(tmp_path: Path, pg_root: Path) -> None:
+    logs = []
+    for drill in ("first", "second"):
+        folder = tmp_path / drill
+        folder.mkdir()
+        async with KINDS["postgres"].start("db", PostgresSpec(kind="postgres"), folder):
+            pass
+        logs.append((folder / "service-db.log").read_text())
+    initdb_said = "The files belonging to this database system"
+    assert initdb_said in logs[0] and initdb_said not in logs[1]
+    assert len(_templates(pg_root)) == 1
+    assert _cluster_dirs(pg_root) == set()
 
 
 @needs_postgres
@@ -240,8 +259,11 @@ async def test_postgres_that_will_not_start_is_one_line_naming_the_key(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
 def test_launcher_runs_a_command_as_another_user() -> None:
+    # As services are started: the launcher the harness builds, a program found on PATH
+    # (looking it up imports a module, after the switch to a user who may not reach
+    # the interpreter's own library).
     done = subprocess.run(
-        [sys.executable, "-m", "harness.runtime.launch", str(os.getpid()), "--as", "nobody", "id"],
+        with_parent_death(["id"], "nobody"),
         capture_output=True,
         text=True,
         timeout=10,

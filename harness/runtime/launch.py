@@ -20,6 +20,11 @@ import os
 import pwd
 import sys
 
+# os.execvp imports warnings the first time it searches PATH. Under --as that
+# is after the switch, when the interpreter's own library may be unreadable to
+# the new user (a Python installed under /root): import it while we still can.
+import warnings  # noqa: F401
+
 _PR_SET_PDEATHSIG = 1
 # signal.SIGKILL, written out: importing `signal` loads `enum`, a few ms per service.
 _SIGKILL = 9

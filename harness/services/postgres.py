@@ -1,6 +1,7 @@
 """PostgreSQL: a throwaway cluster per drill, or a database of its own on a running server.
 
-Embedded: ``initdb`` into a scratch folder, then ``postgres`` on 127.0.0.1
+Embedded: a copy of a pristine ``initdb`` cluster (made once per set of
+binaries, see ``_template``) in a scratch folder, then ``postgres`` on 127.0.0.1
 and a free port, unix sockets only in that folder, ``fsync=off`` (a drill's
 data need not survive the machine, only the workflow). PostgreSQL refuses to
 run as root, so as root both run as ``nobody``, who owns the folder. The
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import secrets
@@ -120,6 +122,43 @@ async def _initdb(name: str, binaries: Path, data: Path, log: Path, timeout_s: f
         raise ServiceStartError(f"[services.{name}] initdb failed (code {code}): {cause_in(log)}")
 
 
+async def _template(name: str, binaries: Path, log: Path, timeout_s: float) -> Path:
+    """A pristine cluster for these binaries, made by ``initdb`` the first time it is asked for.
+
+    initdb costs most of a cluster's start (two thirds of a CPU-second here) and
+    writes the same files every time, so each drill copies them instead. The
+    template is keyed by the binaries and their initdb's modification time (an
+    upgrade makes a new one) and appears whole or not at all: it is built in a
+    scratch folder and renamed into place, and a process that loses that race
+    to another uses the other's.
+    """
+    initdb = binaries / "initdb"
+    key = hashlib.sha256(f"{binaries}\0{initdb.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    template = _scratch_root() / f"template-{key}"
+    if template.is_dir():
+        return template
+    with scratch_dir("pgtemplate", root=_scratch_root()) as building:
+        if _run_as() is not None:
+            entry = pwd.getpwnam(UNPRIVILEGED)
+            os.chown(building, entry.pw_uid, entry.pw_gid)
+        await _initdb(name, binaries, building / "data", log, timeout_s)
+        with contextlib.suppress(OSError):  # another process put its template there first
+            os.rename(building / "data", template)
+    return template
+
+
+async def _copy_cluster(name: str, template: Path, data: Path, log: Path) -> None:
+    """``template`` copied to ``data`` by the cluster's own user, modes kept (0700)."""
+    process = await _spawn(["cp", "-a", str(template), str(data)], log)
+    try:
+        code = await asyncio.wait_for(process.wait(), 60)
+    except TimeoutError:
+        await stop_process(process)
+        code = -1
+    if code != 0:
+        raise ServiceStartError(f"[services.{name}] could not copy the initdb template to {data}")
+
+
 def _server_words(binaries: Path, folder: Path, port: int) -> list[str]:
     return [
         str(binaries / "postgres"), "-D", str(folder / "data"),
@@ -189,7 +228,8 @@ async def _embedded(name: str, spec: PostgresSpec, folder: Path) -> AsyncIterato
         if _run_as() is not None:
             entry = pwd.getpwnam(UNPRIVILEGED)
             os.chown(cluster, entry.pw_uid, entry.pw_gid)
-        await _initdb(name, binaries, cluster / "data", log, spec.startup_timeout_s)
+        template = await _template(name, binaries, log, spec.startup_timeout_s)
+        await _copy_cluster(name, template, cluster / "data", log)
         for attempt in range(1, PORT_TRIES + 1):
             port = free_port()
             process = await _spawn(_server_words(binaries, cluster, port), log)
