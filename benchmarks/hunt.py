@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'mode':<28} {'tried':>6} {'explore':>9} {'per min':>9}")
     with tempfile.TemporaryDirectory(prefix="chaoslab-bench-hunt-") as tmp:
         reports = args.keep or Path(tmp)
+
         def run(standing: bool, workers: int) -> HuntResult:
             return hunt(
                 pilot,

@@ -88,9 +88,7 @@ def _portfolio(console: Console, reports: Path) -> bool:
     return True
 
 
-def _closing_note(
-    console: Console, results: list[DrillResult], verdicts: dict[str, str]
-) -> None:
+def _closing_note(console: Console, results: list[DrillResult], verdicts: dict[str, str]) -> None:
     """Each pilot's verdict beside the wall time its drills took."""
     table = Table(title="verdicts", box=None, title_justify="left")
     for column in ("pilot", "verdict", "drills", "drill wall time"):

@@ -303,7 +303,11 @@ async def test_faults_reset_counter_and_reset_forgets(api: httpx.AsyncClient) ->
     assert (await api.post("/_sim/reset")).status_code == 200
     state = (await api.get("/_sim/state")).json()
     assert state == {
-        "requests": 0, "effects": 0, "last_request_at": None, "entities": {}, "handed_ids": {}
+        "requests": 0,
+        "effects": 0,
+        "last_request_at": None,
+        "entities": {},
+        "handed_ids": {},
     }
     assert await journal(api) == []
     again = await api.post("/v1/shipments", json=create(), headers={"Idempotency-Key": "k"})

@@ -172,9 +172,7 @@ async def test_each_create_hands_out_a_fresh_id_and_updates_take_only_those() ->
         update = {"state": "closed"}
         never = await api.patch("/tickets/4711", json=update)
         assert never.status_code == 404
-        assert never.json()["error"]["message"] == (
-            "path.ticketId 4711: no such id was handed out"
-        )
+        assert never.json()["error"]["message"] == ("path.ticketId 4711: no such id was handed out")
         assert (await api.patch(f"/tickets/{ids[1]}", json=update)).status_code == 200
         assert (await api.patch(f"/tickets/{ids[1]}", json={"state": "x"})).status_code == 400
         ledger = (await api.get("/_sim/ledger")).json()
@@ -217,9 +215,7 @@ def test_a_document_outside_the_folder_or_not_a_file_is_never_read(tmp_path: Pat
     secret.write_text("openapi: 3.0.3\npaths: {}\n")
     link = pilots / "api.yaml"
     link.symlink_to(secret)  # inside by name, outside once followed
-    assert _refused(link, pilots) == (
-        f"{link}: outside {pilots} (files are read only inside it)"
-    )
+    assert _refused(link, pilots) == (f"{link}: outside {pilots} (files are read only inside it)")
     fifo = pilots / "fifo.yaml"
     os.mkfifo(fifo)  # no writer: a plain open would wait forever
     assert _refused(fifo, pilots) == f"{fifo}: not a regular file"

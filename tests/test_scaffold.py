@@ -199,8 +199,9 @@ def test_the_example_pilot_loads_and_its_commented_scenarios_too(tmp_path: Path)
     assert pilot.spec.webhook.secret_env and "{secret}" in pilot.spec.workflow.env.values()
     # The bad days offered as comments must load once uncommented.
     text = (tmp_path / "pilots" / "example.toml").read_text()
-    uncommented = re.sub(r"^# (\[scenarios\.|description|delivery|partner|toxics)", r"\1",
-                         text, flags=re.M)
+    uncommented = re.sub(
+        r"^# (\[scenarios\.|description|delivery|partner|toxics)", r"\1", text, flags=re.M
+    )
     (tmp_path / "pilots" / "more.toml").write_text(uncommented)
     more = load_pilot(tmp_path / "pilots" / "more.toml")
     assert list(more.spec.scenarios) == ["duplicates", "partner-errors", "partner-slow"]

@@ -75,6 +75,7 @@ class ProductionEvidence:
     @property
     def span(self) -> str:
         """The first and last day of the history, in UTC ("2026-10-01..2026-11-27")."""
+
         def day(t: float) -> str:
             return datetime.fromtimestamp(t, UTC).date().isoformat()
 

@@ -182,8 +182,7 @@ def _time(values: dict[str, Any], column: str, m: Mapping) -> float:
     if not EARLIEST <= moment <= m.latest:
         # A year-9999 row once made the monthly volume 0.017: refused, not averaged in.
         raise RowProblem(
-            f"{column}: {_got(raw)} is outside 2000-01-01 .. tomorrow, "
-            "not a time an execution ran"
+            f"{column}: {_got(raw)} is outside 2000-01-01 .. tomorrow, not a time an execution ran"
         )
     return moment
 

@@ -111,9 +111,7 @@ def openapi_request_schema(schema: Any, *, oas30: bool, resolve: Resolve) -> dic
 
 # -------------------------------------------------------------- checking a body
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)\Z", re.ASCII
-)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)\Z", re.ASCII)
 FORMATS = FormatChecker()
 
 
