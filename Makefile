@@ -60,6 +60,7 @@ bench-hunt: venv
 
 lint: venv
 	$(VENV)/bin/ruff check harness workflows tests benchmarks
+	$(VENV)/bin/ruff format --check harness workflows tests benchmarks
 	$(VENV)/bin/mypy
 
 # JupyterLab on the pilot review (jupytext opens the .py notebooks as notebooks).
