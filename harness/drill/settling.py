@@ -141,5 +141,11 @@ async def settle(
             return Settled(
                 pending, quiet, status_done, quiet_from, waited, quiet_s, status is not None
             )
-        wait = POLL_S if quiet else min(POLL_S, quiet_s - (now - last))
-        await asyncio.sleep(max(wait, 0.01))
+        if pending == 0 and not quiet:
+            # Done by its word: nothing can end sooner than the quiet period, so ask
+            # again when it can (a call meanwhile moves ``last`` and the wait on).
+            # Every ask is a request to the workflow and each partner, CPU on both sides.
+            wait = quiet_s - (now - last)
+        else:
+            wait = POLL_S
+        await asyncio.sleep(max(min(wait, timeout_s - waited), 0.01))
