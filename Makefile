@@ -38,14 +38,16 @@ TEST_WORKERS ?= 4
 PILOT_RUNS ?= $(or $(TMPDIR),/tmp)/chaoslab-make-test-runs
 # --dist loadgroup: tests marked xdist_group (a shared review, a pilot's
 # scenarios on one standing stage) run on one worker, so they share it.
+# --no-loadscope-reorder: work goes out longest first, as tests/conftest.py
+# orders it (xdist would order groups by their number of tests).
 # (pytest-xdist 3.8 under pytest 9.2 ignores the groups; see docs/regression.md.)
 test: venv nodered
 	rm -rf "$(PILOT_RUNS)"
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --pilots pilots --pilots-reports "$(PILOT_RUNS)"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --pilots pilots --pilots-reports "$(PILOT_RUNS)"
 
 # The inner loop: everything not marked slow, and no pilot drills (under a minute).
 check: venv
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not slow"
 
 demo: venv nodered
 	$(PY) -m harness.demo
