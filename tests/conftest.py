@@ -43,7 +43,8 @@ def _estimate(item: pytest.Item, known: dict[str, Any]) -> float:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    known = config.cache.get(CACHE_KEY, {}) if config.cache is not None else {}
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    known = cache.get(CACHE_KEY, {}) if cache is not None else {}
     own = {id(item): _estimate(item, known) for item in items}
     totals: dict[str, float] = defaultdict(float)
     for item in items:
@@ -65,7 +66,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if hasattr(config, "workerinput") or config.cache is None or not _measured:
+    cache = getattr(config, "cache", None)
+    if hasattr(config, "workerinput") or cache is None or not _measured:
         return  # a worker: the controller saw every report and writes them once
-    known = config.cache.get(CACHE_KEY, {})
-    config.cache.set(CACHE_KEY, {**known, **{k: round(v, 3) for k, v in _measured.items()}})
+    known = cache.get(CACHE_KEY, {})
+    cache.set(CACHE_KEY, {**known, **{k: round(v, 3) for k, v in _measured.items()}})
