@@ -112,6 +112,8 @@ def test_a_poll_hunt_runs_fresh_drills_side_by_side_and_says_why(
     found = hunt(sync_pilot(), budget_s=30, seed=1, reports=tmp_path, replays=1, workers=2)
     assert found.schedule == (PageFault("repeat"),)
     assert not found.standing and "paged source API" in found.standing_fallback
+    assert found.workers == 2 and "2 side by side" in found.story[0]
+    assert any("Standing stages were left" in line for line in found.story)
     assert any("page-boundary repeat" in line for line in found.story)
     assert found.counterexample is not None
     assert "repeat_at_boundary = true" in found.counterexample.read_text()
