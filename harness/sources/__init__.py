@@ -44,8 +44,8 @@ class SourceKind:
     # It may change a record while serving it (its run has ``expected_versions()``):
     # the drill journals the expected rows after the drive, at the versions served.
     amends_expected: bool = False
-    # Why its drills cannot share a standing stage; "": its run is a ``StandingRun``.
-    no_standing: str = ""
+    # Why drills of this table cannot share a standing stage; "": its run is a ``StandingRun``.
+    no_standing: Callable[[Any], str] = lambda _table: ""
 
 
 @asynccontextmanager
@@ -71,18 +71,23 @@ async def _open_poll(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
         yield run
 
 
-# A poll source serves the drill's own records, page faults and journal, chosen
-# when it opens: it has no way (yet) to swap them under a sync job that stays.
-_POLL_STANDS_NOT = (
-    "the events come from a paged source API the lab serves per drill, with the "
-    "drill's page faults and its journal, so every drill runs on a source, "
-    "workflow and partners of its own"
-)
+def _poll_no_standing(table: Any) -> str:
+    # A triggered job pages when the lab fires it; one on its own schedule pages
+    # between drills too, and a pass could read two drills' records.
+    if table.trigger is not None:
+        return ""
+    return (
+        "the job pages the source on its own schedule, between drills too, so a pass "
+        "could read two drills' records: every drill runs on a source, workflow and "
+        "partners of its own"
+    )
+
 
 SOURCES: dict[str, SourceKind] = {
     # Both brokers purge their queues between drills under a consumer that stays bound.
     "queue": SourceKind("queue", ("nats", "rabbitmq"), _open_queue),
-    "poll": SourceKind("poll", (), _open_poll, amends_expected=True, no_standing=_POLL_STANDS_NOT),
+    # The source serves each drill's records and page faults afresh.
+    "poll": SourceKind("poll", (), _open_poll, amends_expected=True, no_standing=_poll_no_standing),
 }
 
 
@@ -104,4 +109,4 @@ def amends_expected(pilot: Pilot) -> bool:
 def no_standing(pilot: Pilot) -> str:
     """Why the pilot's source cannot stay open across drills on a standing stage, or ''."""
     found = declared(pilot)
-    return found[0].no_standing if found is not None else ""
+    return found[0].no_standing(found[1]) if found is not None else ""
