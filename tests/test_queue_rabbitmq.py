@@ -210,6 +210,12 @@ def test_outcomes_read_from_the_broker(node: _Node, tmp_path: Path) -> None:
             second = await queue.get(no_ack=False)
             await first.ack()
             await second.reject(requeue=False)  # the dead-letter exchange takes it
+            # A quorum queue dead-letters after the reject returns: wait (bounded) for it,
+            # as a drill's settling does, before the outcomes are read.
+            for _ in range(100):
+                if await ready(run, "t1-dead"):
+                    break
+                await asyncio.sleep(0.02)
             outcomes, counts = await broker_outcomes(run, "r1")
             return outcomes, counts, rows
 
