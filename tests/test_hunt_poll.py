@@ -1,4 +1,4 @@
-"""The hunt on poll pilots: the source's page faults as a family, fresh drills side by side.
+"""The hunt on poll pilots: the page faults as a family, on standing stages (fresh when scheduled).
 
 Quick tests use fake drills (test_hunt.FakeDrills); the slow ones hunt the
 reference sync jobs on real processes, a few schedules each.
@@ -102,16 +102,23 @@ def test_each_page_fault_is_one_sentence_of_the_story() -> None:
     assert told["empty"] == "page 2 comes back empty although more records follow"
 
 
-def test_a_poll_hunt_runs_fresh_drills_side_by_side_and_says_why(
+def test_a_scheduled_poll_hunt_runs_fresh_drills_side_by_side_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def repeat(scenario: ScenarioSpec, _call: int) -> bool:
         return scenario.poll.repeat_at_boundary
 
     fake(monkeypatch, FakeDrills(repeat))
-    found = hunt(sync_pilot(), budget_s=30, seed=1, reports=tmp_path, replays=1, workers=2)
+    # A job on its own schedule (no trigger) would page between drills too: it cannot stand.
+    pilot = sync_pilot()
+    assert pilot.spec.poll is not None
+    poll = pilot.spec.poll.model_copy(update={"trigger": None})
+    scheduled = pilot.model_copy(update={"spec": pilot.spec.model_copy(update={"poll": poll})})
+    found = hunt(scheduled, budget_s=30, seed=1, reports=tmp_path, replays=1, workers=2)
     assert found.schedule == (PageFault("repeat"),)
-    assert not found.standing and "paged source API" in found.standing_fallback
+    assert not found.standing and "its own schedule" in found.standing_fallback
+    assert found.workers == 2 and "2 side by side" in found.story[0]
+    assert any("Standing stages were left" in line for line in found.story)
     assert any("page-boundary repeat" in line for line in found.story)
     assert found.counterexample is not None
     assert "repeat_at_boundary = true" in found.counterexample.read_text()
@@ -130,6 +137,8 @@ def test_the_naive_sync_job_is_found_shrunk_and_its_counterexample_replays(
     )
     assert found.schedule is not None and 1 <= len(found.schedule) <= 2, found.story
     assert found.result is not None and not found.flaky
+    # On standing stages: each drill's records and page faults served by the stage's source.
+    assert found.standing and not found.standing_fallback, found.story
     assert found.counterexample is not None
     # In-process, as `chaoslab drill` runs it: the exit code is what is checked.
     replay = chaoslab(

@@ -1,6 +1,6 @@
 """The hunt on queue pilots and on links to the workflow's own services.
 
-Quick tests use fake drills (test_hunt.FakeDrills); the slow ones hunt the
+Quick tests need no processes; the slow ones hunt the
 reference queue consumers on a real nats-server, a few schedules each.
 """
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cli_kit import chaoslab
-from test_hunt import FakeDrills, dup_at_or_after, fake
 
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import Pilot, load_pilot
@@ -23,6 +22,7 @@ from harness.search.hunt import (
     hunt,
     scenario_for,
 )
+from harness.search.nofault import source_reason
 from harness.search.translate import plan_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,17 +96,19 @@ def test_a_reset_database_link_reads_as_the_workflows_database_connection() -> N
     assert "a commit included" in text and "rolled back" in text
 
 
-def test_a_queue_hunt_runs_fresh_drills_side_by_side_and_says_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    drills = FakeDrills(dup_at_or_after(3))
-    fake(monkeypatch, drills)
-    found = hunt(queue_pilot(), budget_s=30, seed=1, reports=tmp_path, replays=1, workers=3)
-    assert found.schedule is not None and len(found.schedule) == 1
-    assert not found.standing and found.workers == 3
-    assert "queue broker" in found.standing_fallback
-    assert any("Standing stages were left" in line for line in found.story)
-    assert "3 side by side" in found.story[0]
+def test_queue_and_triggered_poll_pilots_stand() -> None:
+    # Both brokers purge their queues between drills under the consumer that stays
+    # bound, and a poll source serves each drill's records afresh: the registry lets
+    # them stand (a scheduled poll job cannot: tests/test_hunt_poll.py).
+    for name in (
+        "queue-naive",
+        "queue-hardened",
+        "queue-rabbitmq-naive",
+        "queue-rabbitmq-hardened",
+    ):
+        assert source_reason(queue_pilot(name)) == "", name
+    assert source_reason(queue_pilot("sync-naive")) == ""
+    assert source_reason(queue_pilot("order-sync")) == ""
 
 
 # ---------------------------------------------------------------- real processes
@@ -119,6 +121,8 @@ def test_the_naive_consumer_is_found_shrunk_and_its_counterexample_replays(
     pilot = queue_pilot()
     found = hunt(pilot, budget_s=60, seed=1, reports=tmp_path, replays=1, workers=2)
     assert found.schedule is not None and 1 <= len(found.schedule) <= 2, found.story
+    # On standing stages: each drill purges the stage's streams instead of starting a broker.
+    assert found.standing and not found.standing_fallback, found.story
     assert found.result is not None and not found.flaky
     assert found.counterexample is not None
     # In-process, as `chaoslab drill` runs it: the exit code is what is checked.

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.drill import run_drill
+from harness.drill import DrillSession, run_drill
+from harness.drill.standing import cannot_stand
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import ScenarioSpec, load_pilot
 from harness.inputs.poll import PollFaults, PollSpec, PollTrigger
@@ -154,6 +155,39 @@ async def test_the_server_answers_pages_on_loopback_and_journals_each_record() -
     assert [p["status"] for p in run.pages] == [200, 200, 400]
 
 
+async def test_a_standing_source_serves_the_next_drills_records_and_faults_afresh() -> None:
+    spec = PollSpec(fixtures="x", page_size=5)
+    records = load_fixtures(RECORDS)
+    repeat = ScenarioSpec(poll=PollFaults(repeat_at_boundary=True))
+    rows: list[dict[str, Any]] = []
+    async with open_poll(spec, OpenContext(ROOT, ROOT, repeat, records)) as run:
+        run.record = rows.append
+        url = run.url
+        async with httpx.AsyncClient(base_url=run.url, timeout=5) as client:
+            first = (await client.get("/records")).json()
+            await client.get("/records", params={"cursor": first["next_cursor"]})
+            # The next drill: three records, no fault, a first pass again.
+            await run.begin_drill(OpenContext(ROOT, ROOT / "next", ScenarioSpec(), records[:3]))
+            assert run.pages == [] and run.stats.attempts == 0 and run.record is None
+            run.record = rows.append
+            again = (await client.get("/records")).json()
+    assert run.url == url and run.run_dir == ROOT / "next"
+    assert [r["id"] for r in again["records"]] == [json.loads(e.body)["id"] for e in records[:3]]
+    assert again["next_cursor"] is None and run.pager.passes == 1 and not run.faults_told
+    # The first drill's ten rows (one repeated at the boundary), then the next drill's three.
+    assert len(rows) == 11 + 3 and [p["fault"] for p in run.pages] == [""]
+
+
+def test_a_poll_pilot_stands_when_the_lab_fires_its_runs() -> None:
+    pilot = load_pilot(PILOTS / "sync-fixed.toml")
+    assert pilot.spec.poll is not None and cannot_stand(pilot) == ""
+    spec = pilot.spec.model_copy(
+        update={"poll": pilot.spec.poll.model_copy(update={"trigger": None})}
+    )
+    scheduled = pilot.model_copy(update={"spec": spec})
+    assert "its own schedule" in cannot_stand(scheduled)
+
+
 # ------------------------------------------------------------------ drills on real processes
 
 
@@ -180,23 +214,55 @@ def test_naive_sync_job_loses_the_rest_of_the_listing_at_a_429(tmp_path: Path) -
 
 
 def test_naive_sync_job_misses_a_record_when_one_changes_mid_pagination(tmp_path: Path) -> None:
-    # Page numbers under a listing that shifted: the record after the changed one is skipped.
-    result = _drill("sync-naive", "record-changed", tmp_path)
-    assert {"exactly_once", "all_accounted", "final_state"} <= _broken(result)
-    exactly = next(r for r in result.results if r.name == "exactly_once")
-    assert "rec-005" in " ".join(exactly.examples)
+    # Page numbers under a listing that shifted: the record after the changed one is
+    # skipped; on a standing stage (twice: the second meets what the first left) as fresh.
+    standing, fresh = _standing_then_fresh("sync-naive", "record-changed", tmp_path)
+    for result in [*standing, fresh]:
+        assert {"exactly_once", "all_accounted", "final_state"} <= _broken(result)
+        exactly = next(r for r in result.results if r.name == "exactly_once")
+        assert "rec-005" in " ".join(exactly.examples)
 
 
-@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle", "record-changed"])
-def test_fixed_sync_job_passes_the_same_scenarios(scenario: str, tmp_path: Path) -> None:
-    result = _drill("sync-fixed", scenario, tmp_path)
+def test_fixed_sync_job_follows_a_record_changed_mid_pagination_standing_or_fresh(
+    tmp_path: Path,
+) -> None:
+    standing, fresh = _standing_then_fresh("sync-fixed", "record-changed", tmp_path)
+    for result in [*standing, fresh]:
+        meta = _checked_fixed(result)
+        # The lab changed rec-004 to v2: that version is expected too, and is the newest
+        # (under this drill's salt on a standing stage).
+        salt = f"-{meta['salt']}" if meta["salt"] else ""
+        changed = f"rec-004{salt}"
+        assert meta["expected_versions"] == {f"{changed}@v2": {"of": changed, "version": 2}}
+
+
+def _standing_then_fresh(name: str, scenario: str, reports: Path) -> tuple[list[Any], Any]:
+    """The scenario twice on one standing stage, then once on fresh services: the same
+    invariants break (or hold) each time."""
+    pilot = load_pilot(PILOTS / f"{name}.toml")
+    with DrillSession(reports, standing=1) as session:
+        standing = [session.run(pilot, scenario) for _ in range(2)]
+        fresh = session.run_fresh(pilot, scenario)
+        assert session.stage_restarts == 0
+    for number, result in enumerate(standing, 1):
+        meta = json.loads((result.run_dir / "run.json").read_text())
+        assert meta["standing"]["drill"] == number
+        assert _broken(result) == _broken(fresh), (result.run_dir, fresh.run_dir)
+    return standing, fresh
+
+
+def _checked_fixed(result: Any) -> dict[str, Any]:
+    """What every scenario of the fixed job must show; its run.json."""
     assert _broken(result) == set()
-    meta = json.loads((result.run_dir / "run.json").read_text())
+    meta: dict[str, Any] = json.loads((result.run_dir / "run.json").read_text())
     assert meta["poll"]["outcomes"]["passes"] == 1 and meta["poll"]["faults"]
     assert meta["poll"]["triggers"][0]["status"] == 200
-    if scenario == "record-changed":
-        # The lab changed rec-004 to v2: that version is expected too, and is the newest.
-        assert meta["expected_versions"] == {"rec-004@v2": {"of": "rec-004", "version": 2}}
+    return meta
+
+
+@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle"])
+def test_fixed_sync_job_passes_the_same_scenarios(scenario: str, tmp_path: Path) -> None:
+    _checked_fixed(_drill("sync-fixed", scenario, tmp_path))
 
 
 def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:

@@ -17,14 +17,16 @@ from typing import Any
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from harness.drill import DrillSession
 from harness.inputs.fixtures import load_fixtures
-from harness.inputs.pilot import load_pilot
+from harness.inputs.pilot import ScenarioSpec, load_pilot
 from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
 from harness.runtime.processes import ServiceError
+from harness.sources import OpenContext
 from harness.sources.queue_rabbitmq import RabbitPublisher, broker_outcomes, open_rabbitmq, ready
 from harness.sources.rabbitmq_server import find_program
 
@@ -208,6 +210,12 @@ def test_outcomes_read_from_the_broker(node: _Node, tmp_path: Path) -> None:
             second = await queue.get(no_ack=False)
             await first.ack()
             await second.reject(requeue=False)  # the dead-letter exchange takes it
+            # A quorum queue dead-letters after the reject returns: wait (bounded) for it,
+            # as a drill's settling does, before the outcomes are read.
+            for _ in range(100):
+                if await ready(run, "t1-dead"):
+                    break
+                await asyncio.sleep(0.02)
             outcomes, counts = await broker_outcomes(run, "r1")
             return outcomes, counts, rows
 
@@ -219,6 +227,55 @@ def test_outcomes_read_from_the_broker(node: _Node, tmp_path: Path) -> None:
         ids[1]: "dead_lettered",
     }
     assert counts["pending"] == [ids[2]] and counts["ready"] == 1 and counts["dlq_messages"] == 1
+
+
+@needs_server
+@on_the_node
+def test_a_standing_node_starts_each_drill_with_empty_queues(node: _Node, tmp_path: Path) -> None:
+    """begin_drill purges the work queue and the DLQ under the consumer that stays on it,
+    and the run forgets the last drill's publishes: outcomes are the new drill's alone."""
+    events = load_fixtures(FIXTURES)[:3]
+    spec = QueueSpec(fixtures="f", broker="rabbitmq", url=node.url, queue="t5", dlq_queue="t5-dead")
+    first = Plan((PlannedDelivery(0, 0, events[0].event_id, 0.0),))
+    again = Plan((PlannedDelivery(0, 0, events[1].event_id, 0.0),))
+
+    async def go() -> tuple[int, bool, bool, list[dict[str, Any]], dict[str, Any]]:
+        async with open_rabbitmq(spec, tmp_path, tmp_path) as run:
+            await RabbitPublisher(run, events[:1], first, "r1", "s", _Rows(), _NoHooks()).run()
+            dead = await run.connection.channel()
+            queue = await dead.declare_queue("t5", passive=True)
+            await (await queue.get(no_ack=False)).reject(requeue=False)  # into the DLQ
+            await RabbitPublisher(run, events[:1], first, "r1", "s", _Rows(), _NoHooks()).run()
+            idle = await run.consuming()
+            await run.begin_drill(OpenContext(tmp_path, tmp_path, ScenarioSpec(), events[1:2]))
+            left = await ready(run, "t5") + await ready(run, "t5-dead")
+            consumer = await run.connection.channel()
+            work = await consumer.declare_queue("t5", passive=True)
+
+            async def ack(message: AbstractIncomingMessage) -> None:
+                await message.ack()
+
+            await work.consume(ack)
+            bound = await run.consuming()
+            await RabbitPublisher(run, events[1:2], again, "r2", "s", _Rows(), _NoHooks()).run()
+            for _ in range(100):  # the consumer acks it: bounded
+                if not await ready(run, "t5"):
+                    break
+                await asyncio.sleep(0.02)
+            outcomes, counts = await broker_outcomes(run, "r2")
+            return left, idle, bound, outcomes, counts
+
+    left, idle, bound, outcomes, counts = asyncio.run(go())
+    assert left == 0 and not idle and bound
+    assert outcomes == [
+        {
+            "run_id": "r2",
+            "event_id": events[1].event_id,
+            "outcome": "processed",
+            "detail": f"acknowledged (message {events[1].event_id}#1)",
+        }
+    ]
+    assert counts["published"] == 1 and counts["dlq_messages"] == 0
 
 
 @needs_server
@@ -293,42 +350,71 @@ def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_o
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One session, as the regression suite drills: both pilots ask for a node
-    # of their own and share the session's, each drill declaring its queues afresh.
+    # of their own and share the session's. Each pilot's scenario runs twice on
+    # a standing stage there (its queues purged between drills), then fresh
+    # (declaring its queues afresh, so the stage on the node is closed first):
+    # the same invariants break standing as fresh.
     # Its scratch (the node's folder) goes under this test's folder, so what runs
     # from there is this session's and no other worker's.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    with DrillSession(tmp_path / "reports") as session:
-        naive = session.run(load_pilot(PILOTS / "queue-rabbitmq-naive.toml"), "consumer-cut")
-        hardened_pilot = load_pilot(PILOTS / "queue-rabbitmq-hardened.toml")
-        hardened = session.run(hardened_pilot, "consumer-cut")
-        calm = session.run(hardened_pilot, "baseline")
+    runs: dict[str, list[Any]] = {}
+    with DrillSession(tmp_path / "reports", standing=1) as session:
+        for name in ("queue-rabbitmq-naive", "queue-rabbitmq-hardened"):
+            pilot = load_pilot(PILOTS / f"{name}.toml")
+            runs[name] = [session.run(pilot, "consumer-cut") for _ in range(2)]
+            if name.endswith("hardened"):
+                # On the stage after two cut drills, whose dead letters were purged.
+                calm = session.run(pilot, "baseline")
+            runs[name].append(session.run_fresh(pilot, "consumer-cut"))
         assert _alive_with(scratch), "the session's node runs until the session ends"
+        assert session.stage_restarts == 0
 
-    once = _check(naive, "exactly_once")
-    assert not once.ok and once.counts["duplicated"] >= 1
-    naive_meta = json.loads((naive.run_dir / "run.json").read_text())
-    assert naive_meta["broker"]["kind"] == "queue/rabbitmq"
-    assert naive_meta["broker"]["outcomes"]["published"] == 20
-    assert naive_meta["toxics_applied"]
-
-    assert _check(hardened, "exactly_once").ok
-    assert _check(hardened, "all_accounted").ok
-    hardened_meta = json.loads((hardened.run_dir / "run.json").read_text())
-    broker = hardened_meta["broker"]["outcomes"]
-    assert broker["pending"] == [] and broker["acked"] >= 18
-    # The capture's poison message (a string version) went to the declared DLQ.
-    assert broker["dlq_messages"] == 1 and broker["dead_lettered"] == 1
-    assert naive_meta["broker"]["url"] == hardened_meta["broker"]["url"]  # one node
+    urls = set()
+    for name, (*standing, fresh) in runs.items():
+        for number, result in enumerate(standing, 1):
+            assert _broken(result) == _broken(fresh), (result.run_dir, fresh.run_dir)
+            assert _meta(result)["standing"]["drill"] == number
+        for result in [*standing, fresh]:
+            urls.add(_meta(result)["broker"]["url"])
+            if name.endswith("naive"):
+                _naive_shipped_twice(result)
+            else:
+                _hardened_survived(result)
+    assert len(urls) == 1  # one node
 
     # With no fault, nothing is dead-lettered: an update that comes before its
     # order's create waits its turn without holding the queue (prefetch 1 held it,
     # and the quorum queue's head-requeue dead-lettered it in every scenario).
     assert calm.ok, [r.summary for r in calm.results if not r.ok]
-    assert (
-        json.loads((calm.run_dir / "run.json").read_text())["broker"]["outcomes"]["dead_lettered"]
-        == 0
-    )
+    assert _meta(calm)["broker"]["outcomes"]["dead_lettered"] == 0
 
     assert _alive_with(scratch) == []
+
+
+def _meta(result: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((result.run_dir / "run.json").read_text())
+    return meta
+
+
+def _broken(result: Any) -> list[str]:
+    return sorted(r.name for r in result.results if not r.ok)
+
+
+def _naive_shipped_twice(naive: Any) -> None:
+    once = _check(naive, "exactly_once")
+    assert not once.ok and once.counts["duplicated"] >= 1
+    naive_meta = _meta(naive)
+    assert naive_meta["broker"]["kind"] == "queue/rabbitmq"
+    assert naive_meta["broker"]["outcomes"]["published"] == 20
+    assert naive_meta["toxics_applied"]
+
+
+def _hardened_survived(hardened: Any) -> None:
+    assert _check(hardened, "exactly_once").ok
+    assert _check(hardened, "all_accounted").ok
+    broker = _meta(hardened)["broker"]["outcomes"]
+    assert broker["pending"] == [] and broker["acked"] >= 18
+    # The capture's poison message (a string version) went to the declared DLQ.
+    assert broker["dlq_messages"] == 1 and broker["dead_lettered"] == 1

@@ -92,3 +92,24 @@ def test_a_damaged_run_json_is_skipped_not_fatal(tmp_path: Path) -> None:
     (bad / "run.json").write_text("{not json")
     assert list_runs(tmp_path) == [good]
     assert recover_stale_runs(tmp_path) == [good]
+
+
+def test_a_standing_stage_owns_its_proxies_for_a_fresh_drill_beside_it(tmp_path: Path) -> None:
+    # A fresh drill starts from runs/ and clears stale proxies on the shared fault
+    # proxy; a stage open in stages/ beside it must not read as a dead owner.
+    from harness.drill.recovery import owner_alive
+    from harness.drill.services import PROXY_PREFIX
+    from harness.journal import write_meta
+
+    runs, stages = tmp_path / "runs", tmp_path / "stages"
+    for root, name, pid in (
+        (stages, "stage-live", os.getpid()),
+        (stages, "stage-dead", DEAD_PID),
+        (runs, "run-live", os.getpid()),
+    ):
+        (root / name).mkdir(parents=True)
+        write_meta(root / name, {"run_id": name, "status": "running", "pid": pid})
+    assert owner_alive(runs, f"{PROXY_PREFIX}stage-live.partner")
+    assert owner_alive(stages, f"{PROXY_PREFIX}run-live.partner")
+    assert not owner_alive(runs, f"{PROXY_PREFIX}stage-dead.partner")
+    assert not owner_alive(runs, f"{PROXY_PREFIX}gone.partner")

@@ -18,6 +18,7 @@ from harness.replay.salt import (
     plan_salting,
     salt_events,
     salted_number,
+    salted_rules,
     unsalted_keys,
 )
 from harness.replay.signing import SignatureError, sign, verify_request
@@ -185,3 +186,21 @@ def test_an_entity_id_captured_as_digits_is_salted_where_the_body_holds_it_as_a_
     assert out.entity_id == str(after["order"]["number"]) != "1042"
     assert isinstance(after["order"]["number"], int)
     assert after["order"]["total"] == 1042.5 and after["order"]["items"] == 3
+
+
+def test_a_rule_that_names_an_identity_still_picks_out_its_salted_event() -> None:
+    # queue-hardened dead-letters os-012 by a rule naming its order id; salted, the
+    # event carries the salted id, and the rule must follow it or match nothing.
+    pilot = load_pilot(REPO / "pilots/queue-hardened.toml")
+    captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
+    rules, partners = pilot.spec.expectations, sorted(pilot.spec.partners)
+    (index,) = [i for i, e in enumerate(captured) if e.id == "os-012"]
+    salting = plan_salting(captured, "s0000ac", rules, partners, only=[index])
+    salted = apply_salting(captured, salting, rules, partners, only=[index])[index]
+    before = expect_for(captured[index], rules, partners, "consumer-cut")
+    assert before.dead_letter
+    assert not expect_for(salted, rules, partners, "consumer-cut").dead_letter
+    after = expect_for(salted, salted_rules(rules, salting), partners, "consumer-cut")
+    assert after.dead_letter and after.rule == before.rule
+    # Rules that name nothing salted are the pilot's own objects.
+    assert salted_rules(rules, salting)[0] is rules[0]

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.inputs.expectations import ExpectationRule
 from harness.inputs.fixtures import CapturedRequest, load_fixtures
 from harness.inputs.pilot import DeliverySpec, Pilot, PilotError, ScenarioSpec
 from harness.inputs.provenance import judged_against, workflow_version
 from harness.places import inside
 from harness.plan.schedule import Plan, plan_deliveries
-from harness.replay.salt import Salting, apply_salting, new_salt, plan_salting
+from harness.replay.salt import Salting, apply_salting, new_salt, plan_salting, salted_rules
 from harness.replay.signing import generate_secret
 from harness.replay.volume import scaled
 
@@ -48,6 +49,9 @@ class Prepared:
     run_dir: Path
     secret: str = field(repr=False)
     meta: dict[str, Any]
+    # The pilot's expectation rules as this drill reads them (salted ``when`` values on
+    # a standing stage); None: as the pilot file has them.
+    rules: list[ExpectationRule] | None = None
 
 
 def _secret(pilot: Pilot, events: list[CapturedRequest]) -> tuple[str, bool]:
@@ -165,4 +169,5 @@ def prepare(
     return Prepared(
         pilot, scenario_name, scenario, seed, events, plan, run_events,
         run_id, inside(runs_root, run_id), secret, meta,
+        salted_rules(spec.expectations, salting) if salting is not None else None,
     )  # fmt: skip

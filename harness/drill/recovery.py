@@ -50,8 +50,19 @@ def recover_stale_runs(root: Path) -> list[Path]:
     return recovered
 
 
+# Where a link proxy's owner may keep its folder, beside the one a drill starts from:
+# drills in runs/, standing stages in stages/ (harness.drill.session), on one fault proxy.
+OWNER_FOLDERS = ("runs", "stages")
+
+
 def owner_alive(runs_root: Path, proxy_name: str) -> bool:
-    """A link proxy belongs to a run; it is stale once that run's process is gone."""
+    """A link proxy belongs to a run or a standing stage; it is stale once that one's
+    process is gone. Both folders are asked: a fresh drill starting next to a standing
+    stage must not take the stage's proxies for a killed drill's leftovers."""
     run_id = proxy_name.removeprefix(PROXY_PREFIX).rsplit(".", 1)[0]
-    meta = read_meta(runs_root / run_id) if (runs_root / run_id).is_dir() else {}
-    return meta.get("status") == "running" and pid_alive(meta.get("pid"))
+    roots = [runs_root, *(runs_root.parent / name for name in OWNER_FOLDERS)]
+    for folder in (root / run_id for root in roots):
+        if folder.is_dir():
+            meta = read_meta(folder)
+            return meta.get("status") == "running" and pid_alive(meta.get("pid"))
+    return False

@@ -38,7 +38,7 @@ from harness.replay.sender import Delivering, Sender, SendStats, trace_id_for
 from harness.replay.timeline import ToxicTimeline
 from harness.runtime.faultproxy import FaultProxy, open_fault_proxy
 from harness.runtime.http import client as http_client
-from harness.sources import DeliveryContext, amends_expected
+from harness.sources import DeliveryContext, amends_expected, declared
 
 
 @dataclass
@@ -363,16 +363,17 @@ def _finish(
 
 def _expectations(p: Prepared, pilot: Pilot) -> list[dict[str, Any]]:
     """The rows the journal expects of this drill; a pilot mistake in them stops it here."""
+    rules = pilot.spec.expectations if p.rules is None else p.rules
     rows = expected_rows(
         p.run_id,
         p.run_events,
         p.plan.never_delivered,
-        pilot.spec.expectations,
+        rules,
         sorted(pilot.spec.partners),
         p.scenario_name,
     )
     p.meta["unmatched_events"] = unmatched(rows)
-    mistakes, warnings = pilot_mistakes(rows, pilot.spec.expectations)
+    mistakes, warnings = pilot_mistakes(rows, rules)
     if mistakes:
         raise PilotError(f"{pilot.path}: {mistakes[0]}")
     p.meta["pilot_warnings"] = warnings
@@ -473,9 +474,10 @@ async def run_drill(
     seed = scenario.seed if seed is None else seed
     runs_root = inside(reports, "runs")
     recover_stale_runs(runs_root)
-    if standing is not None and cannot_stand(pilot):
-        table = "[queue]" if pilot.spec.queue is not None else "[poll]"
-        raise PilotError(f"{pilot.path}: {table}: no standing stage: {cannot_stand(pilot)}")
+    if standing is not None and (why := cannot_stand(pilot)):
+        found = declared(pilot)
+        table = f"[{found[0].table}]: " if found is not None else ""
+        raise PilotError(f"{pilot.path}: {table}no standing stage: {why}")
     salt = standing.new_salt() if standing is not None else None
     p = prepare(pilot, scenario_name, scenario, seed, runs_root, salt, origin, volume)
     rows = _expectations(p, pilot)

@@ -48,6 +48,8 @@ class DrillSession:
         self._stages: dict[int, StandingStage] = {}
         self._opened = 0
         self._node_url: str | None = None  # the session's RabbitMQ node, once one is needed
+        # id of a pilot → (that pilot, its copy on the session's node): a stage is kept per copy.
+        self._on_node: dict[int, tuple[Pilot, Pilot]] = {}
 
     def __enter__(self) -> DrillSession:
         return self
@@ -80,8 +82,11 @@ class DrillSession:
 
         async def drill() -> DrillResult:
             proxy = await self._fault_proxy()
+            shared = await self._on_shared_node(pilot)
+            if shared is not pilot:
+                await self._leave_node()
             return await drill_run.run_drill(
-                await self._on_shared_node(pilot),
+                shared,
                 name,
                 scenario=scenario,
                 reports=self.reports,
@@ -160,15 +165,20 @@ class DrillSession:
         """A RabbitMQ pilot that asks for a node of its own gets the session's instead.
 
         A node takes seconds of Erlang start-up, most of a short drill. Drills
-        one after another can share one: each still deletes and declares its
-        queues afresh (the url mode of the queue source). Side by side they
-        would share queue names, so then each starts its own.
+        one after another can share one: each fresh drill still deletes and
+        declares its queues afresh (the url mode of the queue source), and a
+        standing stage declares them once and purges them between its drills.
+        Side by side they would share queue names, so then each starts its own.
+        The same pilot gets the same copy every time, so its stage is kept.
         """
         queue = pilot.spec.queue
         if queue is None or queue.broker != "rabbitmq" or queue.url is not None:
             return pilot
         if self.workers > 1:
             return pilot
+        known = self._on_node.get(id(pilot))
+        if known is not None and known[0] is pilot:
+            return known[1]
         if self._node_url is None:
             folder = self._stack.enter_context(scratch_dir("rabbitmq-session"))
             node = await self._stack.enter_async_context(
@@ -176,7 +186,18 @@ class DrillSession:
             )
             self._node_url = node.url
         shared = queue.model_copy(update={"url": self._node_url})
-        return pilot.model_copy(update={"spec": pilot.spec.model_copy(update={"queue": shared})})
+        copy = pilot.model_copy(update={"spec": pilot.spec.model_copy(update={"queue": shared})})
+        self._on_node[id(pilot)] = (pilot, copy)
+        return copy
+
+    async def _leave_node(self) -> None:
+        """Close the stages on the session's node: a fresh drill there declares their queues
+        afresh, which would take them from under their workflow's consumer."""
+        for slot, stage in list(self._stages.items()):
+            queue = stage.pilot.spec.queue
+            if queue is not None and queue.url is not None and queue.url == self._node_url:
+                del self._stages[slot]
+                await stage.close()
 
     async def _drill(
         self, slot: int, pilot: Pilot, name: str, scenario: ScenarioSpec | None
@@ -259,5 +280,6 @@ class DrillSession:
         finally:
             self._proxy = None
             self._node_url = None
+            self._on_node = {}
             self._loop.close()
             self._loop = None

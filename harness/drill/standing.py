@@ -5,28 +5,35 @@ of short drills. A standing stage starts them once; each drill on it then
 
     resets every partner (ledger, idempotency store, entities, request counter)
     → empties the workflow's services (every table of its database) →
-    clears any toxic left on its links → replays events salted with a
-    drill-unique suffix (``harness.replay.salt``) → settles → copies the
-    partners' files for this drill into the drill's own run folder.
+    clears any toxic left on its links → empties its event source, when it
+    has one (a queue's streams or queues, purged under the consumer the
+    workflow stays bound to: ``harness.sources.StandingRun``) → replays
+    events salted with a drill-unique suffix (``harness.replay.salt``) →
+    settles → copies the partners' files for this drill into the drill's own
+    run folder.
 
 The workflow keeps its state between drills; salting is what keeps drills
 independent (new event ids, new entity keys, so nothing it remembers applies).
 A drill's run folder holds everything a normal drill's does, so it reads and
 replays the same way; only the processes' own logs stay in the stage folder.
 
-A stage whose workflow died or no longer answers is not a finding: the caller
-asks ``healthy()`` after a drill and opens a fresh stage if it is not.
+A stage whose workflow died, no longer answers or no longer consumes its
+source is not a finding: the caller asks ``healthy()`` after a drill and opens
+a fresh stage if it is not. So is one whose drill ended with messages still
+pending (``pending_at_end`` -1): they would reach the next drill.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -40,31 +47,26 @@ from harness.replay.salt import new_salt
 from harness.runtime.faultproxy import FaultProxy
 from harness.runtime.http import client as http_client
 from harness.services import KINDS
+from harness.sources import OpenContext, StandingRun, no_standing
 
 # A salted text carries "-s" + 6 hex digits (harness.replay.salt), at its end or,
 # in a key composed of several salted fields, inside it.
 _SALTED = re.compile(r"-(s[0-9a-f]{6})(?![0-9a-f])")
 _DIGITS = re.compile(r"\d+")
+# How long a healthy workflow may take to ask its source for work again (a pull
+# request between two waits, a reconnect after a cut link): bounded, then replaced.
+CONSUMING_WAIT_S = 3.0
+CONSUMING_POLL_S = 0.05
 
 
 def cannot_stand(pilot: Pilot) -> str:
-    """Why this pilot's drills cannot share a standing stage, or '' when they can."""
-    if pilot.spec.poll is not None:
-        return (
-            "the events come from a paged source API the lab serves per drill, with the "
-            "drill's page faults and its journal, so every drill runs on a source, "
-            "workflow and partners of its own"
-        )
-    if pilot.spec.queue is None:
-        return ""
-    # A standing queue stage would need a fresh stream and durable consumer (or
-    # a purge) under a consumer that stays bound, and outcomes read per drill
-    # from a broker shared by many: not built yet, so each drill has its own.
-    return (
-        "the events come from a queue broker: each drill declares its own stream and "
-        "durable consumer and reads the outcomes back from its broker, which a standing stage "
-        "cannot yet give it, so every drill runs on a broker, workflow and partners of its own"
-    )
+    """Why this pilot's drills cannot share a standing stage, or '' when they can.
+
+    Webhook pilots always can; a pilot whose events come from a source (a
+    queue, a paged API) can when its kind's run stays open between drills,
+    which the source registry says (``harness.sources.SourceKind.no_standing``).
+    """
+    return no_standing(pilot)
 
 
 class StandingStage:
@@ -152,12 +154,23 @@ class StandingStage:
         # (cleaned straight at the service: no toxic may stand in the way).
         for service in stage.services.values():
             await KINDS[service.kind].clean(service)
+        if stage.source is not None:
+            await self._begin_source(p, stage)
         async with http_client(timeout=5.0) as client:
             for name, url in stage.partner_urls.items():
                 response = await client.post(f"{url}/_sim/reset")
                 if response.status_code != 200:
                     raise DrillError(f"partner {name}: reset refused")
         return stage
+
+    async def _begin_source(self, p: Prepared, stage: Stage) -> None:
+        """The source emptied for this drill, and described in its run.json as a fresh one is."""
+        source = cast(StandingRun, stage.source)  # run_drill refused a kind that cannot stand
+        await source.begin_drill(
+            OpenContext(self.pilot.path.parent, p.run_dir, p.scenario, p.run_events)
+        )
+        p.meta[source.meta_key] = source.describe()
+        p.meta["settled_by"] = f"{source.meta_key} and quiescence"
 
     def end(self, p: Prepared) -> None:
         """This drill's partner files into its run folder, without another drill's stragglers."""
@@ -184,7 +197,25 @@ class StandingStage:
                 response = await client.get(stage.workflow_url + spec.ready_path)
             except httpx.HTTPError:
                 return False
-        return response.status_code < 500
+        if response.status_code >= 500:
+            return False
+        # A queue consumer's ready path answers while its broker connection is
+        # down: only the broker knows whether it consumes again after a cut.
+        return stage.source is None or await _consuming(cast(StandingRun, stage.source))
+
+
+async def _consuming(source: StandingRun) -> bool:
+    """Whether the workflow asks its source for work within ``CONSUMING_WAIT_S``."""
+    until = time.monotonic() + CONSUMING_WAIT_S
+    while True:
+        try:
+            if await source.consuming():
+                return True
+        except Exception:  # the lab's own connection to the source broke: not healthy
+            return False
+        if time.monotonic() >= until:
+            return False
+        await asyncio.sleep(CONSUMING_POLL_S)
 
 
 def _copy_own_lines(

@@ -166,6 +166,25 @@ def plan_salting(
     return out
 
 
+def salted_rules(rules: Sequence[ExpectationRule], salting: Salting) -> list[ExpectationRule]:
+    """The rules as a drill salted this way must read them: a ``when`` that names an
+    identity (``"body.data.object.id" = "ord_1"``) names its salted form, so it still
+    picks out the event it was written for."""
+    out = []
+    for rule in rules:
+        when = {sel: _salted_value(v, salting.strings) for sel, v in rule.when.items()}
+        out.append(rule if when == rule.when else rule.model_copy(update={"when": when}))
+    return out
+
+
+def _salted_value(value: str | int | float | bool, table: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return table.get(value, value)
+    if _plain_int(value) and _is_digits(table.get(str(value), "")):
+        return int(table[str(value)])
+    return value
+
+
 def _walk(value: Any, table: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         return table.get(value, value)

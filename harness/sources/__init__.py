@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.inputs.pilot import Pilot
 from harness.sources import poll_http
-from harness.sources.base import DeliveryContext, OpenContext, SourceRun
+from harness.sources.base import DeliveryContext, OpenContext, SourceRun, StandingRun
 
 __all__ = [
     "SOURCES",
@@ -27,8 +27,10 @@ __all__ = [
     "OpenContext",
     "SourceKind",
     "SourceRun",
+    "StandingRun",
     "amends_expected",
     "declared",
+    "no_standing",
 ]
 
 
@@ -42,6 +44,8 @@ class SourceKind:
     # It may change a record while serving it (its run has ``expected_versions()``):
     # the drill journals the expected rows after the drive, at the versions served.
     amends_expected: bool = False
+    # Why drills of this table cannot share a standing stage; "": its run is a ``StandingRun``.
+    no_standing: Callable[[Any], str] = lambda _table: ""
 
 
 @asynccontextmanager
@@ -67,9 +71,23 @@ async def _open_poll(table: Any, ctx: OpenContext) -> AsyncIterator[SourceRun]:
         yield run
 
 
+def _poll_no_standing(table: Any) -> str:
+    # A triggered job pages when the lab fires it; one on its own schedule pages
+    # between drills too, and a pass could read two drills' records.
+    if table.trigger is not None:
+        return ""
+    return (
+        "the job pages the source on its own schedule, between drills too, so a pass "
+        "could read two drills' records: every drill runs on a source, workflow and "
+        "partners of its own"
+    )
+
+
 SOURCES: dict[str, SourceKind] = {
+    # Both brokers purge their queues between drills under a consumer that stays bound.
     "queue": SourceKind("queue", ("nats", "rabbitmq"), _open_queue),
-    "poll": SourceKind("poll", (), _open_poll, amends_expected=True),
+    # The source serves each drill's records and page faults afresh.
+    "poll": SourceKind("poll", (), _open_poll, amends_expected=True, no_standing=_poll_no_standing),
 }
 
 
@@ -86,3 +104,9 @@ def amends_expected(pilot: Pilot) -> bool:
     """Whether the pilot's source may change records it serves (see ``SourceKind``)."""
     found = declared(pilot)
     return found is not None and found[0].amends_expected
+
+
+def no_standing(pilot: Pilot) -> str:
+    """Why the pilot's source cannot stay open across drills on a standing stage, or ''."""
+    found = declared(pilot)
+    return found[0].no_standing(found[1]) if found is not None else ""

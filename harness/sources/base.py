@@ -2,7 +2,10 @@
 
 A kind's ``open`` gets an ``OpenContext`` and yields a ``SourceRun``; the drill
 asks it for a deliverer (what replays or drives the events), how much is
-still pending, and what run.json and the outcomes table keep of it.
+still pending, and what run.json and the outcomes table keep of it. A kind
+whose run a standing stage may keep open across drills (harness.drill.standing)
+yields a ``StandingRun``: it can be emptied for the next drill, and says
+whether the workflow still consumes from it.
 """
 
 from __future__ import annotations
@@ -75,3 +78,17 @@ class SourceRun(Protocol):
     async def still_pending(self) -> int: ...
 
     async def outcomes(self, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]: ...
+
+
+class StandingRun(SourceRun, Protocol):
+    """A source a standing stage keeps open from drill to drill."""
+
+    async def begin_drill(self, ctx: OpenContext) -> None:
+        """Ready for the drill ``ctx`` describes: nothing an earlier drill sent is left in
+        the source, and what the run remembers (published, finished) is this drill's alone."""
+        ...
+
+    async def consuming(self) -> bool:
+        """Whether the workflow is bound to the source and asking for work (so a drill's
+        events reach it); a stage whose workflow stopped consuming is replaced."""
+        ...

@@ -7,9 +7,11 @@
 A run is a pass over the listing: fired by the pilot's ``trigger`` (an HTTP
 call the workflow answers when its pass is over), or by the workflow's own
 schedule, which the lab waits out until ``runs`` passes end. The server is an
-asyncio server of this process, opened and closed with the drill, so nothing
-outlives it. Each record served on a 2xx page is one attempt row (a record
-served twice is two, like a duplicate delivery); error pages are in the log.
+asyncio server of this process, opened and closed with the drill (or with a
+standing stage, which serves each drill's records and page faults afresh from
+``begin_drill``), so nothing outlives it. Each record served on a 2xx page is
+one attempt row (a record served twice is two, like a duplicate delivery);
+error pages are in the log.
 """
 
 from __future__ import annotations
@@ -129,6 +131,19 @@ class PollRun:
             for i, v in self.pager.changed.items()
         }
 
+    async def begin_drill(self, ctx: OpenContext) -> None:
+        """Serve the next drill's records with its page faults, from a first pass, and
+        forget what was served before (the server and its address stay)."""
+        self.pager = _pager(self.spec, ctx)  # before anything is forgotten: it may refuse
+        self.events, self.faults_told = ctx.events, ctx.scenario.poll.tell()
+        self.pages, self.record, self.stats = [], None, SendStats()
+        self.run_id = self.scenario = ""
+        self.ended, self.run_dir, self._served = asyncio.Event(), ctx.run_dir, {}
+
+    async def consuming(self) -> bool:
+        """A triggered job asks for pages when the lab fires it: nothing to ask the source."""
+        return True
+
     def serve(self, query: dict[str, str]) -> Answer:
         """Answer one page request, and journal it."""
         sent = time.monotonic() - self.t0
@@ -219,19 +234,23 @@ def _handler(run: PollRun) -> Callable[[asyncio.StreamReader, asyncio.StreamWrit
     return handle
 
 
-@contextlib.asynccontextmanager
-async def open_poll(spec: PollSpec, ctx: OpenContext) -> AsyncIterator[PollRun]:
-    """The drill's source API on a free loopback port; closed (connections too) on exit."""
-    scenario, events = ctx.scenario, ctx.events
-    records = collection(spec, events)
-    needed = pages_needed(len(records), spec, scenario.poll)
+def _pager(spec: PollSpec, ctx: OpenContext) -> Pager:
+    """The drill's records and page faults; refused when one pass could not end in bounds."""
+    records = collection(spec, ctx.events)
+    needed = pages_needed(len(records), spec, ctx.scenario.poll)
     if needed > spec.max_pages:
         # Declared so that one pass would never end within the bound: refused before it starts.
         raise ServiceError(
             f"[poll] max_pages: one pass would take {needed} pages ({len(records)} records at "
             f"page_size {spec.page_size}), past max_pages = {spec.max_pages}"
         )
-    run = PollRun(spec, Pager(spec, scenario.poll, records), events, "", scenario.poll.tell())
+    return Pager(spec, ctx.scenario.poll, records)
+
+
+@contextlib.asynccontextmanager
+async def open_poll(spec: PollSpec, ctx: OpenContext) -> AsyncIterator[PollRun]:
+    """The drill's source API on a free loopback port; closed (connections too) on exit."""
+    run = PollRun(spec, _pager(spec, ctx), ctx.events, "", ctx.scenario.poll.tell())
     run.run_dir = ctx.run_dir
     if spec.trigger is not None and spec.trigger.command is not None:
         run.trigger_cwd = trigger_cwd(spec.trigger, ctx.base)  # a bad one stops the drill now

@@ -11,6 +11,11 @@ journals one attempt per publish whose status is the broker's publish ack.
 What became of each message is read from the broker itself: the consumer's
 ack floor and pending counts, the DLQ stream, and the max-deliveries and
 termination advisories the lab listened to during the drill.
+
+On a standing stage the broker, its streams and the consumer stay up across
+drills: ``begin_drill`` purges both streams (the durable consumer stays, and
+the workflow bound to it; a purge drops whatever it still held pending) and
+forgets the last drill's publishes, so outcomes are about this drill's alone.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
 from harness.replay.sender import DeliveryHooks, SendStats, attempt_row
 from harness.runtime.processes import ServiceError
-from harness.sources.base import DeliveryContext
+from harness.sources.base import DeliveryContext, OpenContext
 from harness.sources.nats_server import nats_server
 
 # What the journal's status column holds for a publish the broker acknowledged:
@@ -95,6 +100,21 @@ class QueueRun:
 
     async def outcomes(self, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return await broker_outcomes(self, run_id)
+
+    async def begin_drill(self, ctx: OpenContext) -> None:
+        """Empty streams under the same consumer, and nothing remembered of the last drill."""
+        for name in (self.spec.stream, self.spec.dlq_stream):
+            await self.js.purge_stream(name)
+        # Sequence numbers keep growing past a purge: a late advisory about an
+        # earlier drill's message names a number this drill never published.
+        self.published.clear()
+        self.exhausted.clear()
+        self.terminated.clear()
+
+    async def consuming(self) -> bool:
+        """The workflow has a pull request waiting on its durable consumer."""
+        info = await self.js.consumer_info(self.spec.stream, self.spec.durable)
+        return bool(info.num_waiting)
 
 
 @contextlib.asynccontextmanager
@@ -313,6 +333,6 @@ async def broker_outcomes(
         "ack_floor_stream_seq": floor,
         "delivered_stream_seq": delivered,
         "dlq_messages": len(dead),
-        "max_deliveries_reached": len(run.exhausted),
+        "max_deliveries_reached": len(run.exhausted & run.published.keys()),
     }
     return rows, counts

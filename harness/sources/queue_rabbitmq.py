@@ -15,6 +15,13 @@ which is what JetStream's ``max_deliver`` does; a classic queue only says
 Outcomes come from AMQP alone (no management API): a passive declare gives a
 queue's ready count, and the DLQ is read with ``basic.get`` and given back by
 closing the channel, so it is not consumed.
+
+On a standing stage the node and both queues stay up across drills, and so
+does the workflow's consumer: ``begin_drill`` purges both queues and forgets
+the last drill's publishes. A purge takes only ready messages; one the
+consumer still held unacknowledged when the last drill settled (AMQP shows no
+such count) may come back, but its message id is no publish of this drill and
+its salted keys are no entity of this drill, so no outcome or effect counts it.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractRobustConn
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.queue import QueueSpec
 from harness.runtime.processes import ServiceError
-from harness.sources.base import DeliveryContext
+from harness.sources.base import DeliveryContext, OpenContext
 from harness.sources.queue_nats import PUBLISH_ACKED, Publisher
 from harness.sources.rabbitmq_server import rabbitmq_server
 
@@ -86,6 +93,30 @@ class RabbitRun:
 
     async def outcomes(self, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return await broker_outcomes(self, run_id)
+
+    async def begin_drill(self, ctx: OpenContext) -> None:
+        """Empty queues under the same consumer, and nothing remembered of the last drill."""
+        channel = await self.connection.channel()
+        try:
+            for name in (self.spec.queue, self.spec.dlq_queue):
+                queue = await channel.declare_queue(name, passive=True)
+                await queue.purge()
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        self.published.clear()
+
+    async def consuming(self) -> bool:
+        """The workflow's consumer is on the work queue (aio-pika re-subscribes after a cut)."""
+        channel = await self.connection.channel()
+        try:
+            queue = await channel.declare_queue(self.spec.queue, passive=True)
+            return bool(queue.declaration_result.consumer_count)
+        except Exception:  # the queue is gone (deleted by another drill): nothing consumes it
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
 
 @contextlib.asynccontextmanager
