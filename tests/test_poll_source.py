@@ -280,6 +280,11 @@ def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:
     assert not _broken(result) & {"exactly_once", "all_accounted", "final_state"}
     meta = json.loads((result.run_dir / "run.json").read_text())
     assert meta["poll"]["driven_by"] == "its own schedule" and meta["poll"]["passes"] >= 1
+    # The passes after the drill's find nothing new, so the partners go quiet and the
+    # drill settles (it used to wait out settle_timeout_s and say they never did).
+    assert meta["settle"]["quiet"] and meta["settle"]["note"] == ""
+    later = [p for p in meta["poll"]["outcomes"]["pages"] if p["fault"] == "after the drill"]
+    assert later and all(p["keys"] == [] for p in later)
 
 
 def test_a_run_fired_by_a_command_trigger(tmp_path: Path) -> None:

@@ -147,10 +147,10 @@ class PollRun:
     def serve(self, query: dict[str, str]) -> Answer:
         """Answer one page request, and journal it."""
         sent = time.monotonic() - self.t0
-        # The drill judges its ``runs`` passes; a schedule that keeps running is answered,
-        # and its pages logged, but not journaled as more deliveries.
+        # The drill judges its ``runs`` passes; a schedule that keeps running is answered
+        # (an empty listing) and its pages logged, but not journaled as more deliveries.
         judged = self.pager.passes < self.spec.runs
-        answer = self.pager.answer(query)
+        answer = self.pager.answer(query) if judged else self.pager.after_drill()
         wait = answer.headers.get("Retry-After")
         # Error and slow pages are no attempts (no record reached the workflow); the page
         # log keeps them, with the wait a 429 asked for, as evidence of how the job paged.

@@ -113,6 +113,15 @@ class Pager:
             return replace(answer, delay_s=slow.delay_s, fault=fault)
         return answer
 
+    def after_drill(self) -> Answer:
+        """What a pass after the drill's own gets: an empty listing, on one last page.
+
+        A job on its own schedule keeps paging after the passes the drill judges,
+        and calling its partners for what it reads; they would never go quiet and
+        the drill could not settle. Nothing new at the source is an answer any
+        source may give (an updated-since listing gives it every time)."""
+        return Answer(200, self._links([], -1, 1, more=False), 1, fault="after the drill")
+
     # -- reading the query
 
     @staticmethod
