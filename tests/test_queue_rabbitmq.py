@@ -374,7 +374,9 @@ def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_o
     urls = set()
     for name, (*standing, fresh) in runs.items():
         for number, result in enumerate(standing, 1):
-            assert _broken(result) == _broken(fresh), (result.run_dir, fresh.run_dir)
+            # The queue's own invariants, as in test_queue_source (final_state under a
+            # cut varies between fresh drills of the naive consumer too).
+            assert _queue_broken(result) == _queue_broken(fresh), (result.run_dir, fresh.run_dir)
             assert _meta(result)["standing"]["drill"] == number
         for result in [*standing, fresh]:
             urls.add(_meta(result)["broker"]["url"])
@@ -400,6 +402,10 @@ def _meta(result: Any) -> dict[str, Any]:
 
 def _broken(result: Any) -> list[str]:
     return sorted(r.name for r in result.results if not r.ok)
+
+
+def _queue_broken(result: Any) -> list[str]:
+    return [name for name in _broken(result) if name in {"exactly_once", "all_accounted"}]
 
 
 def _naive_shipped_twice(naive: Any) -> None:

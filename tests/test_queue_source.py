@@ -273,10 +273,20 @@ def standing_then_fresh(name: str, scenario: str, reports: Path) -> tuple[list[A
     for number, result in enumerate(standing, 1):
         meta = json.loads((result.run_dir / "run.json").read_text())
         assert meta["standing"]["drill"] == number and meta["pending_at_end"] == 0
-        # The same invariants break (or hold) as on fresh services.
-        assert _broken(result) == _broken(fresh), (result.run_dir, fresh.run_dir)
+        # The queue's own invariants break (or hold) as on fresh services. Not every
+        # invariant: under a cut, whether a naive consumer's late copy of an update
+        # lands last (final_state) varies from one fresh drill to the next as well.
+        assert _queue_broken(result) == _queue_broken(fresh), (result.run_dir, fresh.run_dir)
     assert "standing" not in json.loads((fresh.run_dir / "run.json").read_text())
     return standing, fresh
+
+
+# What a queue scenario is about: a message's effect once, and every message accounted for.
+QUEUE_INVARIANTS = frozenset({"exactly_once", "all_accounted"})
+
+
+def _queue_broken(result: Any) -> list[str]:
+    return [name for name in _broken(result) if name in QUEUE_INVARIANTS]
 
 
 def _broken(result: Any) -> list[str]:
