@@ -24,6 +24,7 @@ interpreter start-up, mostly waiting. A case refused before anything starts
 (a value out of range, a file nested too deep) says ``in_process = true``
 and runs in the test's own interpreter instead, where a start-up proves
 nothing: same folder, same checks, and no child process may outlive it.
+The subprocess cases are marked slow: ``make check`` leaves them out.
 
 Adding a case is adding a file here; no code changes.
 """
@@ -255,17 +256,33 @@ def run_in_process(
     return Outcome(code, out.getvalue(), err.getvalue(), dict(values), left, written)
 
 
+def runs_as_subprocess(path: Path) -> bool:
+    """A command case not marked in_process: it starts things, so it is slow."""
+    case = tomllib.loads(path.read_text(encoding="utf-8"))
+    return "argv" in case and not case.get("in_process")
+
+
+def selected_cases(session: pytest.Session) -> set[str]:
+    """The cases this session runs (``-m "not slow"`` leaves the subprocess ones out)."""
+    return {
+        case_name(item.callspec.params["path"])
+        for item in session.items
+        if isinstance(item, pytest.Function) and item.originalname == "test_bad_input"
+    }
+
+
 @pytest.fixture(scope="module")
 def outcomes(
-    places: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    places: dict[str, str], tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[dict[str, Future[Outcome]]]:
-    """Every command case, started at once on a thread pool."""
+    """Every selected command case, started at once on a thread pool."""
+    wanted = selected_cases(request.session)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures: dict[str, Future[Outcome]] = {}
         for path in CASE_FILES:
-            case = tomllib.loads(path.read_text(encoding="utf-8"))
-            if "argv" not in case or case.get("in_process"):
+            if not runs_as_subprocess(path) or case_name(path) not in wanted:
                 continue
+            case = tomllib.loads(path.read_text(encoding="utf-8"))
             folder = tmp_path_factory.mktemp(case_name(path))
             values = {**places, "reports": str(folder / "reports")}
             futures[case_name(path)] = pool.submit(run_case, case, folder, values)
@@ -275,7 +292,13 @@ def outcomes(
 # ------------------------------------------------------------ the test
 
 
-@pytest.mark.parametrize("path", CASE_FILES, ids=case_name)
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(path, id=case_name(path), marks=[pytest.mark.slow] * runs_as_subprocess(path))
+        for path in CASE_FILES
+    ],
+)
 def test_bad_input(
     path: Path,
     outcomes: dict[str, Future[Outcome]],

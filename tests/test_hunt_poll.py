@@ -128,6 +128,7 @@ def test_a_scheduled_poll_hunt_runs_fresh_drills_side_by_side_and_says_why(
 
 
 @pytest.mark.timeout(170)
+@pytest.mark.slow
 def test_the_naive_sync_job_is_found_shrunk_and_its_counterexample_replays(
     tmp_path: Path,
 ) -> None:
@@ -155,6 +156,7 @@ def test_the_naive_sync_job_is_found_shrunk_and_its_counterexample_replays(
 
 
 @pytest.mark.timeout(170)
+@pytest.mark.slow
 def test_the_fixed_sync_job_survives_a_short_hunt(tmp_path: Path) -> None:
     found = hunt(
         sync_pilot("sync-fixed"),

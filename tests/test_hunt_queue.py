@@ -115,6 +115,7 @@ def test_queue_and_triggered_poll_pilots_stand() -> None:
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.slow
 def test_the_naive_consumer_is_found_shrunk_and_its_counterexample_replays(
     tmp_path: Path,
 ) -> None:
@@ -140,6 +141,7 @@ def test_the_naive_consumer_is_found_shrunk_and_its_counterexample_replays(
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.slow
 def test_the_hardened_consumer_survives_a_short_hunt(tmp_path: Path) -> None:
     # The families this work added for queue pilots, and the provider-side ones.
     # Not "partner": a rate limit finds that the hardened consumer's nak delays

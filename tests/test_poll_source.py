@@ -207,12 +207,14 @@ def test_naive_sync_job_is_caught_duplicating_at_a_page_boundary(tmp_path: Path)
     assert _broken(_drill("sync-naive", "boundary-repeat", tmp_path)) == {"exactly_once"}
 
 
+@pytest.mark.slow
 def test_naive_sync_job_loses_the_rest_of_the_listing_at_a_429(tmp_path: Path) -> None:
     assert {"exactly_once", "all_accounted", "final_state"} <= _broken(
         _drill("sync-naive", "source-throttle", tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_naive_sync_job_misses_a_record_when_one_changes_mid_pagination(tmp_path: Path) -> None:
     # Page numbers under a listing that shifted: the record after the changed one is
     # skipped; on a standing stage (twice: the second meets what the first left) as fresh.
@@ -223,6 +225,7 @@ def test_naive_sync_job_misses_a_record_when_one_changes_mid_pagination(tmp_path
         assert "rec-005" in " ".join(exactly.examples)
 
 
+@pytest.mark.slow
 def test_fixed_sync_job_follows_a_record_changed_mid_pagination_standing_or_fresh(
     tmp_path: Path,
 ) -> None:
@@ -261,10 +264,12 @@ def _checked_fixed(result: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle"])
+@pytest.mark.slow
 def test_fixed_sync_job_passes_the_same_scenarios(scenario: str, tmp_path: Path) -> None:
     _checked_fixed(_drill("sync-fixed", scenario, tmp_path))
 
 
+@pytest.mark.slow
 def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:
     pilot = load_pilot(PILOTS / "sync-fixed.toml")
     poll = pilot.spec.poll
@@ -287,6 +292,7 @@ def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:
     assert later and all(p["keys"] == [] for p in later)
 
 
+@pytest.mark.slow
 def test_a_run_fired_by_a_command_trigger(tmp_path: Path) -> None:
     pilot = load_pilot(PILOTS / "sync-fixed.toml")
     poll = pilot.spec.poll

@@ -132,9 +132,11 @@ class _Node:
     ready: int  # the fresh queue's ready messages, read once the node was up
 
 
-# One worker owns the node: the tests that use it share this group, so the
-# suite starts one node (~7 CPU-s, 8 s) rather than one per xdist worker.
-on_the_node = pytest.mark.xdist_group("rabbitmq-node")
+def on_the_node(test: Any) -> Any:
+    """A test on the module's node. One worker owns the node: the tests that use it
+    share a group, so the suite starts one node (~7 CPU-s, 8 s) rather than one
+    per xdist worker; and they are slow, so ``make check`` starts none."""
+    return pytest.mark.slow(pytest.mark.xdist_group("rabbitmq-node")(test))
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +171,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Node]:
 
 @needs_server
 @on_the_node
+@pytest.mark.slow
 def test_a_node_starts_and_leaves_nothing_running(node: _Node) -> None:
     # What it leaves behind is checked when the module's node stops (its teardown).
     assert node.url.startswith("amqp://127.0.0.1:")

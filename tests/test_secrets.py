@@ -18,6 +18,7 @@ def written(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 async def test_secret_reaches_no_journal_report_or_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,6 +122,7 @@ def test_controls_are_the_four_the_pm_asked_for() -> None:
     assert EconomicsConfig.of(ECONOMICS).build_cost == baseline(_base()).build_cost
 
 
+@pytest.mark.slow
 def test_the_sliders_redraw_through_what_if(monkeypatch: pytest.MonkeyPatch) -> None:
     """The JupyterLab controls, built outside a kernel (ipywidgets is in the test extra)."""
     import matplotlib

@@ -30,6 +30,10 @@ from stub_partner import (
 from harness.inputs.fixtures import load_fixtures
 from harness.replay.signing import replay_headers
 
+# Each test starts the reference workflow as a real process, with its partners:
+# seconds each, so the inner loop (make check) leaves them to make test.
+pytestmark = pytest.mark.slow
+
 KEY = b"contacts-test-key-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -26,6 +26,10 @@ from workflow_kit import (
     wait_until,
 )
 
+# Each test starts the reference workflow as a real process, with its partners:
+# seconds each, so the inner loop (make check) leaves them to make test.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -72,6 +76,7 @@ def test_a_second_payment_event_for_the_same_order_is_a_duplicate(
     assert drill.outcomes()["evt_1b"] == ["duplicate"]
 
 
+@pytest.mark.slow
 def test_timed_out_call_is_retried_with_the_same_key_without_duplicating(
     start: Callable[..., Drill],
 ) -> None:
@@ -85,6 +90,7 @@ def test_timed_out_call_is_retried_with_the_same_key_without_duplicating(
     assert {e["idempotency_key"] for e in drill.ledger()} == {"evt_1:create"}
 
 
+@pytest.mark.slow
 def test_rate_limited_partner_is_waited_out(start: Callable[..., Drill]) -> None:
     drill = start(faults={"rate_limit": {"capacity": 2, "refill_per_s": 2}})
     for i in range(4):
@@ -148,6 +154,7 @@ def test_updates_delivered_out_of_order_end_on_the_latest_version(
     assert [e["correlation_id"] for e in drill.ledger()] == [trace_for("evt_1"), trace_for("evt_3")]
 
 
+@pytest.mark.slow
 def test_stale_update_after_a_newer_one_is_superseded(start: Callable[..., Drill]) -> None:
     drill = start()
     assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200

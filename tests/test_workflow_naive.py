@@ -22,6 +22,10 @@ from workflow_kit import (
     trace_for,
 )
 
+# Each test starts the reference workflow as a real process, with its partners:
+# seconds each, so the inner loop (make check) leaves them to make test.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -59,6 +63,7 @@ def test_redelivery_creates_a_duplicate_shipment(start: Callable[..., Drill]) ->
     assert [o["outcome"] for o in outcomes] == ["processed", "processed"]
 
 
+@pytest.mark.slow
 def test_timeout_then_immediate_retry_duplicates(start: Callable[..., Drill]) -> None:
     drill = start(faults={"slow": [{"delay_ms": 1500, "requests": [1]}]}, PARTNER_TIMEOUT_S="0.3")
     assert drill.deliver(payment("evt_1", "ord_1")).status_code == 200

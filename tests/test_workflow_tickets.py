@@ -25,6 +25,10 @@ from stub_partner import (
 from harness.inputs.fixtures import load_fixtures
 from harness.replay.signing import replay_headers
 
+# Each test starts the reference workflow as a real process, with its partners:
+# seconds each, so the inner loop (make check) leaves them to make test.
+pytestmark = pytest.mark.slow
+
 SECRET = "ticket-router-test-secret"
 
 
