@@ -47,3 +47,14 @@ def chaoslab(*argv: str, cwd: Path, env: Mapping[str, str] | None = None) -> Ran
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.run(list(argv))
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def assert_replay_breaks(pilot_file: Path, counterexample: Path, reports: Path, cwd: Path) -> None:
+    """`chaoslab drill PILOT --scenario-file COUNTEREXAMPLE` exits 1: an invariant
+    broke again, on fresh services with the captured ids (run in-process: the
+    exit code is what is checked)."""
+    replay = chaoslab(
+        "drill", str(pilot_file), "--scenario-file", str(counterexample),
+        "--reports", str(reports), cwd=cwd,
+    )  # fmt: skip
+    assert replay.returncode == 1, replay.stdout + replay.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_kit import chaoslab
+from cli_kit import assert_replay_breaks
 from test_hunt import FakeDrills, fake
 
 from harness.inputs.delivery_faults.page import PageFault
@@ -141,18 +141,7 @@ def test_the_naive_sync_job_is_found_shrunk_and_its_counterexample_replays(
     # On standing stages: each drill's records and page faults served by the stage's source.
     assert found.standing and not found.standing_fallback, found.story
     assert found.counterexample is not None
-    # In-process, as `chaoslab drill` runs it: the exit code is what is checked.
-    replay = chaoslab(
-        "drill",
-        str(pilot.path),
-        "--scenario-file",
-        str(found.counterexample),
-        "--reports",
-        str(tmp_path / "replay"),
-        cwd=REPO,
-    )
-    # Exit 1: an invariant broke again, on fresh services with the captured ids.
-    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert_replay_breaks(pilot.path, found.counterexample, tmp_path / "replay", cwd=REPO)
 
 
 @pytest.mark.timeout(170)

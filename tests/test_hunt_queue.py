@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_kit import chaoslab
+from cli_kit import assert_replay_breaks
 
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import Pilot, load_pilot
@@ -126,18 +126,7 @@ def test_the_naive_consumer_is_found_shrunk_and_its_counterexample_replays(
     assert found.standing and not found.standing_fallback, found.story
     assert found.result is not None and not found.flaky
     assert found.counterexample is not None
-    # In-process, as `chaoslab drill` runs it: the exit code is what is checked.
-    replay = chaoslab(
-        "drill",
-        str(pilot.path),
-        "--scenario-file",
-        str(found.counterexample),
-        "--reports",
-        str(tmp_path / "replay"),
-        cwd=REPO,
-    )
-    # Exit 1: an invariant broke again, on fresh services with the captured ids.
-    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert_replay_breaks(pilot.path, found.counterexample, tmp_path / "replay", cwd=REPO)
 
 
 @pytest.mark.timeout(150)

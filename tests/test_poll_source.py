@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+import stand_kit
 
-from harness.drill import DrillSession, run_drill
+from harness.drill import run_drill
 from harness.drill.standing import cannot_stand
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import ScenarioSpec, load_pilot
@@ -240,18 +241,9 @@ def test_fixed_sync_job_follows_a_record_changed_mid_pagination_standing_or_fres
 
 
 def _standing_then_fresh(name: str, scenario: str, reports: Path) -> tuple[list[Any], Any]:
-    """The scenario twice on one standing stage, then once on fresh services: the same
-    invariants break (or hold) each time."""
-    pilot = load_pilot(PILOTS / f"{name}.toml")
-    with DrillSession(reports, standing=1) as session:
-        standing = [session.run(pilot, scenario) for _ in range(2)]
-        fresh = session.run_fresh(pilot, scenario)
-        assert session.stage_restarts == 0
-    for number, result in enumerate(standing, 1):
-        meta = json.loads((result.run_dir / "run.json").read_text())
-        assert meta["standing"]["drill"] == number
-        assert _broken(result) == _broken(fresh), (result.run_dir, fresh.run_dir)
-    return standing, fresh
+    """The scenario twice standing, then fresh (tests/stand_kit.py): the same invariants
+    break (or hold) each time."""
+    return stand_kit.standing_then_fresh(PILOTS / f"{name}.toml", scenario, reports)
 
 
 def _checked_fixed(result: Any) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import stand_kit
 from pydantic import ValidationError
 
-from harness.drill import DrillSession, run_drill
+from harness.drill import run_drill
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import PilotError, Restart, ScenarioSpec, load_pilot, parse_pilot
 from harness.inputs.queue import QueueSpec
@@ -263,30 +264,17 @@ def _drill(name: str, scenario: str, reports: Path) -> Any:
 
 
 def standing_then_fresh(name: str, scenario: str, reports: Path) -> tuple[list[Any], Any]:
-    """The scenario twice on one standing stage (the second meets what the first left:
-    redeliveries, a reconnected consumer, its inbox), then once on fresh services."""
-    pilot = load_pilot(PILOTS / f"{name}.toml")
-    with DrillSession(reports, standing=1) as session:
-        standing = [session.run(pilot, scenario) for _ in range(2)]
-        fresh = session.run_fresh(pilot, scenario)
-        assert session.stage_restarts == 0
-    for number, result in enumerate(standing, 1):
-        meta = json.loads((result.run_dir / "run.json").read_text())
-        assert meta["standing"]["drill"] == number and meta["pending_at_end"] == 0
-        # The queue's own invariants break (or hold) as on fresh services. Not every
-        # invariant: under a cut, whether a naive consumer's late copy of an update
-        # lands last (final_state) varies from one fresh drill to the next as well.
-        assert _queue_broken(result) == _queue_broken(fresh), (result.run_dir, fresh.run_dir)
-    assert "standing" not in json.loads((fresh.run_dir / "run.json").read_text())
-    return standing, fresh
-
-
-# What a queue scenario is about: a message's effect once, and every message accounted for.
-QUEUE_INVARIANTS = frozenset({"exactly_once", "all_accounted"})
+    """The scenario twice standing, then fresh (tests/stand_kit.py), compared on the
+    queue's own invariants: a message's effect once, and every message accounted for.
+    Not every invariant: under a cut, whether a naive consumer's late copy of an
+    update lands last (final_state) varies from one fresh drill to the next as well."""
+    return stand_kit.standing_then_fresh(
+        PILOTS / f"{name}.toml", scenario, reports, compared=_queue_broken
+    )
 
 
 def _queue_broken(result: Any) -> list[str]:
-    return [name for name in _broken(result) if name in QUEUE_INVARIANTS]
+    return stand_kit.broken(result, among={"exactly_once", "all_accounted"})
 
 
 def _broken(result: Any) -> list[str]:
