@@ -295,7 +295,9 @@ def outcomes(
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param(path, id=case_name(path), marks=[pytest.mark.slow] * runs_as_subprocess(path))
+        pytest.param(
+            path, id=case_name(path), marks=pytest.mark.slow if runs_as_subprocess(path) else ()
+        )
         for path in CASE_FILES
     ],
 )

@@ -54,6 +54,22 @@ def test_a_status_that_says_done_too_early_waits_for_quiet() -> None:
     assert settled.note().endswith("the drill waited for the quiet")
 
 
+def test_once_done_it_asks_again_when_the_quiet_period_can_end() -> None:
+    # Every ask is a request to the workflow and each partner: a quiet period of
+    # a second is waited out in one sleep, not asked through ten times a second.
+    asks = 0
+
+    async def done() -> int:
+        nonlocal asks
+        asks += 1
+        return 0
+
+    start = time.time()
+    settled = asyncio.run(settle(done, _clock(0.0, start), 1.0, 5.0))  # type: ignore[arg-type]
+    assert settled.done and settled.waited_s >= 1.0
+    assert asks <= 3, asks
+
+
 def test_a_busy_status_is_waited_for_past_the_quiet() -> None:
     start = time.time()
 

@@ -83,6 +83,13 @@ def _run_as() -> str | None:
     return UNPRIVILEGED if os.geteuid() == 0 else None
 
 
+def _hand_over(folder: Path) -> None:
+    """``folder`` to the user the cluster runs as (``nobody`` under root), who writes in it."""
+    if _run_as() is not None:
+        entry = pwd.getpwnam(UNPRIVILEGED)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+
+
 def _scratch_root() -> Path:
     """Where clusters go: not the per-user 0700 scratch root, since the unprivileged
     user must reach its folder; /tmp when the temp folder is closed to others."""
@@ -138,9 +145,7 @@ async def _template(name: str, binaries: Path, log: Path, timeout_s: float) -> P
     if template.is_dir():
         return template
     with scratch_dir("pgtemplate", root=_scratch_root()) as building:
-        if _run_as() is not None:
-            entry = pwd.getpwnam(UNPRIVILEGED)
-            os.chown(building, entry.pw_uid, entry.pw_gid)
+        _hand_over(building)
         await _initdb(name, binaries, building / "data", log, timeout_s)
         with contextlib.suppress(OSError):  # another process put its template there first
             os.rename(building / "data", template)
@@ -225,9 +230,7 @@ async def _embedded(name: str, spec: PostgresSpec, folder: Path) -> AsyncIterato
     log = folder / f"service-{name}.log"
     deadline = asyncio.get_running_loop().time() + spec.startup_timeout_s
     with scratch_dir("pg", root=_scratch_root()) as cluster:
-        if _run_as() is not None:
-            entry = pwd.getpwnam(UNPRIVILEGED)
-            os.chown(cluster, entry.pw_uid, entry.pw_gid)
+        _hand_over(cluster)
         template = await _template(name, binaries, log, spec.startup_timeout_s)
         await _copy_cluster(name, template, cluster / "data", log)
         for attempt in range(1, PORT_TRIES + 1):
