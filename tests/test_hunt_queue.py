@@ -52,6 +52,19 @@ def test_a_queue_space_knows_its_broker_link_and_paces_publishing() -> None:
     assert scenario.delivery.rate == space.pace_per_s and scenario.delivery.concurrency == 1
 
 
+def test_the_hardened_consumers_database_link_is_in_its_hunt_and_only_in_its() -> None:
+    # The hardened consumer keeps its inbox and outbox behind the db link; the naive
+    # pilots declare no database, so their draws stay as they were.
+    for name in ("queue-hardened", "queue-rabbitmq-hardened"):
+        pilot = queue_pilot(name)
+        captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))
+        space = fault_space(pilot, captured)
+        assert "toxic" in space.families and "db" in space.links, name
+        assert space.role("db") == "service:postgres", name
+    for name in ("queue-naive", "queue-rabbitmq-naive"):
+        assert queue_pilot(name).spec.services == {}, name
+
+
 def test_broker_and_service_links_are_cut_or_reset_never_slowed() -> None:
     pilot = queue_pilot()
     captured = load_fixtures(pilot.resolve(pilot.spec.webhook.fixtures))

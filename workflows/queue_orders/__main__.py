@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 from starlette.applications import Starlette
 
@@ -27,4 +28,6 @@ def build(settings: QueueSettings) -> Starlette:
     return create_app(settings, maker)
 
 
-sys.exit(run(f"queue_orders.{variant}", QueueSettings.from_env, build))
+# Only the hardened consumer keeps state: its inbox and outbox are in PostgreSQL.
+settings = partial(QueueSettings.from_env, database=variant == "hardened")
+sys.exit(run(f"queue_orders.{variant}", settings, build))

@@ -146,7 +146,10 @@ async def _consume(nc: Client, settings: QueueSettings, handle: Handler) -> None
             await asyncio.sleep(0.1)  # a pause before asking a broken connection again
             continue
         for msg in messages:
-            await handle(NatsDelivery(msg, nc, settings.dlq_subject))
+            try:
+                await handle(NatsDelivery(msg, nc, settings.dlq_subject))
+            except Exception as exc:  # e.g. an ack on a cut link: the broker redelivers
+                log.warning("handling a message failed: %s", exc)
 
 
 def create_app(settings: QueueSettings, make_handler: Callable[[Partner], Handler]) -> Starlette:

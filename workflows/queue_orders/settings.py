@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from workflows.service.config import ConfigError, env_float, env_int, env_str
 
@@ -19,10 +18,11 @@ class QueueSettings:
     queue: str  # RabbitMQ: the queue to consume (its DLQ is the queue's dead-letter exchange)
     partner_url: str
     partner_timeout_s: float
-    state_dir: Path
+    database_url: str = field(default="", repr=False)  # it may hold a password
 
     @classmethod
-    def from_env(cls) -> QueueSettings:
+    def from_env(cls, *, database: bool = False) -> QueueSettings:
+        """The settings; ``database``: DATABASE_URL is required (the hardened consumer's)."""
         broker = env_str("BROKER_URL")
         if not broker.startswith(("nats://", "amqp://")):
             raise ConfigError(f"BROKER_URL: must start with nats:// or amqp://, got {broker!r}")
@@ -30,6 +30,10 @@ class QueueSettings:
         partner = env_str("PARTNER_URL").rstrip("/")
         if not partner.startswith(("http://", "https://")):
             raise ConfigError(f"PARTNER_URL: must start with http:// or https://, got {partner!r}")
+        database_url = env_str("DATABASE_URL") if database else ""
+        if database and not database_url.startswith(("postgresql://", "postgres://")):
+            # Never the value: it may hold a password.
+            raise ConfigError("DATABASE_URL: must start with postgresql://")
         return cls(
             port=env_int("PORT", 0),
             broker_url=broker,
@@ -40,7 +44,7 @@ class QueueSettings:
             queue="" if nats else env_str("QUEUE"),
             partner_url=partner,
             partner_timeout_s=env_float("PARTNER_TIMEOUT_S", 2.0, minimum=0.001),
-            state_dir=Path(env_str("STATE_DIR", ".")),
+            database_url=database_url,
         )
 
     @property
