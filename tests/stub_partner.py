@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import http_kit
 import httpx
 import uvicorn
 from process_kit import ServiceStartError, service
@@ -135,7 +136,7 @@ def workflow_process(
         with service(
             [sys.executable, "-m", f"workflows.{module}"], env=env, cwd=REPO,
             ready_url=base + ready_path,
-        ) as svc, httpx.Client(base_url=base, timeout=10) as client:  # fmt: skip
+        ) as svc, http_kit.client(base_url=base, timeout=10) as client:  # fmt: skip
             yield client
             log.write_bytes(svc.stdout_path.read_bytes() + svc.stderr_path.read_bytes())
     except ServiceStartError as exc:

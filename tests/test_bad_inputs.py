@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import http_kit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +138,7 @@ def proxy_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert "API listening on" in banner, banner
         url = "http://" + banner.rsplit(" ", 1)[-1].strip()
         body = {"name": API_PROXY, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}
-        assert httpx.post(url + "/proxies", json=body).status_code == 201
+        assert http_kit.post(url + "/proxies", json=body).status_code == 201
         yield url
     finally:
         server.send_signal(signal.SIGTERM)
@@ -337,7 +337,7 @@ def test_bad_input(
 
 def check_api_case(case: dict[str, Any], api: str) -> None:
     request = case["request"]
-    response = httpx.request(
+    response = http_kit.request(
         request["method"], api + request["path"], content=request.get("body", "").encode()
     )
     assert response.status_code == case["status"]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import http_kit
 import httpx
 import pytest
 
@@ -77,7 +78,7 @@ def shared_proxy() -> Iterator[str]:
 
     def up() -> bool:
         try:
-            return httpx.get(f"{url}/version").status_code == 200
+            return http_kit.get(f"{url}/version").status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -127,7 +128,7 @@ def test_sigkill_keeps_journal_and_next_drill_starts_clean(
         started = children(drill.pid)
         assert len(started) >= 2  # at least the workflow and the partner simulator
         run_dir = attempts_file().parent  # type: ignore[union-attr]
-        proxies = httpx.get(f"{shared_proxy}/proxies").json()
+        proxies = http_kit.get(f"{shared_proxy}/proxies").json()
         assert any(name.startswith(f"chaoslab-{run_dir.name}") for name in proxies)
     finally:
         drill.send_signal(signal.SIGKILL)
@@ -163,7 +164,7 @@ def test_sigkill_keeps_journal_and_next_drill_starts_clean(
     assert len(killed.attempts) == recorded >= 8
     assert killed.attempts["attempt"].notna().all()
     assert (run_dir / "attempts.parquet").exists()
-    left = httpx.get(f"{shared_proxy}/proxies").json()
+    left = http_kit.get(f"{shared_proxy}/proxies").json()
     assert not any(name.startswith(f"chaoslab-{run_dir.name}") for name in left)
     finished = [d for d in reports.glob("runs/*") if d != run_dir]
     assert len(finished) == 1
@@ -227,5 +228,5 @@ def test_ctrl_c_stops_everything_and_says_so(
     assert not any(alive(p) for p in started)
     assert read_meta(run_dir)["status"] == "interrupted"
     assert load_run(run_dir).attempts.shape[0] >= 5
-    left = httpx.get(f"{shared_proxy}/proxies").json()
+    left = http_kit.get(f"{shared_proxy}/proxies").json()
     assert not any(name.startswith(f"chaoslab-{run_dir.name}") for name in left)

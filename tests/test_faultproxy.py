@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import http_kit
 import httpx
 import pytest
 import respx
@@ -96,7 +97,7 @@ async def test_embedded_server_is_started_and_stopped(echo_upstream: str) -> Non
         url = fp.url
     assert await asyncio.to_thread(pid_gone, pid)
     with pytest.raises(httpx.ConnectError):
-        async with httpx.AsyncClient(timeout=2) as http:
+        async with http_kit.async_client(timeout=2) as http:
             await http.get(url + "/version")
 
 

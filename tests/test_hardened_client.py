@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import http_kit
 import httpx
 import pytest
 import respx
@@ -61,7 +62,7 @@ def fake() -> FakeTime:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=BASE) as client:
+    async with http_kit.async_client(base_url=BASE) as client:
         yield client
 
 

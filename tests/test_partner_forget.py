@@ -11,6 +11,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import http_kit
 import httpx
 import pytest
 from process_kit import Service, partner
@@ -137,13 +138,13 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def test_a_lost_answer_on_any_route_leaves_the_effect_and_no_answer(
     sim: Service, how: str, error: type[Exception]
 ) -> None:
-    with httpx.Client(base_url=sim.url, timeout=5) as admin:
+    with http_kit.client(base_url=sim.url, timeout=5) as admin:
         assert admin.post("/_sim/reset").status_code == 200
         config = {"lost_answers": [{"requests": [1], "how": how}]}
         assert admin.post("/_sim/faults", content=json.dumps(config)).status_code == 200
         started = time.monotonic()
         with (
-            httpx.Client(base_url=sim.url, timeout=0.5) as caller,
+            http_kit.client(base_url=sim.url, timeout=0.5) as caller,
             pytest.raises(error),
         ):
             caller.put("/v1/items/sku-1", json={"n": 1})
@@ -158,7 +159,7 @@ def test_a_lost_answer_on_any_route_leaves_the_effect_and_no_answer(
 
 def test_a_partner_process_that_forgot_its_keys_applies_a_retry_again(sim: Service) -> None:
     key = {"Idempotency-Key": "op-1"}
-    with httpx.Client(base_url=sim.url, timeout=5) as client:
+    with http_kit.client(base_url=sim.url, timeout=5) as client:
         assert client.post("/_sim/reset").status_code == 200
         config = {"forget_keys": [{"requests": [3]}]}
         assert client.post("/_sim/faults", content=json.dumps(config)).status_code == 200

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import http_kit
 import httpx
 import pytest
 from process_kit import Service, partner
@@ -51,7 +52,7 @@ def sim(workdir: Path) -> Iterator[Service]:
 
 @pytest.fixture
 def api(sim: Service) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url, timeout=5) as client:
+    with http_kit.client(base_url=sim.url, timeout=5) as client:
         assert client.post("/_sim/faults", json={}).status_code == 200
         assert client.post("/_sim/reset").status_code == 200
         yield client
@@ -102,7 +103,7 @@ def test_server_still_answers_after_faults(api: httpx.Client, sim: Service) -> N
 
 def test_slow_answer_applies_its_effect_first(api: httpx.Client, sim: Service) -> None:
     assert api.post("/_sim/faults", json={"slow": [{"delay_ms": 2000, "requests": [1]}]}).is_success
-    with httpx.Client(base_url=sim.url, timeout=0.3) as impatient:
+    with http_kit.client(base_url=sim.url, timeout=0.3) as impatient:
         with pytest.raises(httpx.ReadTimeout):
             impatient.post("/v1/items", json={"sku": "s1"})
     # The client gave up, yet the effect exists: a blind retry would duplicate it.
@@ -112,7 +113,7 @@ def test_slow_answer_applies_its_effect_first(api: httpx.Client, sim: Service) -
 def test_ledger_and_journal_survive_sigkill(tmp_path: Path) -> None:
     ledger, requests = tmp_path / "ledger.jsonl", tmp_path / "requests.jsonl"
     with partner(DECL, ledger=ledger, requests=requests, cwd=REPO) as svc:
-        with httpx.Client(base_url=svc.url, timeout=5) as client:
+        with http_kit.client(base_url=svc.url, timeout=5) as client:
             assert client.post("/v1/items", json={"sku": "s9"}).status_code == 201
             assert client.get("/nowhere").status_code == 404
         svc.process.send_signal(signal.SIGKILL)
@@ -125,7 +126,7 @@ def test_ledger_and_journal_survive_sigkill(tmp_path: Path) -> None:
 
 def test_toml_declaration_file_is_served(tmp_path: Path) -> None:
     with partner(REPO / "pilots/partners/logistics.toml", name="logistics", cwd=REPO) as svc:
-        with httpx.Client(base_url=svc.url, timeout=5) as client:
+        with http_kit.client(base_url=svc.url, timeout=5) as client:
             body = {"order_id": "o1", "address": "x", "version": 1}
             assert client.post("/v1/shipments", json=body).status_code == 201
             assert client.get("/_sim/health").json()["partner"] == "logistics"

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
+import http_kit
 import pytest
 import stand_kit
 
@@ -145,7 +145,7 @@ async def test_the_server_answers_pages_on_loopback_and_journals_each_record() -
     ctx = OpenContext(ROOT, ROOT, ScenarioSpec(), load_fixtures(RECORDS))
     async with open_poll(spec, ctx) as run:
         run.record = rows.append
-        async with httpx.AsyncClient(base_url=run.url, timeout=5) as client:
+        async with http_kit.async_client(base_url=run.url, timeout=5) as client:
             first = (await client.get("/records", params={"limit": 5})).json()
             await client.get("/records", params={"cursor": first["next_cursor"]})
             assert (await client.get("/elsewhere")).status_code == 404
@@ -164,7 +164,7 @@ async def test_a_standing_source_serves_the_next_drills_records_and_faults_afres
     async with open_poll(spec, OpenContext(ROOT, ROOT, repeat, records)) as run:
         run.record = rows.append
         url = run.url
-        async with httpx.AsyncClient(base_url=run.url, timeout=5) as client:
+        async with http_kit.async_client(base_url=run.url, timeout=5) as client:
             first = (await client.get("/records")).json()
             await client.get("/records", params={"cursor": first["next_cursor"]})
             # The next drill: three records, no fault, a first pass again.

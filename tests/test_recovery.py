@@ -113,3 +113,29 @@ def test_a_standing_stage_owns_its_proxies_for_a_fresh_drill_beside_it(tmp_path:
     assert owner_alive(stages, f"{PROXY_PREFIX}run-live.partner")
     assert not owner_alive(runs, f"{PROXY_PREFIX}stage-dead.partner")
     assert not owner_alive(runs, f"{PROXY_PREFIX}gone.partner")
+
+
+def test_finished_runs_are_passed_over_unread_and_a_spelled_out_running_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.drill import recovery
+    from harness.journal import write_meta
+
+    for name, status in (("run-done", "done"), ("run-failed", "failed")):
+        (tmp_path / name).mkdir()
+        write_meta(tmp_path / name, {"run_id": name, "status": status, "pid": DEAD_PID})
+    # A hand-edited run.json may escape a letter; it still says "running".
+    escaped = tmp_path / "run-escaped"
+    escaped.mkdir()
+    text = json.dumps({"run_id": "run-escaped", "status": "running", "pid": DEAD_PID})
+    (escaped / "run.json").write_text(text.replace("running", "\\u0072unning"))
+    read: list[str] = []
+
+    def counting_read_meta(run_dir: Path) -> dict[str, object]:
+        read.append(Path(run_dir).name)
+        return read_meta(run_dir)
+
+    monkeypatch.setattr(recovery, "read_meta", counting_read_meta)
+    assert recover_stale_runs(tmp_path) == [escaped]
+    assert "run-done" not in read and "run-failed" not in read
+    assert read_meta(escaped)["status"] == "killed"

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import http_kit
 import httpx
 import pytest
 import respx
@@ -45,7 +46,7 @@ async def drive(
             return route_side_effect(request, len(seen))
 
         mock.post("/webhooks").mock(side_effect=handler)
-        async with httpx.AsyncClient(base_url="http://workflow.test") as client:
+        async with http_kit.async_client(base_url="http://workflow.test") as client:
             sender = Sender(
                 client=client,
                 path="/webhooks",
@@ -165,7 +166,7 @@ async def test_hook_runs_when_the_previous_delivery_has_finished() -> None:
     plan = plan_deliveries([e.event_id for e in events], DeliverySpec(), seed=1)
     with respx.mock(base_url="http://workflow.test") as mock:
         mock.post("/webhooks").mock(return_value=httpx.Response(200))
-        async with httpx.AsyncClient(base_url="http://workflow.test") as client:
+        async with http_kit.async_client(base_url="http://workflow.test") as client:
             sender = Sender(
                 client=client,
                 path="/webhooks",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import http_kit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_proxy_serve_stops_cleanly_and_names_the_signal(
     assert "API listening on" in banner, banner
     api = "http://" + banner.rsplit(" ", 1)[-1].strip()
     body = {"name": "p", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}
-    created = httpx.post(api + "/proxies", json=body)
+    created = http_kit.post(api + "/proxies", json=body)
     assert created.status_code == 201, created.text
     listen = created.json()["listen"]
     server.send_signal(sig)

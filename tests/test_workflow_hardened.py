@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
+import http_kit
 import pytest
 from process_kit import partner, service
 from workflow_kit import (
@@ -206,10 +206,10 @@ def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
     body = payment("evt_1", "ord_1")
     with (
         partner(LOGISTICS, cwd=REPO, faults_json='{"bursts": [{"status": 503}]}') as sim,
-        httpx.Client(base_url=sim.url, timeout=10) as api,
+        http_kit.client(base_url=sim.url, timeout=10) as api,
     ):
         with service(argv, cwd=REPO, env={**env, "PARTNER_URL": sim.url}) as first:
-            answer = httpx.post(
+            answer = http_kit.post(
                 f"{first.url}/webhooks/payments", content=body, headers=stripe_headers(body)
             )
             assert answer.status_code == 200
@@ -217,8 +217,8 @@ def test_accepted_event_survives_a_restart(tmp_path: Path) -> None:
         # Stopped while the partner was down: the event is still owed.
         assert api.post("/_sim/faults", json={}).status_code == 200
         with service(argv, cwd=REPO, env={**env, "PARTNER_URL": sim.url}) as second:
-            wait_until(lambda: httpx.get(f"{second.url}/admin/status").json()["pending"] == 0)
-            outcomes = httpx.get(f"{second.url}/admin/outcomes").json()
+            wait_until(lambda: http_kit.get(f"{second.url}/admin/status").json()["pending"] == 0)
+            outcomes = http_kit.get(f"{second.url}/admin/outcomes").json()
         assert [o["outcome"] for o in outcomes] == ["processed"]
         assert shipments(api.get("/_sim/state").json())["ord_1"]["shipments"] == 1
 

@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import http_kit
 import httpx
 from process_kit import partner, service
 
@@ -94,8 +95,8 @@ def shipments(state: dict[str, Any]) -> dict[str, Any]:
 
 class Drill:
     def __init__(self, partner_url: str, workflow_url: str) -> None:
-        self.partner = httpx.Client(base_url=partner_url, timeout=10)
-        self.workflow = httpx.Client(base_url=workflow_url, timeout=15)
+        self.partner = http_kit.client(base_url=partner_url, timeout=10)
+        self.workflow = http_kit.client(base_url=workflow_url, timeout=15)
 
     def close(self) -> None:
         self.partner.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import re
 import sys
@@ -51,6 +52,22 @@ def modules(root: Path = ROOT) -> dict[str, Path]:
     return out
 
 
+def parse(path: Path) -> ast.Module:
+    """The syntax tree of a source file, parsed once per process while the file stays the same.
+
+    The import graph, the function lengths, the docstrings and the registry
+    search each read every module; parsing is most of their cost.
+    """
+    stat = path.stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _parsed(path: Path, mtime_ns: int, size: int) -> ast.Module:
+    # The trees are shared: callers walk them and must not change them.
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
     if not node.level:
         return node.module or ""
@@ -62,7 +79,7 @@ def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
 
 def imports(module: str, path: Path) -> Iterator[Import]:
     """The harness modules ``module`` imports, eagerly or inside a function."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path)
     # One pass, carrying "inside a function" down: walking each function's body
     # again made this quadratic in nesting, and it ran at every test collection.
     pending: list[tuple[ast.AST, bool]] = [(tree, False)]
@@ -189,7 +206,7 @@ def long_functions(found: dict[str, Path], limit: int = LIMIT) -> list[tuple[str
     """(module:function, lines) of every function longer than ``limit`` lines."""
     out = []
     for module, path in found.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse(path)
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
@@ -202,7 +219,7 @@ def docstrings(found: dict[str, Path]) -> dict[str, tuple[int, int]]:
     """Public classes and public methods: (with a docstring, all)."""
     counts = {"classes": [0, 0], "methods": [0, 0]}
     for path in found.values():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse(path)
         for node in tree.body:
             if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
                 continue
@@ -230,11 +247,13 @@ def names_in_code(path: Path) -> set[str]:
     called or keyword arguments (``frame.drop(...)``, ``reset_index(drop=True)``
     name no "drop" fault). Still a heuristic: a string or a variable may share a
     member's name and mean something else (an outcome "duplicate")."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    called: set[int] = set()
     out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
+    # One walk: it is breadth-first, so a call is seen before the function it calls.
+    for node in ast.walk(parse(path)):
+        if isinstance(node, ast.Call):
+            called.add(id(node.func))
+        elif isinstance(node, ast.Name):
             out.add(node.id)
         elif isinstance(node, ast.Attribute) and id(node) not in called:
             out.add(node.attr)

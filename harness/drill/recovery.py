@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from harness.drill.collect import ledger_effects, partner_requests
 from harness.drill.services import PROXY_PREFIX, pid_alive
-from harness.journal import JournalWriter, list_runs, read_meta, recover, write_meta
+from harness.journal import META_FILE, JournalWriter, list_runs, read_meta, recover, write_meta
 from harness.replay.sender import trace_id_for
 
 
@@ -29,6 +30,28 @@ def _take_partner_files(run_dir: Path, meta: dict[str, object]) -> None:
                 journal.request(row)
 
 
+# "running" as run.json can hold it: plainly, or with a letter written as a
+# \u escape (json.dumps writes none, but a hand-edited file may).
+_ESCAPED_LETTER = re.compile(rb"\\u00(?:72|75|6[eE]|69|67)")
+
+
+def _may_be_running(run_dir: Path) -> bool:
+    """False only when the run's run.json cannot hold the string "running".
+
+    Every drill starts by looking through all earlier runs, nearly all of
+    them finished; not finding ``running`` in the bytes spares decoding each
+    one again. Anything else is left to ``read_meta``, as before.
+    """
+    try:
+        data = (run_dir / META_FILE).read_bytes()
+    except FileNotFoundError:
+        return False  # no run.json: read_meta would answer {}
+    except OSError:
+        return True
+    # Substring tests first: a regex alternation scans as slowly as decoding.
+    return b"running" in data or (b"\\u00" in data and _ESCAPED_LETTER.search(data) is not None)
+
+
 def recover_stale_runs(root: Path) -> list[Path]:
     """Close runs whose process died while "running": take in partner files, mark them "killed".
 
@@ -36,6 +59,8 @@ def recover_stale_runs(root: Path) -> list[Path]:
     """
     recovered: list[Path] = []
     for run_dir in list_runs(root):
+        if not _may_be_running(run_dir):
+            continue
         meta = read_meta(run_dir)
         if meta.get("status") != "running" or pid_alive(meta.get("pid")):
             continue

@@ -25,10 +25,13 @@ MAX_DEPTH = 64
 
 # Strings as "unrolled loops": a run of plain characters, then escapes each
 # followed by another run; a third of the time of one alternation per character.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
+# What the cheap skeleton keeps of the UTF-8 bytes: quotes, brackets, and the
+# NUL that marks an escaped quote (input holding a NUL of its own is not
+# shortened). bytes.translate deletes the rest in one table-driven pass.
+_MARK = b"\x00"
+_DROP = bytes(b for b in range(256) if b not in b'"[]{}\x00')
 
 
 class JsonTooDeep(json.JSONDecodeError):
@@ -46,14 +49,39 @@ class JsonTooDeep(json.JSONDecodeError):
         return type(self), (self.doc, self.pos, self.limit)
 
 
-def _within_by_peeling(text: str, limit: int) -> bool:
-    """True when the brackets outside strings pair up within ``limit`` levels.
+def _brackets_outside_strings(text: str) -> str | None:
+    """The brackets ``_TOKEN`` finds outside strings, in order; None if this cannot tell.
+
+    A regex walk over every character costs ~10 ns each (4 ms for a 300 kB
+    body); byte-level replace, translate and split do it in a fraction. Escape
+    pairs go first (``\\\\``, then ``\\"`` becomes a mark); the quotes left
+    pair up from the left, a last unpaired one opening nothing, as the regex
+    has it. That holds while escaped quotes sit only inside strings, as in
+    any valid JSON; a mark found outside means malformed input whose strings
+    this shortcut would misplace, so it answers None and the exact scan runs.
+    """
+    data = text.encode("utf-8", "surrogatepass")  # a UTF-8 byte < 0x80 is that ASCII character
+    if _MARK in data:
+        return None
+    if b"\\" in data:
+        # Same-length replacements: cheaper than shrinking, and the filler is dropped below.
+        data = data.replace(b"\\\\", b"\x01\x01").replace(b'\\"', _MARK * 2)
+    parts = data.translate(None, _DROP).split(b'"')
+    outside = b"".join(parts[0::2])
+    if len(parts) % 2 == 0:  # an odd number of quotes: the last one opens nothing
+        outside += parts[-1]
+    if _MARK in outside:
+        return None
+    return outside.decode("ascii")
+
+
+def _within_by_peeling(skeleton: str, limit: int) -> bool:
+    """True when a string of brackets pairs up within ``limit`` levels.
 
     Each pass removes the innermost pairs in C, so it costs a handful of
     regex passes for ordinary documents. False means "not shown": too deep,
     or unbalanced (malformed), which the exact scan then decides.
     """
-    skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
     for _ in range(limit):
         if not skeleton:
             return True
@@ -65,7 +93,10 @@ def _within_by_peeling(text: str, limit: int) -> bool:
 
 def depth_exceeded_at(text: str, limit: int = MAX_DEPTH) -> int | None:
     """The offset in ``text`` where nesting passes ``limit`` levels, or None."""
-    if text.count("[") + text.count("{") <= limit or _within_by_peeling(text, limit):
+    if text.count("[") + text.count("{") <= limit:
+        return None
+    skeleton = _brackets_outside_strings(text)
+    if skeleton is not None and (len(skeleton) <= limit or _within_by_peeling(skeleton, limit)):
         return None
     depth = 0
     for token in _TOKEN.finditer(text):

@@ -16,11 +16,12 @@ import httpx
 
 
 @functools.cache
-def _tls() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
+    """The process's one verifying TLS context (system CA bundle), built on first use."""
     return ssl.create_default_context()
 
 
 def client(**kwargs: Any) -> httpx.AsyncClient:
     """``httpx.AsyncClient(**kwargs)`` with the process's shared TLS context."""
-    kwargs.setdefault("verify", _tls())
+    kwargs.setdefault("verify", tls_context())
     return httpx.AsyncClient(**kwargs)

@@ -31,6 +31,7 @@ import httpx
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.poll import PollSpec
 from harness.replay.sender import SendStats
+from harness.runtime.http import client as http_client
 from harness.runtime.processes import ServiceError
 from harness.sources.base import DeliveryContext, OpenContext
 from harness.sources.poll_command import run_command, trigger_cwd
@@ -300,7 +301,7 @@ class Puller:
                 run = await run_command(trigger, src.trigger_cwd, self.values, src.run_dir, number)
                 fired.append(run)
         else:
-            async with httpx.AsyncClient(timeout=trigger.timeout_s) as client:
+            async with http_client(timeout=trigger.timeout_s) as client:
                 for number in range(1, spec.runs + 1):
                     fired.append(await _fire(client, f"{self.workflow_url}{trigger.http}", number))
         self.meta["passes"] = src.pager.passes

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import http_kit
 import httpx
 import pytest
 import toxiproxy
@@ -116,7 +117,7 @@ def clear_server(url: str) -> None:
     Deleting first matters: reset re-enables proxies and fails (500, as in Go)
     when one of them cannot bind its stored address any more.
     """
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with http_kit.client(base_url=url, timeout=10) as client:
         for name in client.get("/proxies").json():
             path = "/proxies/" + urllib.parse.quote(name, safe="")
             assert client.delete(path).status_code == 204
@@ -136,7 +137,7 @@ def api_url(proxy_server: ServerProcess) -> Iterator[str]:
 
 @pytest.fixture
 def http(api_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_url, timeout=10) as client:
+    with http_kit.client(base_url=api_url, timeout=10) as client:
         yield client
 
 

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import http_kit
 import httpx
 import pytest
 import toxiproxy
@@ -794,7 +795,7 @@ def test_raw_utf8_in_the_path_names_the_same_proxy(
 def test_metrics_with_proxy_metrics_flag(
     server_factory: Callable[..., AbstractContextManager[ServerProcess]], echo_upstream: str
 ) -> None:
-    with server_factory("-proxy-metrics") as server, httpx.Client(base_url=server.url) as http:
+    with server_factory("-proxy-metrics") as server, http_kit.client(base_url=server.url) as http:
         proxy = create(http, name="probe", upstream=echo_upstream)
         assert echo_through(str(proxy["listen"]), b"x" * 1004) == b"x" * 1004
         expected = (
@@ -857,13 +858,13 @@ def test_config_file_populates_before_the_api_starts(
         )
     )
     with server_factory("-config", str(config)) as server:
-        proxies = httpx.get(server.url + "/proxies").json()
+        proxies = http_kit.get(server.url + "/proxies").json()
         assert sorted(proxies) == ["from_file", "off"]
         assert proxies["from_file"]["enabled"] is True and proxies["off"]["enabled"] is False
     broken = tmp_path / "broken.json"
     broken.write_text('[{"name": 1}]')
     with server_factory("-config", str(broken)) as server:
-        assert httpx.get(server.url + "/proxies").json() == {}
+        assert http_kit.get(server.url + "/proxies").json() == {}
         assert "cannot unmarshal number" in server.log()
 
 
@@ -872,7 +873,7 @@ def test_signals_shut_down_cleanly(
     sig: signal.Signals,
     server_factory: Callable[..., AbstractContextManager[ServerProcess]],
 ) -> None:
-    with server_factory() as server, httpx.Client(base_url=server.url) as http:
+    with server_factory() as server, http_kit.client(base_url=server.url) as http:
         listen = str(create(http, name="p", upstream="x:1")["listen"])
         server.process.send_signal(sig)
         assert server.process.wait(timeout=15) == 0, server.log()

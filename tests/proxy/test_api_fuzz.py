@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import http_kit
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -204,7 +205,7 @@ def _check(resp: httpx.Response, method: str) -> None:
 def api(proxy_server: ServerProcess) -> Iterator[httpx.Client]:
     # One client for every example: building one loads the CA bundle, which
     # cost more CPU than the requests it then sends.
-    with httpx.Client(base_url=proxy_server.url, timeout=30, trust_env=False) as http:
+    with http_kit.client(base_url=proxy_server.url, timeout=30, trust_env=False) as http:
         yield http
 
 
@@ -248,5 +249,5 @@ def test_http_layer_survives_random_bytes(proxy_server: ServerProcess, raw: byte
         while chunk := sock.recv(65536):
             reply += chunk
     assert reply == b"" or reply.startswith(b"HTTP/1."), reply[:200]
-    with httpx.Client(base_url=proxy_server.url, timeout=10, trust_env=False) as http:
+    with http_kit.client(base_url=proxy_server.url, timeout=10, trust_env=False) as http:
         assert http.get("/version").status_code == 200
