@@ -15,12 +15,9 @@ from harness.checks.answers import (
     accepted_but_declared_refused,
     applied_for,
     declared_dead_letters,
-    fixture_notes,
-    last_answers,
-    refusals,
 )
 from harness.checks.columns import flag, ok_status, text
-from harness.checks.outcomes import TERMINAL_OUTCOMES, event_outcomes, outcome_details
+from harness.checks.outcomes import TERMINAL_OUTCOMES
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -41,15 +38,8 @@ class _Evidence:
     crashed: dict[str, str]
 
     @classmethod
-    def of(
-        cls, expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]]
-    ) -> _Evidence:
-        return cls(
-            last_answers(attempts),
-            refusals(expected, attempts),
-            fixture_notes(expected),
-            _crash_by_event(crashes),
-        )
+    def of(cls, run: RunTables, crashes: Sequence[Mapping[str, Any]]) -> _Evidence:
+        return cls(run.last_answers, run.refusals, run.fixture_notes, _crash_by_event(crashes))
 
     def who(self, event_id: str) -> str:
         return f"{event_id}{self.notes.get(event_id, '')}"
@@ -105,6 +95,8 @@ def all_accounted(
     outcomes_known: bool = True,
     crashes: Sequence[Mapping[str, Any]] = (),
     effects: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """No event vanished.
 
@@ -122,24 +114,29 @@ def all_accounted(
     logged (``harness.drill.workflow_log``); one naming a failed event is
     quoted with it. An event the pilot says must be dead-lettered
     (``dead_letter``) is accounted for by design when it was, and a finding
-    when it got another outcome or ``effects`` holds one tied to it.
+    when it got another outcome or ``effects`` holds one tied to it. ``run``: the
+    same tables as a ``RunTables``, whose derived tables other checks share.
     """
+    if run is None:
+        # The derived tables read no effects: an empty frame stands in for none.
+        none = pd.DataFrame() if effects is None else effects
+        run = RunTables(expected=expected, attempts=attempts, effects=none, outcomes=outcomes)
     if not outcomes_known:
-        return _delivered_only(expected, attempts, crashes)
+        return _delivered_only(expected, attempts, run, crashes)
     exp_ids = text(expected, "event_id")
     dropped = set(exp_ids[flag(expected, "dropped")])
     meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
     att_ids = text(attempts, "event_id")
     delivered = set(att_ids[ok_status(attempts)])
-    final = event_outcomes(outcomes)
+    final = run.final_outcomes
     invalid = sorted(set(final[~final.isin(TERMINAL_OUTCOMES)].index))
-    evidence = _Evidence.of(expected, attempts, crashes)
+    evidence = _Evidence.of(run, crashes)
     # A dropped event that was delivered anyway must be accounted for like any other.
     universe = list(dict.fromkeys([*meant, *att_ids, *(e for e in delivered if e in dropped)]))
     judged = [e for e in universe if not (e in dropped and e not in delivered)]
     s = _sort(judged, delivered, final, evidence)
     accepted = _accepted(expected, attempts, evidence)
-    s.dead_by_design, undone = _dead_letters(expected, outcomes, final, effects, evidence)
+    s.dead_by_design, undone = _dead_letters(expected, run, effects, evidence)
     s.not_dead_lettered = undone
     counts: dict[str, int | float] = {
         "events": len(judged),
@@ -215,11 +212,7 @@ def _accepted(expected: pd.DataFrame, attempts: pd.DataFrame, evidence: _Evidenc
 
 
 def _dead_letters(
-    expected: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    final: pd.Series,
-    effects: pd.DataFrame | None,
-    evidence: _Evidence,
+    expected: pd.DataFrame, run: RunTables, effects: pd.DataFrame | None, evidence: _Evidence
 ) -> tuple[int, list[str]]:
     """Events the pilot says must be dead-lettered: how many were, and those that were not.
 
@@ -230,7 +223,7 @@ def _dead_letters(
     declared = declared_dead_letters(expected)
     if not declared:
         return 0, []
-    details = outcome_details(outcomes)
+    final, details = run.final_outcomes, run.outcome_details
     applied = applied_for(effects, declared)
     by_design, undone = 0, []
     for event_id in sorted(declared):
@@ -294,13 +287,16 @@ def _crash_clause(crashes: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _delivered_only(
-    expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]] = ()
+    expected: pd.DataFrame,
+    attempts: pd.DataFrame,
+    run: RunTables,
+    crashes: Sequence[Mapping[str, Any]] = (),
 ) -> InvariantResult:
     """``all_accounted`` for a workflow that reports no outcomes: judged on its answers."""
     exp_ids = text(expected, "event_id")
     meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
     delivered = set(text(attempts, "event_id")[ok_status(attempts)])
-    evidence = _Evidence.of(expected, attempts, crashes)
+    evidence = _Evidence.of(run, crashes)
     lost: list[str] = []
     wrongly_refused: list[str] = []
     refused_ok = 0
@@ -355,4 +351,5 @@ def check_all_accounted(tables: RunTables, *, settings: CheckSettings) -> Invari
         settings.outcomes_known,
         settings.crashes,
         tables.effects,
+        run=tables,
     )

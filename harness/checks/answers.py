@@ -188,9 +188,14 @@ def expectations_by_event(expected: pd.DataFrame) -> dict[str, tuple[str, str]]:
     )
 
 
-def refusals(expected: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, Refusal]:
-    """Every event refused (never a 2xx, last answer 4xx), judged against what was expected."""
-    answers = last_answers(attempts)
+def refusals(
+    expected: pd.DataFrame, attempts: pd.DataFrame, answers: LastAnswers | None = None
+) -> dict[str, Refusal]:
+    """Every event refused (never a 2xx, last answer 4xx), judged against what was expected.
+
+    ``answers``: ``last_answers(attempts)`` when the caller has it already.
+    """
+    answers = last_answers(attempts) if answers is None else answers
     refused = answers.refused_ids()
     if not refused:
         return {}

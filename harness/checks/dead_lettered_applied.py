@@ -42,15 +42,17 @@ def dead_lettered_applied(
     outcomes: pd.DataFrame,
     *,
     fail: bool = False,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """Events the workflow dead-lettered although their effect landed at the partner.
 
     The workflow gave up on a call whose answer never came (a timeout, a lost
     answer) while the partner had applied it. An effect belongs to the event
     by ``event_id`` when tied, else by kind, entity key and version. Fails
-    only with ``fail``.
+    only with ``fail``. ``run``: the same tables as a ``RunTables``, whose
+    outcomes per event other checks share.
     """
-    final = event_outcomes(outcomes)
+    final = run.final_outcomes if run is not None else event_outcomes(outcomes)
     dead = set(final[final == "dead_lettered"].index)
     rows = _dead_lettered_rows(expected, dead)
     tied = set(text(effects, "event_id"))
@@ -98,4 +100,5 @@ def check_dead_lettered_applied(
         tables.effects,
         tables.outcomes,
         fail=settings.fail_dead_lettered_applied,
+        run=tables,
     )

@@ -15,9 +15,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from harness.checks.answers import fixture_notes, refusals
 from harness.checks.columns import flag, number, text
-from harness.checks.outcomes import event_outcomes, outcome_details
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -168,6 +166,8 @@ def exactly_once_table(
     effects: pd.DataFrame,
     outcomes: pd.DataFrame,
     attempts: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> pd.DataFrame:
     """One row per expected effect, then one per partner effect no expected one accounts for.
 
@@ -179,14 +179,18 @@ def exactly_once_table(
     once); ``effects`` (how many effects landed for it: 1 for the others);
     and for expected rows what the workflow said: ``outcome`` ("" if none),
     ``said`` (its detail, quoted), ``note`` (the fixture's) and ``refusal``
-    (how it refused the event, with ``attempts``; "" if it did not).
+    (how it refused the event, with ``attempts``; "" if it did not). ``run``:
+    the same tables as a ``RunTables``, whose derived tables other checks share.
     """
+    if run is None:
+        gone = pd.DataFrame() if attempts is None else attempts
+        run = RunTables(expected=expected, attempts=gone, effects=effects, outcomes=outcomes)
     wanted = _expected_effects(expected)
     placed = _place(expected, wanted, effects)
-    final = event_outcomes(outcomes)
-    details = outcome_details(outcomes)
-    notes = fixture_notes(expected)
-    refused_by = refusals(expected, attempts) if attempts is not None else {}
+    final = run.final_outcomes
+    details = run.outcome_details
+    notes = run.fixture_notes
+    refused_by = run.refusals if attempts is not None else {}
     rows = [
         (
             fx.event_id,
@@ -324,6 +328,8 @@ def exactly_once(
     effects: pd.DataFrame,
     outcomes: pd.DataFrame,
     attempts: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """Every expected business effect happened exactly once at the partner.
 
@@ -331,9 +337,11 @@ def exactly_once(
     violations; a refusal is judged only with ``attempts``. See
     ``exactly_once_table`` and ``judge_exactly_once``.
     """
-    return judge_exactly_once(exactly_once_table(expected, effects, outcomes, attempts))
+    return judge_exactly_once(exactly_once_table(expected, effects, outcomes, attempts, run=run))
 
 
 def check_exactly_once(tables: RunTables, *, settings: CheckSettings) -> InvariantResult:
     """The registry's checker: ``exactly_once`` over the run's tables."""
-    return exactly_once(tables.expected, tables.effects, tables.outcomes, tables.attempts)
+    return exactly_once(
+        tables.expected, tables.effects, tables.outcomes, tables.attempts, run=tables
+    )

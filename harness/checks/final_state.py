@@ -45,7 +45,11 @@ def _newest(rows: pd.DataFrame) -> pd.Series:
 
 
 def final_state_table(
-    expected: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame | None = None
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> pd.DataFrame:
     """One row per entity with an expected effect: the version it should end on, and the partner's.
 
@@ -54,12 +58,13 @@ def final_state_table(
     the workflow dead-lettered (NaN when all were); ``last``, the version the
     partner applied last (effects ordered by ``at``; NaN when none);
     ``highest``, the highest it ever applied; ``last_dead_lettered``, whether
-    that last version is a dead-lettered event's. Sorted by key.
+    that last version is a dead-lettered event's. Sorted by key. ``run``: the same
+    tables as a ``RunTables``, whose outcomes per event other checks share.
     """
     rows = _versioned_events(expected)
     dead_events: set[str] = set()
     if outcomes is not None:
-        final = event_outcomes(outcomes)
+        final = run.final_outcomes if run is not None else event_outcomes(outcomes)
         dead_events = set(final[final == "dead_lettered"].index)
     is_dead = rows["event_id"].isin(dead_events)
     dead_versions = set(zip(rows.loc[is_dead, "key"], rows.loc[is_dead, "version"], strict=True))
@@ -206,6 +211,7 @@ def final_state(
     outcomes: pd.DataFrame | None = None,
     *,
     fail_dead_lettered_applied: bool = False,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """The partner ends holding the newest expected version of each entity.
 
@@ -217,7 +223,7 @@ def final_state(
     target (reported, not lost). See ``final_state_table`` and ``judge_final_state``.
     """
     return judge_final_state(
-        final_state_table(expected, effects, outcomes),
+        final_state_table(expected, effects, outcomes, run=run),
         fail_dead_lettered_applied=fail_dead_lettered_applied,
     )
 
@@ -229,4 +235,5 @@ def check_final_state(tables: RunTables, *, settings: CheckSettings) -> Invarian
         tables.effects,
         tables.outcomes,
         fail_dead_lettered_applied=settings.fail_dead_lettered_applied and settings.outcomes_known,
+        run=tables,
     )

@@ -21,6 +21,7 @@ from harness.checks.answers import (
 )
 from harness.checks.columns import number, ok_status, text
 from harness.checks.outcomes import GOOD_OUTCOMES, outcome_details, ranks
+from harness.checks.tables import RunTables
 
 __all__ = ["event_latencies", "nearest_rank"]
 
@@ -104,6 +105,8 @@ def event_latencies(
     effects: pd.DataFrame,
     outcomes: pd.DataFrame | None = None,
     expected: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> pd.DataFrame:
     """One row per attempted event: when it started, ended, and whether it ended well.
 
@@ -118,6 +121,8 @@ def event_latencies(
     one refused where an effect was expected keeps no outcome and says so in
     ``detail``. An event dead-lettered as the pilot declared (``dead_letter``)
     has outcome "dead_lettered_by_design" and ends well. Indexed by event_id.
+    ``run``: the same tables as a ``RunTables``, whose derived tables the
+    checks share.
     """
     codes = _codes(attempts, effects, outcomes)
     per = _attempted(attempts, codes.attempts)
@@ -139,10 +144,12 @@ def event_latencies(
         per["ended_well"] = per["end"].notna()
     per.index = codes.uniques[present]
     per.index.name = "event_id"
-    details = outcome_details(outcomes) if outcomes is not None else {}
+    details: dict[str, str] = {}
+    if outcomes is not None:
+        details = run.outcome_details if run is not None else outcome_details(outcomes)
     per["detail"] = per.index.map(details).fillna("") if details else ""
     if expected is not None and len(per):
-        _mark_refusals(per, refusals(expected, attempts))
+        _mark_refusals(per, run.refusals if run is not None else refusals(expected, attempts))
         _mark_dead_letters(per, expected, effects)
     return per.drop(columns=["last_ok"])
 
