@@ -58,19 +58,26 @@ def _codes(attempts: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame
 def _attempted(attempts: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
     """Per event code: first send, last 2xx finish, number of attempts, any 2xx."""
     ok = ok_status(attempts).to_numpy()
-    att = pd.DataFrame(
+    sent = number(attempts, "sent_at").to_numpy()
+    ok_finished = np.where(ok, number(attempts, "finished_at").to_numpy(), np.nan)
+    # A groupby's min/max/size/any by hand: sort by code, then reduce each run of
+    # equal codes. fmin/fmax skip NaN as pandas does (all NaN stays NaN); a
+    # pandas aggregation costs milliseconds even on a handful of rows.
+    order = np.argsort(codes, kind="stable")
+    present, first = np.unique(codes[order], return_index=True)
+    sizes = np.diff(np.append(first, len(order)))
+
+    def reduce(op: np.ufunc, values: np.ndarray) -> np.ndarray:
+        return op.reduceat(values[order], first) if len(first) else values[:0]
+
+    return pd.DataFrame(
         {
-            "code": codes,
-            "sent": number(attempts, "sent_at").to_numpy(),
-            "ok_finished": np.where(ok, number(attempts, "finished_at").to_numpy(), np.nan),
-            "ok": ok,
-        }
-    )
-    return att.groupby("code", sort=True).agg(
-        start=("sent", "min"),
-        last_ok=("ok_finished", "max"),
-        attempts=("sent", "size"),
-        delivered=("ok", "any"),
+            "start": reduce(np.fmin, sent),
+            "last_ok": reduce(np.fmax, ok_finished),
+            "attempts": sizes.astype(np.int64),
+            "delivered": reduce(np.logical_or, ok).astype(bool),
+        },
+        index=pd.Index(present.astype(np.int64), name="code"),
     )
 
 
