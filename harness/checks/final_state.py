@@ -7,7 +7,9 @@ table into the verdict. ``final_state`` is both.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,24 +26,64 @@ __all__ = ["check_final_state", "final_state", "final_state_table", "judge_final
 NAME = "final_state"
 
 
-def _versioned_events(expected: pd.DataFrame) -> pd.DataFrame:
-    """Events meant to be sent that name an entity and its version."""
-    rows = pd.DataFrame(
-        {
-            "event_id": text(expected, "event_id"),
-            "key": scoped(expected, "entity_id"),
-            "version": number(expected, "entity_version"),
-            "anchor": text(expected, "expected_effect") != "",
-        }
-    )[~flag(expected, "dropped")]
-    rows = rows[(text(expected, "entity_id") != "")[rows.index]]
-    return rows[rows["version"].notna()]
+class _Versioned(NamedTuple):
+    """An event meant to be sent that names an entity (``partner:entity``) and its version."""
+
+    event_id: str
+    key: str
+    version: float
+    anchor: bool  # it has an expected effect: something must exist
 
 
-def _newest(rows: pd.DataFrame) -> pd.Series:
+def _versioned_events(expected: pd.DataFrame) -> list[_Versioned]:
+    """Events meant to be sent that name an entity and its version, in table order."""
+    # Plain lists: on a drill's few dozen rows each pandas filter costs more than the loop.
+    return [
+        _Versioned(event_id, key, v, must != "")
+        for event_id, key, v, must, entity, dropped in zip(
+            text(expected, "event_id").tolist(),
+            scoped(expected, "entity_id").tolist(),
+            number(expected, "entity_version").tolist(),
+            text(expected, "expected_effect").tolist(),
+            text(expected, "entity_id").tolist(),
+            flag(expected, "dropped").tolist(),
+            strict=True,
+        )
+        if not dropped and entity != "" and not math.isnan(v)
+    ]
+
+
+def _newest(rows: list[_Versioned]) -> dict[str, float]:
     """Per entity with an expected effect (something must exist), its highest version."""
-    anchored = set(rows.loc[rows["anchor"], "key"])
-    return rows[rows["key"].isin(anchored)].groupby("key")["version"].max()
+    anchored = {row.key for row in rows if row.anchor}
+    out: dict[str, float] = {}
+    for row in rows:
+        if row.key in anchored and not row.version <= out.get(row.key, -math.inf):
+            out[row.key] = row.version
+    return out
+
+
+def _applied(effects: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """Per entity the partner touched: the version it applied last (by ``at``), and the highest."""
+    applied = [
+        (at, key, v)
+        for at, key, v in zip(
+            number(effects, "at").tolist(),
+            scoped(effects, "business_key").tolist(),
+            number(effects, "entity_version").tolist(),
+            strict=True,
+        )
+        if not math.isnan(v)
+    ]
+    # Stable, by time, effects without one last (as pandas sorts NaN).
+    applied.sort(key=lambda e: (math.isnan(e[0]), 0.0 if math.isnan(e[0]) else e[0]))
+    last: dict[str, float] = {}
+    highest: dict[str, float] = {}
+    for _, key, v in applied:
+        last[key] = v
+        if not v <= highest.get(key, -math.inf):
+            highest[key] = v
+    return last, highest
 
 
 def final_state_table(
@@ -66,33 +108,27 @@ def final_state_table(
     if outcomes is not None:
         final = run.final_outcomes if run is not None else event_outcomes(outcomes)
         dead_events = set(final[final == "dead_lettered"].index)
-    is_dead = rows["event_id"].isin(dead_events)
-    dead_versions = set(zip(rows.loc[is_dead, "key"], rows.loc[is_dead, "version"], strict=True))
-    eff = pd.DataFrame(
-        {
-            "at": number(effects, "at"),
-            "key": scoped(effects, "business_key"),
-            "version": number(effects, "entity_version"),
-        }
-    ).dropna(subset=["version"])
-    eff = eff.sort_values("at", kind="stable")
+    dead_versions = {(r.key, r.version) for r in rows if r.event_id in dead_events}
     newest = _newest(rows)
-    # Reindexed, not assigned: a Series assigned to an empty frame brings its own rows.
+    target = _newest([r for r in rows if r.event_id not in dead_events])
+    last, highest = _applied(effects)
+    keys = sorted(newest)
+    nan = math.nan
+    got = [last.get(key, nan) for key in keys]
     table = pd.DataFrame(
         {
-            "newest": newest,
-            "target": _newest(rows[~is_dead]).reindex(newest.index),
-            "last": eff.groupby("key")["version"].last().reindex(newest.index),
-            "highest": eff.groupby("key")["version"].max().reindex(newest.index),
-        },
-        index=newest.index.rename("key"),
+            "key": pd.Series(keys, dtype=object).astype(str),
+            "newest": np.array([newest[key] for key in keys], dtype=float),
+            "target": np.array([target.get(key, nan) for key in keys], dtype=float),
+            "last": np.array(got, dtype=float),
+            "highest": np.array([highest.get(key, nan) for key in keys], dtype=float),
+            # A NaN is never a dead-lettered version (those all have one).
+            "last_dead_lettered": np.array(
+                [(key, v) in dead_versions for key, v in zip(keys, got, strict=True)], dtype=bool
+            ),
+        }
     )
-    table = table.reset_index()
-    table["key"] = table["key"].astype(str)
-    table["last_dead_lettered"] = [
-        (key, got) in dead_versions for key, got in zip(table["key"], table["last"], strict=True)
-    ]
-    return table[["key", "newest", "target", "last", "highest", "last_dead_lettered"]]
+    return table
 
 
 @dataclass
