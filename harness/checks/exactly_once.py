@@ -8,10 +8,11 @@ that table into the verdict. ``exactly_once`` is both.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -48,55 +49,61 @@ class _Fx(NamedTuple):
     version: float
 
 
-def _fx_rows(df: pd.DataFrame) -> list[_Fx]:
-    return [
-        _Fx(str(e), str(k), str(b), float(v))
-        for e, k, b, v in zip(
-            df["event_id"].tolist(),
-            df["kind"].tolist(),
-            df["key"].tolist(),
-            df["version"].tolist(),
-            strict=True,
-        )
-    ]
+def _columns(df: pd.DataFrame, *columns: tuple[str, str]) -> list[list[Any]]:
+    """Columns as plain lists (``("text", name)`` or ``("number", name)``)."""
+    read = {"text": text, "number": number}
+    return [read[kind](df, name).tolist() for kind, name in columns]
 
 
 def _expected_effects(expected: pd.DataFrame) -> list[_Fx]:
-    wanted = (text(expected, "expected_effect") != "") & ~flag(expected, "dropped")
-    rows = pd.DataFrame(
-        {
-            "event_id": text(expected, "event_id"),
-            "kind": text(expected, "expected_effect"),
-            "key": text(expected, "entity_id"),
-            "version": number(expected, "entity_version"),
-        }
-    )[wanted]
-    return _fx_rows(rows.drop_duplicates("event_id").reset_index(drop=True))
+    """Each event's effect to cause exactly once (its first row), in table order."""
+    # Plain lists: on a drill's few dozen rows each pandas filter costs more than the loop.
+    ids, kinds, keys, versions = _columns(
+        expected,
+        ("text", "event_id"),
+        ("text", "expected_effect"),
+        ("text", "entity_id"),
+        ("number", "entity_version"),
+    )
+    out: dict[str, _Fx] = {}
+    for event_id, kind, key, v, dropped in zip(
+        ids, kinds, keys, versions, flag(expected, "dropped").tolist(), strict=True
+    ):
+        if kind != "" and not dropped and event_id not in out:
+            out[event_id] = _Fx(event_id, kind, key, v)
+    return list(out.values())
 
 
 def allowed_versions(expected: pd.DataFrame) -> set[tuple[str, str, float]]:
     """(kind, key, version) an event may cause but need not (``allowed_effect``)."""
-    only = (text(expected, "allowed_effect") != "") & (text(expected, "expected_effect") == "")
-    return set(
-        zip(
-            text(expected, "allowed_effect")[only],
-            text(expected, "entity_id")[only],
-            number(expected, "entity_version")[only],
-            strict=True,
-        )
+    may, must, keys, versions = _columns(
+        expected,
+        ("text", "allowed_effect"),
+        ("text", "expected_effect"),
+        ("text", "entity_id"),
+        ("number", "entity_version"),
     )
+    return {
+        (kind, key, v)
+        for kind, other, key, v in zip(may, must, keys, versions, strict=True)
+        if kind != "" and other == ""
+    }
 
 
-def _observed_effects(effects: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "at": number(effects, "at"),
-            "kind": text(effects, "kind"),
-            "key": text(effects, "business_key"),
-            "version": number(effects, "entity_version"),
-            "event_id": text(effects, "event_id"),
-        }
-    ).sort_values("at", kind="stable")
+def _observed_effects(effects: pd.DataFrame) -> list[_Fx]:
+    """The partner's effects by time (stable; undated ones last, as pandas sorts NaN)."""
+    at, ids, kinds, keys, versions = _columns(
+        effects,
+        ("number", "at"),
+        ("text", "event_id"),
+        ("text", "kind"),
+        ("text", "business_key"),
+        ("number", "entity_version"),
+    )
+    order = sorted(
+        range(len(at)), key=lambda i: (math.isnan(at[i]), 0.0 if math.isnan(at[i]) else at[i])
+    )
+    return [_Fx(ids[i], kinds[i], keys[i], versions[i]) for i in order]
 
 
 @dataclass
@@ -115,15 +122,15 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
     for row in by_event.values():
         by_group[(row.kind, row.key)].append(row.event_id)
     placed = _Placed(dict.fromkeys(by_event, 0))
-    eff = _observed_effects(effects)
+    observed = _observed_effects(effects)
     # Kinds no event is expected to cause exactly once (updates, in order-sync)
     # are final_state's business; they are counted here, not judged.
     tracked = set(text(expected, "expected_effect")) - {""}
     # Effects whose event is known are placed first, so the guesswork for the
     # rest only fills what is left.
-    resolved = eff["event_id"].isin(set(text(expected, "event_id")))
+    known = set(text(expected, "event_id").tolist())
     allowed = allowed_versions(expected)
-    for row in _fx_rows(eff[resolved]):
+    for row in (fx for fx in observed if fx.event_id in known):
         target = by_event.get(row.event_id)
         if target is not None and target.kind == row.kind and target.key == row.key:
             placed.assigned[row.event_id] += 1
@@ -131,7 +138,7 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
             placed.untracked += 1
         else:
             placed.unexpected += 1
-    for row in _fx_rows(eff[~resolved]):
+    for row in (fx for fx in observed if fx.event_id not in known):
         if row.kind not in tracked:
             placed.untracked += 1
             continue
