@@ -267,8 +267,16 @@ def declared_dead_letters(expected: pd.DataFrame) -> set[str]:
     """Events meant to be sent that the pilot says must end dead-lettered."""
     if expected.empty or "dead_letter" not in expected.columns:
         return set()
-    live = expected[~flag(expected, "dropped") & flag(expected, "dead_letter")]
-    return set(text(live, "event_id"))
+    return {
+        event_id
+        for event_id, dropped, dead in zip(
+            text(expected, "event_id").tolist(),
+            flag(expected, "dropped").tolist(),
+            flag(expected, "dead_letter").tolist(),
+            strict=True,
+        )
+        if dead and not dropped
+    }
 
 
 def applied_for(effects: pd.DataFrame | None, event_ids: set[str]) -> dict[str, str]:
