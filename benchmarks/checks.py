@@ -99,9 +99,7 @@ def live_copy(run: Path, into: Path) -> JournalWriter:
 
 def read_back(run: Path, writer: JournalWriter | None = None) -> dict[str, pd.DataFrame]:
     """What ``harness.drill.run._finish`` judges: the journal closed, its tables read back."""
-    if writer is not None:
-        writer.close()
-    loaded = load_run(run)
+    loaded = load_run(run) if writer is None else writer.read_back()
     return {t: loaded.table(t) for t in ("attempts", "effects", "outcomes", "expected", "requests")}
 
 
