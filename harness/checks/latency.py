@@ -88,9 +88,8 @@ def _first_effects(
     end = np.full(rows, np.nan)
     at = number(effects, "at").to_numpy()
     hit = resolved & (slots >= 0)
-    if hit.any():
-        first_at = pd.Series(at[hit]).groupby(slots[hit]).min()
-        end[first_at.index.to_numpy(dtype=np.int64)] = first_at.to_numpy()
+    # The least per slot, NaN skipped as a groupby's min skips it (fmin keeps the number).
+    np.fmin.at(end, slots[hit], at[hit])
     return end
 
 
@@ -101,9 +100,12 @@ def _strongest_outcomes(outcomes: pd.DataFrame, slots: np.ndarray, rows: int) ->
     hit = slots >= 0
     labels = np.full(rows, "", dtype=object)
     if hit.any():
-        frame_ = pd.DataFrame({"slot": slots[hit], "rank": rank[hit], "name": names[hit]})
-        best = frame_.sort_values("rank", kind="stable").drop_duplicates("slot")
-        labels[best["slot"].to_numpy(dtype=np.int64)] = best["name"].to_numpy(dtype=object)
+        # Strongest first (stable, so the first reported among equals), then each
+        # slot's first row: what sort_values and drop_duplicates gave, without a frame.
+        order = np.argsort(rank[hit], kind="stable")
+        by_rank = slots[hit][order]
+        _, first = np.unique(by_rank, return_index=True)
+        labels[by_rank[first]] = names[hit][order][first]
     return labels
 
 
