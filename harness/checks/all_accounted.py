@@ -64,10 +64,12 @@ class _Sorted:
     not_dead_lettered: list[str] = field(default_factory=list)
 
 
-def _sort(judged: list[str], delivered: set[str], final: pd.Series, evidence: _Evidence) -> _Sorted:
+def _sort(
+    judged: list[str], delivered: set[str], outcome_of: Mapping[str, str], evidence: _Evidence
+) -> _Sorted:
     out = _Sorted()
     for event_id in judged:
-        outcome = final.get(event_id, "")
+        outcome = outcome_of.get(event_id, "")
         if outcome in out.tally:
             out.tally[outcome] += 1
             if event_id not in delivered:
@@ -134,7 +136,7 @@ def all_accounted(
     # A dropped event that was delivered anyway must be accounted for like any other.
     universe = list(dict.fromkeys([*meant, *att_ids, *(e for e in delivered if e in dropped)]))
     judged = [e for e in universe if not (e in dropped and e not in delivered)]
-    s = _sort(judged, delivered, final, evidence)
+    s = _sort(judged, delivered, run.outcome_of, evidence)
     accepted = _accepted(expected, attempts, evidence)
     s.dead_by_design, undone = _dead_letters(expected, run, effects, evidence)
     s.not_dead_lettered = undone
@@ -160,7 +162,7 @@ def all_accounted(
         + take(accepted)
         + take(s.unaccounted)
         + take(s.lost)
-        + [f"{e} has outcome {final[e]!r}, not a terminal outcome" for e in take(invalid)]
+        + [f"{e} has outcome {run.outcome_of[e]!r}, not a terminal outcome" for e in take(invalid)]
     )
     n = len(judged)
     summary = _summary(s, n, ok, len(accepted), len(invalid), crashes)
@@ -223,11 +225,11 @@ def _dead_letters(
     declared = declared_dead_letters(expected)
     if not declared:
         return 0, []
-    final, details = run.final_outcomes, run.outcome_details
+    outcome_of, details = run.outcome_of, run.outcome_details
     applied = applied_for(effects, declared)
     by_design, undone = 0, []
     for event_id in sorted(declared):
-        outcome = str(final.get(event_id, ""))
+        outcome = str(outcome_of.get(event_id, ""))
         said = f' ("{details[event_id]}")' if details.get(event_id) else ""
         if outcome and outcome != "dead_lettered":
             undone.append(

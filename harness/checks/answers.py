@@ -212,17 +212,19 @@ def expectations_by_event(expected: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """event_id → (refuse range, effect it must or may cause) for events meant to be sent."""
     if expected.empty:
         return {}
-    live = expected[~flag(expected, "dropped")]
-    effect = text(live, "expected_effect").where(
-        text(live, "expected_effect") != "", text(live, "allowed_effect")
-    )
-    return dict(
-        zip(
-            text(live, "event_id"),
-            zip(text(live, "refuse"), effect, strict=True),
+    # Plain lists: a later row of an event replaces an earlier one, as dict(zip()) did.
+    return {
+        event_id: (refuse, must if must != "" else may)
+        for event_id, refuse, must, may, dropped in zip(
+            text(expected, "event_id").tolist(),
+            text(expected, "refuse").tolist(),
+            text(expected, "expected_effect").tolist(),
+            text(expected, "allowed_effect").tolist(),
+            flag(expected, "dropped").tolist(),
             strict=True,
         )
-    )
+        if not dropped
+    }
 
 
 def refusals(
@@ -297,9 +299,9 @@ def fixture_notes(expected: pd.DataFrame) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for event_id, fixture, note in zip(
-        text(expected, "event_id"),
-        text(expected, "fixture_id"),
-        text(expected, "note"),
+        text(expected, "event_id").tolist(),
+        text(expected, "fixture_id").tolist(),
+        text(expected, "note").tolist(),
         strict=True,
     ):
         if not fixture and not note:

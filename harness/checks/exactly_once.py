@@ -194,7 +194,7 @@ def exactly_once_table(
         run = RunTables(expected=expected, attempts=gone, effects=effects, outcomes=outcomes)
     wanted = _expected_effects(expected)
     placed = _place(expected, wanted, effects)
-    final = run.final_outcomes
+    outcome_of = run.outcome_of
     details = run.outcome_details
     notes = run.fixture_notes
     refused_by = run.refusals if attempts is not None else {}
@@ -206,7 +206,7 @@ def exactly_once_table(
             fx.version,
             "expected",
             placed.assigned[fx.event_id],
-            str(final.get(fx.event_id, "")),
+            str(outcome_of.get(fx.event_id, "")),
             quoted_detail(details, fx.event_id),
             notes.get(fx.event_id, ""),
             refused_by[fx.event_id].last.describe() if fx.event_id in refused_by else "",
@@ -234,16 +234,10 @@ class _Sorted:
 
 def _sort(rows: pd.DataFrame) -> _Sorted:
     out = _Sorted()
+    read = ("event_id", "kind", "key", "effects", "outcome", "said", "note", "refusal")
+    # Lists, not Series: iterating an arrow-backed column boxes every cell.
     for event_id, kind, key, n, outcome, said, note, refusal in zip(
-        rows["event_id"],
-        rows["kind"],
-        rows["key"],
-        rows["effects"],
-        rows["outcome"],
-        rows["said"],
-        rows["note"],
-        rows["refusal"],
-        strict=True,
+        *(rows[column].tolist() for column in read), strict=True
     ):
         label = f"{event_id}{note} ({kind} for {key or '?'})"
         if n == 1:

@@ -146,11 +146,11 @@ class _Sorted:
 def _sort(judged: pd.DataFrame) -> _Sorted:
     out = _Sorted()
     for key, want, got, highest, got_dead in zip(
-        judged["key"],
-        judged["target"],
-        judged["last"],
-        judged["highest"],
-        judged["last_dead_lettered"],
+        judged["key"].tolist(),
+        judged["target"].tolist(),
+        judged["last"].tolist(),
+        judged["highest"].tolist(),
+        judged["last_dead_lettered"].tolist(),
         strict=True,
     ):
         if np.isnan(got):

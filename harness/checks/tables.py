@@ -63,6 +63,12 @@ class RunTables:
         return outcomes.event_outcomes(self.outcomes)
 
     @cached_property
+    def outcome_of(self) -> dict[str, str]:
+        """``final_outcomes`` as a dict: looked up per event, where a Series.get costs more."""
+        final = self.final_outcomes
+        return dict(zip(final.index.tolist(), final.tolist(), strict=True))
+
+    @cached_property
     def outcome_details(self) -> dict[str, str]:
         """The workflow's words for each event's outcome (``outcomes.outcome_details``)."""
         return outcomes.outcome_details(self.outcomes)
