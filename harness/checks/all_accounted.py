@@ -125,11 +125,9 @@ def all_accounted(
         run = RunTables(expected=expected, attempts=attempts, effects=none, outcomes=outcomes)
     if not outcomes_known:
         return _delivered_only(expected, attempts, run, crashes)
-    exp_ids = text(expected, "event_id")
-    dropped = set(exp_ids[flag(expected, "dropped")])
-    meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
-    att_ids = text(attempts, "event_id")
-    delivered = set(att_ids[ok_status(attempts)])
+    meant, dropped = _meant(expected)
+    att_ids = text(attempts, "event_id").tolist()
+    delivered = _delivered(attempts)
     final = run.final_outcomes
     invalid = sorted(set(final[~final.isin(TERMINAL_OUTCOMES)].index))
     evidence = _Evidence.of(run, crashes)
@@ -167,6 +165,20 @@ def all_accounted(
     n = len(judged)
     summary = _summary(s, n, ok, len(accepted), len(invalid), crashes)
     return InvariantResult(NAME, ok, counts, examples, summary, judged=n)
+
+
+def _meant(expected: pd.DataFrame) -> tuple[list[str], set[str]]:
+    """The events meant to be delivered (first-seen order), and the ones dropped on purpose."""
+    # Plain lists: iterating an arrow-backed column boxes every cell.
+    ids, gone = text(expected, "event_id").tolist(), flag(expected, "dropped").tolist()
+    meant = list(dict.fromkeys(e for e, g in zip(ids, gone, strict=True) if not g))
+    return meant, {e for e, g in zip(ids, gone, strict=True) if g}
+
+
+def _delivered(attempts: pd.DataFrame) -> set[str]:
+    """Events with at least one 2xx attempt."""
+    ids, ok = text(attempts, "event_id").tolist(), ok_status(attempts).tolist()
+    return {e for e, answered in zip(ids, ok, strict=True) if answered}
 
 
 def _summary(
@@ -295,9 +307,8 @@ def _delivered_only(
     crashes: Sequence[Mapping[str, Any]] = (),
 ) -> InvariantResult:
     """``all_accounted`` for a workflow that reports no outcomes: judged on its answers."""
-    exp_ids = text(expected, "event_id")
-    meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
-    delivered = set(text(attempts, "event_id")[ok_status(attempts)])
+    meant, _ = _meant(expected)
+    delivered = _delivered(attempts)
     evidence = _Evidence.of(run, crashes)
     lost: list[str] = []
     wrongly_refused: list[str] = []
