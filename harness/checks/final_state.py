@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from harness.checks.columns import flag, number, scoped, text
+from harness.checks.columns import flag, number, text
 from harness.checks.outcomes import event_outcomes
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
@@ -38,19 +38,26 @@ class _Versioned(NamedTuple):
 def _versioned_events(expected: pd.DataFrame) -> list[_Versioned]:
     """Events meant to be sent that name an entity and its version, in table order."""
     # Plain lists: on a drill's few dozen rows each pandas filter costs more than the loop.
+    entities = text(expected, "entity_id").tolist()
     return [
         _Versioned(event_id, key, v, must != "")
         for event_id, key, v, must, entity, dropped in zip(
             text(expected, "event_id").tolist(),
-            scoped(expected, "entity_id").tolist(),
+            _scoped(expected, entities),
             number(expected, "entity_version").tolist(),
             text(expected, "expected_effect").tolist(),
-            text(expected, "entity_id").tolist(),
+            entities,
             flag(expected, "dropped").tolist(),
             strict=True,
         )
         if not dropped and entity != "" and not math.isnan(v)
     ]
+
+
+def _scoped(df: pd.DataFrame, keys: list[str]) -> list[str]:
+    """``columns.scoped`` as a list: ``partner:key``, the bare key without a partner."""
+    partners = text(df, "partner").tolist()
+    return [f"{p}:{k}" if p else k for p, k in zip(partners, keys, strict=True)]
 
 
 def _newest(rows: list[_Versioned]) -> dict[str, float]:
@@ -69,7 +76,7 @@ def _applied(effects: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]
         (at, key, v)
         for at, key, v in zip(
             number(effects, "at").tolist(),
-            scoped(effects, "business_key").tolist(),
+            _scoped(effects, text(effects, "business_key").tolist()),
             number(effects, "entity_version").tolist(),
             strict=True,
         )
