@@ -95,6 +95,28 @@ def test_close_compacts_to_parquet_with_schema(tmp_path: Path) -> None:
     assert list(run.effects.columns) == columns.names(columns.EFFECTS)
 
 
+def test_read_back_hands_over_the_tables_load_run_reads(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "r1", "r1")
+    writer.write_meta({"pilot": "order-sync"})
+    writer.attempt(attempt_row("evt_1", 1, None))
+    writer.attempt(attempt_row("evt_1", 2, 200))
+    writer.expected({"event_id": "evt_1", "entity_version": 3, "dropped": None, "note": "n"})
+    # A row only on disk (a writer reopened after a kill) must be read back too.
+    with open(tmp_path / "r1" / "outcomes.jsonl", "a") as out:
+        out.write(json.dumps({"run_id": "r1", "event_id": "evt_1", "outcome": "processed"}) + "\n")
+    handed = writer.read_back()
+    assert (tmp_path / "r1" / "attempts.parquet").exists()
+    assert not (tmp_path / "r1" / "attempts.jsonl").exists()
+    loaded = load_run(tmp_path / "r1")
+    assert handed.meta == loaded.meta == {"run_id": "r1", "pilot": "order-sync"}
+    for table in columns.TABLES:
+        pd.testing.assert_frame_equal(handed.table(table), loaded.table(table), check_exact=True)
+    assert handed.outcomes.outcome.tolist() == ["processed"]
+    assert handed.attempts.status.isna().tolist() == [True, False]
+    # Once handed over, the tables are not kept: a second read comes from disk.
+    pd.testing.assert_frame_equal(writer.read_back().attempts, loaded.attempts)
+
+
 def test_dtypes_match_whether_empty_jsonl_or_parquet(tmp_path: Path) -> None:
     writer = JournalWriter(tmp_path / "r1", "r1")
     writer.attempt(attempt_row("evt_1"))

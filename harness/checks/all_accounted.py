@@ -15,12 +15,9 @@ from harness.checks.answers import (
     accepted_but_declared_refused,
     applied_for,
     declared_dead_letters,
-    fixture_notes,
-    last_answers,
-    refusals,
 )
 from harness.checks.columns import flag, ok_status, text
-from harness.checks.outcomes import TERMINAL_OUTCOMES, event_outcomes, outcome_details
+from harness.checks.outcomes import TERMINAL_OUTCOMES
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -41,15 +38,8 @@ class _Evidence:
     crashed: dict[str, str]
 
     @classmethod
-    def of(
-        cls, expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]]
-    ) -> _Evidence:
-        return cls(
-            last_answers(attempts),
-            refusals(expected, attempts),
-            fixture_notes(expected),
-            _crash_by_event(crashes),
-        )
+    def of(cls, run: RunTables, crashes: Sequence[Mapping[str, Any]]) -> _Evidence:
+        return cls(run.last_answers, run.refusals, run.fixture_notes, _crash_by_event(crashes))
 
     def who(self, event_id: str) -> str:
         return f"{event_id}{self.notes.get(event_id, '')}"
@@ -74,10 +64,12 @@ class _Sorted:
     not_dead_lettered: list[str] = field(default_factory=list)
 
 
-def _sort(judged: list[str], delivered: set[str], final: pd.Series, evidence: _Evidence) -> _Sorted:
+def _sort(
+    judged: list[str], delivered: set[str], outcome_of: Mapping[str, str], evidence: _Evidence
+) -> _Sorted:
     out = _Sorted()
     for event_id in judged:
-        outcome = final.get(event_id, "")
+        outcome = outcome_of.get(event_id, "")
         if outcome in out.tally:
             out.tally[outcome] += 1
             if event_id not in delivered:
@@ -105,6 +97,8 @@ def all_accounted(
     outcomes_known: bool = True,
     crashes: Sequence[Mapping[str, Any]] = (),
     effects: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """No event vanished.
 
@@ -122,24 +116,27 @@ def all_accounted(
     logged (``harness.drill.workflow_log``); one naming a failed event is
     quoted with it. An event the pilot says must be dead-lettered
     (``dead_letter``) is accounted for by design when it was, and a finding
-    when it got another outcome or ``effects`` holds one tied to it.
+    when it got another outcome or ``effects`` holds one tied to it. ``run``: the
+    same tables as a ``RunTables``, whose derived tables other checks share.
     """
+    if run is None:
+        # The derived tables read no effects: an empty frame stands in for none.
+        none = pd.DataFrame() if effects is None else effects
+        run = RunTables(expected=expected, attempts=attempts, effects=none, outcomes=outcomes)
     if not outcomes_known:
-        return _delivered_only(expected, attempts, crashes)
-    exp_ids = text(expected, "event_id")
-    dropped = set(exp_ids[flag(expected, "dropped")])
-    meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
-    att_ids = text(attempts, "event_id")
-    delivered = set(att_ids[ok_status(attempts)])
-    final = event_outcomes(outcomes)
+        return _delivered_only(expected, attempts, run, crashes)
+    meant, dropped = _meant(expected)
+    att_ids = text(attempts, "event_id").tolist()
+    delivered = _delivered(attempts)
+    final = run.final_outcomes
     invalid = sorted(set(final[~final.isin(TERMINAL_OUTCOMES)].index))
-    evidence = _Evidence.of(expected, attempts, crashes)
+    evidence = _Evidence.of(run, crashes)
     # A dropped event that was delivered anyway must be accounted for like any other.
     universe = list(dict.fromkeys([*meant, *att_ids, *(e for e in delivered if e in dropped)]))
     judged = [e for e in universe if not (e in dropped and e not in delivered)]
-    s = _sort(judged, delivered, final, evidence)
+    s = _sort(judged, delivered, run.outcome_of, evidence)
     accepted = _accepted(expected, attempts, evidence)
-    s.dead_by_design, undone = _dead_letters(expected, outcomes, final, effects, evidence)
+    s.dead_by_design, undone = _dead_letters(expected, run, effects, evidence)
     s.not_dead_lettered = undone
     counts: dict[str, int | float] = {
         "events": len(judged),
@@ -163,11 +160,25 @@ def all_accounted(
         + take(accepted)
         + take(s.unaccounted)
         + take(s.lost)
-        + [f"{e} has outcome {final[e]!r}, not a terminal outcome" for e in take(invalid)]
+        + [f"{e} has outcome {run.outcome_of[e]!r}, not a terminal outcome" for e in take(invalid)]
     )
     n = len(judged)
     summary = _summary(s, n, ok, len(accepted), len(invalid), crashes)
     return InvariantResult(NAME, ok, counts, examples, summary, judged=n)
+
+
+def _meant(expected: pd.DataFrame) -> tuple[list[str], set[str]]:
+    """The events meant to be delivered (first-seen order), and the ones dropped on purpose."""
+    # Plain lists: iterating an arrow-backed column boxes every cell.
+    ids, gone = text(expected, "event_id").tolist(), flag(expected, "dropped").tolist()
+    meant = list(dict.fromkeys(e for e, g in zip(ids, gone, strict=True) if not g))
+    return meant, {e for e, g in zip(ids, gone, strict=True) if g}
+
+
+def _delivered(attempts: pd.DataFrame) -> set[str]:
+    """Events with at least one 2xx attempt."""
+    ids, ok = text(attempts, "event_id").tolist(), ok_status(attempts).tolist()
+    return {e for e, answered in zip(ids, ok, strict=True) if answered}
 
 
 def _summary(
@@ -215,11 +226,7 @@ def _accepted(expected: pd.DataFrame, attempts: pd.DataFrame, evidence: _Evidenc
 
 
 def _dead_letters(
-    expected: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    final: pd.Series,
-    effects: pd.DataFrame | None,
-    evidence: _Evidence,
+    expected: pd.DataFrame, run: RunTables, effects: pd.DataFrame | None, evidence: _Evidence
 ) -> tuple[int, list[str]]:
     """Events the pilot says must be dead-lettered: how many were, and those that were not.
 
@@ -230,11 +237,11 @@ def _dead_letters(
     declared = declared_dead_letters(expected)
     if not declared:
         return 0, []
-    details = outcome_details(outcomes)
+    outcome_of, details = run.outcome_of, run.outcome_details
     applied = applied_for(effects, declared)
     by_design, undone = 0, []
     for event_id in sorted(declared):
-        outcome = str(final.get(event_id, ""))
+        outcome = str(outcome_of.get(event_id, ""))
         said = f' ("{details[event_id]}")' if details.get(event_id) else ""
         if outcome and outcome != "dead_lettered":
             undone.append(
@@ -294,13 +301,15 @@ def _crash_clause(crashes: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _delivered_only(
-    expected: pd.DataFrame, attempts: pd.DataFrame, crashes: Sequence[Mapping[str, Any]] = ()
+    expected: pd.DataFrame,
+    attempts: pd.DataFrame,
+    run: RunTables,
+    crashes: Sequence[Mapping[str, Any]] = (),
 ) -> InvariantResult:
     """``all_accounted`` for a workflow that reports no outcomes: judged on its answers."""
-    exp_ids = text(expected, "event_id")
-    meant = list(dict.fromkeys(exp_ids[~flag(expected, "dropped")]))
-    delivered = set(text(attempts, "event_id")[ok_status(attempts)])
-    evidence = _Evidence.of(expected, attempts, crashes)
+    meant, _ = _meant(expected)
+    delivered = _delivered(attempts)
+    evidence = _Evidence.of(run, crashes)
     lost: list[str] = []
     wrongly_refused: list[str] = []
     refused_ok = 0
@@ -355,4 +364,5 @@ def check_all_accounted(tables: RunTables, *, settings: CheckSettings) -> Invari
         settings.outcomes_known,
         settings.crashes,
         tables.effects,
+        run=tables,
     )

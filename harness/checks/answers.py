@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -78,67 +79,103 @@ class LastAnswers:
         ok = (status >= 200) & (status < 300)
         # Only events never answered 2xx can be refused or lost: keep just their
         # attempts (integer work on one factorize; most events were delivered).
-        codes, _ = pd.factorize(text(attempts, "event_id"), sort=False)
-        keep = ~np.isin(codes, np.unique(codes[ok]))
-        rows = np.flatnonzero(keep)
-        table = pd.DataFrame(
-            {
-                "event_id": text(attempts, "event_id").to_numpy(dtype=object)[rows],
-                "order": number(attempts, "sent_at").fillna(-1.0).to_numpy()[rows],
-                "attempt": number(attempts, "attempt").fillna(0.0).to_numpy()[rows],
-                "status": status[rows],
-                "ok": ok[rows],
-                "row": rows,
-                "finished": number(attempts, "finished_at").to_numpy()[rows],
-            }
-        )
-        table = table.sort_values(["order", "attempt"], kind="stable")
-        grouped = table.groupby("event_id", sort=False)
-        last = table.drop_duplicates("event_id", keep="last").set_index("event_id")
-        last["delivered"] = grouped["ok"].any()
-        last["attempts"] = grouped.size()
-        refusing = (table["status"] >= 400) & (table["status"] < 500)
-        last["first_refused"] = table[refusing].groupby("event_id", sort=False)["finished"].min()
-        self._attempts = attempts
-        self._last = last
-        # Arrays once: get() is called per event asked about.
-        self._status = last["status"].to_numpy(dtype=float)
-        self._row = last["row"].to_numpy(dtype=np.int64)
-        self._count = last["attempts"].to_numpy(dtype=np.int64)
-        self._delivered = last["delivered"].to_numpy(dtype=bool)
-        self._first_refused = last["first_refused"].to_numpy(dtype=float)
+        ids = text(attempts, "event_id").to_numpy(dtype=object)
+        codes, _ = pd.factorize(ids, sort=False)
+        rows = np.flatnonzero(~np.isin(codes, np.unique(codes[ok])))
+        # In the order sent (unsent last-but-first as -1), then by attempt number;
+        # lexsort is stable, as the sort it replaces was.
+        rows = rows[
+            np.lexsort(
+                (
+                    number(attempts, "attempt").fillna(0.0).to_numpy()[rows],
+                    number(attempts, "sent_at").fillna(-1.0).to_numpy()[rows],
+                )
+            )
+        ]
+        per = _per_event(codes[rows], status[rows], ok[rows])
+        refusing = (status[rows] >= 400) & (status[rows] < 500)
+        finished = number(attempts, "finished_at").to_numpy()[rows]
+        # Events in the order of their last attempt, as refused_ids lists them.
+        self._ids = [str(e) for e in ids[rows[per.last]]]
+        self._at = {event_id: pos for pos, event_id in enumerate(self._ids)}
+        self._status = status[rows[per.last]].astype(float)
+        self._count = per.rows
+        self._delivered = per.delivered
+        self._first_refused = _first_per_event(codes[rows], refusing, finished, per.codes)
+        # The last attempt's own words, read once for every event kept.
+        last_rows = rows[per.last]
+        self._cells = {c: _cells(attempts, c, last_rows) for c in _LAST_CELLS}
 
     def refused_ids(self) -> list[str]:
         """Events never answered 2xx whose last answer was a 4xx."""
         hit = ~self._delivered & (self._status >= 400) & (self._status < 500)
-        return [str(e) for e in self._last.index[hit]]
+        return [e for e, refused in zip(self._ids, hit, strict=True) if refused]
 
     def get(self, event_id: str) -> LastAnswer | None:
         """The event's last answer; None when it got a 2xx or was never attempted."""
-        if event_id not in self._last.index:
+        pos = self._at.get(event_id)
+        if pos is None:
             return None
-        pos = self._last.index.get_loc(event_id)
-        assert isinstance(pos, int)  # event ids are unique in the index
         code = float(self._status[pos])
-        at = int(self._row[pos])
-
-        def cell(column: str) -> str:
-            if column not in self._attempts.columns:
-                return ""
-            value = self._attempts[column].iloc[at]
-            return "" if pd.isna(value) else str(value)
-
-        finished = pd.to_numeric(cell("finished_at") or "nan", errors="coerce")
+        finished = pd.to_numeric(self._cells["finished_at"][pos] or "nan", errors="coerce")
         return LastAnswer(
             event_id=event_id,
             attempts=int(self._count[pos]),
             delivered=bool(self._delivered[pos]),
             status=None if math.isnan(code) else int(code),
-            error=cell("error_class"),
-            answer=cell("answer"),
+            error=self._cells["error_class"][pos],
+            answer=self._cells["answer"][pos],
             finished_at=float(finished),
             first_refused_at=float(self._first_refused[pos]),
         )
+
+
+# The columns a LastAnswer quotes from its event's last attempt.
+_LAST_CELLS = ("finished_at", "error_class", "answer")
+
+
+class _PerEvent(NamedTuple):
+    """Per event (in the order of its last row): its code, last row, row count, any 2xx."""
+
+    codes: np.ndarray
+    last: np.ndarray  # position of the event's last row in the sorted rows
+    rows: np.ndarray  # how many rows (attempts) it has
+    delivered: np.ndarray
+
+
+def _per_event(codes: np.ndarray, status: np.ndarray, ok: np.ndarray) -> _PerEvent:
+    """Group sorted rows by event code, the events ordered by where their last row is."""
+    n = len(codes)
+    uniques, first_from_end, count = np.unique(codes[::-1], return_index=True, return_counts=True)
+    last = n - 1 - first_from_end
+    order = np.argsort(last, kind="stable")
+    delivered = np.zeros(len(uniques), dtype=bool)
+    if n:
+        hit = np.searchsorted(uniques, codes[ok])
+        delivered[hit] = True
+    return _PerEvent(uniques[order], last[order], count[order].astype(np.int64), delivered[order])
+
+
+def _first_per_event(
+    codes: np.ndarray, mask: np.ndarray, values: np.ndarray, events: np.ndarray
+) -> np.ndarray:
+    """Per event code in ``events``: the least of its ``values`` where ``mask`` (else NaN)."""
+    out = np.full(len(events), np.nan)
+    if not mask.any():
+        return out
+    got = pd.Series(values[mask]).groupby(codes[mask]).min()
+    slot = {int(c): i for i, c in enumerate(events)}
+    for code, least in zip(got.index, got.to_numpy(), strict=True):
+        out[slot[int(code)]] = least
+    return out
+
+
+def _cells(attempts: pd.DataFrame, column: str, rows: np.ndarray) -> list[str]:
+    """The column's value at ``rows`` as text ("" when missing or null)."""
+    if column not in attempts.columns:
+        return [""] * len(rows)
+    values = attempts[column].iloc[rows].tolist()
+    return ["" if pd.isna(v) else str(v) for v in values]
 
 
 def last_answers(attempts: pd.DataFrame) -> LastAnswers:
@@ -175,22 +212,29 @@ def expectations_by_event(expected: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """event_id → (refuse range, effect it must or may cause) for events meant to be sent."""
     if expected.empty:
         return {}
-    live = expected[~flag(expected, "dropped")]
-    effect = text(live, "expected_effect").where(
-        text(live, "expected_effect") != "", text(live, "allowed_effect")
-    )
-    return dict(
-        zip(
-            text(live, "event_id"),
-            zip(text(live, "refuse"), effect, strict=True),
+    # Plain lists: a later row of an event replaces an earlier one, as dict(zip()) did.
+    return {
+        event_id: (refuse, must if must != "" else may)
+        for event_id, refuse, must, may, dropped in zip(
+            text(expected, "event_id").tolist(),
+            text(expected, "refuse").tolist(),
+            text(expected, "expected_effect").tolist(),
+            text(expected, "allowed_effect").tolist(),
+            flag(expected, "dropped").tolist(),
             strict=True,
         )
-    )
+        if not dropped
+    }
 
 
-def refusals(expected: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, Refusal]:
-    """Every event refused (never a 2xx, last answer 4xx), judged against what was expected."""
-    answers = last_answers(attempts)
+def refusals(
+    expected: pd.DataFrame, attempts: pd.DataFrame, answers: LastAnswers | None = None
+) -> dict[str, Refusal]:
+    """Every event refused (never a 2xx, last answer 4xx), judged against what was expected.
+
+    ``answers``: ``last_answers(attempts)`` when the caller has it already.
+    """
+    answers = last_answers(attempts) if answers is None else answers
     refused = answers.refused_ids()
     if not refused:
         return {}
@@ -225,8 +269,16 @@ def declared_dead_letters(expected: pd.DataFrame) -> set[str]:
     """Events meant to be sent that the pilot says must end dead-lettered."""
     if expected.empty or "dead_letter" not in expected.columns:
         return set()
-    live = expected[~flag(expected, "dropped") & flag(expected, "dead_letter")]
-    return set(text(live, "event_id"))
+    return {
+        event_id
+        for event_id, dropped, dead in zip(
+            text(expected, "event_id").tolist(),
+            flag(expected, "dropped").tolist(),
+            flag(expected, "dead_letter").tolist(),
+            strict=True,
+        )
+        if dead and not dropped
+    }
 
 
 def applied_for(effects: pd.DataFrame | None, event_ids: set[str]) -> dict[str, str]:
@@ -247,9 +299,9 @@ def fixture_notes(expected: pd.DataFrame) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for event_id, fixture, note in zip(
-        text(expected, "event_id"),
-        text(expected, "fixture_id"),
-        text(expected, "note"),
+        text(expected, "event_id").tolist(),
+        text(expected, "fixture_id").tolist(),
+        text(expected, "note").tolist(),
         strict=True,
     ):
         if not fixture and not note:

@@ -32,15 +32,17 @@ def rejected_calls(requests: pd.DataFrame) -> pd.DataFrame:
     if requests.empty:
         return requests
     status = pd.to_numeric(requests["status"], errors="coerce")
+    rejecting = status.isin(_REJECTING)
+    if not rejecting.any():
+        # No call was answered so (most runs): the same empty selection, sooner.
+        return requests[rejecting]
     route = text(requests, "route")
     reason = text(requests, "reason")
     fault = text(requests, "fault")
     # A 404 (an update before its create, or a lookup no route declares: listed
     # as unexpected calls) and a 422 about an idempotency key are the
     # workflow's doing, not a contract; so is anything injected.
-    misfit = status.isin(_REJECTING) & ~(
-        (status == 422) & reason.str.contains("idempotency", case=False)
-    )
+    misfit = rejecting & ~((status == 422) & reason.str.contains("idempotency", case=False))
     keep = misfit & (route != "") & (fault == "") & ~reason.str.startswith("injected")
     return requests[keep]
 

@@ -36,22 +36,8 @@ def _dead_lettered_rows(expected: pd.DataFrame, dead: set[str]) -> pd.DataFrame:
     return rows[rows["event_id"].isin(dead)].drop_duplicates("event_id")
 
 
-def dead_lettered_applied(
-    expected: pd.DataFrame,
-    effects: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    *,
-    fail: bool = False,
-) -> InvariantResult:
-    """Events the workflow dead-lettered although their effect landed at the partner.
-
-    The workflow gave up on a call whose answer never came (a timeout, a lost
-    answer) while the partner had applied it. An effect belongs to the event
-    by ``event_id`` when tied, else by kind, entity key and version. Fails
-    only with ``fail``.
-    """
-    final = event_outcomes(outcomes)
-    dead = set(final[final == "dead_lettered"].index)
+def _applied(expected: pd.DataFrame, effects: pd.DataFrame, dead: set[str]) -> list[str]:
+    """The dead-lettered events an effect landed for, as example lines (table order)."""
     rows = _dead_lettered_rows(expected, dead)
     tied = set(text(effects, "event_id"))
     untied = text(effects, "event_id") == ""
@@ -72,6 +58,29 @@ def dead_lettered_applied(
             continue
         if event_id in tied or any((k, key, v) in loose for k in named):
             applied.append(f"{event_id} ({named[0]} for {key} v{version(v)})")
+    return applied
+
+
+def dead_lettered_applied(
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    fail: bool = False,
+    run: RunTables | None = None,
+) -> InvariantResult:
+    """Events the workflow dead-lettered although their effect landed at the partner.
+
+    The workflow gave up on a call whose answer never came (a timeout, a lost
+    answer) while the partner had applied it. An effect belongs to the event
+    by ``event_id`` when tied, else by kind, entity key and version. Fails
+    only with ``fail``. ``run``: the same tables as a ``RunTables``, whose
+    outcomes per event other checks share.
+    """
+    final = run.final_outcomes if run is not None else event_outcomes(outcomes)
+    dead = set(final[final == "dead_lettered"].index)
+    # Most runs dead-letter nothing: then nothing can have been applied for one.
+    applied = _applied(expected, effects, dead) if dead else []
     counts: dict[str, int | float] = {"dead_lettered": len(dead), "applied": len(applied)}
     if applied:
         summary = (
@@ -98,4 +107,5 @@ def check_dead_lettered_applied(
         tables.effects,
         tables.outcomes,
         fail=settings.fail_dead_lettered_applied,
+        run=tables,
     )

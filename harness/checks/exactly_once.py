@@ -8,16 +8,15 @@ that table into the verdict. ``exactly_once`` is both.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
-from harness.checks.answers import fixture_notes, refusals
 from harness.checks.columns import flag, number, text
-from harness.checks.outcomes import event_outcomes, outcome_details
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -50,55 +49,61 @@ class _Fx(NamedTuple):
     version: float
 
 
-def _fx_rows(df: pd.DataFrame) -> list[_Fx]:
-    return [
-        _Fx(str(e), str(k), str(b), float(v))
-        for e, k, b, v in zip(
-            df["event_id"].tolist(),
-            df["kind"].tolist(),
-            df["key"].tolist(),
-            df["version"].tolist(),
-            strict=True,
-        )
-    ]
+def _columns(df: pd.DataFrame, *columns: tuple[str, str]) -> list[list[Any]]:
+    """Columns as plain lists (``("text", name)`` or ``("number", name)``)."""
+    read = {"text": text, "number": number}
+    return [read[kind](df, name).tolist() for kind, name in columns]
 
 
 def _expected_effects(expected: pd.DataFrame) -> list[_Fx]:
-    wanted = (text(expected, "expected_effect") != "") & ~flag(expected, "dropped")
-    rows = pd.DataFrame(
-        {
-            "event_id": text(expected, "event_id"),
-            "kind": text(expected, "expected_effect"),
-            "key": text(expected, "entity_id"),
-            "version": number(expected, "entity_version"),
-        }
-    )[wanted]
-    return _fx_rows(rows.drop_duplicates("event_id").reset_index(drop=True))
+    """Each event's effect to cause exactly once (its first row), in table order."""
+    # Plain lists: on a drill's few dozen rows each pandas filter costs more than the loop.
+    ids, kinds, keys, versions = _columns(
+        expected,
+        ("text", "event_id"),
+        ("text", "expected_effect"),
+        ("text", "entity_id"),
+        ("number", "entity_version"),
+    )
+    out: dict[str, _Fx] = {}
+    for event_id, kind, key, v, dropped in zip(
+        ids, kinds, keys, versions, flag(expected, "dropped").tolist(), strict=True
+    ):
+        if kind != "" and not dropped and event_id not in out:
+            out[event_id] = _Fx(event_id, kind, key, v)
+    return list(out.values())
 
 
 def allowed_versions(expected: pd.DataFrame) -> set[tuple[str, str, float]]:
     """(kind, key, version) an event may cause but need not (``allowed_effect``)."""
-    only = (text(expected, "allowed_effect") != "") & (text(expected, "expected_effect") == "")
-    return set(
-        zip(
-            text(expected, "allowed_effect")[only],
-            text(expected, "entity_id")[only],
-            number(expected, "entity_version")[only],
-            strict=True,
-        )
+    may, must, keys, versions = _columns(
+        expected,
+        ("text", "allowed_effect"),
+        ("text", "expected_effect"),
+        ("text", "entity_id"),
+        ("number", "entity_version"),
     )
+    return {
+        (kind, key, v)
+        for kind, other, key, v in zip(may, must, keys, versions, strict=True)
+        if kind != "" and other == ""
+    }
 
 
-def _observed_effects(effects: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "at": number(effects, "at"),
-            "kind": text(effects, "kind"),
-            "key": text(effects, "business_key"),
-            "version": number(effects, "entity_version"),
-            "event_id": text(effects, "event_id"),
-        }
-    ).sort_values("at", kind="stable")
+def _observed_effects(effects: pd.DataFrame) -> list[_Fx]:
+    """The partner's effects by time (stable; undated ones last, as pandas sorts NaN)."""
+    at, ids, kinds, keys, versions = _columns(
+        effects,
+        ("number", "at"),
+        ("text", "event_id"),
+        ("text", "kind"),
+        ("text", "business_key"),
+        ("number", "entity_version"),
+    )
+    order = sorted(
+        range(len(at)), key=lambda i: (math.isnan(at[i]), 0.0 if math.isnan(at[i]) else at[i])
+    )
+    return [_Fx(ids[i], kinds[i], keys[i], versions[i]) for i in order]
 
 
 @dataclass
@@ -117,15 +122,15 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
     for row in by_event.values():
         by_group[(row.kind, row.key)].append(row.event_id)
     placed = _Placed(dict.fromkeys(by_event, 0))
-    eff = _observed_effects(effects)
+    observed = _observed_effects(effects)
     # Kinds no event is expected to cause exactly once (updates, in order-sync)
     # are final_state's business; they are counted here, not judged.
     tracked = set(text(expected, "expected_effect")) - {""}
     # Effects whose event is known are placed first, so the guesswork for the
     # rest only fills what is left.
-    resolved = eff["event_id"].isin(set(text(expected, "event_id")))
+    known = set(text(expected, "event_id").tolist())
     allowed = allowed_versions(expected)
-    for row in _fx_rows(eff[resolved]):
+    for row in (fx for fx in observed if fx.event_id in known):
         target = by_event.get(row.event_id)
         if target is not None and target.kind == row.kind and target.key == row.key:
             placed.assigned[row.event_id] += 1
@@ -133,7 +138,7 @@ def _place(expected: pd.DataFrame, wanted: list[_Fx], effects: pd.DataFrame) -> 
             placed.untracked += 1
         else:
             placed.unexpected += 1
-    for row in _fx_rows(eff[~resolved]):
+    for row in (fx for fx in observed if fx.event_id not in known):
         if row.kind not in tracked:
             placed.untracked += 1
             continue
@@ -168,6 +173,8 @@ def exactly_once_table(
     effects: pd.DataFrame,
     outcomes: pd.DataFrame,
     attempts: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> pd.DataFrame:
     """One row per expected effect, then one per partner effect no expected one accounts for.
 
@@ -179,14 +186,18 @@ def exactly_once_table(
     once); ``effects`` (how many effects landed for it: 1 for the others);
     and for expected rows what the workflow said: ``outcome`` ("" if none),
     ``said`` (its detail, quoted), ``note`` (the fixture's) and ``refusal``
-    (how it refused the event, with ``attempts``; "" if it did not).
+    (how it refused the event, with ``attempts``; "" if it did not). ``run``:
+    the same tables as a ``RunTables``, whose derived tables other checks share.
     """
+    if run is None:
+        gone = pd.DataFrame() if attempts is None else attempts
+        run = RunTables(expected=expected, attempts=gone, effects=effects, outcomes=outcomes)
     wanted = _expected_effects(expected)
     placed = _place(expected, wanted, effects)
-    final = event_outcomes(outcomes)
-    details = outcome_details(outcomes)
-    notes = fixture_notes(expected)
-    refused_by = refusals(expected, attempts) if attempts is not None else {}
+    outcome_of = run.outcome_of
+    details = run.outcome_details
+    notes = run.fixture_notes
+    refused_by = run.refusals if attempts is not None else {}
     rows = [
         (
             fx.event_id,
@@ -195,7 +206,7 @@ def exactly_once_table(
             fx.version,
             "expected",
             placed.assigned[fx.event_id],
-            str(final.get(fx.event_id, "")),
+            str(outcome_of.get(fx.event_id, "")),
             quoted_detail(details, fx.event_id),
             notes.get(fx.event_id, ""),
             refused_by[fx.event_id].last.describe() if fx.event_id in refused_by else "",
@@ -223,16 +234,10 @@ class _Sorted:
 
 def _sort(rows: pd.DataFrame) -> _Sorted:
     out = _Sorted()
+    read = ("event_id", "kind", "key", "effects", "outcome", "said", "note", "refusal")
+    # Lists, not Series: iterating an arrow-backed column boxes every cell.
     for event_id, kind, key, n, outcome, said, note, refusal in zip(
-        rows["event_id"],
-        rows["kind"],
-        rows["key"],
-        rows["effects"],
-        rows["outcome"],
-        rows["said"],
-        rows["note"],
-        rows["refusal"],
-        strict=True,
+        *(rows[column].tolist() for column in read), strict=True
     ):
         label = f"{event_id}{note} ({kind} for {key or '?'})"
         if n == 1:
@@ -324,6 +329,8 @@ def exactly_once(
     effects: pd.DataFrame,
     outcomes: pd.DataFrame,
     attempts: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """Every expected business effect happened exactly once at the partner.
 
@@ -331,9 +338,11 @@ def exactly_once(
     violations; a refusal is judged only with ``attempts``. See
     ``exactly_once_table`` and ``judge_exactly_once``.
     """
-    return judge_exactly_once(exactly_once_table(expected, effects, outcomes, attempts))
+    return judge_exactly_once(exactly_once_table(expected, effects, outcomes, attempts, run=run))
 
 
 def check_exactly_once(tables: RunTables, *, settings: CheckSettings) -> InvariantResult:
     """The registry's checker: ``exactly_once`` over the run's tables."""
-    return exactly_once(tables.expected, tables.effects, tables.outcomes, tables.attempts)
+    return exactly_once(
+        tables.expected, tables.effects, tables.outcomes, tables.attempts, run=tables
+    )

@@ -7,12 +7,14 @@ table into the verdict. ``final_state`` is both.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from harness.checks.columns import flag, number, scoped, text
+from harness.checks.columns import flag, number, text
 from harness.checks.outcomes import event_outcomes
 from harness.checks.result import InvariantResult, take
 from harness.checks.settings import CheckSettings
@@ -24,28 +26,79 @@ __all__ = ["check_final_state", "final_state", "final_state_table", "judge_final
 NAME = "final_state"
 
 
-def _versioned_events(expected: pd.DataFrame) -> pd.DataFrame:
-    """Events meant to be sent that name an entity and its version."""
-    rows = pd.DataFrame(
-        {
-            "event_id": text(expected, "event_id"),
-            "key": scoped(expected, "entity_id"),
-            "version": number(expected, "entity_version"),
-            "anchor": text(expected, "expected_effect") != "",
-        }
-    )[~flag(expected, "dropped")]
-    rows = rows[(text(expected, "entity_id") != "")[rows.index]]
-    return rows[rows["version"].notna()]
+class _Versioned(NamedTuple):
+    """An event meant to be sent that names an entity (``partner:entity``) and its version."""
+
+    event_id: str
+    key: str
+    version: float
+    anchor: bool  # it has an expected effect: something must exist
 
 
-def _newest(rows: pd.DataFrame) -> pd.Series:
+def _versioned_events(expected: pd.DataFrame) -> list[_Versioned]:
+    """Events meant to be sent that name an entity and its version, in table order."""
+    # Plain lists: on a drill's few dozen rows each pandas filter costs more than the loop.
+    entities = text(expected, "entity_id").tolist()
+    return [
+        _Versioned(event_id, key, v, must != "")
+        for event_id, key, v, must, entity, dropped in zip(
+            text(expected, "event_id").tolist(),
+            _scoped(expected, entities),
+            number(expected, "entity_version").tolist(),
+            text(expected, "expected_effect").tolist(),
+            entities,
+            flag(expected, "dropped").tolist(),
+            strict=True,
+        )
+        if not dropped and entity != "" and not math.isnan(v)
+    ]
+
+
+def _scoped(df: pd.DataFrame, keys: list[str]) -> list[str]:
+    """``columns.scoped`` as a list: ``partner:key``, the bare key without a partner."""
+    partners = text(df, "partner").tolist()
+    return [f"{p}:{k}" if p else k for p, k in zip(partners, keys, strict=True)]
+
+
+def _newest(rows: list[_Versioned]) -> dict[str, float]:
     """Per entity with an expected effect (something must exist), its highest version."""
-    anchored = set(rows.loc[rows["anchor"], "key"])
-    return rows[rows["key"].isin(anchored)].groupby("key")["version"].max()
+    anchored = {row.key for row in rows if row.anchor}
+    out: dict[str, float] = {}
+    for row in rows:
+        if row.key in anchored and not row.version <= out.get(row.key, -math.inf):
+            out[row.key] = row.version
+    return out
+
+
+def _applied(effects: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """Per entity the partner touched: the version it applied last (by ``at``), and the highest."""
+    applied = [
+        (at, key, v)
+        for at, key, v in zip(
+            number(effects, "at").tolist(),
+            _scoped(effects, text(effects, "business_key").tolist()),
+            number(effects, "entity_version").tolist(),
+            strict=True,
+        )
+        if not math.isnan(v)
+    ]
+    # Stable, by time, effects without one last (as pandas sorts NaN).
+    applied.sort(key=lambda e: (math.isnan(e[0]), 0.0 if math.isnan(e[0]) else e[0]))
+    last: dict[str, float] = {}
+    highest: dict[str, float] = {}
+    for _, key, v in applied:
+        last[key] = v
+        if not v <= highest.get(key, -math.inf):
+            highest[key] = v
+    return last, highest
 
 
 def final_state_table(
-    expected: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame | None = None
+    expected: pd.DataFrame,
+    effects: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> pd.DataFrame:
     """One row per entity with an expected effect: the version it should end on, and the partner's.
 
@@ -54,40 +107,35 @@ def final_state_table(
     the workflow dead-lettered (NaN when all were); ``last``, the version the
     partner applied last (effects ordered by ``at``; NaN when none);
     ``highest``, the highest it ever applied; ``last_dead_lettered``, whether
-    that last version is a dead-lettered event's. Sorted by key.
+    that last version is a dead-lettered event's. Sorted by key. ``run``: the same
+    tables as a ``RunTables``, whose outcomes per event other checks share.
     """
     rows = _versioned_events(expected)
     dead_events: set[str] = set()
     if outcomes is not None:
-        final = event_outcomes(outcomes)
+        final = run.final_outcomes if run is not None else event_outcomes(outcomes)
         dead_events = set(final[final == "dead_lettered"].index)
-    is_dead = rows["event_id"].isin(dead_events)
-    dead_versions = set(zip(rows.loc[is_dead, "key"], rows.loc[is_dead, "version"], strict=True))
-    eff = pd.DataFrame(
-        {
-            "at": number(effects, "at"),
-            "key": scoped(effects, "business_key"),
-            "version": number(effects, "entity_version"),
-        }
-    ).dropna(subset=["version"])
-    eff = eff.sort_values("at", kind="stable")
+    dead_versions = {(r.key, r.version) for r in rows if r.event_id in dead_events}
     newest = _newest(rows)
-    # Reindexed, not assigned: a Series assigned to an empty frame brings its own rows.
+    target = _newest([r for r in rows if r.event_id not in dead_events])
+    last, highest = _applied(effects)
+    keys = sorted(newest)
+    nan = math.nan
+    got = [last.get(key, nan) for key in keys]
     table = pd.DataFrame(
         {
-            "newest": newest,
-            "target": _newest(rows[~is_dead]).reindex(newest.index),
-            "last": eff.groupby("key")["version"].last().reindex(newest.index),
-            "highest": eff.groupby("key")["version"].max().reindex(newest.index),
-        },
-        index=newest.index.rename("key"),
+            "key": pd.Series(keys, dtype=object).astype(str),
+            "newest": np.array([newest[key] for key in keys], dtype=float),
+            "target": np.array([target.get(key, nan) for key in keys], dtype=float),
+            "last": np.array(got, dtype=float),
+            "highest": np.array([highest.get(key, nan) for key in keys], dtype=float),
+            # A NaN is never a dead-lettered version (those all have one).
+            "last_dead_lettered": np.array(
+                [(key, v) in dead_versions for key, v in zip(keys, got, strict=True)], dtype=bool
+            ),
+        }
     )
-    table = table.reset_index()
-    table["key"] = table["key"].astype(str)
-    table["last_dead_lettered"] = [
-        (key, got) in dead_versions for key, got in zip(table["key"], table["last"], strict=True)
-    ]
-    return table[["key", "newest", "target", "last", "highest", "last_dead_lettered"]]
+    return table
 
 
 @dataclass
@@ -105,11 +153,11 @@ class _Sorted:
 def _sort(judged: pd.DataFrame) -> _Sorted:
     out = _Sorted()
     for key, want, got, highest, got_dead in zip(
-        judged["key"],
-        judged["target"],
-        judged["last"],
-        judged["highest"],
-        judged["last_dead_lettered"],
+        judged["key"].tolist(),
+        judged["target"].tolist(),
+        judged["last"].tolist(),
+        judged["highest"].tolist(),
+        judged["last_dead_lettered"].tolist(),
         strict=True,
     ):
         if np.isnan(got):
@@ -206,6 +254,7 @@ def final_state(
     outcomes: pd.DataFrame | None = None,
     *,
     fail_dead_lettered_applied: bool = False,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """The partner ends holding the newest expected version of each entity.
 
@@ -217,7 +266,7 @@ def final_state(
     target (reported, not lost). See ``final_state_table`` and ``judge_final_state``.
     """
     return judge_final_state(
-        final_state_table(expected, effects, outcomes),
+        final_state_table(expected, effects, outcomes, run=run),
         fail_dead_lettered_applied=fail_dead_lettered_applied,
     )
 
@@ -229,4 +278,5 @@ def check_final_state(tables: RunTables, *, settings: CheckSettings) -> Invarian
         tables.effects,
         tables.outcomes,
         fail_dead_lettered_applied=settings.fail_dead_lettered_applied and settings.outcomes_known,
+        run=tables,
     )

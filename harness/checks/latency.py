@@ -21,6 +21,7 @@ from harness.checks.answers import (
 )
 from harness.checks.columns import number, ok_status, text
 from harness.checks.outcomes import GOOD_OUTCOMES, outcome_details, ranks
+from harness.checks.tables import RunTables
 
 __all__ = ["event_latencies", "nearest_rank"]
 
@@ -54,22 +55,37 @@ def _codes(attempts: pd.DataFrame, effects: pd.DataFrame, outcomes: pd.DataFrame
     )
 
 
-def _attempted(attempts: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+class _Attempted(NamedTuple):
+    """Per attempted event (by code, ascending): first send, last 2xx finish, attempts, any 2xx."""
+
+    codes: np.ndarray
+    start: np.ndarray
+    last_ok: np.ndarray
+    attempts: np.ndarray
+    delivered: np.ndarray
+
+
+def _attempted(attempts: pd.DataFrame, codes: np.ndarray) -> _Attempted:
     """Per event code: first send, last 2xx finish, number of attempts, any 2xx."""
     ok = ok_status(attempts).to_numpy()
-    att = pd.DataFrame(
-        {
-            "code": codes,
-            "sent": number(attempts, "sent_at").to_numpy(),
-            "ok_finished": np.where(ok, number(attempts, "finished_at").to_numpy(), np.nan),
-            "ok": ok,
-        }
-    )
-    return att.groupby("code", sort=True).agg(
-        start=("sent", "min"),
-        last_ok=("ok_finished", "max"),
-        attempts=("sent", "size"),
-        delivered=("ok", "any"),
+    sent = number(attempts, "sent_at").to_numpy()
+    ok_finished = np.where(ok, number(attempts, "finished_at").to_numpy(), np.nan)
+    # A groupby's min/max/size/any by hand: sort by code, then reduce each run of
+    # equal codes. fmin/fmax skip NaN as pandas does (all NaN stays NaN); a
+    # pandas aggregation costs milliseconds even on a handful of rows.
+    order = np.argsort(codes, kind="stable")
+    present, first = np.unique(codes[order], return_index=True)
+    sizes = np.diff(np.append(first, len(order)))
+
+    def reduce(op: np.ufunc, values: np.ndarray) -> np.ndarray:
+        return op.reduceat(values[order], first) if len(first) else values[:0]
+
+    return _Attempted(
+        present.astype(np.int64),
+        reduce(np.fmin, sent),
+        reduce(np.fmax, ok_finished),
+        sizes.astype(np.int64),
+        reduce(np.logical_or, ok).astype(bool),
     )
 
 
@@ -80,9 +96,8 @@ def _first_effects(
     end = np.full(rows, np.nan)
     at = number(effects, "at").to_numpy()
     hit = resolved & (slots >= 0)
-    if hit.any():
-        first_at = pd.Series(at[hit]).groupby(slots[hit]).min()
-        end[first_at.index.to_numpy(dtype=np.int64)] = first_at.to_numpy()
+    # The least per slot, NaN skipped as a groupby's min skips it (fmin keeps the number).
+    np.fmin.at(end, slots[hit], at[hit])
     return end
 
 
@@ -93,9 +108,12 @@ def _strongest_outcomes(outcomes: pd.DataFrame, slots: np.ndarray, rows: int) ->
     hit = slots >= 0
     labels = np.full(rows, "", dtype=object)
     if hit.any():
-        frame_ = pd.DataFrame({"slot": slots[hit], "rank": rank[hit], "name": names[hit]})
-        best = frame_.sort_values("rank", kind="stable").drop_duplicates("slot")
-        labels[best["slot"].to_numpy(dtype=np.int64)] = best["name"].to_numpy(dtype=object)
+        # Strongest first (stable, so the first reported among equals), then each
+        # slot's first row: what sort_values and drop_duplicates gave, without a frame.
+        order = np.argsort(rank[hit], kind="stable")
+        by_rank = slots[hit][order]
+        _, first = np.unique(by_rank, return_index=True)
+        labels[by_rank[first]] = names[hit][order][first]
     return labels
 
 
@@ -104,6 +122,8 @@ def event_latencies(
     effects: pd.DataFrame,
     outcomes: pd.DataFrame | None = None,
     expected: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> pd.DataFrame:
     """One row per attempted event: when it started, ended, and whether it ended well.
 
@@ -118,36 +138,68 @@ def event_latencies(
     one refused where an effect was expected keeps no outcome and says so in
     ``detail``. An event dead-lettered as the pilot declared (``dead_letter``)
     has outcome "dead_lettered_by_design" and ends well. Indexed by event_id.
+    ``run``: the same tables as a ``RunTables``, whose derived tables the
+    checks share.
     """
     codes = _codes(attempts, effects, outcomes)
-    per = _attempted(attempts, codes.attempts)
-    present = per.index.to_numpy(dtype=np.int64)
+    att = _attempted(attempts, codes.attempts)
     slot = np.full(len(codes.uniques), -1, dtype=np.int64)
-    slot[present] = np.arange(len(present))
+    slot[att.codes] = np.arange(len(att.codes))
 
     def slots(of: np.ndarray) -> np.ndarray:
         return slot[of] if len(of) else np.empty(0, dtype=np.int64)
 
-    end = _first_effects(effects, codes.effect_tied, slots(codes.effects), len(present))
-    per["end"] = np.where(np.isnan(end), per["last_ok"].to_numpy(), end)
-    per["latency_ms"] = (per["end"] - per["start"]) * 1000.0
+    # Every column as an array first, and one frame at the end: a column set
+    # or a cell changed on a frame costs more than the arithmetic.
+    rows = len(att.codes)
+    end = _first_effects(effects, codes.effect_tied, slots(codes.effects), rows)
+    end = np.where(np.isnan(end), att.last_ok, end)
+    ids = codes.uniques[att.codes]
     if outcomes is not None:
-        per["outcome"] = _strongest_outcomes(outcomes, slots(codes.outcomes), len(present))
-        per["ended_well"] = per["outcome"].isin(GOOD_OUTCOMES)
+        outcome = _strongest_outcomes(outcomes, slots(codes.outcomes), rows)
+        ended_well = np.isin(outcome, list(GOOD_OUTCOMES))
+        details = run.outcome_details if run is not None else outcome_details(outcomes)
     else:
-        per["outcome"] = ""
-        per["ended_well"] = per["end"].notna()
-    per.index = codes.uniques[present]
-    per.index.name = "event_id"
-    details = outcome_details(outcomes) if outcomes is not None else {}
-    per["detail"] = per.index.map(details).fillna("") if details else ""
-    if expected is not None and len(per):
-        _mark_refusals(per, refusals(expected, attempts))
-        _mark_dead_letters(per, expected, effects)
-    return per.drop(columns=["last_ok"])
+        outcome = np.full(rows, "", dtype=object)
+        ended_well = ~np.isnan(end)
+        details = {}
+    # One list of the ids: iterating an arrow-backed index boxes every id.
+    id_list = ids.tolist()
+    detail = np.full(rows, "", dtype=object)
+    if details:
+        detail[:] = [details.get(e, "") for e in id_list]
+    if expected is not None and rows:
+        cols = _Marked(outcome, ended_well, detail, end, {e: i for i, e in enumerate(id_list)})
+        _mark_refusals(cols, run.refusals if run is not None else refusals(expected, attempts))
+        _mark_dead_letters(cols, expected, effects)
+    return pd.DataFrame(
+        {
+            "start": att.start,
+            "attempts": att.attempts,
+            "delivered": att.delivered,
+            "end": end,
+            "latency_ms": (end - att.start) * 1000.0,
+            # Text columns typed as the frame built column by column had them
+            # (str; an empty outcome column from outcomes stays object).
+            "outcome": outcome if outcomes is not None else pd.array(outcome, dtype="str"),
+            "ended_well": ended_well,
+            "detail": pd.array(detail, dtype="str"),
+        },
+        index=pd.Index(ids, name="event_id"),
+    )
 
 
-def _mark_dead_letters(per: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame) -> None:
+class _Marked(NamedTuple):
+    """The columns the refusals and declared dead letters change, by row of each event."""
+
+    outcome: np.ndarray
+    ended_well: np.ndarray
+    detail: np.ndarray
+    end: np.ndarray
+    row: dict[str, int]
+
+
+def _mark_dead_letters(cols: _Marked, expected: pd.DataFrame, effects: pd.DataFrame) -> None:
     """A dead letter the pilot declared is the workflow's answer: it ends well.
 
     Its outcome becomes DEAD_LETTERED_BY_DESIGN, so the review does not count
@@ -157,26 +209,25 @@ def _mark_dead_letters(per: pd.DataFrame, expected: pd.DataFrame, effects: pd.Da
     declared = declared_dead_letters(expected)
     applied = applied_for(effects, declared)
     for event_id in declared:
-        if event_id in applied or event_id not in per.index:
+        row = cols.row.get(event_id)
+        if event_id in applied or row is None:
             continue
-        if per.at[event_id, "outcome"] == "dead_lettered":
-            per.at[event_id, "outcome"] = DEAD_LETTERED_BY_DESIGN
-            per.at[event_id, "ended_well"] = True
+        if cols.outcome[row] == "dead_lettered":
+            cols.outcome[row] = DEAD_LETTERED_BY_DESIGN
+            cols.ended_well[row] = True
 
 
-def _mark_refusals(per: pd.DataFrame, refused: Mapping[str, Any]) -> None:
-    """Refusals in ``event_latencies``' frame: a by-design one is an answer, and ends well."""
-    if not refused:
-        return
+def _mark_refusals(cols: _Marked, refused: Mapping[str, Any]) -> None:
+    """Refusals in ``event_latencies``' columns: a by-design one is an answer, and ends well."""
     for event_id, refusal in refused.items():
-        if event_id not in per.index or per.at[event_id, "outcome"] != "":
+        row = cols.row.get(event_id)
+        if row is None or cols.outcome[row] != "":
             continue
-        per.at[event_id, "detail"] = refusal.describe()
+        cols.detail[row] = refusal.describe()
         if refusal.accounted:
-            per.at[event_id, "outcome"] = "refused"
-            per.at[event_id, "ended_well"] = True
-            per.at[event_id, "end"] = refusal.last.first_refused_at
-    per["latency_ms"] = (per["end"] - per["start"]) * 1000.0
+            cols.outcome[row] = "refused"
+            cols.ended_well[row] = True
+            cols.end[row] = refusal.last.first_refused_at
 
 
 def nearest_rank(values: np.ndarray, q: float) -> float:

@@ -28,23 +28,28 @@ def ranks(names: np.ndarray) -> np.ndarray:
     return table[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
+def _best_rows(ids: list[str], names: list[str]) -> list[int]:
+    """Per event, the row of its strongest outcome (the first such), by strength then row."""
+    worst = len(_PRECEDENCE)
+    best: dict[str, tuple[int, int]] = {}
+    for row, (event_id, name) in enumerate(zip(ids, names, strict=True)):
+        rank = _PRECEDENCE.get(name, worst)
+        if event_id not in best or rank < best[event_id][0]:
+            best[event_id] = (rank, row)
+    return [row for _, row in sorted(best.values())]
+
+
 def outcome_details(outcomes: pd.DataFrame) -> dict[str, str]:
     """The workflow's own words (``detail``) for the outcome that describes each event."""
     if outcomes.empty or "detail" not in outcomes.columns:
         return {}
-    said = text(outcomes, "detail") != ""
-    if not said.any():
+    details = text(outcomes, "detail").tolist()
+    if not any(details):
         return {}
-    table = pd.DataFrame(
-        {
-            "event_id": text(outcomes, "event_id"),
-            "detail": text(outcomes, "detail"),
-            "rank": ranks(text(outcomes, "outcome").to_numpy(dtype=object)),
-        }
-    )
-    best = table.sort_values("rank", kind="stable").drop_duplicates("event_id")
-    best = best[best["detail"] != ""]
-    return dict(zip(best["event_id"], best["detail"], strict=True))
+    # Plain lists: a drill's outcomes are dozens of rows, where a pandas sort costs more.
+    ids = text(outcomes, "event_id").tolist()
+    rows = _best_rows(ids, text(outcomes, "outcome").tolist())
+    return {ids[row]: details[row] for row in rows if details[row] != ""}
 
 
 def event_outcomes(outcomes: pd.DataFrame) -> pd.Series:
@@ -56,9 +61,10 @@ def event_outcomes(outcomes: pd.DataFrame) -> pd.Series:
     """
     if outcomes.empty:
         return pd.Series(dtype=object, name="outcome")
-    table = pd.DataFrame(
-        {"event_id": text(outcomes, "event_id"), "outcome": text(outcomes, "outcome")}
+    ids, names = text(outcomes, "event_id"), text(outcomes, "outcome")
+    id_list, name_list = ids.tolist(), names.tolist()
+    rows = _best_rows(id_list, name_list)
+    index = pd.Index([id_list[row] for row in rows], dtype=ids.dtype, name="event_id")
+    return pd.Series(
+        [name_list[row] for row in rows], index=index, dtype=names.dtype, name="outcome"
     )
-    table["rank"] = ranks(table["outcome"].to_numpy(dtype=object))
-    best = table.sort_values("rank", kind="stable").drop_duplicates("event_id")
-    return best.set_index("event_id")["outcome"].rename("outcome")

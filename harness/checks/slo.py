@@ -77,6 +77,8 @@ def slo(
     success_rate: float,
     outcomes: pd.DataFrame | None = None,
     expected: pd.DataFrame | None = None,
+    *,
+    run: RunTables | None = None,
 ) -> InvariantResult:
     """End-to-end p95 latency and success rate meet the pilot's targets.
 
@@ -86,9 +88,10 @@ def slo(
     events that ended well. Success rate is events that ended well over
     events attempted. The examples are the events that broke a target: those
     that did not end well when the success rate is missed, the ones slower
-    than the target when the p95 is; none when both hold.
+    than the target when the p95 is; none when both hold. ``run``: the same
+    tables as a ``RunTables``, whose derived tables other checks share.
     """
-    per = event_latencies(attempts, effects, outcomes, expected)
+    per = event_latencies(attempts, effects, outcomes, expected, run=run)
     events = len(per)
     well = per[per["ended_well"]]
     latencies = well["latency_ms"].dropna().to_numpy()
@@ -109,7 +112,9 @@ def slo(
     latency_ok = latencies.size == 0 or p95 <= p95_ms
     rate_ok = events > 0 and rate >= success_rate
     ok = bool(latency_ok and rate_ok)
-    notes = fixture_notes(expected) if expected is not None else {}
+    notes: dict[str, str] = {}
+    if expected is not None:
+        notes = run.fixture_notes if run is not None else fixture_notes(expected)
     examples = _missed(per, p95_ms, notes, rate_ok=rate_ok, latency_ok=latency_ok)
     if events == 0:
         summary = "No events were attempted, so the SLO cannot be shown to hold."
@@ -136,4 +141,5 @@ def check_slo(tables: RunTables, *, settings: CheckSettings) -> InvariantResult:
         targets.success_rate,
         tables.outcomes if settings.outcomes_known else None,
         tables.expected,
+        run=tables,
     )

@@ -27,8 +27,8 @@ def unexpected_effects(expected: pd.DataFrame, effects: pd.DataFrame) -> Invaria
     live = expected[~flag(expected, "dropped")]
     called: set[tuple[str, str]] = set()
     for column in ("expected_effect", "allowed_effect"):
-        names = text(live, column)
-        entities = text(live, "entity_id")
+        names = text(live, column).tolist()
+        entities = text(live, "entity_id").tolist()
         called.update((k, e) for k, e in zip(names, entities, strict=True) if k)
     kinds = text(effects, "kind").tolist()
     keys = text(effects, "business_key").tolist()

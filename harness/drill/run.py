@@ -32,7 +32,7 @@ from harness.inputs import placeholders
 from harness.inputs.delivery_faults import sender_options
 from harness.inputs.expectations import expected_rows, pilot_mistakes, unmatched
 from harness.inputs.pilot import Pilot, PilotError, ScenarioSpec
-from harness.journal import JournalWriter, load_run
+from harness.journal import JournalWriter
 from harness.places import inside
 from harness.replay.sender import Delivering, Sender, SendStats, trace_id_for
 from harness.replay.timeline import ToxicTimeline
@@ -322,7 +322,8 @@ def _finish(
     from harness.checks.registry import check_all, contract_only
     from harness.drill.diagnose import unexpected_calls
 
-    run = load_run(p.run_dir)
+    # The tables closing just compacted, not read from disk a second time.
+    run = journal.read_back()
     tables = {t: run.table(t) for t in ("attempts", "effects", "outcomes", "expected", "requests")}
     diagnosis = _diagnose(p, tables)
     if diagnosis is not None:

@@ -10,10 +10,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pyarrow as pa
+
 from harness.journal._errors import JournalError
-from harness.journal._files import atomic_write, compact
-from harness.journal._meta import META_FILE, finite, json_default
-from harness.journal._rows import check_row
+from harness.journal._files import atomic_write, compacted
+from harness.journal._meta import META_FILE, finite, json_default, read_meta
+from harness.journal._reader import Run, load_run
+from harness.journal._rows import check_row, to_frame
 from harness.journal.columns import TABLES
 
 __all__ = [
@@ -37,6 +40,8 @@ class JournalWriter:
         self._closed = False
         self._counts = dict.fromkeys(TABLES, 0)
         self._fds: dict[str, int] = {}
+        # What close() compacted, kept for read_back() (None before, and after it).
+        self._compacted: dict[str, pa.Table] | None = None
         closed = [t for t in TABLES if (self.run_dir / f"{t}.parquet").exists()]
         if closed:
             # Readers prefer parquet, so rows appended now would be invisible.
@@ -114,8 +119,21 @@ class JournalWriter:
             self._closed = True
             for fd in self._fds.values():
                 os.close(fd)
-        for table in TABLES:
-            compact(self.run_dir, table)
+        self._compacted = {table: compacted(self.run_dir, table) for table in TABLES}
+
+    def read_back(self) -> Run:
+        """The run as ``load_run`` reads it, closing the journal first.
+
+        The tables are the ones closing just wrote to parquet, handed over
+        instead of read from disk again (the drill judges them at once); the
+        files on disk are the same either way.
+        """
+        self.close()
+        tables, self._compacted = self._compacted, None
+        if tables is None:
+            return load_run(self.run_dir)
+        frames = {table: to_frame(data) for table, data in tables.items()}
+        return Run(run_dir=self.run_dir, meta=read_meta(self.run_dir), **frames)
 
 
 def _drop_torn_tail(fd: int) -> None:
