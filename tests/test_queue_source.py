@@ -211,6 +211,13 @@ def test_outcomes_read_from_the_broker(tmp_path: Path, three_events: list[Any]) 
             await second.term()
             del third  # delivered, never acknowledged
             await run.nc.flush()
+            # term() has no reply: the server applies it after the flush, a moment later
+            # under load. Wait (bounded) until it has, so the count below is the broker's.
+            for _ in range(100):
+                info = await run.js.consumer_info(spec.stream, spec.durable)
+                if info.num_ack_pending == 1:
+                    break
+                await asyncio.sleep(0.05)
             outcomes, counts = await broker_outcomes(run, "r1")
             return outcomes, counts, rows
 
