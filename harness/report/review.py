@@ -49,6 +49,7 @@ from harness.report.execute import (
     kernels_in,
     notebooks_of,
     render_html,
+    shared_kernel,
     swap_in,
 )
 from harness.report.money import (
@@ -157,7 +158,13 @@ def run_review(
     # swapped in at the end: a review that fails or is stopped leaves the
     # previous one whole, and its scratch (kernel connection files included)
     # is removed on the way out, or by the next review if it was killed.
-    with scratch_dir(STAGING, root=out_dir) as staging, kernels_in(staging):
+    # Our notebooks share one kernel, reset between them; a pilot's own notebook
+    # runs in a kernel of its own, so nothing it does reaches the verdict.
+    with (
+        scratch_dir(STAGING, root=out_dir) as staging,
+        kernels_in(staging),
+        shared_kernel() as ours,
+    ):
         staged_summary = staging / summary_path.name
         for name, source in notebooks_of(inputs.pilot_file):
             # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
@@ -170,6 +177,7 @@ def run_review(
             executed = execute_notebook(
                 name, {**params, **extra}, staging, timeout, source=source,
                 keep_failed=out_dir / f"{name}.failed.ipynb",
+                kernel=ours if source is None else None,
             )  # fmt: skip
             render_html(executed, staging / f"{name}.html")
             seconds[name] = time.perf_counter() - started
