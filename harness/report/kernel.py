@@ -85,17 +85,26 @@ class SharedKernel:
     def __enter__(self) -> SharedKernel:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        # A Ctrl-C or SIGTERM (KeyboardInterrupt) is not an Exception: see ``close``.
+        self.close(abandon=kind is not None and not issubclass(kind, Exception))
 
     def ready(self, cwd: Path) -> AsyncKernelManager:
         """The kernel, started or reset, for a notebook to run in ``cwd``."""
         km: AsyncKernelManager = run_sync(self._ready)(cwd)
         return km
 
-    def close(self) -> None:
-        """Shut the kernel down (when there is one) and close every client of it."""
-        run_sync(self._close)()
+    def close(self, *, abandon: bool = False) -> None:
+        """Shut the kernel down (when there is one) and close every client of it.
+
+        ``abandon`` (the review was interrupted) kills the kernel and removes
+        its connection file, and leaves the sockets to the process's exit. A
+        KeyboardInterrupt may have struck while pyzmq made a socket, after
+        libzmq opened it and before its context listed it: ending that context
+        now would wait forever for the socket, which the interrupt's traceback
+        keeps open. The interrupted process is about to exit anyway.
+        """
+        run_sync(self._close)(abandon)
 
     async def _ready(self, cwd: Path) -> AsyncKernelManager:
         km = self._km
@@ -130,7 +139,7 @@ class SharedKernel:
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"kernel reset failed: {reply['content'].get('evalue', '')}")
 
-    async def _close(self) -> None:
+    async def _close(self, abandon: bool) -> None:
         # A Ctrl-C leaves the coroutine it interrupted (a kernel starting, a cell
         # running) pending on this loop, and it resumes now; beside a shutdown it
         # would race it for the manager's state. It is cancelled and unwinds first.
@@ -138,7 +147,22 @@ class SharedKernel:
         for task in orphans:
             task.cancel()
         await asyncio.gather(*orphans, return_exceptions=True)
-        await self._stop(interrupted=bool(orphans))
+        if abandon:
+            await self._kill()
+        else:
+            await self._stop(interrupted=bool(orphans))
+
+    async def _kill(self) -> None:
+        """Kill the kernel and remove its key; its sockets go with the process."""
+        km, self._km = self._km, None
+        if km is None:
+            return
+        try:
+            if km.has_kernel:
+                await km.provisioner.kill()  # type: ignore[union-attr]
+                await km.provisioner.wait()  # type: ignore[union-attr]
+        finally:
+            km.cleanup_connection_file()
 
     async def _stop(self, *, interrupted: bool = False) -> None:
         km, self._km = self._km, None
