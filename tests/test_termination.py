@@ -209,3 +209,37 @@ def test_an_ignored_sighup_stays_ignored(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+# A command that is signalled while it runs code made by a string exec, as a
+# review is when the signal lands in nbformat compiling its fastjsonschema
+# validator; `python -m` as the tests (and `chaoslab` in a venv without its
+# script) run it.
+_STOPPED_IN_EXEC = textwrap.dedent(
+    """
+    from harness import cli
+
+    @cli.app.command("stop-in-exec")
+    def stop_in_exec(name: str) -> None:
+        code = "import os, signal\\nos.kill(os.getpid(), signal." + name + ")\\n"
+        exec(code + "for _ in range(10**7): pass\\n", {})
+        print("the signal never came")
+
+    cli.main()
+    """
+)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_caught_inside_a_string_exec_still_exits_with_its_code(
+    spawn: list[subprocess.Popen[str]], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    (tmp_path / "stopped_in_exec.py").write_text(_STOPPED_IN_EXEC)
+    argv = [sys.executable, "-m", "stopped_in_exec", "stop-in-exec", sig.name]
+    command = start(spawn, argv, tmp_path)
+    out, err = command.communicate(timeout=60)
+    # -2 would be CPython ending the process with SIGINT after `main` chose the code.
+    assert command.returncode == code, err
+    assert out == ""
+    named = f" ({sig.name})" if sig != signal.SIGINT else ""
+    assert stderr_lines(err) == [f"chaoslab: interrupted{named}"]

@@ -13,10 +13,11 @@ list itself is resolved by ``harness.inputs.notebooks``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cli_support import shown
 from harness.inputs.notebooks import DEFAULT as NOTEBOOKS
@@ -24,6 +25,9 @@ from harness.inputs.notebooks import NotebookError, builtin_dir, builtin_path
 from harness.inputs.notebooks import resolve as resolve_notebooks
 from harness.inputs.pilot import PilotError, load_pilot
 from harness.report.errors import ReviewError, first_line
+
+if TYPE_CHECKING:
+    from harness.report.kernel import SharedKernel
 
 __all__ = [
     "CELL_TIMEOUT_S",
@@ -34,11 +38,16 @@ __all__ = [
     "kernels_in",
     "notebooks_of",
     "render_html",
+    "shared_kernel",
     "swap_in",
 ]
 
 KERNEL = "python3"  # ipykernel's spec; jupyter_client runs it with this interpreter
 CELL_TIMEOUT_S = 300
+START_TIMEOUT_S = 60  # papermill's own, for a kernel to answer once started
+# Kernel log lines (loopback TCP is unencrypted; an interrupt at shutdown) are
+# noise on the command's stderr; cell errors still come back as errors.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def _source(name: str, path: Path | None = None) -> Any:
@@ -82,12 +91,14 @@ def execute_notebook(
     *,
     source: Path | None = None,
     keep_failed: Path | None = None,
+    kernel: SharedKernel | None = None,
 ) -> Path:
     """Run one notebook (ours by name, or ``source``); a failing cell becomes a ReviewError.
 
     Ours run in ``out_dir``, so nothing lands beside the installed package; a
     pilot's own runs in its folder, where its relative paths point. A
     notebook that fails is moved to ``keep_failed`` when given, for diagnosis.
+    It runs in ``kernel`` when given (reset for it), else in a kernel of its own.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -95,22 +106,29 @@ def execute_notebook(
     from harness.report.kernel import QuietKernelManager
 
     output = out_dir / f"{name}.ipynb"
+    cwd = source.parent if source else out_dir.resolve()
     for attempt in (1, 2):
         try:
+            # A kernel that fails to start in ``ready`` is retried as one papermill starts.
+            engine: dict[str, Any] = (
+                {"km": kernel.ready(cwd)}
+                if kernel is not None
+                else {
+                    "extra_arguments": KERNEL_ARGUMENTS,
+                    "kernel_manager_class": QuietKernelManager,
+                }
+            )
             papermill.execute_notebook(
                 _source(name, source),
                 str(output),
                 parameters=parameters,
                 kernel_name=KERNEL,
-                cwd=str(source.parent if source else out_dir.resolve()),
+                cwd=str(cwd),
                 execution_timeout=timeout,
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
-                # Kernel log lines (loopback TCP is unencrypted; an interrupt at shutdown)
-                # are noise on the command's stderr; cell errors still come back as errors.
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-                kernel_manager_class=QuietKernelManager,
+                **engine,
             )
             return output
         except PapermillExecutionError as exc:
@@ -129,6 +147,13 @@ def execute_notebook(
                     f"{name} notebook could not run: {first_line(str(exc))}"
                 ) from None
     raise AssertionError("unreachable")
+
+
+def shared_kernel() -> SharedKernel:
+    """One kernel for several of our notebooks (``kernel.SharedKernel``), for a ``with``."""
+    from harness.report.kernel import SharedKernel
+
+    return SharedKernel(KERNEL, KERNEL_ARGUMENTS, START_TIMEOUT_S)
 
 
 # What a report may load: its own inline styles and the figures embedded as
@@ -153,9 +178,9 @@ def _inert_markdown(nb: Any) -> Any:
     return nb
 
 
-def render_html(executed: Path, html: Path) -> None:
-    """The executed notebook as a standalone page: no code, no prompts, no scripts."""
-    import nbformat
+@functools.cache
+def _exporter() -> Any:
+    """The HTML exporter, made once a process: its templates compile on first use (~0.1 CPU-s)."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
@@ -170,7 +195,7 @@ def render_html(executed: Path, html: Path) -> None:
         "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}\n"
         "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
     )
-    exporter = HTMLExporter(
+    return HTMLExporter(
         template_name="lab",
         extra_loaders=[DictLoader({"chaoslab.html.j2": template})],
         template_file="chaoslab.html.j2",
@@ -178,6 +203,14 @@ def render_html(executed: Path, html: Path) -> None:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
+
+
+def render_html(executed: Path, html: Path) -> None:
+    """The executed notebook as a standalone page: no code, no prompts, no scripts."""
+    import nbformat
+
+    # Each call registers its own filters and resources; the compiled templates are shared.
+    exporter = _exporter()
     nb = _inert_markdown(nbformat.read(executed, as_version=4))
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": html.stem}})
     tmp = html.with_name(f".{html.name}.tmp")

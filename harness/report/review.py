@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.places import inside
 from harness.report.captions import (
@@ -49,6 +49,7 @@ from harness.report.execute import (
     kernels_in,
     notebooks_of,
     render_html,
+    shared_kernel,
     swap_in,
 )
 from harness.report.money import (
@@ -63,6 +64,9 @@ from harness.report.selection import ReviewInputs, is_pilot_file, review_inputs,
 from harness.report.verdict import pct
 from harness.report.verdict_log import record_verdict
 from harness.runtime.scratch import scratch_dir
+
+if TYPE_CHECKING:
+    from harness.report.kernel import SharedKernel
 
 __all__ = [
     "CELL_TIMEOUT_S",
@@ -152,27 +156,19 @@ def run_review(
         "reports": str(reports.resolve()),
         "evidence_note": inputs.evidence_note,
     }
-    seconds: dict[str, float] = {}
     # Everything is made in a scratch folder beside the review's files and
     # swapped in at the end: a review that fails or is stopped leaves the
     # previous one whole, and its scratch (kernel connection files included)
     # is removed on the way out, or by the next review if it was killed.
-    with scratch_dir(STAGING, root=out_dir) as staging, kernels_in(staging):
+    # Our notebooks share one kernel, reset between them; a pilot's own notebook
+    # runs in a kernel of its own, so nothing it does reaches the verdict.
+    with (
+        scratch_dir(STAGING, root=out_dir) as staging,
+        kernels_in(staging),
+        shared_kernel() as ours,
+    ):
         staged_summary = staging / summary_path.name
-        for name, source in notebooks_of(inputs.pilot_file):
-            # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
-            extra = (
-                {"summary_path": str(staged_summary.resolve()), "interactive": False}
-                if name == "pilot_review"
-                else {}
-            )
-            started = time.perf_counter()
-            executed = execute_notebook(
-                name, {**params, **extra}, staging, timeout, source=source,
-                keep_failed=out_dir / f"{name}.failed.ipynb",
-            )  # fmt: skip
-            render_html(executed, staging / f"{name}.html")
-            seconds[name] = time.perf_counter() - started
+        seconds = _run_notebooks(inputs.pilot_file, params, staging, out_dir, timeout, ours)
         if not staged_summary.is_file():
             raise ReviewError(f"{summary_path}: the review wrote no verdict")
         made = [staging / f"{n}{ext}" for n in seconds for ext in (".html", ".ipynb")]
@@ -195,6 +191,35 @@ def run_review(
         seconds=seconds,
         summary_path=summary_path,
     )
+
+
+def _run_notebooks(
+    pilot_file: Path | None,
+    params: dict[str, Any],
+    staging: Path,
+    out_dir: Path,
+    timeout: int,
+    ours: SharedKernel,
+) -> dict[str, float]:
+    """Execute and render each notebook of the review in ``staging``; seconds each took."""
+    seconds: dict[str, float] = {}
+    staged_summary = staging / "pilot_review.json"
+    for name, source in notebooks_of(pilot_file):
+        # interactive=False: the what-if sliders are for JupyterLab, not for the HTML.
+        extra = (
+            {"summary_path": str(staged_summary.resolve()), "interactive": False}
+            if name == "pilot_review"
+            else {}
+        )
+        started = time.perf_counter()
+        executed = execute_notebook(
+            name, {**params, **extra}, staging, timeout, source=source,
+            keep_failed=out_dir / f"{name}.failed.ipynb",
+            kernel=ours if source is None else None,
+        )  # fmt: skip
+        render_html(executed, staging / f"{name}.html")
+        seconds[name] = time.perf_counter() - started
+    return seconds
 
 
 def save_summary(summary: Mapping[str, Any], path: str | Path) -> None:
