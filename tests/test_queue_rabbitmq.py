@@ -58,6 +58,12 @@ def test_a_rabbitmq_url_must_be_amqp() -> None:
         QueueSpec(fixtures="f", broker="rabbitmq", url="nats://127.0.0.1:4222")
 
 
+def test_a_rabbitmq_node_gets_longer_to_boot_unless_the_pilot_says() -> None:
+    assert QueueSpec(fixtures="f", broker="rabbitmq").startup_timeout_s == 30.0
+    assert QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=4).startup_timeout_s == 4
+    assert QueueSpec(fixtures="f").startup_timeout_s == 10.0  # nats-server starts in 0.1 s
+
+
 def test_a_rabbitmq_url_may_carry_credentials_and_a_vhost() -> None:
     spec = QueueSpec(fixtures="f", broker="rabbitmq", url="amqp://u:p@localhost:5672/lab")
     assert spec.url is not None
@@ -183,6 +189,22 @@ def test_a_node_starts_and_leaves_nothing_running(node: _Node) -> None:
     )
     assert node.ready == 0
     assert node.start_s is not None and 0 < node.start_s < 60
+
+
+@needs_server
+@pytest.mark.slow
+def test_a_node_slower_than_its_startup_timeout_is_named_so(tmp_path: Path) -> None:
+    # A node boots in several seconds: half a second is never enough. The message must
+    # say the time ran out, not that the node "exited with 0" (the lab stopped it).
+    async def go() -> None:
+        spec = QueueSpec(fixtures="f", broker="rabbitmq", startup_timeout_s=0.5)
+        async with open_rabbitmq(spec, tmp_path, tmp_path):
+            raise AssertionError("a node booted in half a second")
+
+    with pytest.raises(ServiceError, match=r"no AMQP answer on port \d+ in 0.5 s") as caught:
+        asyncio.run(go())
+    assert "exited with" not in str(caught.value)
+    assert _alive_with(tmp_path) == []  # neither its beam nor its epmd
 
 
 def test_no_amqp_at_the_url_names_the_key(tmp_path: Path) -> None:

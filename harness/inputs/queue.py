@@ -40,6 +40,7 @@ def _subject(value: str) -> str:
 # A running RabbitMQ node: credentials and a vhost are optional, a port is not.
 _AMQP_URL = re.compile(r"^amqp://([^\s:@/]+:[^\s@/]*@)?[^\s/:@]+:\d{1,5}(/[^\s/]*)?$")
 
+RABBITMQ_STARTUP_TIMEOUT_S = 30.0
 StreamName = Annotated[str, AfterValidator(_stream_name)]
 Subject = Annotated[str, AfterValidator(_subject)]
 
@@ -57,6 +58,8 @@ class QueueSpec(BaseModel):
     # The nats-server (rabbitmq-server) program when the lab starts one; none: found by the kind.
     server: str | None = None
     port: int | None = Field(None, ge=1, le=65535)  # the started server's client port
+    # Unset: 10 s for nats-server, 30 s for a RabbitMQ node (Erlang boots in 8-10 s on a
+    # small idle machine, more on a busy one).
     startup_timeout_s: PositiveSeconds = 10.0
     stream: StreamName = "EVENTS"
     subject: Subject = "events.captured"
@@ -70,6 +73,13 @@ class QueueSpec(BaseModel):
     # RabbitMQ only: the queue the workflow consumes and the one its dead letters go to.
     queue: StreamName = "events"
     dlq_queue: StreamName = "events-dead"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_boot_time(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("broker") == "rabbitmq":
+            return {"startup_timeout_s": RABBITMQ_STARTUP_TIMEOUT_S, **data}
+        return data
 
     @model_validator(mode="after")
     def _coherent(self) -> QueueSpec:

@@ -144,11 +144,13 @@ async def _wait_ready(
                 return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), POLL_S)  # a pause that notices an exit
+    # Whether it ended by itself is read before we stop it: after the stop it has always exited.
+    exited = process.returncode
     await stop_process(process, STOP_GRACE_S)
     text = _read(log_path)
     reason = first_error_line(text) or (
-        f"exited with {process.returncode}"
-        if process.returncode is not None
+        f"exited with {exited}"
+        if exited is not None
         else f"no AMQP answer on port {port} in {spec.startup_timeout_s:g} s"
     )
     taken = "eaddrinuse" in text.lower() and spec.port is not None
