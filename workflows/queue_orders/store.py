@@ -25,6 +25,8 @@ from psycopg.types.json import Jsonb
 # Under the pilots' ack_wait_s (1 s): a message waiting on a hung database is
 # given back by the consumer's nak, not taken back by the broker's timer as well.
 QUERY_TIMEOUT_S = 0.75
+# After the socket is closed at the deadline, the time the step gets to notice it.
+CLOSE_GRACE_S = 0.05
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -82,20 +84,44 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with asyncio.timeout(QUERY_TIMEOUT_S), self._turn:
-                if self._connection is None:
-                    self._connection = await psycopg.AsyncConnection.connect(self._url)
-                    await self._connection.execute(SCHEMA)
+        # The turn is taken outside the step's deadline: a handler waiting in line has
+        # not started, and must not drop the connection another handler is using.
+        # Each step holding it is bounded, so the wait is too.
+        async with self._turn:
+            try:
+                async with self._deadline():
+                    if self._connection is None:
+                        self._connection = await psycopg.AsyncConnection.connect(self._url)
+                        await self._connection.execute(SCHEMA)
+                        await self._connection.commit()
+                    yield self._connection
                     await self._connection.commit()
-                yield self._connection
-                await self._connection.commit()
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            await self._drop()
-            raise StoreError(type(exc).__name__) from exc
-        except BaseException:
-            await self._drop()  # an open transaction must not be left for the next step
-            raise
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                await self._drop()
+                raise StoreError(type(exc).__name__) from exc
+            except BaseException:
+                await self._drop()  # an open transaction must not be left for the next step
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        """QUERY_TIMEOUT_S for one step; when it runs out, the connection's socket is closed.
+
+        Cancelling a query psycopg has sent makes it ask the server to cancel it and
+        wait for the query to end, up to 5 s each, over the same host and port: a link
+        that swallows bytes holds both, and the step would take 10.75 s. A socket closed
+        first leaves psycopg nothing to cancel, and the step ends at its deadline.
+        """
+        closer = asyncio.get_running_loop().call_later(QUERY_TIMEOUT_S, self._close_socket)
+        try:
+            async with asyncio.timeout(QUERY_TIMEOUT_S + CLOSE_GRACE_S):
+                yield
+        finally:
+            closer.cancel()
+
+    def _close_socket(self) -> None:
+        if self._connection is not None:
+            self._connection.pgconn.finish()
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
