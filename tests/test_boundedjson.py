@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,18 @@ def test_malformed_shallow_input_is_left_to_the_decoder() -> None:
     with pytest.raises(json.JSONDecodeError) as caught:
         loads("[1, 2")
     assert not isinstance(caught.value, JsonTooDeep)
+
+
+def test_an_unclosed_quote_before_many_escaped_quotes_is_decided_in_one_pass() -> None:
+    # More brackets than the limit (so the exact scan runs), then a quote no string
+    # closes and 50,000 escaped quotes. Retrying a string at each quote took 16 s
+    # for 40 kB and grew with the square; one pass takes milliseconds.
+    hostile = "[]" * 70 + '"' + '\\"' * 50_000
+    started = time.process_time()
+    assert depth_exceeded_at(hostile, 64) is None
+    assert time.process_time() - started < 2.0  # generous: about 5 ms here
+    # The brackets after such a quote still count: too deep is still refused.
+    assert depth_exceeded_at('"' + "[" * 70, 64) == 65
 
 
 def test_options_reach_the_decoder() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "JsonTooDeep", "depth_exceeded_at", "loads"]
@@ -25,7 +26,8 @@ MAX_DEPTH = 64
 
 # Strings as "unrolled loops": a run of plain characters, then escapes each
 # followed by another run; a third of the time of one alternation per character.
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|(")|[\[\]{}]', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
 _INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
 # What the cheap skeleton keeps of the UTF-8 bytes: quotes, brackets, and the
 # NUL that marks an escaped quote (input holding a NUL of its own is not
@@ -91,6 +93,22 @@ def _within_by_peeling(skeleton: str, limit: int) -> bool:
     return not skeleton
 
 
+def _tokens(text: str) -> Iterator[re.Match[str]]:
+    """Strings and the brackets outside them, as ``_TOKEN`` finds them, in one pass.
+
+    A quote that no later quote closes is no string: the scan goes on after
+    it. Every quote after it fails the same way (its scan falls in step with
+    this one after the escape it ends), so the rest holds brackets only. Going
+    on with a bracket search keeps hostile input such as ``"`` followed by
+    thousands of ``\\"`` linear, where retrying at each quote was quadratic.
+    """
+    for token in _TOKEN.finditer(text):
+        if token.group(1) is not None:
+            yield from _BRACKET.finditer(text, token.end())
+            return
+        yield token
+
+
 def depth_exceeded_at(text: str, limit: int = MAX_DEPTH) -> int | None:
     """The offset in ``text`` where nesting passes ``limit`` levels, or None."""
     if text.count("[") + text.count("{") <= limit:
@@ -99,7 +117,7 @@ def depth_exceeded_at(text: str, limit: int = MAX_DEPTH) -> int | None:
     if skeleton is not None and (len(skeleton) <= limit or _within_by_peeling(skeleton, limit)):
         return None
     depth = 0
-    for token in _TOKEN.finditer(text):
+    for token in _tokens(text):
         bracket = token.group()
         if bracket in "[{":
             depth += 1
