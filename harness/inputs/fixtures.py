@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextvars
 import json
 import os
 import re
 import tempfile
 import types
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -202,9 +201,12 @@ class CapturedRequest:
     entity_id: str
     entity_version: int
     note: str = ""
+    # True from a fixture reader that has just checked the line this record is made
+    # of (`_build`): checking again would only repeat it (half of loading a file).
+    checked: InitVar[bool] = False
 
-    def __post_init__(self) -> None:
-        problems = [] if _checked_line.get() else _record_problems(_to_json_obj(self))
+    def __post_init__(self, checked: bool) -> None:
+        problems = [] if checked else _record_problems(_to_json_obj(self))
         if problems:
             name, problem = problems[0]
             raise FixtureError(f"record {self.id!r}", None, name, problem)
@@ -449,34 +451,26 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
-# Set while `_build` turns a line `_record_problems` passed into a record: the
-# record's own check would only repeat it (half of loading a fixture file).
-_checked_line: contextvars.ContextVar[bool] = contextvars.ContextVar("checked_line", default=False)
-
-
 def _build(obj: Mapping[str, Any]) -> CapturedRequest:
     if "body_b64" in obj:
         body = base64.b64decode(obj["body_b64"], validate=True)
     else:
         body = obj["body"].encode("utf-8")
-    checked = _checked_line.set(True)
-    try:
-        return CapturedRequest(
-            id=obj["id"],
-            captured_at=parse_rfc3339(obj["captured_at"]),
-            method=obj["method"],
-            path=obj["path"],
-            headers=dict(obj["headers"]),
-            body=body,
-            signing=obj["signing"],
-            event_id=obj["event_id"],
-            event_type=obj["event_type"],
-            entity_id=obj["entity_id"],
-            entity_version=obj["entity_version"],
-            note=obj.get("note", ""),
-        )
-    finally:
-        _checked_line.reset(checked)
+    return CapturedRequest(
+        id=obj["id"],
+        captured_at=parse_rfc3339(obj["captured_at"]),
+        method=obj["method"],
+        path=obj["path"],
+        headers=dict(obj["headers"]),
+        body=body,
+        signing=obj["signing"],
+        event_id=obj["event_id"],
+        event_type=obj["event_type"],
+        entity_id=obj["entity_id"],
+        entity_version=obj["entity_version"],
+        note=obj.get("note", ""),
+        checked=True,  # every caller builds from a line `_record_problems` passed
+    )
 
 
 def _scan(path: str | os.PathLike[str]) -> tuple[list[CapturedRequest], list[FixtureError]]:
