@@ -111,7 +111,8 @@ def _alive_with(path: Path) -> list[str]:
         except (OSError, IndexError):
             continue
         if str(path).encode() in seen:
-            found.append(proc.name)
+            # The pid and what it runs: a leftover in CI must say what it is.
+            found.append(f"{proc.name} {(proc / 'cmdline').read_bytes()[:120]!r}")
     return found
 
 
@@ -184,8 +185,8 @@ def test_a_node_starts_and_leaves_nothing_running(node: _Node) -> None:
     assert _alive(str(node.folder / "broker-store"))  # beam runs from the run folder
     # ...and an epmd of its own, started with the node's HOME.
     assert any(
-        (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[0].endswith(b"epmd")
-        for pid in _alive_with(node.folder)
+        (Path("/proc") / seen.split()[0] / "cmdline").read_bytes().split(b"\0")[0].endswith(b"epmd")
+        for seen in _alive_with(node.folder)
     )
     assert node.ready == 0
     assert node.start_s is not None and 0 < node.start_s < 60

@@ -8,9 +8,12 @@ an epmd of its own through ``ERL_EPMD_PORT``, so the machine's epmd, if any,
 is never touched). The program is ``/usr/lib/rabbitmq/bin/rabbitmq-server``
 (Debian's; ``/usr/sbin/rabbitmq-server`` is a wrapper that insists on the
 ``rabbitmq`` user), else one on PATH, else the pilot's ``server``. Ready is an
-AMQP connection that opens. Stopping is SIGTERM to its process group (the
-node shuts down cleanly on it), then ``epmd -kill`` on its epmd port, because
-epmd daemonizes out of that group.
+AMQP connection that opens. The lab starts the node's epmd itself, before
+the node, as a child of its own: an epmd the node starts daemonizes out of
+the node's process group, and one still starting when a slow boot is cut
+short escapes any later ``epmd -kill``. Stopping is SIGTERM to the node's
+process group (it shuts down cleanly on it), then a wait for beam's port
+programs, which leave that group, and last SIGTERM to the epmd.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 from harness.inputs.queue import QueueSpec
 from harness.places import inside
@@ -43,6 +48,10 @@ DEBIAN_PROGRAM = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 # The node's clean shutdown on SIGTERM takes a second or two; past this it is killed.
 STOP_GRACE_S = 15.0
 POLL_S = 0.1
+# epmd listens within milliseconds; it exits at once if its port is taken.
+EPMD_START_S = 5.0
+EPMD_STOP_GRACE_S = 2.0
+HELPER_GRACE_S = 5.0
 _NODES = itertools.count(1)
 # Only the logged-in guest over loopback; the node's own log stays in the run folder.
 CONFIG = "loopback_users.guest = true\nlog.console = false\nlog.file.level = warning\n"
@@ -96,23 +105,52 @@ async def rabbitmq_server(spec: QueueSpec, base: Path, run_dir: Path) -> AsyncIt
     try:
         with open(log_path, "ab") as log:  # noqa: ASYNC230 (a local file, opened once)
             started = time.monotonic()
-            process = await _spawn(program, env, run_dir, log)
-            try:
-                await _wait_ready(process, port, spec, log_path)
-                yield Broker(f"amqp://127.0.0.1:{port}", round(time.monotonic() - started, 3))
-            finally:
-                await asyncio.shield(stop_process(process, STOP_GRACE_S))
-                await asyncio.shield(_kill_epmd(epmd_port))
+            async with _own_epmd(epmd_port, env, run_dir, log):
+                process = await _spawn([program], env, run_dir, log)
+                try:
+                    await _wait_ready(process, port, spec, log_path)
+                    yield Broker(f"amqp://127.0.0.1:{port}", round(time.monotonic() - started, 3))
+                finally:
+                    await asyncio.shield(stop_process(process, STOP_GRACE_S))
+                    await asyncio.shield(asyncio.to_thread(_end_helpers, env["RABBITMQ_NODENAME"]))
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def _own_epmd(
+    port: int, env: dict[str, str], cwd: Path, log: IO[bytes]
+) -> AsyncIterator[None]:
+    """The node's epmd, listening on ``port`` until the node has stopped."""
+    epmd = shutil.which("epmd", path=env.get("PATH"))
+    if epmd is None:  # the node finds its own Erlang's epmd: asked to stop by its port after
+        try:
+            yield
+        finally:
+            await asyncio.shield(_kill_epmd(port))
+        return
+    process = await _spawn([epmd, "-port", str(port), "-address", "127.0.0.1"], env, cwd, log)
+    try:
+        deadline = time.monotonic() + EPMD_START_S
+        while not await _listening(port):
+            if process.returncode is not None or time.monotonic() > deadline:
+                raise ServiceError(
+                    f"[queue] server: the node's epmd did not listen on port {port} "
+                    f"in {EPMD_START_S:g} s (see {cwd / 'broker.log'})"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), POLL_S / 10)
+        yield
+    finally:
+        await asyncio.shield(stop_process(process, EPMD_STOP_GRACE_S))
+
+
 async def _spawn(
-    program: str, env: dict[str, str], cwd: Path, log: IO[bytes]
+    command: list[str], env: dict[str, str], cwd: Path, log: IO[bytes]
 ) -> asyncio.subprocess.Process:
     try:
         return await asyncio.create_subprocess_exec(
-            *with_parent_death([program]),
+            *with_parent_death(command),
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -121,7 +159,7 @@ async def _spawn(
             start_new_session=True,  # one group: SIGTERM reaches beam and its helpers
         )
     except OSError as exc:
-        raise ServiceError(f"[queue] server: cannot start {program!r}: {exc.strerror}") from None
+        raise ServiceError(f"[queue] server: cannot start {command[0]!r}: {exc.strerror}") from None
 
 
 async def _wait_ready(
@@ -159,6 +197,38 @@ async def _wait_ready(
     raise ServiceError(f"[queue] server: the broker did not start: {reason} (see {log_path})")
 
 
+def _end_helpers(nodename: str) -> None:
+    """Wait for the node's helpers to go, killing any that stay past HELPER_GRACE_S.
+
+    beam's port programs (erl_child_setup, inet_gethost) each lead a session of
+    their own, so the SIGTERM to the node's group misses them: they leave when
+    they see beam gone, a moment after it. They are found by the node's name in
+    their environment, which no other process carries.
+    """
+    helpers = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("RABBITMQ_NODENAME") == nodename:
+                helpers.append(proc)
+    deadline = time.monotonic() + HELPER_GRACE_S
+    while helpers:
+        helpers = [p for p in helpers if _running(p)]
+        if not helpers or time.monotonic() > deadline:
+            break
+        time.sleep(POLL_S / 5)
+    for proc in helpers:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whoever adopted it)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _read(path: Path) -> str:
     """The node's log so far (small: it logs warnings only)."""
     try:
@@ -179,7 +249,7 @@ async def _listening(port: int) -> bool:
 
 
 async def _kill_epmd(epmd_port: int) -> None:
-    """The node's own epmd daemonized out of its group: ask it to stop, by its port."""
+    """An epmd the node started daemonized out of its group: ask it to stop, by its port."""
     epmd = shutil.which("epmd")
     if epmd is None:
         return
