@@ -20,6 +20,7 @@ from harness.drill.standing import cannot_stand
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import ScenarioSpec, load_pilot
 from harness.inputs.poll import PollFaults, PollSpec, PollTrigger
+from harness.journal import check_row
 from harness.runtime.processes import ServiceError
 from harness.sources import OpenContext
 from harness.sources.poll_command import run_command, trigger_cwd
@@ -143,8 +144,9 @@ async def test_the_server_answers_pages_on_loopback_and_journals_each_record() -
     spec = PollSpec(fixtures="x", page_size=5)
     rows: list[dict[str, Any]] = []
     ctx = OpenContext(ROOT, ROOT, ScenarioSpec(), load_fixtures(RECORDS))
+    requests: list[dict[str, Any]] = []
     async with open_poll(spec, ctx) as run:
-        run.record = rows.append
+        run.record, run.request = rows.append, requests.append
         async with http_kit.async_client(base_url=run.url, timeout=5) as client:
             first = (await client.get("/records", params={"limit": 5})).json()
             await client.get("/records", params={"cursor": first["next_cursor"]})
@@ -154,6 +156,31 @@ async def test_the_server_answers_pages_on_loopback_and_journals_each_record() -
     assert [r["event_id"] for r in rows] == [f"rec-{i:03d}" for i in range(1, 11)]
     assert {r["status"] for r in rows} == {200} and rows[5]["fault_tags"] == "page:2"
     assert [p["status"] for p in run.pages] == [200, 200, 400]
+    # Each page request is a row of the requests table too, as a partner's call would be
+    # (the 404 elsewhere asked for no page: the source's listing was not what it asked).
+    said = [(r["partner"], r["method"], r["path"], r["status"], r["page"]) for r in requests]
+    assert said == [("source", "GET", "/records", 200, 1), ("source", "GET", "/records", 200, 2),
+                    ("source", "GET", "/records", 400, 0)]  # fmt: skip
+    assert requests[2]["reason"] == "cursor: not one this source handed out"
+    for row in requests:
+        check_row("requests", row)  # every column one the journal knows
+
+
+async def test_a_throttled_page_is_journaled_with_the_wait_it_asked_for() -> None:
+    spec = PollSpec(fixtures="x", page_size=5)
+    throttle = PollFaults(error_at_page={"page": 2, "status": 429, "retry_after_s": 1})
+    requests: list[dict[str, Any]] = []
+    ctx = OpenContext(ROOT, ROOT, ScenarioSpec(poll=throttle), load_fixtures(RECORDS))
+    async with open_poll(spec, ctx) as run:
+        run.request = requests.append
+        async with http_kit.async_client(base_url=run.url, timeout=5) as client:
+            first = (await client.get("/records")).json()
+            throttled = await client.get("/records", params={"cursor": first["next_cursor"]})
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
+    row = requests[1]
+    assert (row["status"], row["page"], row["retry_after_s"], row["fault"]) == (
+        429, 2, 1.0, "error")  # fmt: skip
+    assert requests[0]["retry_after_s"] is None and requests[1]["at"] >= requests[0]["at"]
 
 
 async def test_a_standing_source_serves_the_next_drills_records_and_faults_afresh() -> None:
@@ -170,6 +197,7 @@ async def test_a_standing_source_serves_the_next_drills_records_and_faults_afres
             # The next drill: three records, no fault, a first pass again.
             await run.begin_drill(OpenContext(ROOT, ROOT / "next", ScenarioSpec(), records[:3]))
             assert run.pages == [] and run.stats.attempts == 0 and run.record is None
+            assert run.request is None
             run.record = rows.append
             again = (await client.get("/records")).json()
     assert run.url == url and run.run_dir == ROOT / "next"
