@@ -120,3 +120,22 @@ def test_calls_no_route_declares_are_listed_not_judged() -> None:
         "erp: GET /stock",
     ]
     assert unexpected_calls(frame("requests", [])) == []
+
+
+def page_request(status: int, page: int, reason: str = "") -> dict[str, Any]:
+    """A job's page request to the lab's source, as the poll source journals it."""
+    return {"partner": "source", "method": "GET", "path": "/records", "status": status,
+            "reason": reason, "route": "", "page": page}  # fmt: skip
+
+
+def test_page_requests_to_the_source_are_no_partner_contract() -> None:
+    # A job that pages past max_pages, or sends a cursor the source never handed out, is
+    # answered 400 by the source: the page log says so, and no declared partner was wronged.
+    paged = [page_request(400, 0, "cursor: not one this source handed out")] * 5
+    calls = [*paged, {**req("crm", 201), "route": "create"}]
+    assert contract_mismatch(frame("requests", calls), effects("crm")) is None
+    assert contract_mismatch(frame("requests", paged), effects()) is None
+    assert unexpected_calls(frame("requests", [page_request(404, 0), *calls])) == []
+    # The same answers from a partner are still diagnosed.
+    as_partner = [{**row, "page": None, "partner": "erp"} for row in paged]
+    assert contract_mismatch(frame("requests", as_partner), effects()) is not None

@@ -8,8 +8,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from harness.checks.contract import contract
 from harness.checks.politeness import Politeness, call_budget, retry_after_honoured
 from harness.checks.registry import check_all
+from harness.journal import frame
 
 
 def call(
@@ -121,3 +123,88 @@ def test_check_all_judges_politeness_when_it_has_the_requests() -> None:
 def test_politeness_settings_read_from_a_mapping(scope: str) -> None:
     cfg = Politeness.of({"max_calls_per_effect": 2, "grace_ms": 5, "scope": scope})
     assert (cfg.max_calls_per_effect, cfg.grace_ms, cfg.scope) == (2.0, 5.0, scope)
+
+
+# ---------------------------------------------------------------- a polled source's pages
+
+
+def page(at: float, number: int, *, wait: float | None = None, status: int = 200) -> dict[str, Any]:
+    """A job's page request to the lab's source, as the poll source journals it."""
+    return {
+        "at": at, "duration_ms": 0.0, "partner": "source", "method": "GET", "path": "/records",
+        "status": 429 if wait is not None else status, "retry_after_s": wait, "page": number,
+    }  # fmt: skip
+
+
+def test_a_page_asked_for_again_at_once_after_the_sources_429_is_named() -> None:
+    rows = frame("requests", [page(0.0, 1), page(0.1, 2, wait=1.0), page(0.12, 2), page(1.2, 3)])
+    result = retry_after_honoured(rows)
+    assert not result.ok and result.judged == 1
+    assert result.counts["page_requests"] == 4 and result.counts["page_requests_too_soon"] == 1
+    assert result.counts["calls"] == 0  # no partner call among them
+    assert result.examples == [
+        "source: page request GET /records (page 2) at 0.12s came 0.98s early: page 2 was "
+        "answered 429 at 0.10s with Retry-After 1s"
+    ]
+    assert result.summary.startswith("1 of 4 page requests to the source came before")
+
+
+def test_the_next_page_is_as_early_as_the_same_page_again() -> None:
+    # The source asked the client to wait, not one page: a cursor moving on is no way round it.
+    rows = frame("requests", [page(0.0, 2, wait=1.0), page(0.3, 3)])
+    assert retry_after_honoured(rows).counts["too_soon"] == 1
+
+
+def test_a_job_that_waits_as_long_or_longer_than_asked_is_not_blamed() -> None:
+    for later in (1.01, 2.5):  # as asked; twice as long
+        rows = frame("requests", [page(0.0, 2, wait=1.0), page(later, 2), page(later + 0.01, 3)])
+        result = retry_after_honoured(rows)
+        assert result.ok and result.judged == 1
+        assert result.counts["page_requests_after_a_wait"] == 2
+        assert "2 page requests after its 1 answer with Retry-After" in result.summary
+
+
+def test_a_job_that_ends_its_pass_at_the_429_is_not_blamed() -> None:
+    # sync-naive stops at the failed page and picks up on a later run: nothing came early.
+    result = retry_after_honoured(frame("requests", [page(0.0, 1), page(0.1, 2, wait=1.0)]))
+    assert result.ok and result.judged == 1
+    assert result.summary == "No page request came after the source's 1 answer with Retry-After."
+
+
+def test_the_source_and_a_partner_hold_their_own_waits() -> None:
+    crm = {"partner": "crm", "trace": "", "idempotency_key": ""}
+    rows = [call(0.0, wait=1.0, **crm), page(0.1, 2), page(0.2, 3, wait=1.0), call(0.3, **crm)]
+    result = retry_after_honoured(frame("requests", rows), {"scope": "partner"})
+    assert result.counts["too_soon"] == 1 and result.counts["calls"] == 2
+    assert result.examples[0].startswith("crm POST /v1/shipments at 0.30s")
+    # Unthrottled pages are judged by nothing: the check says it had nothing to judge.
+    quiet = retry_after_honoured(frame("requests", [page(0.0, 1), page(0.1, 2)]))
+    assert quiet.ok and quiet.judged_nothing
+    assert quiet.summary == "The source never asked for a wait (2 page requests)."
+
+
+def test_paging_is_not_a_partner_call_the_budget_counts() -> None:
+    rows = [page(i * 0.01, i % 4 + 1) for i in range(60)] + [call(1.0)]
+    result = call_budget(expected(1), frame("requests", rows))
+    assert result.ok and result.counts["calls"] == 1 and result.judged == 1
+    assert result.counts["page_requests_left_out"] == 60
+    assert "calls source" not in result.counts and result.counts["partners_expected_nothing"] == 0
+    # The same sixty calls from a partner no event expects anything of are named.
+    stray = [{**row, "page": None} for row in rows]
+    assert not call_budget(expected(1), frame("requests", stray)).ok
+
+
+def test_a_journal_without_pages_reads_every_row_as_a_partner_call() -> None:
+    # Runs journaled before page requests were have no "page" column.
+    older = requests(
+        call(0.0, wait=1.0, partner="source", trace=""), call(0.5, partner="source", trace="")
+    )
+    result = retry_after_honoured(older)
+    assert not result.ok and "page_requests" not in result.counts
+    assert result.examples[0].startswith("source POST /v1/shipments at 0.50s")
+
+
+def test_a_page_refused_by_the_source_is_no_contract_finding() -> None:
+    rows = frame("requests", [page(0.0, 0, status=400), {**call(0.1), "route": "create"}])
+    found = contract(rows, frame("expected", []), frame("effects", []))
+    assert found.result.ok and found.result.counts == {"calls": 1, "rejected": 0}

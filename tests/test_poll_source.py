@@ -20,6 +20,7 @@ from harness.drill.standing import cannot_stand
 from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import ScenarioSpec, load_pilot
 from harness.inputs.poll import PollFaults, PollSpec, PollTrigger
+from harness.journal import check_row, load_run
 from harness.runtime.processes import ServiceError
 from harness.sources import OpenContext
 from harness.sources.poll_command import run_command, trigger_cwd
@@ -143,8 +144,9 @@ async def test_the_server_answers_pages_on_loopback_and_journals_each_record() -
     spec = PollSpec(fixtures="x", page_size=5)
     rows: list[dict[str, Any]] = []
     ctx = OpenContext(ROOT, ROOT, ScenarioSpec(), load_fixtures(RECORDS))
+    requests: list[dict[str, Any]] = []
     async with open_poll(spec, ctx) as run:
-        run.record = rows.append
+        run.record, run.request = rows.append, requests.append
         async with http_kit.async_client(base_url=run.url, timeout=5) as client:
             first = (await client.get("/records", params={"limit": 5})).json()
             await client.get("/records", params={"cursor": first["next_cursor"]})
@@ -154,6 +156,31 @@ async def test_the_server_answers_pages_on_loopback_and_journals_each_record() -
     assert [r["event_id"] for r in rows] == [f"rec-{i:03d}" for i in range(1, 11)]
     assert {r["status"] for r in rows} == {200} and rows[5]["fault_tags"] == "page:2"
     assert [p["status"] for p in run.pages] == [200, 200, 400]
+    # Each page request is a row of the requests table too, as a partner's call would be
+    # (the 404 elsewhere asked for no page: the source's listing was not what it asked).
+    said = [(r["partner"], r["method"], r["path"], r["status"], r["page"]) for r in requests]
+    assert said == [("source", "GET", "/records", 200, 1), ("source", "GET", "/records", 200, 2),
+                    ("source", "GET", "/records", 400, 0)]  # fmt: skip
+    assert requests[2]["reason"] == "cursor: not one this source handed out"
+    for row in requests:
+        check_row("requests", row)  # every column one the journal knows
+
+
+async def test_a_throttled_page_is_journaled_with_the_wait_it_asked_for() -> None:
+    spec = PollSpec(fixtures="x", page_size=5)
+    throttle = PollFaults(error_at_page={"page": 2, "status": 429, "retry_after_s": 1})
+    requests: list[dict[str, Any]] = []
+    ctx = OpenContext(ROOT, ROOT, ScenarioSpec(poll=throttle), load_fixtures(RECORDS))
+    async with open_poll(spec, ctx) as run:
+        run.request = requests.append
+        async with http_kit.async_client(base_url=run.url, timeout=5) as client:
+            first = (await client.get("/records")).json()
+            throttled = await client.get("/records", params={"cursor": first["next_cursor"]})
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
+    row = requests[1]
+    assert (row["status"], row["page"], row["retry_after_s"], row["fault"]) == (
+        429, 2, 1.0, "error")  # fmt: skip
+    assert requests[0]["retry_after_s"] is None and requests[1]["at"] >= requests[0]["at"]
 
 
 async def test_a_standing_source_serves_the_next_drills_records_and_faults_afresh() -> None:
@@ -170,6 +197,7 @@ async def test_a_standing_source_serves_the_next_drills_records_and_faults_afres
             # The next drill: three records, no fault, a first pass again.
             await run.begin_drill(OpenContext(ROOT, ROOT / "next", ScenarioSpec(), records[:3]))
             assert run.pages == [] and run.stats.attempts == 0 and run.record is None
+            assert run.request is None
             run.record = rows.append
             again = (await client.get("/records")).json()
     assert run.url == url and run.run_dir == ROOT / "next"
@@ -192,8 +220,9 @@ def test_a_poll_pilot_stands_when_the_lab_fires_its_runs() -> None:
 # ------------------------------------------------------------------ drills on real processes
 
 
-def _drill(name: str, scenario: str, tmp_path: Path, **changes: Any) -> Any:
-    pilot = load_pilot(PILOTS / f"{name}.toml")
+def _drill(name: str | Path, scenario: str, tmp_path: Path, **changes: Any) -> Any:
+    """A drill of a reference pilot (by name) or of a pilot file, its spec changed as given."""
+    pilot = load_pilot(name if isinstance(name, Path) else PILOTS / f"{name}.toml")
     if changes:
         spec = pilot.spec.model_copy(update=changes)
         pilot = pilot.model_copy(update={"spec": spec})
@@ -204,15 +233,71 @@ def _broken(result: Any) -> set[str]:
     return {r.name for r in result.results if not r.ok}
 
 
+def _judged(result: Any, name: str) -> Any:
+    return next(r for r in result.results if r.name == name)
+
+
+def _page_rows(result: Any) -> Any:
+    """The run's requests table, its page requests to the source only."""
+    requests = load_run(result.run_dir).requests
+    return requests[requests["page"].notna()]
+
+
 def test_naive_sync_job_is_caught_duplicating_at_a_page_boundary(tmp_path: Path) -> None:
     assert _broken(_drill("sync-naive", "boundary-repeat", tmp_path)) == {"exactly_once"}
 
 
 @pytest.mark.slow
 def test_naive_sync_job_loses_the_rest_of_the_listing_at_a_429(tmp_path: Path) -> None:
-    assert {"exactly_once", "all_accounted", "final_state"} <= _broken(
-        _drill("sync-naive", "source-throttle", tmp_path)
-    )
+    result = _drill("sync-naive", "source-throttle", tmp_path)
+    assert {"exactly_once", "all_accounted", "final_state"} <= _broken(result)
+    # Ending the pass at the 429 (a later run would resume) is a loss, never impoliteness.
+    polite = _judged(result, "retry_after_honoured")
+    assert polite.ok and polite.judged == 1 and polite.counts["page_requests"] == 2
+    assert polite.summary.startswith("No page request came after the source's 1 answer")
+
+
+def test_a_job_asking_a_throttled_page_again_at_once_is_caught(tmp_path: Path) -> None:
+    # The fixed job with its Retry-After ignored: every record arrives once, so only the
+    # source's page requests can tell it from the fixed job.
+    result = _drill(ROOT / "benchmarks/sync/retry-after-ignored.toml", "source-throttle", tmp_path)
+    assert _broken(result) == {"retry_after_honoured"}
+    polite = _judged(result, "retry_after_honoured")
+    first = polite.examples[0]
+    assert first.startswith("source: page request GET /records (page 2) at "), first
+    assert "page 2 was answered 429 at " in first and first.endswith("with Retry-After 1s")
+    # Page 2 again at once; pages 3 and 4 too, unless a slow machine spaced them out.
+    assert 1 <= polite.counts["page_requests_too_soon"] <= 3
+    pages = _page_rows(result)
+    assert list(pages["status"]) == [200, 429, 200, 200, 200]
+    assert list(pages["page"]) == [1, 2, 2, 3, 4] and set(pages["partner"]) == {"source"}
+    budget = _judged(result, "call_budget")
+    assert budget.counts["calls"] == 13 and budget.counts["page_requests_left_out"] == 5
+
+
+@pytest.mark.slow
+def test_the_fixed_job_waits_as_the_source_asked_and_the_check_says_what_it_judged(
+    tmp_path: Path,
+) -> None:
+    result = _drill("sync-fixed", "source-throttle", tmp_path)
+    _checked_fixed(result)
+    polite = _judged(result, "retry_after_honoured")
+    assert polite.judged == 1 and polite.counts["page_requests_after_a_wait"] == 3
+    assert "3 page requests after its 1 answer with Retry-After, none too soon" in polite.summary
+
+
+@pytest.mark.slow
+def test_a_job_that_waits_longer_than_asked_is_not_blamed(tmp_path: Path) -> None:
+    pilot = load_pilot(PILOTS / "sync-fixed.toml")
+    env = {**pilot.spec.workflow.env, "ON_RETRY_AFTER": "wait-twice"}
+    workflow = pilot.spec.workflow.model_copy(update={"env": env})
+    result = _drill("sync-fixed", "source-throttle", tmp_path, workflow=workflow)
+    _checked_fixed(result)
+    assert _judged(result, "retry_after_honoured").judged == 1
+    # It did wait twice the second asked for (so the check judged a slower job, and held).
+    pages = _page_rows(result)
+    throttled = float(pages[pages["status"] == 429]["at"].iloc[0])
+    assert float(pages[pages["at"] > throttled]["at"].min()) - throttled >= 2.0
 
 
 @pytest.mark.slow
@@ -255,10 +340,10 @@ def _checked_fixed(result: Any) -> dict[str, Any]:
     return meta
 
 
-@pytest.mark.parametrize("scenario", ["boundary-repeat", "source-throttle"])
 @pytest.mark.slow
-def test_fixed_sync_job_passes_the_same_scenarios(scenario: str, tmp_path: Path) -> None:
-    _checked_fixed(_drill("sync-fixed", scenario, tmp_path))
+def test_fixed_sync_job_passes_a_page_boundary_repeat(tmp_path: Path) -> None:
+    # (Its source-throttle: the Retry-After tests below.)
+    _checked_fixed(_drill("sync-fixed", "boundary-repeat", tmp_path))
 
 
 @pytest.mark.slow
@@ -280,8 +365,11 @@ def test_a_run_driven_by_the_workflows_own_schedule(tmp_path: Path) -> None:
     # The passes after the drill's find nothing new, so the partners go quiet and the
     # drill settles (it used to wait out settle_timeout_s and say they never did).
     assert meta["settle"]["quiet"] and meta["settle"]["note"] == ""
-    later = [p for p in meta["poll"]["outcomes"]["pages"] if p["fault"] == "after the drill"]
+    pages = meta["poll"]["outcomes"]["pages"]
+    later = [p for p in pages if p["fault"] == "after the drill"]
     assert later and all(p["keys"] == [] for p in later)
+    # Only the judged pass's page requests are rows of the requests table.
+    assert len(_page_rows(result)) == len(pages) - len(later) > 0
 
 
 @pytest.mark.slow
@@ -324,3 +412,17 @@ def test_a_command_trigger_past_its_time_is_stopped_and_its_folder_stays_in_the_
         trigger_cwd(PollTrigger(command=["true"], cwd="/tmp"), PILOTS)
     with pytest.raises(ValueError, match="exactly one of http"):
         PollTrigger(http="/run", command=["true"])
+
+
+def test_an_unknown_on_retry_after_is_one_line_and_exit_2() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ON_RETRY_AFTER": "later"}
+    argv = [sys.executable, "-m", "workflows.sync_job.once", "fixed", "http://127.0.0.1:9", "x"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "workflows.sync_job.once: ON_RETRY_AFTER: give one of wait, ignore, wait-twice, got 'later'"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["flag", "number", "ok_status", "scoped", "text"]
+__all__ = ["flag", "number", "ok_status", "page_requests", "partner_calls", "scoped", "text"]
 
 
 def text(df: pd.DataFrame, column: str) -> pd.Series:
@@ -58,3 +58,19 @@ def scoped(df: pd.DataFrame, key_column: str) -> pd.Series:
     partner = text(df, "partner")
     key = text(df, key_column)
     return partner.where(partner == "", partner + ":") + key
+
+
+def page_requests(requests: pd.DataFrame) -> pd.Series:
+    """Which rows of a requests table are page requests to the event source, not partner calls.
+
+    The source journals the page each one asked for; a partner's call has none.
+    """
+    return number(requests, "page").notna()
+
+
+def partner_calls(requests: pd.DataFrame) -> pd.DataFrame:
+    """The requests table less the page requests to the event source: calls to partners."""
+    if "page" not in requests.columns:
+        return requests  # a webhook or queue run, or one journaled before page requests were
+    paged = page_requests(requests)
+    return requests[~paged] if paged.any() else requests

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from harness.checks.columns import flag, text
+from harness.checks.columns import flag, partner_calls, text
 from harness.checks.result import MAX_EXAMPLES, InvariantResult
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -29,6 +29,7 @@ _REJECTING = frozenset({400, 405, 415, 422})
 
 def rejected_calls(requests: pd.DataFrame) -> pd.DataFrame:
     """The calls a partner turned away as not fitting its declared API."""
+    requests = partner_calls(requests)
     if requests.empty:
         return requests
     status = pd.to_numeric(requests["status"], errors="coerce")
@@ -83,7 +84,12 @@ def _tied_events(rejected: pd.DataFrame, expected: pd.DataFrame, effects: pd.Dat
 def contract(
     requests: pd.DataFrame, expected: pd.DataFrame, effects: pd.DataFrame
 ) -> ContractFinding:
-    """Every call rejected before any effect, by partner, route and reason, with its count."""
+    """Every call rejected before any effect, by partner, route and reason, with its count.
+
+    Page requests to the event source are no partner calls: the source is the lab's
+    and declares no contract (its 400 to a cursor it never handed out is in ``reason``).
+    """
+    requests = partner_calls(requests)
     rejected = rejected_calls(requests)
     calls = len(requests)
     if rejected.empty:

@@ -1,4 +1,4 @@
-"""How a workflow treats its partners: invariants over the partners' request journal.
+"""How a workflow treats its partners, and the source it polls: invariants over the requests table.
 
     retry_after_honoured  after a 429/503 that named a time (Retry-After, RateLimit
                           reset), no call of the same operation before that time
@@ -11,19 +11,37 @@ A call's operation is what the caller is retrying: the event it works for
 (the forwarded trace id) and the method and path, else its idempotency key,
 else the method and path alone. With ``scope = "partner"`` every call to the
 partner counts, for partners whose limit is one bucket for everyone.
+
+A poll pilot's job pages a source API the lab serves, and every page request
+the source answered in the passes a drill judges is a row of ``requests`` too
+(partner ``source``, with the ``page`` it asked for; ``columns.page_requests``
+tells them apart). The source is a partner like any other to Retry-After, with
+one rule of its own, and none to the budget:
+
+- ``retry_after_honoured``: a page request's operation is the listing (the
+  source's path), whatever page or cursor its query names. A source that asks
+  for a wait asks it of the client, so the next page is as early as the same
+  page again.
+- ``call_budget`` counts partner calls only. Paging through a listing is the
+  job's work, not calls an effect asked for: how many pages a pass takes is the
+  source's to say (``max_pages`` bounds it), how soon a job asks again after a
+  429/503 is judged above, and the source is no partner whose absence from
+  ``[[expectations]]`` is a question for the pilot.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
 
+from harness.checks.columns import partner_calls
 from harness.checks.result import MAX_EXAMPLES, InvariantResult
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
+from harness.checks.wording import plural
 
 __all__ = [
     "DEFAULT_MAX_CALLS_PER_EFFECT",
@@ -69,72 +87,175 @@ def _column(df: pd.DataFrame, name: str, default: Any) -> list[Any]:
     return [default if pd.isna(v) else v for v in df[name].tolist()]
 
 
-def _operation(partner: str, trace: str, key: str, method: str, path: str, scope: str) -> str:
+def _operation(
+    partner: str, trace: str, key: str, method: str, path: str, scope: str
+) -> tuple[str, ...]:
     if scope == "partner":
-        return partner
+        return ("partner", partner)
     if trace:
-        return f"{partner} {method} {path} trace {trace}"
+        return ("trace", partner, method, path, trace)
     if key:
-        return f"{partner} key {key}"
-    return f"{partner} {method} {path}"
+        return ("key", partner, key)
+    return ("call", partner, method, path)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One row of ``requests`` as the Retry-After check reads it."""
+
+    at: float
+    answered: float  # when its answer left (at + duration)
+    wait: float | None  # the wait its answer asked for, None when it named none
+    status: int | None
+    partner: str
+    method: str
+    path: str
+    page: int | None  # the page asked for, on a page request to the event source
+    operation: tuple[str, ...]
+
+    @property
+    def until(self) -> float:
+        """Until when its answer asked the caller to stay away."""
+        return self.answered + (self.wait or 0.0)
+
+
+def _requests(requests: pd.DataFrame, cfg: Politeness) -> list[_Request]:
+    """The table's rows in the order they came."""
+    rows = zip(
+        _column(requests, "at", 0.0),
+        _column(requests, "duration_ms", 0.0),
+        _column(requests, "retry_after_s", None),
+        _column(requests, "status", None),
+        _column(requests, "partner", ""),
+        _column(requests, "correlation_id", ""),
+        _column(requests, "idempotency_key", ""),
+        _column(requests, "method", ""),
+        _column(requests, "path", ""),
+        _column(requests, "page", None),
+        strict=True,
+    )
+    out = []
+    for at, duration, wait, status, partner, trace, key, method, path, page in rows:
+        partner, method, path = str(partner), str(method), str(path)
+        if page is None:
+            op = _operation(partner, str(trace), str(key), method, path, cfg.scope)
+        else:
+            op = ("listing", partner, path)  # the wait is the client's, whatever the page
+        out.append(
+            _Request(
+                float(at), float(at) + float(duration) / 1000.0,
+                None if wait is None else float(wait), None if status is None else int(status),
+                partner, method, path, None if page is None else int(page), op,
+            )
+        )  # fmt: skip
+    return sorted(out, key=lambda r: r.at)
+
+
+@dataclass
+class _Tally:
+    """What one kind of request (partner calls, page requests to the source) showed."""
+
+    requests: int = 0
+    asked: int = 0  # answers that named a wait
+    after_a_wait: int = 0  # requests of an operation after a wait was asked of it
+    early: list[str] = field(default_factory=list)
+    worst: float = 0.0
+
+
+def _early(call: _Request, asked: _Request, by: float) -> str:
+    """One early request, in the words of what it was sent to."""
+    if call.page is None:
+        return (
+            f"{call.partner} {call.method} {call.path} at {call.at:.2f}s, {by:.2f}s before the "
+            f"{asked.wait:g}s asked at {asked.answered:.2f}s"
+        )
+    return (
+        f"{call.partner}: page request {call.method} {call.path} (page {call.page}) at "
+        f"{call.at:.2f}s came {by:.2f}s early: page {asked.page} was answered {asked.status} "
+        f"at {asked.answered:.2f}s with Retry-After {asked.wait:g}s"
+    )
+
+
+def _judge(calls: list[_Request], grace: float) -> tuple[_Tally, _Tally]:
+    """Partner calls and page requests, each against the longest wait asked of its operation."""
+    partners, source = _Tally(), _Tally()
+    # Per operation: the answer that asked it to stay away the longest.
+    held: dict[tuple[str, ...], _Request] = {}
+    for call in calls:
+        tally = partners if call.page is None else source
+        tally.requests += 1
+        asked = held.get(call.operation)
+        if asked is not None:
+            tally.after_a_wait += 1
+            by = asked.until - call.at
+            if by > grace:
+                tally.worst = max(tally.worst, by)
+                tally.early.append(_early(call, asked, by))
+        if call.wait is not None:
+            tally.asked += 1
+            if asked is None or call.until > asked.until:
+                held[call.operation] = call
+    return partners, source
+
+
+def _partner_sentence(t: _Tally) -> str:
+    if t.early:
+        return (
+            f"{len(t.early):,} of {t.requests:,} partner calls came before the time the partner "
+            f"asked for after {t.asked:,} throttling answers (up to {t.worst:.2f}s early)."
+        )
+    if t.asked:
+        return f"Every wait the partner asked for ({t.asked:,} answers) was honoured."
+    return "The partner never asked for a wait."
+
+
+def _source_sentence(t: _Tally) -> str:
+    answers = plural(t.asked, "answer")
+    if t.early:
+        return (
+            f"{len(t.early):,} of {plural(t.requests, 'page request')} to the source came before "
+            f"the time it asked for in {answers} with Retry-After (up to {t.worst:.2f}s early)."
+        )
+    if t.asked and not t.after_a_wait:
+        return f"No page request came after the source's {answers} with Retry-After."
+    if t.asked:
+        return (
+            "Every wait the source asked for was honoured: "
+            f"{plural(t.after_a_wait, 'page request')} after its {answers} with Retry-After, "
+            "none too soon."
+        )
+    return f"The source never asked for a wait ({plural(t.requests, 'page request')})."
 
 
 def retry_after_honoured(requests: pd.DataFrame, settings: Any = None) -> InvariantResult:
-    """No call came sooner than the partner asked, within the operation it asked."""
+    """No call came sooner than the partner (or the polled source) asked, within the
+    operation it asked."""
     cfg = Politeness.of(settings)
-    grace = cfg.grace_ms / 1000.0
-    calls = sorted(
-        zip(
-            _column(requests, "at", 0.0),
-            _column(requests, "duration_ms", 0.0),
-            _column(requests, "retry_after_s", None),
-            _column(requests, "partner", ""),
-            _column(requests, "correlation_id", ""),
-            _column(requests, "idempotency_key", ""),
-            _column(requests, "method", ""),
-            _column(requests, "path", ""),
-            strict=True,
-        ),
-        key=lambda c: float(c[0]),
-    )
-    # Per operation: until when the partner asked it to stay away, and since which answer.
-    asked_until: dict[str, tuple[float, float, float]] = {}
-    early: list[str] = []
-    asked = 0
-    earliest_by = 0.0
-    for at, duration, wait, partner, trace, key, method, path in calls:
-        op = _operation(str(partner), str(trace), str(key), str(method), str(path), cfg.scope)
-        hold = asked_until.get(op)
-        if hold is not None and float(at) < hold[0] - grace:
-            too_soon = hold[0] - float(at)
-            earliest_by = max(earliest_by, too_soon)
-            early.append(
-                f"{partner} {method} {path} at {float(at):.2f}s, {too_soon:.2f}s before the "
-                f"{hold[2]:g}s asked at {hold[1]:.2f}s"
-            )
-        if wait is not None:
-            asked += 1
-            answered = float(at) + float(duration) / 1000.0
-            until = answered + float(wait)
-            if hold is None or until > hold[0]:
-                asked_until[op] = (until, answered, float(wait))
+    partners, source = _judge(_requests(requests, cfg), cfg.grace_ms / 1000.0)
+    early = partners.early + source.early
     counts: dict[str, int | float] = {
-        "calls": len(calls),
-        "asked_to_wait": asked,
+        "calls": partners.requests,
+        "asked_to_wait": partners.asked + source.asked,
         "too_soon": len(early),
-        "worst_early_s": round(earliest_by, 3),
+        "worst_early_s": round(max(partners.worst, source.worst), 3),
     }
-    if early:
-        summary = (
-            f"{len(early):,} of {len(calls):,} partner calls came before the time the partner "
-            f"asked for after {asked:,} throttling answers (up to {earliest_by:.2f}s early)."
+    summary = _partner_sentence(partners)
+    if source.requests:
+        counts.update(
+            page_requests=source.requests,
+            page_requests_asked_to_wait=source.asked,
+            page_requests_after_a_wait=source.after_a_wait,
+            page_requests_too_soon=len(source.early),
         )
-    elif asked:
-        summary = f"Every wait the partner asked for ({asked:,} answers) was honoured."
-    else:
-        summary = "The partner never asked for a wait."
+        # The source first: a job's pass starts there.
+        summary = " ".join([_source_sentence(source), *([summary] if partners.requests else [])])
     return InvariantResult(
-        "retry_after_honoured", not early, counts, early[:MAX_EXAMPLES], summary, judged=asked
+        "retry_after_honoured",
+        not early,
+        counts,
+        early[:MAX_EXAMPLES],
+        summary,
+        judged=partners.asked + source.asked,
     )
 
 
@@ -158,12 +279,15 @@ def call_budget(
     """Calls to each partner stay within max_calls_per_effect per effect the run called for.
 
     A partner no event expects an effect from gets a budget of one effect's
-    worth: a workflow may look something up, but not hammer it.
+    worth: a workflow may look something up, but not hammer it. Page requests
+    to the event source are left out (the module's docstring says why) and
+    counted apart.
     """
     cfg = Politeness.of(settings)
     effects = _effects_called_for(expected)
+    partner_rows = partner_calls(requests)
     calls: dict[str, int] = defaultdict(int)
-    for partner in _column(requests, "partner", ""):
+    for partner in _column(partner_rows, "partner", ""):
         calls[str(partner)] += 1
     over: list[str] = []
     counts: dict[str, int | float] = {
@@ -191,6 +315,8 @@ def call_budget(
             over.append(f"{partner}: {n:,} calls for {wanted:,} effects ({ratio:.1f} per effect)")
     counts["worst_calls_per_effect"] = round(worst, 2)
     counts["partners_expected_nothing"] = len(unasked)
+    if len(partner_rows) < len(requests):
+        counts["page_requests_left_out"] = len(requests) - len(partner_rows)
     if unasked and not over:
         summary = (
             f"{len(unasked):,} partner(s) got {counts['calls']:,} calls though no event is "

@@ -13,6 +13,8 @@ from collections import Counter
 
 import pandas as pd
 
+from harness.checks.columns import partner_calls
+
 # Rejections that mean "this call does not fit the declared API".
 CONTRACT_STATUSES = frozenset({400, 404, 405, 415, 422})
 # How much of the traffic must be rejected before the drill is called unusable.
@@ -20,7 +22,11 @@ MOSTLY = 0.8
 
 
 def contract_mismatch(requests: pd.DataFrame, effects: pd.DataFrame) -> str | None:
-    """One line for the first partner whose calls were rejected before any effect."""
+    """One line for the first partner whose calls were rejected before any effect.
+
+    Page requests to the event source are left out: the source is the lab's, not a
+    declared partner, and has no contract to disagree with."""
+    requests = partner_calls(requests)
     if requests.empty:
         return None
     applied = set(effects["partner"]) if "partner" in effects and not effects.empty else set()
@@ -73,6 +79,7 @@ def unexpected_calls(requests: pd.DataFrame) -> list[str]:
     Not a verdict: a call the pilot did not declare is either the workflow's
     mistake or a gap in the declaration, and the run says which calls they were.
     """
+    requests = partner_calls(requests)
     if requests.empty:
         return []
     status = pd.to_numeric(requests["status"], errors="coerce")

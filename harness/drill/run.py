@@ -124,8 +124,18 @@ async def _replay(
         # A queue pilot: the lab publishes; the broker, not the lab, redelivers.
         # A poll pilot: the workflow pulls pages; the lab fires its runs, or waits them out.
         meta = p.meta[stage.source.meta_key]
+        # A source the workflow sends requests to (a polled API) journals them as partners do.
         ctx = DeliveryContext(
-            p.events, p.plan, p.run_id, p.scenario_name, record, hooks, target, meta, stage.values
+            p.events,
+            p.plan,
+            p.run_id,
+            p.scenario_name,
+            record,
+            hooks,
+            target,
+            meta,
+            values=stage.values,
+            request=journal.request,
         )
         deliverer = stage.source.deliverer(ctx)
         delivering.append(deliverer)

@@ -53,7 +53,8 @@ EFFECTS = pa.schema(
     ]
 )
 
-# One row per HTTP request a partner received, applied or not.
+# One row per HTTP request a partner received, applied or not, and per page request
+# the lab's event source answered (a poll pilot's job paging its source API).
 REQUESTS = pa.schema(
     [
         ("run_id", pa.string()),
@@ -76,6 +77,10 @@ REQUESTS = pa.schema(
         ("retry_after_s", pa.float64()),
         # The event whose traceparent the call carried; "" when none was forwarded.
         ("event_id", pa.string()),
+        # A page request to the event source (partner "source"): the page of the pass it
+        # asked for (0 when its query could not be read). Null for a partner's call, and
+        # in runs journaled before page requests were (harness.checks.columns.page_requests).
+        ("page", pa.int64()),
     ]
 )
 

@@ -60,6 +60,9 @@ class DeliveryContext:
     meta: dict[str, Any]  # the source's part of run.json, which the deliverer may add to
     # The drill's placeholder values ({links.NAME.url}, {port} ...), for what a kind runs.
     values: Mapping[str, str] = field(default_factory=dict)
+    # Where a kind the workflow sends requests to (a polled source) journals each one,
+    # as partners do theirs; None when nothing is journaled.
+    request: Callable[[dict[str, Any]], None] | None = None
 
 
 class SourceRun(Protocol):

@@ -11,7 +11,10 @@ asyncio server of this process, opened and closed with the drill (or with a
 standing stage, which serves each drill's records and page faults afresh from
 ``begin_drill``), so nothing outlives it. Each record served on a 2xx page is
 one attempt row (a record served twice is two, like a duplicate delivery);
-error pages are in the log.
+error pages are in the log. Every page request answered in a judged pass is
+also a row of the requests table, as a partner's calls are (partner
+``source``, its ``page`` set), so the checks judge whether the job waited as
+the source asked.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class PollRun:
     faults_told: list[str]
     pages: list[dict[str, Any]] = field(default_factory=list)
     record: Callable[[dict[str, Any]], None] | None = None
+    request: Callable[[dict[str, Any]], None] | None = None  # the requests table's rows
     stats: SendStats = field(default_factory=SendStats)
     run_id: str = ""
     scenario: str = ""
@@ -113,6 +117,7 @@ class PollRun:
     def deliverer(self, ctx: DeliveryContext) -> Puller:
         """Drives the passes; the rows come from the server as it answers pages."""
         self.record, self.run_id, self.scenario = ctx.record, ctx.run_id, ctx.scenario
+        self.request = ctx.request
         return Puller(self, ctx.workflow_url, ctx.meta, ctx.values)
 
     async def still_pending(self) -> int:
@@ -137,7 +142,7 @@ class PollRun:
         forget what was served before (the server and its address stay)."""
         self.pager = _pager(self.spec, ctx)  # before anything is forgotten: it may refuse
         self.events, self.faults_told = ctx.events, ctx.scenario.poll.tell()
-        self.pages, self.record, self.stats = [], None, SendStats()
+        self.pages, self.record, self.request, self.stats = [], None, None, SendStats()
         self.run_id = self.scenario = ""
         self.ended, self.run_dir, self._served = asyncio.Event(), ctx.run_dir, {}
 
@@ -160,11 +165,28 @@ class PollRun:
              "keys": [r.key for r in answer.served], "fault": answer.fault,
              "retry_after_s": float(wait) if wait else None, "delay_s": answer.delay_s}
         )  # fmt: skip
+        if judged:
+            self._journal_request(answer, sent, float(wait) if wait else None)
         for served in answer.served if judged and 200 <= answer.status < 300 else []:
             self._journal(served, answer, sent)
         if self.pager.passes >= self.spec.runs:
             self.ended.set()
         return answer
+
+    def _journal_request(self, answer: Answer, sent: float, wait: float | None) -> None:
+        """The page request as a row of the requests table, named after the source."""
+        if self.request is None:
+            return
+        reason = "" if 200 <= answer.status < 300 else str(answer.body.get("error", ""))
+        self.request(
+            {"run_id": self.run_id, "at": sent, "partner": self.link_to, "method": "GET",
+             "path": self.spec.path, "status": answer.status,
+             # The source answers at once, but a slow page as late as its fault says.
+             "duration_ms": round(answer.delay_s * 1000.0, 3), "route": "", "effect": "",
+             "business_key": "", "reason": reason, "correlation_id": "",
+             "idempotency_key": "", "fault": answer.fault, "retry_after_s": wait,
+             "event_id": "", "page": answer.page}
+        )  # fmt: skip
 
     def _journal(self, served: Record, answer: Answer, sent: float) -> None:
         event = self.events[served.index]

@@ -2,7 +2,8 @@
 
 GET /healthz answers 200; POST /run runs one pass and answers when it is over
 (200 with counts, 500 when the pass failed). With SCHEDULE_S set, the job
-also runs a pass every SCHEDULE_S seconds on its own.
+also runs a pass every SCHEDULE_S seconds on its own. ON_RETRY_AFTER bends the
+fixed job's wait on a throttled page (job.py says how).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from workflows.sync_job.job import PageFailed, Settings, fixed_pass, naive_pass
+from workflows.sync_job.job import PageFailed, Settings, fixed_pass, naive_pass, on_retry_after
 
 VARIANTS = {"naive": naive_pass, "fixed": fixed_pass}
 variant = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -22,6 +23,11 @@ if variant not in VARIANTS:
     print(f"workflows.sync_job: give one of naive, fixed, got {variant!r}", file=sys.stderr)
     sys.exit(2)
 one_pass = VARIANTS[variant]
+try:
+    retry_after = on_retry_after(os.environ)
+except ValueError as exc:
+    print(f"workflows.sync_job: {exc}", file=sys.stderr)
+    sys.exit(2)
 settings = Settings(
     source_url=os.environ["SOURCE_URL"].rstrip("/"),
     source_path=os.environ.get("SOURCE_PATH", "/records"),
@@ -29,6 +35,7 @@ settings = Settings(
     crm_url=os.environ["CRM_URL"].rstrip("/"),
     crm_timeout_s=float(os.environ.get("CRM_TIMEOUT_S", "2")),
     source_timeout_s=float(os.environ.get("SOURCE_TIMEOUT_S", "5")),
+    on_retry_after=retry_after,
 )
 # One pass at a time: a trigger during a scheduled pass waits for it.
 running = threading.Lock()

@@ -3,7 +3,8 @@
 The sync job as a cron line would run it: one pass over the source's listing,
 its counts printed, exit 0 when the pass ended well and 1 when a page failed.
 The other settings come from the environment, as for the server
-(``SOURCE_PATH``, ``PAGE_SIZE``, ``CRM_TIMEOUT_S``, ``SOURCE_TIMEOUT_S``).
+(``SOURCE_PATH``, ``PAGE_SIZE``, ``CRM_TIMEOUT_S``, ``SOURCE_TIMEOUT_S``,
+``ON_RETRY_AFTER``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 import sys
 
-from workflows.sync_job.job import PageFailed, Settings, fixed_pass, naive_pass
+from workflows.sync_job.job import PageFailed, Settings, fixed_pass, naive_pass, on_retry_after
 
 VARIANTS = {"naive": naive_pass, "fixed": fixed_pass}
 
@@ -22,6 +23,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m workflows.sync_job.once naive|fixed SOURCE_URL CRM_URL",
               file=sys.stderr)  # fmt: skip
         return 2
+    try:
+        retry_after = on_retry_after(os.environ)
+    except ValueError as exc:
+        print(f"workflows.sync_job.once: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(
         source_url=argv[1].rstrip("/"),
         source_path=os.environ.get("SOURCE_PATH", "/records"),
@@ -29,6 +35,7 @@ def main(argv: list[str]) -> int:
         crm_url=argv[2].rstrip("/"),
         crm_timeout_s=float(os.environ.get("CRM_TIMEOUT_S", "2")),
         source_timeout_s=float(os.environ.get("SOURCE_TIMEOUT_S", "5")),
+        on_retry_after=retry_after,
     )
     try:
         print(json.dumps(VARIANTS[argv[0]](settings)), flush=True)
