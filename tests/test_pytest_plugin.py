@@ -108,6 +108,7 @@ def test_without_the_option_pilot_files_are_not_collected(pytester: pytest.Pytes
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # its session's own bound is 240 s; it takes 60-90 s on 2 busy cores
 def test_failures_read_like_a_report(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

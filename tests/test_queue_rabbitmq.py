@@ -372,6 +372,7 @@ def _check(result: Any, name: str) -> Any:
 
 @needs_server
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # four drills on one node: 40-65 s on 2 busy cores
 def test_naive_ships_twice_when_its_connection_is_cut_and_hardened_survives_on_one_node(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
