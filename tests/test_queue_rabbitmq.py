@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aio_pika
 import pytest
@@ -25,10 +28,11 @@ from harness.inputs.fixtures import load_fixtures
 from harness.inputs.pilot import ScenarioSpec, load_pilot
 from harness.inputs.queue import QueueSpec
 from harness.plan.schedule import Plan, PlannedDelivery
-from harness.runtime.processes import ServiceError
+from harness.runtime.processes import ServiceError, free_port
 from harness.sources import OpenContext
+from harness.sources import rabbitmq_server as rabbitmq_server_module
 from harness.sources.queue_rabbitmq import RabbitPublisher, broker_outcomes, open_rabbitmq, ready
-from harness.sources.rabbitmq_server import find_program
+from harness.sources.rabbitmq_server import find_program, node_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PILOTS = ROOT / "pilots"
@@ -206,6 +210,49 @@ def test_a_node_slower_than_its_startup_timeout_is_named_so(tmp_path: Path) -> N
         asyncio.run(go())
     assert "exited with" not in str(caught.value)
     assert _alive_with(tmp_path) == []  # neither its beam nor its epmd
+
+
+needs_epmd = pytest.mark.skipif(shutil.which("epmd") is None, reason="no epmd on PATH")
+
+
+def _node_env(tmp_path: Path) -> tuple[dict[str, str], int]:
+    epmd_port = free_port()
+    return {**os.environ, **node_env(tmp_path / "home", free_port(), epmd_port)}, epmd_port
+
+
+@needs_epmd
+def test_the_sweep_after_a_node_leaves_the_labs_own_epmd_to_the_lab(tmp_path: Path) -> None:
+    # The sweep looks for the node's name in environments: the lab's epmd must not carry
+    # it, or every stop would wait the sweep's grace out and kill the epmd.
+    env, port = _node_env(tmp_path)
+    sweep = rabbitmq_server_module._end_helpers
+
+    async def go(log: IO[bytes]) -> tuple[float, list[str]]:
+        async with rabbitmq_server_module._own_epmd(port, env, tmp_path, log):
+            started = time.monotonic()
+            await asyncio.to_thread(sweep, env["RABBITMQ_NODENAME"])
+            return time.monotonic() - started, _alive_with(tmp_path / "home")
+
+    with open(tmp_path / "broker.log", "ab") as log:
+        took, alive = asyncio.run(go(log))
+    assert took < rabbitmq_server_module.HELPER_GRACE_S / 2
+    assert len(alive) == 1 and "epmd" in alive[0]  # up until the node is stopped
+    assert _alive_with(tmp_path / "home") == []
+
+
+@needs_epmd
+def test_an_epmd_port_another_holds_is_named(tmp_path: Path) -> None:
+    env, port = _node_env(tmp_path)
+
+    async def go(log: IO[bytes]) -> None:
+        async with rabbitmq_server_module._own_epmd(port, env, tmp_path, log):
+            raise AssertionError("the lab took another's epmd port for its own")
+
+    taken = rf"epmd exited with \d+ before it listened on port {port}"
+    with socket.create_server(("127.0.0.1", port)), open(tmp_path / "broker.log", "ab") as log:
+        with pytest.raises(ServiceError, match=taken):
+            asyncio.run(go(log))
+    assert _alive_with(tmp_path / "home") == []
 
 
 def test_no_amqp_at_the_url_names_the_key(tmp_path: Path) -> None:

@@ -27,9 +27,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
-
-import psutil
+from typing import IO, Any
 
 from harness.inputs.queue import QueueSpec
 from harness.places import inside
@@ -121,28 +119,52 @@ async def rabbitmq_server(spec: QueueSpec, base: Path, run_dir: Path) -> AsyncIt
 async def _own_epmd(
     port: int, env: dict[str, str], cwd: Path, log: IO[bytes]
 ) -> AsyncIterator[None]:
-    """The node's epmd, listening on ``port`` until the node has stopped."""
+    """The node's epmd, listening on ``port`` until the node has stopped.
+
+    Without an epmd on PATH the node starts its Erlang's own, which the helper
+    sweep ends with the node (its environment names the node).
+    """
     epmd = shutil.which("epmd", path=env.get("PATH"))
-    if epmd is None:  # the node finds its own Erlang's epmd: asked to stop by its port after
-        try:
-            yield
-        finally:
-            await asyncio.shield(_kill_epmd(port))
+    if epmd is None:
+        yield
         return
-    process = await _spawn([epmd, "-port", str(port), "-address", "127.0.0.1"], env, cwd, log)
+    # Not the node's name in its environment: the sweep that follows the node is not for it.
+    own_env = {k: v for k, v in env.items() if k != "RABBITMQ_NODENAME"}
+    process = await _spawn([epmd, "-port", str(port), "-address", "127.0.0.1"], own_env, cwd, log)
     try:
-        deadline = time.monotonic() + EPMD_START_S
-        while not await _listening(port):
-            if process.returncode is not None or time.monotonic() > deadline:
-                raise ServiceError(
-                    f"[queue] server: the node's epmd did not listen on port {port} "
-                    f"in {EPMD_START_S:g} s (see {cwd / 'broker.log'})"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), POLL_S / 10)
+        await _epmd_listening(process, port, cwd / "broker.log")
         yield
     finally:
         await asyncio.shield(stop_process(process, EPMD_STOP_GRACE_S))
+
+
+async def _epmd_listening(process: asyncio.subprocess.Process, port: int, log_path: Path) -> None:
+    """Until the epmd started here holds ``port``: another's listener there is not ours."""
+    deadline = time.monotonic() + EPMD_START_S
+    while not await asyncio.to_thread(_holds, process.pid, port):
+        if process.returncode is not None:
+            raise ServiceError(
+                f"[queue] server: the node's epmd exited with {process.returncode} before it "
+                f"listened on port {port} (taken?) (see {log_path})"
+            )
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"[queue] server: the node's epmd did not listen on port {port} "
+                f"in {EPMD_START_S:g} s (see {log_path})"
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), POLL_S / 10)
+
+
+def _holds(pid: int, port: int) -> bool:
+    """Whether process ``pid`` listens on TCP ``port``."""
+    import psutil  # here: every drill loads this module, few start RabbitMQ
+
+    try:
+        sockets = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
 
 
 async def _spawn(
@@ -198,33 +220,40 @@ async def _wait_ready(
 
 
 def _end_helpers(nodename: str) -> None:
-    """Wait for the node's helpers to go, killing any that stay past HELPER_GRACE_S.
+    """Wait for what the node left to go, killing any still there after HELPER_GRACE_S.
 
     beam's port programs (erl_child_setup, inet_gethost) each lead a session of
     their own, so the SIGTERM to the node's group misses them: they leave when
-    they see beam gone, a moment after it. They are found by the node's name in
-    their environment, which no other process carries.
+    they see beam gone, a moment after it. An epmd the node started itself
+    never leaves by itself and is stopped at once. All are found by the node's
+    name in their environment, which no other process carries.
     """
-    helpers = []
-    for proc in psutil.process_iter():
+    import psutil  # here: every drill loads this module, few start RabbitMQ
+
+    left = []
+    for proc in psutil.process_iter(["name"]):
         with contextlib.suppress(psutil.Error):
             if proc.environ().get("RABBITMQ_NODENAME") == nodename:
-                helpers.append(proc)
+                if proc.info["name"] == "epmd":
+                    proc.terminate()
+                left.append(proc)
+    # Not psutil.wait_procs: an orphan's zombie, which is gone for us, would count as alive.
     deadline = time.monotonic() + HELPER_GRACE_S
-    while helpers:
-        helpers = [p for p in helpers if _running(p)]
-        if not helpers or time.monotonic() > deadline:
-            break
-        time.sleep(POLL_S / 5)
-    for proc in helpers:
+    while left and time.monotonic() < deadline:
+        left = [proc for proc in left if _running(proc)]
+        if left:
+            time.sleep(POLL_S / 5)
+    for proc in left:
         with contextlib.suppress(psutil.Error):
             proc.kill()
 
 
-def _running(proc: psutil.Process) -> bool:
-    """Alive and not a zombie (an orphan's zombie waits for whoever adopted it)."""
+def _running(proc: Any) -> bool:
+    """Alive and not a zombie (``proc`` is a psutil.Process)."""
+    import psutil
+
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
@@ -246,16 +275,3 @@ async def _listening(port: int) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
-
-
-async def _kill_epmd(epmd_port: int) -> None:
-    """An epmd the node started daemonized out of its group: ask it to stop, by its port."""
-    epmd = shutil.which("epmd")
-    if epmd is None:
-        return
-    env = {**os.environ, "ERL_EPMD_PORT": str(epmd_port)}
-    with contextlib.suppress(OSError, TimeoutError):
-        killer = await asyncio.create_subprocess_exec(
-            epmd, "-kill", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        await asyncio.wait_for(killer.wait(), 5.0)
