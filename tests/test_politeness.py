@@ -139,7 +139,7 @@ def page(at: float, number: int, *, wait: float | None = None, status: int = 200
 def test_a_page_asked_for_again_at_once_after_the_sources_429_is_named() -> None:
     rows = frame("requests", [page(0.0, 1), page(0.1, 2, wait=1.0), page(0.12, 2), page(1.2, 3)])
     result = retry_after_honoured(rows)
-    assert not result.ok and result.judged == 1
+    assert not result.ok and result.judged == 2  # the two page requests after the wait
     assert result.counts["page_requests"] == 4 and result.counts["page_requests_too_soon"] == 1
     assert result.counts["calls"] == 0  # no partner call among them
     assert result.examples == [
@@ -159,7 +159,7 @@ def test_a_job_that_waits_as_long_or_longer_than_asked_is_not_blamed() -> None:
     for later in (1.01, 2.5):  # as asked; twice as long
         rows = frame("requests", [page(0.0, 2, wait=1.0), page(later, 2), page(later + 0.01, 3)])
         result = retry_after_honoured(rows)
-        assert result.ok and result.judged == 1
+        assert result.ok and result.judged == 2
         assert result.counts["page_requests_after_a_wait"] == 2
         assert "2 page requests after its 1 answer with Retry-After" in result.summary
 
@@ -167,8 +167,24 @@ def test_a_job_that_waits_as_long_or_longer_than_asked_is_not_blamed() -> None:
 def test_a_job_that_ends_its_pass_at_the_429_is_not_blamed() -> None:
     # sync-naive stops at the failed page and picks up on a later run: nothing came early.
     result = retry_after_honoured(frame("requests", [page(0.0, 1), page(0.1, 2, wait=1.0)]))
-    assert result.ok and result.judged == 1
+    # A wait no later request tested judges nothing, and the check says so.
+    assert result.ok and result.judged_nothing
     assert result.summary == "No page request came after the source's 1 answer with Retry-After."
+
+
+def test_a_request_that_reached_the_server_before_the_429_left_it_is_not_blamed() -> None:
+    # Page 3 was on its way while page 2's answer was still being written (a job that
+    # fetches ahead): it could not have heard of the wait.
+    throttled = {**page(0.1, 2, wait=1.0), "duration_ms": 50.0}  # answered at 0.15 s
+    rows = frame("requests", [throttled, page(0.12, 3), page(0.2, 4)])
+    result = retry_after_honoured(rows)
+    assert result.counts["too_soon"] == 1 and result.judged == 1
+    assert "(page 4) at 0.20s came 0.95s early" in result.examples[0]
+
+
+def test_a_wait_asked_of_a_partner_call_nobody_repeated_judges_nothing() -> None:
+    result = retry_after_honoured(frame("requests", [call(0.0, wait=1.0)]))
+    assert result.ok and result.judged_nothing and result.counts["asked_to_wait"] == 1
 
 
 def test_the_source_and_a_partner_hold_their_own_waits() -> None:

@@ -253,7 +253,7 @@ def test_naive_sync_job_loses_the_rest_of_the_listing_at_a_429(tmp_path: Path) -
     assert {"exactly_once", "all_accounted", "final_state"} <= _broken(result)
     # Ending the pass at the 429 (a later run would resume) is a loss, never impoliteness.
     polite = _judged(result, "retry_after_honoured")
-    assert polite.ok and polite.judged == 1 and polite.counts["page_requests"] == 2
+    assert polite.ok and polite.judged_nothing and polite.counts["page_requests"] == 2
     assert polite.summary.startswith("No page request came after the source's 1 answer")
 
 
@@ -276,13 +276,48 @@ def test_a_job_asking_a_throttled_page_again_at_once_is_caught(tmp_path: Path) -
 
 
 @pytest.mark.slow
+def test_the_next_run_the_lab_fires_waits_out_the_sources_retry_after(tmp_path: Path) -> None:
+    # Two runs back to back: the naive job ends run 1 at the 429, and run 2's first page
+    # would come at once, where a real schedule's next run is minutes away. The lab waits
+    # the rest of the Retry-After before it fires run 2, so nothing blames the job for it.
+    pilot = load_pilot(PILOTS / "sync-naive.toml")
+    assert pilot.spec.poll is not None
+    poll = pilot.spec.poll.model_copy(update={"runs": 2})
+    result = _drill("sync-naive", "source-throttle", tmp_path, poll=poll)
+    polite = _judged(result, "retry_after_honoured")
+    assert polite.ok and polite.judged >= 1, polite.examples
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    assert 0 < meta["poll"]["waited_before_run_s"]["2"] <= 1.0
+
+
+def test_a_retry_after_on_a_5xx_page_is_no_wait_the_job_owes(tmp_path: Path) -> None:
+    # Partners' waits are read on 429 and 503 only; a 500 that names a time is the
+    # source's word, and a job that asks again at once is not impolite for it.
+    pilot = load_pilot(ROOT / "benchmarks/sync/retry-after-ignored.toml")
+    scenario = pilot.spec.scenarios["source-throttle"]
+    assert scenario.poll.error_at_page is not None
+    error = scenario.poll.error_at_page.model_copy(update={"status": 500})
+    poll = scenario.poll.model_copy(update={"error_at_page": error})
+    scenarios = {
+        **pilot.spec.scenarios,
+        "source-throttle": scenario.model_copy(update={"poll": poll}),
+    }
+    result = _drill(ROOT / "benchmarks/sync/retry-after-ignored.toml", "source-throttle",
+                    tmp_path, scenarios=scenarios)  # fmt: skip
+    polite = _judged(result, "retry_after_honoured")
+    assert polite.ok and polite.counts["asked_to_wait"] == 0
+    pages = _page_rows(result)
+    assert 500 in set(pages["status"]) and pages["retry_after_s"].isna().all()
+
+
+@pytest.mark.slow
 def test_the_fixed_job_waits_as_the_source_asked_and_the_check_says_what_it_judged(
     tmp_path: Path,
 ) -> None:
     result = _drill("sync-fixed", "source-throttle", tmp_path)
     _checked_fixed(result)
     polite = _judged(result, "retry_after_honoured")
-    assert polite.judged == 1 and polite.counts["page_requests_after_a_wait"] == 3
+    assert polite.judged == 3 and polite.counts["page_requests_after_a_wait"] == 3
     assert "3 page requests after its 1 answer with Retry-After, none too soon" in polite.summary
 
 
@@ -293,7 +328,7 @@ def test_a_job_that_waits_longer_than_asked_is_not_blamed(tmp_path: Path) -> Non
     workflow = pilot.spec.workflow.model_copy(update={"env": env})
     result = _drill("sync-fixed", "source-throttle", tmp_path, workflow=workflow)
     _checked_fixed(result)
-    assert _judged(result, "retry_after_honoured").judged == 1
+    assert _judged(result, "retry_after_honoured").judged == 3
     # It did wait twice the second asked for (so the check judged a slower job, and held).
     pages = _page_rows(result)
     throttled = float(pages[pages["status"] == 429]["at"].iloc[0])

@@ -185,7 +185,8 @@ def _judge(calls: list[_Request], grace: float) -> tuple[_Tally, _Tally]:
         tally = partners if call.page is None else source
         tally.requests += 1
         asked = held.get(call.operation)
-        if asked is not None:
+        # A request that reached its server before that answer left was sent unaware of it.
+        if asked is not None and call.at >= asked.answered:
             tally.after_a_wait += 1
             by = asked.until - call.at
             if by > grace:
@@ -255,7 +256,9 @@ def retry_after_honoured(requests: pd.DataFrame, settings: Any = None) -> Invari
         counts,
         early[:MAX_EXAMPLES],
         summary,
-        judged=partners.asked + source.asked,
+        # What was judged is each request that came after a wait was asked of its
+        # operation: waits asked and never tested by a later request judge nothing.
+        judged=partners.after_a_wait + source.after_a_wait,
     )
 
 

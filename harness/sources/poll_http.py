@@ -43,6 +43,9 @@ from harness.sources.poll_pages import Answer, Pager, Record, pages_needed
 HEAD_LIMIT = 16 * 1024  # a GET's request line and headers; more is not a page request
 READ_TIMEOUT_S = 5.0  # a client that sends no full request in this time is dropped
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
+# Answers whose Retry-After asks the caller to wait, as a partner's are read: on
+# another status the header is the source's word, not a wait the job owes it.
+WAIT_STATUSES = frozenset({429, 503})
 
 
 def collection(spec: PollSpec, events: Sequence[CapturedRequest]) -> list[Record]:
@@ -89,6 +92,7 @@ class PollRun:
     run_id: str = ""
     scenario: str = ""
     t0: float = 0.0
+    hold_until: float = 0.0  # monotonic time until which the source asked the job to wait
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     run_dir: Path = Path(".")  # a command trigger's output goes here
     trigger_cwd: Path = Path(".")  # where a command trigger runs (checked when the source opens)
@@ -118,6 +122,9 @@ class PollRun:
         """Drives the passes; the rows come from the server as it answers pages."""
         self.record, self.run_id, self.scenario = ctx.record, ctx.run_id, ctx.scenario
         self.request = ctx.request
+        # Rows are journaled from now on: their clock starts now too. The drill takes its
+        # own origin with no await in between, and Puller.run sets it exactly.
+        self.t0, self.hold_until = time.monotonic(), 0.0
         return Puller(self, ctx.workflow_url, ctx.meta, ctx.values)
 
     async def still_pending(self) -> int:
@@ -165,8 +172,13 @@ class PollRun:
              "keys": [r.key for r in answer.served], "fault": answer.fault,
              "retry_after_s": float(wait) if wait else None, "delay_s": answer.delay_s}
         )  # fmt: skip
+        asked = float(wait) if wait and answer.status in WAIT_STATUSES else None
+        if asked is not None:
+            # A scheduler fires its next run minutes later, never sooner than the wait:
+            # the lab, which fires runs back to back, keeps the same manners (Puller).
+            self.hold_until = max(self.hold_until, time.monotonic() + answer.delay_s + asked)
         if judged:
-            self._journal_request(answer, sent, float(wait) if wait else None)
+            self._journal_request(answer, sent, asked)
         for served in answer.served if judged and 200 <= answer.status < 300 else []:
             self._journal(served, answer, sent)
         if self.pager.passes >= self.spec.runs:
@@ -320,14 +332,30 @@ class Puller:
         trigger = spec.trigger
         if trigger.command is not None:
             for number in range(1, spec.runs + 1):
+                await self._waited_out(number)
                 run = await run_command(trigger, src.trigger_cwd, self.values, src.run_dir, number)
                 fired.append(run)
         else:
             async with http_client(timeout=trigger.timeout_s) as client:
                 for number in range(1, spec.runs + 1):
+                    await self._waited_out(number)
                     fired.append(await _fire(client, f"{self.workflow_url}{trigger.http}", number))
         self.meta["passes"] = src.pager.passes
         return self.stats
+
+
+    async def _waited_out(self, number: int) -> None:
+        """Before a run after the first, the rest of any wait the source asked for.
+
+        Runs the lab fires come back to back, where a real schedule's are minutes
+        apart: without this, the next run's first page would be blamed as early
+        for a wait the previous run (or process) was told of. The wait is the
+        pilot's own ``retry_after_s``, so it is bounded by it.
+        """
+        pause = self.source.hold_until - time.monotonic()
+        if number > 1 and pause > 0:
+            self.meta.setdefault("waited_before_run_s", {})[str(number)] = round(pause, 3)
+            await asyncio.sleep(pause)  # the schedule's gap, not a synchronisation
 
 
 async def _fire(client: httpx.AsyncClient, url: str, number: int) -> dict[str, Any]:
