@@ -343,7 +343,6 @@ class Puller:
         self.meta["passes"] = src.pager.passes
         return self.stats
 
-
     async def _waited_out(self, number: int) -> None:
         """Before a run after the first, the rest of any wait the source asked for.
 
