@@ -202,12 +202,38 @@ def test_the_source_and_a_partner_hold_their_own_waits() -> None:
 def test_paging_is_not_a_partner_call_the_budget_counts() -> None:
     rows = [page(i * 0.01, i % 4 + 1) for i in range(60)] + [call(1.0)]
     result = call_budget(expected(1), frame("requests", rows))
-    assert result.ok and result.counts["calls"] == 1 and result.judged == 1
-    assert result.counts["page_requests_left_out"] == 60
+    assert result.ok and result.counts["calls"] == 1 and result.judged == 61
+    assert result.counts["page_requests"] == result.counts["pages_answered"] == 60
+    assert result.summary.endswith(
+        "60 page requests to the source for 60 pages it answered: 1.0 per page at worst, within 10."
+    )
     assert "calls source" not in result.counts and result.counts["partners_expected_nothing"] == 0
     # The same sixty calls from a partner no event expects anything of are named.
     stray = [{**row, "page": None} for row in rows]
     assert not call_budget(expected(1), frame("requests", stray)).ok
+
+
+def test_a_failing_page_asked_again_and_again_is_a_storm_at_the_source() -> None:
+    # Page 2 fails with a 500 that names no wait, and the job asks again at once, 40
+    # times: retry_after_honoured has nothing to hold it to, the budget does.
+    storm = [page(0.0, 1)] + [page(0.1 + i * 0.001, 2, status=500) for i in range(40)]
+    rows = frame("requests", [*storm, page(0.2, 2), page(0.3, 3), call(0.4)])
+    assert retry_after_honoured(rows).ok
+    result = call_budget(expected(1), rows)
+    assert not result.ok and result.counts["worst_page_requests_per_page"] == 14.33
+    assert result.examples == ["source: 43 page requests for 3 pages answered (14.3 per page)"]
+    assert "A retry storm at the source: 1 source(s) got more than 10 page requests" in (
+        result.summary
+    )
+    # A job that gives the failing page five tries with backoff stays well within it.
+    patient = [page(0.0, 1)] + [page(0.1 * i, 2, status=500) for i in range(1, 6)]
+    rows = frame("requests", [*patient, page(1.0, 2), page(1.1, 3), call(1.2)])
+    assert call_budget(expected(1), rows).ok
+    # A source that answered nothing gets one page's worth.
+    down = frame("requests", [page(i * 0.1, 1, status=503) for i in range(11)])
+    assert call_budget(expected(1), down).examples == [
+        "source: 11 page requests for 0 pages answered (11.0 per page)"
+    ]
 
 
 def test_a_journal_without_pages_reads_every_row_as_a_partner_call() -> None:

@@ -272,7 +272,7 @@ def test_a_job_asking_a_throttled_page_again_at_once_is_caught(tmp_path: Path) -
     assert list(pages["status"]) == [200, 429, 200, 200, 200]
     assert list(pages["page"]) == [1, 2, 2, 3, 4] and set(pages["partner"]) == {"source"}
     budget = _judged(result, "call_budget")
-    assert budget.counts["calls"] == 13 and budget.counts["page_requests_left_out"] == 5
+    assert budget.counts["calls"] == 13 and budget.counts["page_requests"] == 5
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
     retry_after_honoured  after a 429/503 that named a time (Retry-After, RateLimit
                           reset), no call of the same operation before that time
-    call_budget           partner calls per effect the run called for, within budget
+    call_budget           partner calls per effect the run called for, and a polled
+                          source's page requests per page it answered, within budget
 
 Like the other checks, pure functions over the run's tables (``requests`` and
 ``expected`` shaped as ``harness.journal.columns``): no socket, no file.
@@ -16,17 +17,20 @@ A poll pilot's job pages a source API the lab serves, and every page request
 the source answered in the passes a drill judges is a row of ``requests`` too
 (partner ``source``, with the ``page`` it asked for; ``columns.page_requests``
 tells them apart). The source is a partner like any other to Retry-After, with
-one rule of its own, and none to the budget:
+one rule of its own, and has a budget of its own:
 
 - ``retry_after_honoured``: a page request's operation is the listing (the
   source's path), whatever page or cursor its query names. A source that asks
   for a wait asks it of the client, so the next page is as early as the same
   page again.
-- ``call_budget`` counts partner calls only. Paging through a listing is the
-  job's work, not calls an effect asked for: how many pages a pass takes is the
-  source's to say (``max_pages`` bounds it), how soon a job asks again after a
-  429/503 is judged above, and the source is no partner whose absence from
-  ``[[expectations]]`` is a question for the pilot.
+- ``call_budget`` counts page requests apart from partner calls. Paging through
+  a listing is the job's work, not calls an effect asked for, and the source is
+  no partner whose absence from ``[[expectations]]`` is a question for the
+  pilot. What a source can be hammered by is a job asking a failing page again
+  and again: its budget is ``max_calls_per_effect`` page requests per page it
+  answered with a 2xx (one page's worth when it answered none), so a job that
+  retries a 5xx with no Retry-After at once, which the check above cannot see,
+  is a retry storm here.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from harness.checks.columns import partner_calls
+from harness.checks.columns import page_requests, partner_calls
 from harness.checks.result import MAX_EXAMPLES, InvariantResult
 from harness.checks.settings import CheckSettings
 from harness.checks.tables import RunTables
@@ -283,8 +287,8 @@ def call_budget(
 
     A partner no event expects an effect from gets a budget of one effect's
     worth: a workflow may look something up, but not hammer it. Page requests
-    to the event source are left out (the module's docstring says why) and
-    counted apart.
+    to a polled source are counted apart, against the pages it answered (the
+    module's docstring says why).
     """
     cfg = Politeness.of(settings)
     effects = _effects_called_for(expected)
@@ -318,9 +322,9 @@ def call_budget(
             over.append(f"{partner}: {n:,} calls for {wanted:,} effects ({ratio:.1f} per effect)")
     counts["worst_calls_per_effect"] = round(worst, 2)
     counts["partners_expected_nothing"] = len(unasked)
-    if len(partner_rows) < len(requests):
-        counts["page_requests_left_out"] = len(requests) - len(partner_rows)
-    if unasked and not over:
+    hammered, paging = _paging(requests, cfg)
+    counts.update(paging)
+    if unasked and not over and not hammered:
         summary = (
             f"{len(unasked):,} partner(s) got {counts['calls']:,} calls though no event is "
             "expected to cause an effect there: check the pilot's [[expectations]] before "
@@ -329,19 +333,69 @@ def call_budget(
         return InvariantResult(
             "call_budget", False, counts, unasked[:MAX_EXAMPLES], summary, judged=0
         )
+    summary = _budget_summary(counts, len(over), worst, cfg)
+    if paging:
+        summary = " ".join([summary, _paging_summary(len(hammered), counts, cfg)])
+    examples = (over + hammered + unasked)[:MAX_EXAMPLES]
+    judged = int(counts["calls"]) + int(counts.get("page_requests", 0))
+    return InvariantResult(
+        "call_budget", not (over or hammered), counts, examples, summary, judged=judged
+    )
+
+
+def _budget_summary(
+    counts: dict[str, int | float], over: int, worst: float, cfg: Politeness
+) -> str:
     if over:
-        summary = (
-            f"A retry storm: {len(over):,} partner(s) got more than "
+        return (
+            f"A retry storm: {over:,} partner(s) got more than "
             f"{cfg.max_calls_per_effect:g} calls per effect called for ({worst:.1f} at worst)."
         )
-    else:
-        summary = (
-            f"{counts['calls']:,} partner calls for {counts['effects_called_for']:,} effects "
-            f"called for: {worst:.1f} per effect at worst, within {cfg.max_calls_per_effect:g}."
+    return (
+        f"{counts['calls']:,} partner calls for {counts['effects_called_for']:,} effects "
+        f"called for: {worst:.1f} per effect at worst, within {cfg.max_calls_per_effect:g}."
+    )
+
+
+def _paging(requests: pd.DataFrame, cfg: Politeness) -> tuple[list[str], dict[str, int | float]]:
+    """Each polled source's page requests per page it answered: the sources over budget."""
+    if "page" not in requests.columns:
+        return [], {}
+    pages = requests[page_requests(requests)]
+    asked: dict[str, int] = defaultdict(int)
+    answered: dict[str, int] = defaultdict(int)
+    for source, status in zip(
+        _column(pages, "partner", ""), _column(pages, "status", 0), strict=True
+    ):
+        asked[str(source)] += 1
+        answered[str(source)] += 200 <= int(status) < 300
+    over, worst = [], 0.0
+    for source in sorted(asked):
+        n, ok = asked[source], answered[source]
+        ratio = n / max(1, ok)
+        worst = max(worst, ratio)
+        if ratio > cfg.max_calls_per_effect:
+            over.append(
+                f"{source}: {n:,} page requests for {ok:,} pages answered ({ratio:.1f} per page)"
+            )
+    if not asked:
+        return [], {}
+    counts = {"page_requests": sum(asked.values()), "pages_answered": sum(answered.values()),
+              "worst_page_requests_per_page": round(worst, 2)}  # fmt: skip
+    return over, counts
+
+
+def _paging_summary(hammered: int, counts: dict[str, int | float], cfg: Politeness) -> str:
+    worst = counts["worst_page_requests_per_page"]
+    if hammered:
+        return (
+            f"A retry storm at the source: {hammered:,} source(s) got more than "
+            f"{cfg.max_calls_per_effect:g} page requests per page answered ({worst:.1f} at worst)."
         )
-    examples = (over + unasked)[:MAX_EXAMPLES]
-    return InvariantResult(
-        "call_budget", not over, counts, examples, summary, judged=int(counts["calls"])
+    return (
+        f"{plural(int(counts['page_requests']), 'page request')} to the source for "
+        f"{plural(int(counts['pages_answered']), 'page')} it answered: {worst:.1f} per page at "
+        f"worst, within {cfg.max_calls_per_effect:g}."
     )
 
 
