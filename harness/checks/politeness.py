@@ -36,7 +36,8 @@ one rule of its own, and has a budget of its own:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pandas as pd
@@ -164,6 +165,7 @@ class _Tally:
     after_a_wait: int = 0  # requests of an operation after a wait was asked of it
     early: list[str] = field(default_factory=list)
     worst: float = 0.0
+    unheard: int = 0  # waits asked while a toxic could keep the answer from the caller
 
 
 def _early(call: _Request, asked: _Request, by: float) -> str:
@@ -180,7 +182,18 @@ def _early(call: _Request, asked: _Request, by: float) -> str:
     )
 
 
-def _judge(calls: list[_Request], grace: float) -> tuple[_Tally, _Tally]:
+def _unheard(call: _Request, spans: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the answer to ``call`` left while a toxic could keep it from the caller."""
+    return any(
+        span.get("partner") == call.partner
+        and float(span.get("from_s", 0.0)) <= call.answered <= float(span.get("until_s", 0.0))
+        for span in spans
+    )
+
+
+def _judge(
+    calls: list[_Request], grace: float, spans: Sequence[Mapping[str, Any]] = ()
+) -> tuple[_Tally, _Tally]:
     """Partner calls and page requests, each against the longest wait asked of its operation."""
     partners, source = _Tally(), _Tally()
     # Per operation: the answer that asked it to stay away the longest.
@@ -188,6 +201,11 @@ def _judge(calls: list[_Request], grace: float) -> tuple[_Tally, _Tally]:
     for call in calls:
         tally = partners if call.page is None else source
         tally.requests += 1
+        if call.wait is not None and _unheard(call, spans):
+            # The caller may never have heard this wait: holding it to it would blame
+            # the workflow for the lab's own toxic.
+            tally.unheard += 1
+            call = replace(call, wait=None)
         asked = held.get(call.operation)
         # A request that reached its server before that answer left was sent unaware of it.
         if asked is not None and call.at >= asked.answered:
@@ -232,11 +250,14 @@ def _source_sentence(t: _Tally) -> str:
     return f"The source never asked for a wait ({plural(t.requests, 'page request')})."
 
 
-def retry_after_honoured(requests: pd.DataFrame, settings: Any = None) -> InvariantResult:
+def retry_after_honoured(
+    requests: pd.DataFrame, settings: Any = None, unheard: Sequence[Mapping[str, Any]] = ()
+) -> InvariantResult:
     """No call came sooner than the partner (or the polled source) asked, within the
-    operation it asked."""
+    operation it asked. A wait asked while a link toxic could keep the answer from
+    the caller (``unheard``: CheckSettings says their shape) is not held against it."""
     cfg = Politeness.of(settings)
-    partners, source = _judge(_requests(requests, cfg), cfg.grace_ms / 1000.0)
+    partners, source = _judge(_requests(requests, cfg), cfg.grace_ms / 1000.0, unheard)
     early = partners.early + source.early
     counts: dict[str, int | float] = {
         "calls": partners.requests,
@@ -245,6 +266,9 @@ def retry_after_honoured(requests: pd.DataFrame, settings: Any = None) -> Invari
         "worst_early_s": round(max(partners.worst, source.worst), 3),
     }
     summary = _partner_sentence(partners)
+    unheard_waits = partners.unheard + source.unheard
+    if unheard_waits:
+        counts["unheard_waits"] = unheard_waits
     if source.requests:
         counts.update(
             page_requests=source.requests,
@@ -254,6 +278,12 @@ def retry_after_honoured(requests: pd.DataFrame, settings: Any = None) -> Invari
         )
         # The source first: a job's pass starts there.
         summary = " ".join([_source_sentence(source), *([summary] if partners.requests else [])])
+    if unheard_waits:
+        were = "was" if unheard_waits == 1 else "were"
+        summary += (
+            f" {plural(unheard_waits, 'wait')}, asked while a toxic on the link could keep the "
+            f"answer from the caller, {were} not held against it."
+        )
     return InvariantResult(
         "retry_after_honoured",
         not early,
@@ -405,7 +435,7 @@ def check_retry_after_honoured(
     """The registry's checker; none for a run without partner request journals."""
     if tables.requests is None:
         return None
-    return retry_after_honoured(tables.requests, settings.politeness)
+    return retry_after_honoured(tables.requests, settings.politeness, settings.unheard)
 
 
 def check_call_budget(tables: RunTables, *, settings: CheckSettings) -> InvariantResult | None:

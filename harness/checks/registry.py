@@ -70,6 +70,7 @@ def check_all(
     politeness: Any = None,
     fail_dead_lettered_applied: bool = False,
     crashes: Sequence[Mapping[str, Any]] = (),
+    unheard: Sequence[Mapping[str, Any]] = (),
 ) -> list[InvariantResult]:
     """Every invariant over one run (a ``journal.Run`` or a mapping of tables).
 
@@ -81,7 +82,9 @@ def check_all(
     (``retry_after_honoured``, ``call_budget``) run then too, with the pilot's
     ``[politeness]`` (``politeness``); ``fail_dead_lettered_applied`` is the
     pilot's ``[checks] dead_lettered_applied = "fail"``. ``crashes`` are the
-    errors the workflow logged (``harness.drill.workflow_log``).
+    errors the workflow logged (``harness.drill.workflow_log``); ``unheard``
+    the spans in which a link toxic could keep a partner's answers from the
+    caller (``CheckSettings``).
     """
     settings = CheckSettings(
         # Read once here, so settings the SLO check cannot read fail before any check runs.
@@ -90,6 +93,7 @@ def check_all(
         politeness=politeness,
         fail_dead_lettered_applied=fail_dead_lettered_applied,
         crashes=crashes,
+        unheard=unheard,
     )
     return compose(CHECKERS)(set_aside(read_tables(run_tables)), settings)
 

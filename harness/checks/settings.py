@@ -19,7 +19,10 @@ class CheckSettings:
     False for a workflow with no outcomes source: its dead letters cannot be
     told from losses. ``fail_dead_lettered_applied`` is the pilot's
     ``[checks] dead_lettered_applied = "fail"``. ``crashes`` are the errors
-    the workflow logged (``harness.drill.workflow_log``).
+    the workflow logged (``harness.drill.workflow_log``). ``unheard`` are the
+    spans in which a toxic on a partner's link (or a polled source's) could
+    keep its answers from the caller: ``{"partner", "from_s", "until_s",
+    "toxic"}`` on the drill's clock (``harness.drill.unheard``).
     """
 
     slo: Any
@@ -27,3 +30,4 @@ class CheckSettings:
     politeness: Any = None
     fail_dead_lettered_applied: bool = False
     crashes: Sequence[Mapping[str, Any]] = ()
+    unheard: Sequence[Mapping[str, Any]] = ()

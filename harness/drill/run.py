@@ -331,6 +331,7 @@ def _finish(
     # so a drill that stops earlier (a workflow that never starts) never pays for pandas.
     from harness.checks.registry import check_all, contract_only
     from harness.drill.diagnose import unexpected_calls
+    from harness.drill.unheard import unheard_spans
 
     # The tables closing just compacted, not read from disk a second time.
     run = journal.read_back()
@@ -348,6 +349,7 @@ def _finish(
         politeness=p.pilot.spec.politeness,
         fail_dead_lettered_applied=p.pilot.spec.checks.dead_lettered_applied == "fail",
         crashes=p.meta["workflow_errors"],
+        unheard=unheard_spans(p.meta.get("toxics_applied", []), p.pilot.spec.links),
     )
     p.meta["unexpected_calls"] = unexpected_calls(tables["requests"])
     stats = sender.stats
