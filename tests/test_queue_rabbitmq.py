@@ -215,6 +215,30 @@ def test_a_node_slower_than_its_startup_timeout_is_named_so(tmp_path: Path) -> N
 needs_epmd = pytest.mark.skipif(shutil.which("epmd") is None, reason="no epmd on PATH")
 
 
+@needs_epmd
+def test_what_a_node_logs_when_the_lab_stops_it_mid_boot_is_not_its_reason(tmp_path: Path) -> None:
+    # A node stopped while it boots can log errors of that stop (an Erlang "badarg" as
+    # its logger goes down): the reason is still that no AMQP answer came in time.
+    server = tmp_path / "slow-server"
+    server.write_text(
+        "#!/bin/sh\n"
+        "trap 'echo \"error: stopped mid-boot\"; exit 0' TERM\n"
+        "while true; do sleep 0.05; done\n"
+    )
+    server.chmod(0o755)
+
+    async def go() -> None:
+        spec = QueueSpec(fixtures="f", broker="rabbitmq", server=str(server), startup_timeout_s=0.5)
+        async with open_rabbitmq(spec, tmp_path, tmp_path):
+            raise AssertionError("the stand-in never listens")
+
+    with pytest.raises(ServiceError) as caught:
+        asyncio.run(go())
+    assert "no AMQP answer on port" in str(caught.value)
+    assert "stopped mid-boot" not in str(caught.value)
+    assert "error: stopped mid-boot" in (tmp_path / "broker.log").read_text()  # it was logged
+
+
 def _node_env(tmp_path: Path) -> tuple[dict[str, str], int]:
     epmd_port = free_port()
     return {**os.environ, **node_env(tmp_path / "home", free_port(), epmd_port)}, epmd_port

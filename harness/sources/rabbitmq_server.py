@@ -204,15 +204,18 @@ async def _wait_ready(
                 return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), POLL_S)  # a pause that notices an exit
-    # Whether it ended by itself is read before we stop it: after the stop it has always exited.
-    exited = process.returncode
+    # Whether it ended by itself, and what it logged, are read before we stop it: after
+    # the stop it has always exited, and a node stopped mid-boot logs errors of the stop's.
+    exited, before = process.returncode, _read(log_path)
     await stop_process(process, STOP_GRACE_S)
     text = _read(log_path)
-    reason = first_error_line(text) or (
-        f"exited with {exited}"
-        if exited is not None
-        else f"no AMQP answer on port {port} in {spec.startup_timeout_s:g} s"
-    )
+    if exited is not None:
+        reason = first_error_line(text) or f"exited with {exited}"
+    else:
+        logged = first_error_line(before)
+        reason = f"no AMQP answer on port {port} in {spec.startup_timeout_s:g} s" + (
+            f"; its log said: {logged}" if logged else ""
+        )
     taken = "eaddrinuse" in text.lower() and spec.port is not None
     if taken:
         raise ServiceError(f"[queue] port: {port} is taken: {reason} (see {log_path})")
