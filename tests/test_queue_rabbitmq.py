@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -277,6 +278,32 @@ def test_an_epmd_port_another_holds_is_named(tmp_path: Path) -> None:
         with pytest.raises(ServiceError, match=taken):
             asyncio.run(go(log))
     assert _alive_with(tmp_path / "home") == []
+
+
+def test_a_node_whose_harness_died_is_ended_by_the_next_start() -> None:
+    # beam outlives a harness killed outright (it is the launched script's child):
+    # stand-ins carrying a dead harness's node name, and a live one's.
+    def stand_in(harness_pid: int) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "RABBITMQ_NODENAME": f"chaoslab-{harness_pid}-1@localhost"}
+        return subprocess.Popen(["sleep", "30"], env=env)
+
+    ended_pid = _a_dead_pid()
+    orphan, ours = stand_in(ended_pid), stand_in(os.getpid())
+    try:
+        assert orphan.pid in rabbitmq_server_module.end_orphans()
+        assert orphan.wait(timeout=5) == -9
+        assert ours.poll() is None  # a live harness's node is its own business
+    finally:
+        for proc in (orphan, ours):
+            proc.kill()
+            proc.wait()
+
+
+def _a_dead_pid() -> int:
+    """The pid of a process that has ended (and was reaped)."""
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
 
 
 def test_no_amqp_at_the_url_names_the_key(tmp_path: Path) -> None:

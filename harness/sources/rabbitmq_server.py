@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -95,6 +96,7 @@ def node_env(home: Path, port: int, epmd_port: int) -> dict[str, str]:
 async def rabbitmq_server(spec: QueueSpec, base: Path, run_dir: Path) -> AsyncIterator[Broker]:
     """A fresh node for this drill; ServiceError (naming the key) if it won't start."""
     program = find_program(spec.server, base)
+    await asyncio.to_thread(end_orphans)
     home = inside(run_dir, "broker-store")
     shutil.rmtree(home, ignore_errors=True)
     port, epmd_port = spec.port or free_port(), free_port()
@@ -220,6 +222,29 @@ async def _wait_ready(
     if taken:
         raise ServiceError(f"[queue] port: {port} is taken: {reason} (see {log_path})")
     raise ServiceError(f"[queue] server: the broker did not start: {reason} (see {log_path})")
+
+
+# The node names this module gives: the pid of the harness that started the node comes first.
+_NODENAME = re.compile(r"chaoslab-(\d+)-\d+@localhost")
+
+
+def end_orphans() -> list[int]:
+    """Kill the nodes (and their helpers) of harnesses that died without stopping them; their pids.
+
+    A harness killed outright takes its launcher with it (the parent-death signal),
+    but beam is the launched script's child and outlives it. Such a node keeps its
+    ports and a CPU busy; the next node this machine starts ends it.
+    """
+    import psutil  # here: every drill loads this module, few start RabbitMQ
+
+    ended = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            found = _NODENAME.fullmatch(proc.environ().get("RABBITMQ_NODENAME", ""))
+            if found and not psutil.pid_exists(int(found.group(1))):
+                proc.kill()
+                ended.append(proc.pid)
+    return ended
 
 
 def _end_helpers(nodename: str) -> None:
