@@ -18,7 +18,7 @@ from process_kit import Service, partner
 from test_partner import FakeClock, client_for, create, faults, journal, ledger, logistics
 
 from harness.partner import FaultConfigError, parse_faults
-from harness.partner.answers import asked_wait_s
+from harness.partner.waits import asked_wait_s
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = {"Idempotency-Key": "evt_1:create"}

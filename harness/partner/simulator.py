@@ -33,6 +33,7 @@ from .netfaults import ConnectionRegistry, FaultResponse, LostAnswerResponse
 from .routing import CompiledRoute, Router
 from .selectors import MISSING, parse_selector
 from .spec import ResolvedPartner
+from .waits import asked_wait_s
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -171,7 +172,7 @@ class Simulator:
         response = await self._gate(request, x)
         x.status = None if isinstance(response, FaultResponse) else response.status_code
         if x.status is not None:
-            x.retry_after_s = answers.asked_wait_s(x.status, response.headers, self.wall())
+            x.retry_after_s = asked_wait_s(x.status, response.headers, self.wall())
         x.duration_ms = round((self.clock() - started) * 1000, 3)
         x.closes = _closes(request, response)
         self.journal.append(asdict(x))

@@ -33,6 +33,7 @@ import httpx
 
 from harness.inputs.fixtures import CapturedRequest
 from harness.inputs.poll import PollSpec
+from harness.partner.waits import asked_wait_s
 from harness.replay.sender import SendStats
 from harness.runtime.http import client as http_client
 from harness.runtime.processes import ServiceError
@@ -43,9 +44,6 @@ from harness.sources.poll_pages import Answer, Pager, Record, pages_needed
 HEAD_LIMIT = 16 * 1024  # a GET's request line and headers; more is not a page request
 READ_TIMEOUT_S = 5.0  # a client that sends no full request in this time is dropped
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
-# Answers whose Retry-After asks the caller to wait, as a partner's are read: on
-# another status the header is the source's word, not a wait the job owes it.
-WAIT_STATUSES = frozenset({429, 503})
 
 
 def collection(spec: PollSpec, events: Sequence[CapturedRequest]) -> list[Record]:
@@ -172,7 +170,8 @@ class PollRun:
              "keys": [r.key for r in answer.served], "fault": answer.fault,
              "retry_after_s": float(wait) if wait else None, "delay_s": answer.delay_s}
         )  # fmt: skip
-        asked = float(wait) if wait and answer.status in WAIT_STATUSES else None
+        # Read as a partner's answer is: only a 429/503 asks the job to wait.
+        asked = asked_wait_s(answer.status, answer.headers, time.time())
         if asked is not None:
             # A scheduler fires its next run minutes later, never sooner than the wait:
             # the lab, which fires runs back to back, keeps the same manners (Puller).

@@ -26,7 +26,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -238,10 +238,10 @@ def end_orphans() -> list[int]:
     import psutil  # here: every drill loads this module, few start RabbitMQ
 
     ended = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            found = _NODENAME.fullmatch(proc.environ().get("RABBITMQ_NODENAME", ""))
-            if found and not psutil.pid_exists(int(found.group(1))):
+    for proc, nodename in _node_processes():
+        found = _NODENAME.fullmatch(nodename)
+        if found and not psutil.pid_exists(int(found.group(1))):
+            with contextlib.suppress(psutil.Error):
                 proc.kill()
                 ended.append(proc.pid)
     return ended
@@ -253,18 +253,15 @@ def _end_helpers(nodename: str) -> None:
     beam's port programs (erl_child_setup, inet_gethost) each lead a session of
     their own, so the SIGTERM to the node's group misses them: they leave when
     they see beam gone, a moment after it. An epmd the node started itself
-    never leaves by itself and is stopped at once. All are found by the node's
-    name in their environment, which no other process carries.
+    never leaves by itself and is stopped at once.
     """
     import psutil  # here: every drill loads this module, few start RabbitMQ
 
-    left = []
-    for proc in psutil.process_iter(["name"]):
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get("RABBITMQ_NODENAME") == nodename:
-                if proc.info["name"] == "epmd":
-                    proc.terminate()
-                left.append(proc)
+    left = [proc for proc, name in _node_processes() if name == nodename]
+    for proc in left:
+        if proc.info["name"] == "epmd":
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
     # Not psutil.wait_procs: an orphan's zombie, which is gone for us, would count as alive.
     deadline = time.monotonic() + HELPER_GRACE_S
     while left and time.monotonic() < deadline:
@@ -274,6 +271,17 @@ def _end_helpers(nodename: str) -> None:
     for proc in left:
         with contextlib.suppress(psutil.Error):
             proc.kill()
+
+
+def _node_processes() -> Iterator[tuple[Any, str]]:
+    """Every process whose environment names a RabbitMQ node, with that name: a node's
+    beam and the helpers it started, and no other process (psutil.Process, name)."""
+    import psutil
+
+    for proc in psutil.process_iter(["name", "environ"]):
+        nodename = (proc.info.get("environ") or {}).get("RABBITMQ_NODENAME")
+        if nodename:
+            yield proc, nodename
 
 
 def _running(proc: Any) -> bool:
