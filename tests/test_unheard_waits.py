@@ -82,7 +82,7 @@ def test_the_spans_are_the_toxics_that_can_withhold_a_partners_answer() -> None:
     assert spans[-1]["until_s"] == math.inf
 
 
-def _throttled_behind_a_timeout(name: str, until_s: float) -> tuple[Any, ScenarioSpec]:
+def _throttled_behind_a_timeout(name: str, until_s: float) -> Any:
     pilot = load_pilot(REPO / f"pilots/{name}.toml")
     scenario = ScenarioSpec.model_validate(
         {
@@ -102,14 +102,14 @@ def _throttled_behind_a_timeout(name: str, until_s: float) -> tuple[Any, Scenari
         }
     )
     spec = pilot.spec.model_copy(update={"scenarios": {**pilot.spec.scenarios, "held": scenario}})
-    return pilot.model_copy(update={"spec": spec}), scenario
+    return pilot.model_copy(update={"spec": spec})
 
 
 @pytest.mark.slow
 def test_the_hardened_workflow_is_not_blamed_for_waits_a_toxic_withheld(tmp_path: Path) -> None:
     # Its calls time out behind the toxic (0.5 s) and are retried: before this span was
     # known, the retries were named early for 429s the workflow never received.
-    pilot, _ = _throttled_behind_a_timeout("order-sync", 0.8)
+    pilot = _throttled_behind_a_timeout("order-sync", 0.8)
     result = asyncio.run(run_drill(pilot, "held", reports=tmp_path))
     polite = next(r for r in result.results if r.name == "retry_after_honoured")
     assert polite.ok, polite.examples
@@ -127,7 +127,7 @@ def test_the_hardened_workflow_is_not_blamed_for_waits_a_toxic_withheld(tmp_path
 @pytest.mark.slow
 def test_the_naive_workflow_is_still_blamed_for_the_waits_it_heard(tmp_path: Path) -> None:
     # A short toxic: most 429s reach the naive workflow, which asks again at once.
-    pilot, _ = _throttled_behind_a_timeout("order-sync-naive", 0.3)
+    pilot = _throttled_behind_a_timeout("order-sync-naive", 0.3)
     result = asyncio.run(run_drill(pilot, "held", reports=tmp_path))
     polite = next(r for r in result.results if r.name == "retry_after_honoured")
     assert not polite.ok and polite.counts["too_soon"] >= 1
